@@ -1,0 +1,51 @@
+//! Advertisers: the brands and agencies that buy media.
+
+use crate::{text, AdvertiserId, Currency, ValidationError};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// An advertiser account; every campaign belongs to one and is billed in its currency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Advertiser {
+    /// Its id.
+    pub id: AdvertiserId,
+    /// Display name.
+    pub name: String,
+    /// Billing currency; campaign money is in this currency.
+    pub currency: Currency,
+    /// Optimistic-concurrency version; PATCH must echo it.
+    pub version: i64,
+    /// When it was created (UTC).
+    pub created_at: DateTime<Utc>,
+    /// When it last changed (UTC).
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Body of `POST /v1/advertisers` as received.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdvertiserInput {
+    /// Display name.
+    pub name: String,
+    /// ISO 4217 billing currency, e.g. `USD`.
+    pub currency: String,
+}
+
+/// A validated new advertiser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAdvertiser {
+    /// Display name.
+    pub name: String,
+    /// Billing currency.
+    pub currency: Currency,
+}
+
+impl AdvertiserInput {
+    /// Checks the input, naming the first bad field.
+    pub fn validate(self) -> Result<NewAdvertiser, ValidationError> {
+        Ok(NewAdvertiser {
+            name: text::name(&self.name, "name")?,
+            currency: Currency::parse(self.currency.trim(), "currency")?,
+        })
+    }
+}

@@ -1,0 +1,161 @@
+//! Creatives: what a line item actually shows.
+
+use crate::{
+    text, AdvertiserId, CampaignId, CreativeId, LineItem, LineItemId, Status, ValidationError,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The kind of ad a creative renders as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CreativeKind {
+    /// A product tile rendered by the retailer from its catalog (needs `sku`).
+    SponsoredProduct,
+    /// An image of a fixed size (needs `image_url`, `width`, `height`).
+    Banner,
+    /// Assets the page lays out itself (needs `image_url`).
+    Native,
+}
+
+/// A creative as stored and returned by the API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Creative {
+    /// Its id.
+    pub id: CreativeId,
+    /// Parent line item.
+    pub line_item_id: LineItemId,
+    /// The line item's campaign.
+    pub campaign_id: CampaignId,
+    /// Owner.
+    pub advertiser_id: AdvertiserId,
+    /// Kind.
+    pub kind: CreativeKind,
+    /// Product shown (sponsored products).
+    pub sku: Option<String>,
+    /// Image (banner, native).
+    pub image_url: Option<String>,
+    /// Landing page a click redirects to.
+    pub click_url: String,
+    /// Pixel width (banner).
+    pub width: Option<u32>,
+    /// Pixel height (banner).
+    pub height: Option<u32>,
+    /// Optimistic-concurrency version.
+    pub version: i64,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Body of `POST /v1/line-items/{id}/creatives` as received.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreativeInput {
+    /// Kind.
+    pub kind: CreativeKind,
+    /// Product (required for `sponsored_product`).
+    #[serde(default)]
+    pub sku: Option<String>,
+    /// Image URL (required for `banner` and `native`).
+    #[serde(default)]
+    pub image_url: Option<String>,
+    /// Landing page, absolute http(s).
+    pub click_url: String,
+    /// Pixel width (required for `banner`), 1..=4096.
+    #[serde(default)]
+    pub width: Option<u32>,
+    /// Pixel height (required for `banner`), 1..=4096.
+    #[serde(default)]
+    pub height: Option<u32>,
+}
+
+/// A validated new creative.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCreative {
+    /// Kind.
+    pub kind: CreativeKind,
+    /// Product.
+    pub sku: Option<String>,
+    /// Image URL.
+    pub image_url: Option<String>,
+    /// Landing page.
+    pub click_url: String,
+    /// Width.
+    pub width: Option<u32>,
+    /// Height.
+    pub height: Option<u32>,
+}
+
+fn size(v: Option<u32>, field: &str, required: bool) -> Result<Option<u32>, ValidationError> {
+    match v {
+        None if required => Err(ValidationError::new(field, "is required for banners")),
+        Some(n) if !(1..=4096).contains(&n) => {
+            Err(ValidationError::new(field, "must be between 1 and 4096"))
+        }
+        v => Ok(v),
+    }
+}
+
+impl CreativeInput {
+    /// Checks the input against its line item, naming the first bad field.
+    pub fn validate(&self, line_item: &LineItem) -> Result<NewCreative, ValidationError> {
+        if line_item.status == Status::Archived {
+            return Err(ValidationError::new(
+                "line_item_id",
+                "the line item is archived",
+            ));
+        }
+        let sku = self
+            .sku
+            .as_deref()
+            .map(|s| text::token(s, "sku"))
+            .transpose()?;
+        let image_url = self
+            .image_url
+            .as_deref()
+            .map(|u| text::url(u, "image_url"))
+            .transpose()?;
+        let click_url = text::url(&self.click_url, "click_url")?;
+        let banner = self.kind == CreativeKind::Banner;
+        let width = size(self.width, "width", banner)?;
+        let height = size(self.height, "height", banner)?;
+        match self.kind {
+            CreativeKind::SponsoredProduct => match &sku {
+                None => {
+                    return Err(ValidationError::new(
+                        "sku",
+                        "is required for sponsored products",
+                    ))
+                }
+                Some(s)
+                    if !line_item.promoted_skus.is_empty()
+                        && !line_item.promoted_skus.contains(s) =>
+                {
+                    return Err(ValidationError::new(
+                        "sku",
+                        "is not one of the line item's promoted_skus",
+                    ))
+                }
+                Some(_) => {}
+            },
+            CreativeKind::Banner | CreativeKind::Native => {
+                if image_url.is_none() {
+                    return Err(ValidationError::new(
+                        "image_url",
+                        "is required for banner and native creatives",
+                    ));
+                }
+            }
+        }
+        Ok(NewCreative {
+            kind: self.kind,
+            sku,
+            image_url,
+            click_url,
+            width,
+            height,
+        })
+    }
+}

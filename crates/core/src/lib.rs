@@ -1,0 +1,39 @@
+//! Endcap's domain model.
+//!
+//! Owns the types every other crate speaks: typed ids, money as integer micros with an
+//! ISO 4217 currency, advertisers, campaigns, line items, creatives, targeting, API roles,
+//! events and receipts. Untrusted input enters through the `*Input` / `*Patch` types, whose
+//! `validate` / `apply` turn it into domain values or a [`ValidationError`] naming the field.
+#![warn(missing_docs)]
+
+mod access;
+mod advertiser;
+mod campaign;
+mod creative;
+mod error;
+mod events;
+mod ids;
+mod line_item;
+mod money;
+mod status;
+mod text;
+
+pub use access::{Principal, Role};
+pub use advertiser::{Advertiser, AdvertiserInput, NewAdvertiser};
+pub use campaign::{
+    AttributionInput, AttributionModel, AttributionPatch, AttributionSettings, Budget, BudgetInput,
+    BudgetPatch, Campaign, CampaignInput, CampaignPatch, MatchScope, NewCampaign, WindowDays,
+};
+pub use creative::{Creative, CreativeInput, CreativeKind, NewCreative};
+pub use error::ValidationError;
+pub use events::{Channel, EventKind, HashedKey, Receipt, ReceiptLine, Sku};
+pub use ids::{AdvertiserId, ApiKeyId, CampaignId, CreativeId, LineItemId};
+pub use line_item::{
+    CapPeriod, Device, FrequencyCap, LineItem, LineItemInput, LineItemPatch, NewLineItem, Pricing,
+    PricingModel, Targeting,
+};
+pub use money::{Currency, Micros};
+pub use status::Status;
+
+/// Timestamps: always UTC.
+pub type Timestamp = chrono::DateTime<chrono::Utc>;

@@ -1,0 +1,414 @@
+//! Line items: what to bid, for which placements and audiences, how often per user.
+
+use crate::{
+    text, AdvertiserId, Campaign, CampaignId, LineItemId, Micros, Status, ValidationError,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// How a line item pays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PricingModel {
+    /// Per click; ranked by bid x pCTR.
+    Cpc,
+    /// Per thousand impressions.
+    Cpm,
+}
+
+/// A line item's price.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Pricing {
+    /// `cpc` or `cpm`.
+    pub model: PricingModel,
+    /// Maximum bid in micros (per click, or per thousand impressions), > 0.
+    #[schema(value_type = i64)]
+    pub bid_micros: Micros,
+}
+
+impl Pricing {
+    fn validated(self, field: &str) -> Result<Self, ValidationError> {
+        Micros::positive(self.bid_micros.get(), &format!("{field}.bid_micros"))?;
+        Ok(self)
+    }
+}
+
+/// Device classes a line item can target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Device {
+    /// Desktop browsers.
+    Desktop,
+    /// Phones (web).
+    Mobile,
+    /// Tablets.
+    Tablet,
+    /// The retailer's native app.
+    App,
+}
+
+/// Where and to whom a line item may serve. An empty list means "no restriction".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Targeting {
+    /// Placement names (`search-top`, `offsite`, `offsite:banner:300x250`, `offsite:native`).
+    #[serde(default)]
+    pub placements: Vec<String>,
+    /// Search keywords; stored lower-case with single spaces.
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    /// Product categories.
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// Audience segment ids.
+    #[serde(default)]
+    pub segments: Vec<String>,
+    /// Store ids (geo).
+    #[serde(default)]
+    pub stores: Vec<String>,
+    /// Device classes.
+    #[serde(default)]
+    pub devices: Vec<Device>,
+}
+
+fn placement(raw: &str, field: &str) -> Result<String, ValidationError> {
+    let p = text::token(raw, field)?;
+    let charset_ok = p
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_:.".contains(&b));
+    if !charset_ok {
+        return Err(ValidationError::new(
+            field,
+            "must use lower-case letters, digits and - _ : . only",
+        ));
+    }
+    if let Some(rest) = p.strip_prefix("offsite") {
+        let ok = match rest {
+            "" | ":native" => true,
+            r => r
+                .strip_prefix(":banner:")
+                .and_then(|wh| wh.split_once('x'))
+                .is_some_and(|(w, h)| dimension(w) && dimension(h)),
+        };
+        if !ok {
+            return Err(ValidationError::new(
+                field,
+                "offsite placements are offsite, offsite:native or offsite:banner:WxH",
+            ));
+        }
+    }
+    Ok(p)
+}
+
+fn dimension(s: &str) -> bool {
+    !s.starts_with('0') && s.parse::<u32>().is_ok_and(|n| (1..=4096).contains(&n))
+}
+
+/// Normalizes a keyword the way search queries are normalized at serve time.
+pub(crate) fn keyword(raw: &str, field: &str) -> Result<String, ValidationError> {
+    let k = raw
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
+    if k.is_empty() {
+        return Err(ValidationError::new(field, "must not be empty"));
+    }
+    if k.len() > text::MAX_TOKEN || k.chars().any(char::is_control) {
+        return Err(ValidationError::new(
+            field,
+            "must be at most 128 bytes without control characters",
+        ));
+    }
+    Ok(k)
+}
+
+impl Targeting {
+    /// Checks and normalizes every list, naming the first bad entry (`targeting.keywords[3]`).
+    pub fn normalized(&self, field: &str) -> Result<Targeting, ValidationError> {
+        let mut devices = Vec::new();
+        for d in &self.devices {
+            if !devices.contains(d) {
+                devices.push(*d);
+            }
+        }
+        Ok(Targeting {
+            placements: text::list(&self.placements, &format!("{field}.placements"), placement)?,
+            keywords: text::list(&self.keywords, &format!("{field}.keywords"), keyword)?,
+            categories: text::list(&self.categories, &format!("{field}.categories"), text::name)?,
+            segments: text::list(&self.segments, &format!("{field}.segments"), text::token)?,
+            stores: text::list(&self.stores, &format!("{field}.stores"), text::token)?,
+            devices,
+        })
+    }
+}
+
+/// The period a frequency cap counts over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CapPeriod {
+    /// Rolling hour.
+    Hour,
+    /// UTC day.
+    Day,
+    /// Seven days.
+    Week,
+}
+
+/// At most `max` impressions per user per `per`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FrequencyCap {
+    /// Impressions allowed in the period, >= 1.
+    pub max: u32,
+    /// The period.
+    pub per: CapPeriod,
+}
+
+impl FrequencyCap {
+    fn validated(self) -> Result<Self, ValidationError> {
+        if self.max == 0 {
+            return Err(ValidationError::new(
+                "frequency_cap.max",
+                "must be at least 1 (pause the line item to stop it serving)",
+            ));
+        }
+        Ok(self)
+    }
+}
+
+/// A line item as stored and returned by the API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LineItem {
+    /// Its id.
+    pub id: LineItemId,
+    /// Parent campaign.
+    pub campaign_id: CampaignId,
+    /// Owner (the campaign's).
+    pub advertiser_id: AdvertiserId,
+    /// Display name.
+    pub name: String,
+    /// Lifecycle state; serves only while it and its campaign are active.
+    pub status: Status,
+    /// Price.
+    pub pricing: Pricing,
+    /// Targeting.
+    pub targeting: Targeting,
+    /// Per-user cap, if any.
+    pub frequency_cap: Option<FrequencyCap>,
+    /// SKUs this line item promotes (what attribution credits).
+    pub promoted_skus: Vec<String>,
+    /// Optimistic-concurrency version.
+    pub version: i64,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Body of `POST /v1/campaigns/{id}/line-items` as received.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LineItemInput {
+    /// Display name.
+    pub name: String,
+    /// Price.
+    pub pricing: Pricing,
+    /// Targeting; left out means run of site.
+    #[serde(default)]
+    pub targeting: Targeting,
+    /// Per-user cap.
+    #[serde(default)]
+    pub frequency_cap: Option<FrequencyCap>,
+    /// Promoted SKUs.
+    #[serde(default)]
+    pub promoted_skus: Vec<String>,
+    /// `draft` (default), `active` or `paused`.
+    #[serde(default)]
+    pub status: Option<Status>,
+}
+
+/// A validated new line item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewLineItem {
+    /// Display name.
+    pub name: String,
+    /// Initial state.
+    pub status: Status,
+    /// Price.
+    pub pricing: Pricing,
+    /// Normalized targeting.
+    pub targeting: Targeting,
+    /// Per-user cap.
+    pub frequency_cap: Option<FrequencyCap>,
+    /// Promoted SKUs.
+    pub promoted_skus: Vec<String>,
+}
+
+fn parent_open(campaign: &Campaign) -> Result<(), ValidationError> {
+    if campaign.status == Status::Archived {
+        return Err(ValidationError::new(
+            "campaign_id",
+            "the campaign is archived",
+        ));
+    }
+    Ok(())
+}
+
+impl LineItemInput {
+    /// Checks the input against its parent campaign, naming the first bad field.
+    pub fn validate(&self, campaign: &Campaign) -> Result<NewLineItem, ValidationError> {
+        parent_open(campaign)?;
+        Ok(NewLineItem {
+            name: text::name(&self.name, "name")?,
+            status: Status::initial(self.status, "status")?,
+            pricing: self.pricing.validated("pricing")?,
+            targeting: self.targeting.normalized("targeting")?,
+            frequency_cap: self
+                .frequency_cap
+                .map(FrequencyCap::validated)
+                .transpose()?,
+            promoted_skus: text::list(&self.promoted_skus, "promoted_skus", text::token)?,
+        })
+    }
+}
+
+/// Distinguishes "field absent" (`None`) from "field set to null" (`Some(None)`).
+fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Body of `PATCH /v1/line-items/{id}`: the version read plus the fields to change.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LineItemPatch {
+    /// The version the client read; a stale one answers 409.
+    pub version: i64,
+    /// New name.
+    pub name: Option<String>,
+    /// New price.
+    pub pricing: Option<Pricing>,
+    /// New targeting (replaces the old one whole).
+    pub targeting: Option<Targeting>,
+    /// New cap; `null` removes it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<FrequencyCap>, nullable)]
+    pub frequency_cap: Option<Option<FrequencyCap>>,
+    /// New promoted SKUs (replace the old list).
+    pub promoted_skus: Option<Vec<String>>,
+    /// New status; transitions are checked.
+    pub status: Option<Status>,
+}
+
+impl LineItemPatch {
+    /// Applies the patch to `current` under `campaign`; the store bumps the version.
+    pub fn apply(
+        &self,
+        current: &LineItem,
+        campaign: &Campaign,
+    ) -> Result<LineItem, ValidationError> {
+        if current.status == Status::Archived {
+            return Err(ValidationError::new(
+                "status",
+                "an archived line item cannot be changed",
+            ));
+        }
+        let mut next = current.clone();
+        if let Some(n) = &self.name {
+            next.name = text::name(n, "name")?;
+        }
+        if let Some(p) = self.pricing {
+            next.pricing = p.validated("pricing")?;
+        }
+        if let Some(t) = &self.targeting {
+            next.targeting = t.normalized("targeting")?;
+        }
+        if let Some(cap) = self.frequency_cap {
+            next.frequency_cap = cap.map(FrequencyCap::validated).transpose()?;
+        }
+        if let Some(skus) = &self.promoted_skus {
+            next.promoted_skus = text::list(skus, "promoted_skus", text::token)?;
+        }
+        if let Some(s) = self.status {
+            next.status = current.status.transition(s, "status")?;
+            // Reviving a line item under a finished campaign would be a silent no-op.
+            if next.status != Status::Archived {
+                parent_open(campaign)?;
+            }
+        }
+        Ok(next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn keywords_are_normalized_and_deduplicated() {
+        let t = Targeting {
+            keywords: vec!["  Organic   Milk ".into(), "organic milk".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            t.normalized("targeting").unwrap().keywords,
+            vec!["organic milk"]
+        );
+    }
+
+    #[test]
+    fn offsite_placements_must_be_well_formed() {
+        assert!(placement("offsite", "p").is_ok());
+        assert!(placement("offsite:native", "p").is_ok());
+        assert!(placement("offsite:banner:300x250", "p").is_ok());
+        assert!(placement("offsite:banner:300", "p").is_err());
+        assert!(placement("offsite:banner:0x250", "p").is_err());
+        assert!(placement("offsite:video", "p").is_err());
+        assert!(placement("Search-Top", "p").is_err());
+        assert!(placement("search-top", "p").is_ok());
+    }
+
+    #[test]
+    fn a_bad_entry_is_named_by_its_index() {
+        let t = Targeting {
+            placements: vec!["search-top".into(), "BAD PLACE".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            t.normalized("targeting").unwrap_err().field,
+            "targeting.placements[1]"
+        );
+    }
+
+    #[test]
+    fn a_zero_cap_is_refused() {
+        let cap = FrequencyCap {
+            max: 0,
+            per: CapPeriod::Day,
+        };
+        assert_eq!(cap.validated().unwrap_err().field, "frequency_cap.max");
+    }
+
+    proptest! {
+        #[test]
+        fn normalized_keywords_are_idempotent(k in "[ a-zA-Z0-9]{0,40}") {
+            if let Ok(once) = keyword(&k, "k") {
+                prop_assert_eq!(keyword(&once, "k").unwrap(), once.clone());
+                prop_assert!(!once.starts_with(' ') && !once.ends_with(' '));
+                prop_assert!(!once.contains("  "));
+            }
+        }
+
+        #[test]
+        fn bids_are_accepted_iff_positive(b in any::<i64>()) {
+            let p = Pricing { model: PricingModel::Cpc, bid_micros: Micros::new(b) };
+            prop_assert_eq!(p.validated("pricing").is_ok(), b > 0);
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! API keys: generated here, stored only as SHA-256, resolved to a [`Principal`].
+
+use crate::{micros, objects, CampaignStore, Result, StoreError};
+use chrono::{DateTime, Utc};
+use endcap_core::{Advertiser, AdvertiserId, ApiKeyId, Principal, Role};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+/// A freshly generated API key: shown to its owner once, never stored.
+#[derive(Clone)]
+pub struct ApiKeySecret(String);
+
+impl ApiKeySecret {
+    /// 32 random bytes from the OS, hex encoded with an `ek_` prefix (so leaked keys are
+    /// easy to grep for).
+    pub fn generate() -> std::result::Result<Self, getrandom::Error> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes)?;
+        Ok(Self(format!("ek_{}", hex::encode(bytes))))
+    }
+
+    /// Wraps a key that came from configuration (the bootstrap admin key).
+    pub fn from_config(key: &str) -> Self {
+        Self(key.to_string())
+    }
+
+    /// The key text, to show the caller once.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ApiKeySecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKeySecret(..)")
+    }
+}
+
+fn hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// An API key's public record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiKey {
+    /// Its id (appears in the audit log).
+    pub id: ApiKeyId,
+    /// What it may do.
+    pub role: Role,
+    /// The advertiser an `advertiser` key is bound to.
+    pub advertiser_id: Option<AdvertiserId>,
+    /// Free-text label.
+    pub label: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+impl CampaignStore {
+    /// Stores a new key for `role` (bound to `advertiser_id` for advertiser keys).
+    pub async fn create_api_key(
+        &self,
+        actor: &str,
+        role: Role,
+        advertiser_id: Option<AdvertiserId>,
+        secret: &ApiKeySecret,
+        label: &str,
+    ) -> Result<ApiKey> {
+        let mut tx = self.pool().begin().await?;
+        if let Some(a) = advertiser_id {
+            objects::fetch::<Advertiser>(&mut tx, &a.to_string())
+                .await?
+                .ok_or(StoreError::NotFound("advertiser"))?;
+        }
+        let key = ApiKey {
+            id: ApiKeyId::generate(),
+            role,
+            advertiser_id,
+            label: label.to_string(),
+            created_at: Utc::now(),
+        };
+        sqlx::query(
+            "INSERT INTO api_keys (id, key_hash, role, advertiser_id, label, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(key.id.to_string())
+        .bind(hash(secret.expose()))
+        .bind(role.as_str())
+        .bind(advertiser_id.map(|a| a.to_string()))
+        .bind(label)
+        .bind(micros(key.created_at))
+        .execute(&mut *tx)
+        .await?;
+        let doc = serde_json::to_string(&key)?;
+        objects::audit(
+            &mut tx,
+            actor,
+            "create",
+            "api_key",
+            &key.id.to_string(),
+            advertiser_id,
+            1,
+            &doc,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(key)
+    }
+
+    /// Makes sure a configured key (bootstrap admin, demo) exists; a no-op when it does.
+    pub async fn ensure_api_key(
+        &self,
+        role: Role,
+        advertiser_id: Option<AdvertiserId>,
+        secret: &ApiKeySecret,
+        label: &str,
+    ) -> Result<Principal> {
+        if let Some(p) = self.authenticate(secret.expose()).await? {
+            return Ok(p);
+        }
+        let key = self
+            .create_api_key("system", role, advertiser_id, secret, label)
+            .await?;
+        Ok(Principal {
+            key_id: key.id,
+            role,
+            advertiser_id,
+        })
+    }
+
+    /// Resolves a presented key to its principal; `None` for unknown or revoked keys.
+    pub async fn authenticate(&self, presented: &str) -> Result<Option<Principal>> {
+        let row = sqlx::query(
+            "SELECT id, role, advertiser_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(hash(presented))
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let id: String = row.try_get("id")?;
+        let role: String = row.try_get("role")?;
+        let adv: Option<String> = row.try_get("advertiser_id")?;
+        // A row we cannot read back is treated as no key: fail closed.
+        let (Some(key_id), Some(role)) = (ApiKeyId::parse(&id), Role::parse(&role)) else {
+            tracing::error!(key_id = %id, "unreadable api key row");
+            return Ok(None);
+        };
+        Ok(Some(Principal {
+            key_id,
+            role,
+            advertiser_id: adv.as_deref().and_then(AdvertiserId::parse),
+        }))
+    }
+}

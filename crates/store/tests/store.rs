@@ -1,0 +1,395 @@
+//! The campaign store's behaviour, run once against SQLite and once against the real
+//! PostgreSQL server (`ENDCAP_TEST_PG_URL`, started by scripts/test.sh).
+
+use chrono::{Duration, TimeZone, Utc};
+use endcap_core::*;
+use endcap_store::{testing, CampaignStore, Idempotency, ListQuery, StoreError};
+
+fn pg_admin_url() -> String {
+    std::env::var("ENDCAP_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
+}
+
+async fn store(pg: bool) -> CampaignStore {
+    let admin = pg.then(pg_admin_url);
+    testing::fresh_store(admin.as_deref())
+        .await
+        .expect("a fresh store (is PostgreSQL running? scripts/test.sh starts it)")
+}
+
+fn campaign_input() -> CampaignInput {
+    CampaignInput {
+        advertiser_id: None,
+        name: "Spring".into(),
+        budget: BudgetInput {
+            total_micros: 5_000_000_000,
+            daily_micros: 250_000_000,
+        },
+        start_at: Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap(),
+        end_at: Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap(),
+        attribution: None,
+        holdout_percent: 5,
+        status: None,
+    }
+}
+
+async fn advertiser(s: &CampaignStore, name: &str) -> Advertiser {
+    s.create_advertiser(
+        "test",
+        AdvertiserInput {
+            name: name.into(),
+            currency: "USD".into(),
+        }
+        .validate()
+        .unwrap(),
+        None,
+    )
+    .await
+    .unwrap()
+    .value
+}
+
+async fn campaign(s: &CampaignStore, adv: &Advertiser) -> Campaign {
+    s.create_campaign("test", adv.id, None, |_| Ok(campaign_input().validate()?))
+        .await
+        .unwrap()
+        .value
+}
+
+fn patch(version: i64) -> CampaignPatch {
+    CampaignPatch {
+        version,
+        name: None,
+        budget: None,
+        start_at: None,
+        end_at: None,
+        attribution: None,
+        holdout_percent: None,
+        status: None,
+    }
+}
+
+async fn objects_round_trip(s: CampaignStore) {
+    let adv = advertiser(&s, "Acme").await;
+    assert_eq!(s.get::<Advertiser>(&adv.id.to_string()).await.unwrap(), adv);
+    let c = campaign(&s, &adv).await;
+    assert_eq!(c.currency.as_str(), "USD");
+    assert_eq!(c.version, 1);
+    assert_eq!(s.get::<Campaign>(&c.id.to_string()).await.unwrap(), c);
+
+    let li_input: LineItemInput = serde_json::from_value(serde_json::json!({
+        "name": "Milk on search",
+        "pricing": {"model": "cpc", "bid_micros": 1_200_000},
+        "targeting": {"placements": ["search-top"], "keywords": ["Organic Milk"]},
+        "frequency_cap": {"max": 3, "per": "day"},
+        "promoted_skus": ["sku-1", "sku-2"]
+    }))
+    .unwrap();
+    let li = s
+        .create_line_item("test", c.id, None, |c| Ok(li_input.validate(c)?))
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(li.campaign_id, c.id);
+    assert_eq!(li.advertiser_id, adv.id);
+    assert_eq!(li.targeting.keywords, vec!["organic milk"]);
+    assert_eq!(s.get::<LineItem>(&li.id.to_string()).await.unwrap(), li);
+
+    let cr_input: CreativeInput = serde_json::from_value(serde_json::json!({
+        "kind": "sponsored_product", "sku": "sku-1", "click_url": "https://shop.example/p/sku-1"
+    }))
+    .unwrap();
+    let cr = s
+        .create_creative("test", li.id, None, |li| Ok(cr_input.validate(li)?))
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(cr.campaign_id, c.id);
+    assert_eq!(s.get::<Creative>(&cr.id.to_string()).await.unwrap(), cr);
+
+    let page = s
+        .list::<LineItem>(&ListQuery {
+            parent_id: Some(c.id.to_string()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.items, vec![li]);
+    assert_eq!(page.next_cursor, None);
+}
+
+async fn a_stale_version_conflicts_and_changes_nothing(s: CampaignStore) {
+    let adv = advertiser(&s, "Acme").await;
+    let c = campaign(&s, &adv).await;
+    let mut p = patch(1);
+    p.name = Some("Renamed".into());
+    let v2 = s
+        .update_campaign("test", c.id, 1, |cur| Ok(p.apply(cur)?))
+        .await
+        .unwrap();
+    assert_eq!((v2.version, v2.name.as_str()), (2, "Renamed"));
+
+    let mut stale = patch(1);
+    stale.name = Some("Lost update".into());
+    let err = s
+        .update_campaign("test", c.id, 1, |cur| Ok(stale.apply(cur)?))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict {
+                sent: 1,
+                current: 2
+            }
+        ),
+        "{err:?}"
+    );
+    let now = s.get::<Campaign>(&c.id.to_string()).await.unwrap();
+    assert_eq!(now, v2);
+}
+
+async fn an_invalid_change_writes_nothing(s: CampaignStore) {
+    let adv = advertiser(&s, "Acme").await;
+    let c = campaign(&s, &adv).await;
+    let mut p = patch(1);
+    p.name = Some("New name".into());
+    p.end_at = Some(c.start_at - Duration::days(1));
+    let err = s
+        .update_campaign("test", c.id, 1, |cur| Ok(p.apply(cur)?))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Invalid(ref v) if v.field == "end_at"),
+        "{err:?}"
+    );
+    assert_eq!(s.get::<Campaign>(&c.id.to_string()).await.unwrap(), c);
+    let audit = s
+        .audit_log(Some(&c.id.to_string()), None, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(audit.items.len(), 1, "only the create is audited");
+}
+
+async fn an_idempotent_retry_returns_the_first_result(s: CampaignStore) {
+    let adv = advertiser(&s, "Acme").await;
+    let idem = Idempotency {
+        scope: "key-1".into(),
+        key: "retry-me".into(),
+        request_hash: "h1".into(),
+    };
+    let first = s
+        .create_campaign("test", adv.id, Some(&idem), |_| {
+            Ok(campaign_input().validate()?)
+        })
+        .await
+        .unwrap();
+    let again = s
+        .create_campaign("test", adv.id, Some(&idem), |_| {
+            Ok(campaign_input().validate()?)
+        })
+        .await
+        .unwrap();
+    assert!(!first.replayed && again.replayed);
+    assert_eq!(first.value, again.value);
+    let all = s
+        .list::<Campaign>(&ListQuery {
+            advertiser_id: Some(adv.id),
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.items.len(), 1, "no duplicate");
+
+    let other_body = Idempotency {
+        request_hash: "h2".into(),
+        ..idem.clone()
+    };
+    let err = s
+        .create_campaign("test", adv.id, Some(&other_body), |_| {
+            Ok(campaign_input().validate()?)
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::IdempotencyMismatch));
+
+    let other_tenant = Idempotency {
+        scope: "key-2".into(),
+        ..idem
+    };
+    let fresh = s
+        .create_campaign("test", adv.id, Some(&other_tenant), |_| {
+            Ok(campaign_input().validate()?)
+        })
+        .await
+        .unwrap();
+    assert!(!fresh.replayed, "keys are scoped per API key");
+}
+
+async fn listing_pages_and_filters(s: CampaignStore) {
+    let a = advertiser(&s, "A").await;
+    let b = advertiser(&s, "B").await;
+    let mut mine = Vec::new();
+    for _ in 0..5 {
+        mine.push(campaign(&s, &a).await.id);
+    }
+    campaign(&s, &b).await;
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = s
+            .list::<Campaign>(&ListQuery {
+                advertiser_id: Some(a.id),
+                after: cursor.clone(),
+                limit: 2,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        seen.extend(page.items.iter().map(|c| c.id));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen, mine,
+        "every campaign once, in creation order, none of B's"
+    );
+
+    let mut p = patch(1);
+    p.status = Some(Status::Active);
+    s.update_campaign("test", mine[0], 1, |c| Ok(p.apply(c)?))
+        .await
+        .unwrap();
+    let active = s
+        .list::<Campaign>(&ListQuery {
+            status: Some(Status::Active),
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(active.items.len(), 1);
+    assert_eq!(active.items[0].id, mine[0]);
+}
+
+async fn the_audit_log_records_who_changed_what(s: CampaignStore) {
+    let adv = advertiser(&s, "Acme").await;
+    let c = campaign(&s, &adv).await;
+    let mut p = patch(1);
+    p.budget = Some(BudgetPatch {
+        daily_micros: Some(100_000_000),
+        total_micros: None,
+    });
+    s.update_campaign("admin:k1", c.id, 1, |cur| Ok(p.apply(cur)?))
+        .await
+        .unwrap();
+    let log = s
+        .audit_log(Some(&c.id.to_string()), None, None, 10)
+        .await
+        .unwrap();
+    let actions: Vec<_> = log
+        .items
+        .iter()
+        .map(|e| (e.action.as_str(), e.version, e.actor.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        vec![("create", 1, "test"), ("update", 2, "admin:k1")]
+    );
+    assert_eq!(log.items[1].doc["budget"]["daily_micros"], 100_000_000);
+}
+
+async fn api_keys_resolve_to_their_principal(s: CampaignStore) {
+    let adv = advertiser(&s, "Acme").await;
+    let secret = endcap_store::ApiKeySecret::generate().unwrap();
+    let key = s
+        .create_api_key("test", Role::Advertiser, Some(adv.id), &secret, "ci")
+        .await
+        .unwrap();
+    let p = s.authenticate(secret.expose()).await.unwrap().unwrap();
+    assert_eq!(
+        (p.key_id, p.role, p.advertiser_id),
+        (key.id, Role::Advertiser, Some(adv.id))
+    );
+    assert_eq!(s.authenticate("ek_wrong").await.unwrap(), None);
+
+    let admin = endcap_store::ApiKeySecret::from_config("bootstrap-admin");
+    let first = s
+        .ensure_api_key(Role::Admin, None, &admin, "boot")
+        .await
+        .unwrap();
+    let second = s
+        .ensure_api_key(Role::Admin, None, &admin, "boot")
+        .await
+        .unwrap();
+    assert_eq!(first, second, "bootstrap is idempotent");
+}
+
+async fn missing_parents_are_not_found(s: CampaignStore) {
+    let err = s
+        .create_campaign("test", AdvertiserId::generate(), None, |_| {
+            Ok(campaign_input().validate()?)
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound("advertiser")), "{err:?}");
+    let err = s
+        .get::<LineItem>(&LineItemId::generate().to_string())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound("line_item")));
+}
+
+async fn migrations_are_applied_once(url: String) {
+    let a = CampaignStore::connect(&url).await.unwrap();
+    advertiser(&a, "kept").await;
+    drop(a);
+    let b = CampaignStore::connect(&url).await.unwrap();
+    let page = b
+        .list::<Advertiser>(&ListQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        page.items.len(),
+        1,
+        "reopening keeps data and re-runs nothing"
+    );
+}
+
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test] async fn $name() { super::$name(super::store(false).await).await; })*
+            #[tokio::test]
+            async fn reopening_keeps_data() {
+                super::migrations_are_applied_once(endcap_store::testing::fresh_sqlite_url()).await;
+            }
+        }
+        mod postgres {
+            $(#[tokio::test] async fn $name() { super::$name(super::store(true).await).await; })*
+            #[tokio::test]
+            async fn reopening_keeps_data() {
+                let url = endcap_store::testing::fresh_postgres_url(&super::pg_admin_url()).await.unwrap();
+                super::migrations_are_applied_once(url).await;
+            }
+        }
+    };
+}
+
+both_backends!(
+    objects_round_trip,
+    a_stale_version_conflicts_and_changes_nothing,
+    an_invalid_change_writes_nothing,
+    an_idempotent_retry_returns_the_first_result,
+    listing_pages_and_filters,
+    the_audit_log_records_who_changed_what,
+    api_keys_resolve_to_their_principal,
+    missing_parents_are_not_found,
+);

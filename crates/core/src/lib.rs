@@ -37,3 +37,9 @@ pub use status::Status;
 
 /// Timestamps: always UTC.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;
+
+/// Checks a free-text label or name (trimmed, non-empty, at most 200 characters, no
+/// control characters), naming `field` when it is refused.
+pub fn validate_label(raw: &str, field: &str) -> Result<String, ValidationError> {
+    text::name(raw, field)
+}

@@ -42,7 +42,7 @@ fn hash(secret: &str) -> String {
 }
 
 /// An API key's public record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ApiKey {
     /// Its id (appears in the audit log).
     pub id: ApiKeyId,

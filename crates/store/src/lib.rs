@@ -117,7 +117,7 @@ pub struct ListQuery {
 }
 
 /// One page of a listing.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     /// The objects, oldest first.
     pub items: Vec<T>,
@@ -126,7 +126,7 @@ pub struct Page<T> {
 }
 
 /// One audit log entry: who changed what, when, and the object as it was after.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// Entry id (time ordered).
     pub id: String,

@@ -13,13 +13,30 @@ use serde::de::DeserializeOwned;
 /// Largest JSON body accepted (campaign objects are small; uploads use their own endpoints).
 pub const MAX_JSON_BYTES: usize = 1024 * 1024;
 
-/// A JSON body parsed into `T`, with the raw bytes kept (for idempotency hashing).
+/// A request body read whole (bounded), to be parsed as JSON once the caller is
+/// authenticated, so a bad key answers 401 before a bad body answers 400. The raw bytes
+/// are kept for idempotency hashing.
 #[derive(Debug)]
-pub struct ValidJson<T> {
-    /// The parsed body.
-    pub value: T,
+pub struct JsonBody {
     /// The body as received.
     pub raw: Bytes,
+    content_type_ok: bool,
+}
+
+impl JsonBody {
+    /// Parses the body into `T`, answering 415 for a non-JSON content type and 400 naming
+    /// the field for anything malformed.
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        if !self.content_type_ok {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                None,
+                "send the body as Content-Type: application/json",
+            ));
+        }
+        parse_json(&self.raw)
+    }
 }
 
 fn json_content_type(req: &HttpRequest) -> bool {
@@ -37,7 +54,7 @@ fn json_content_type(req: &HttpRequest) -> bool {
     }
 }
 
-impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
+impl FromRequest for JsonBody {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
@@ -45,14 +62,6 @@ impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
         let content_type_ok = json_content_type(req);
         let mut payload = payload.take();
         Box::pin(async move {
-            if !content_type_ok {
-                return Err(ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
-                    None,
-                    "send the body as Content-Type: application/json",
-                ));
-            }
             let mut buf = BytesMut::new();
             while let Some(chunk) = payload.next().await {
                 let chunk = chunk.map_err(|e| {
@@ -72,9 +81,10 @@ impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
                 }
                 buf.extend_from_slice(&chunk);
             }
-            let raw = buf.freeze();
-            let value = parse_json(&raw)?;
-            Ok(Self { value, raw })
+            Ok(Self {
+                raw: buf.freeze(),
+                content_type_ok,
+            })
         })
     }
 }

@@ -11,5 +11,5 @@ mod extract;
 mod observe;
 
 pub use error::ApiError;
-pub use extract::{ValidJson, ValidQuery, MAX_JSON_BYTES};
+pub use extract::{parse_json, JsonBody, ValidQuery, MAX_JSON_BYTES};
 pub use observe::{init_tracing, HttpMetrics, Observe, RequestId};

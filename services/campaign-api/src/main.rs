@@ -1,1 +1,30 @@
-fn main() {}
+//! `campaign-api`: reads settings, sets up logging, serves until stopped.
+
+use anyhow::Context;
+use campaign_api::config::{Cli, LogFormat, Settings};
+use campaign_api::Application;
+use clap::Parser;
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if cli.print_openapi {
+        let doc = campaign_api::openapi::document_json().context("failed to render OpenAPI")?;
+        std::io::Write::write_all(&mut std::io::stdout(), doc.as_bytes())?;
+        return Ok(());
+    }
+    let file_text = match &cli.config {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .with_context(|| format!("failed to read config file {}", p.display()))?,
+        ),
+        None => None,
+    };
+    let env: std::collections::HashMap<String, String> = std::env::vars().collect();
+    let settings = Settings::resolve(&cli, &env, file_text.as_deref())
+        .map_err(|errs| anyhow::anyhow!("invalid configuration:\n  {}", errs.join("\n  ")))?;
+    endcap_web::init_tracing(&settings.log_filter, settings.log_format == LogFormat::Json)
+        .map_err(|e| anyhow::anyhow!("failed to set up logging: {e}"))?;
+    let app = Application::build(&settings).await?;
+    app.run_until_stopped().await.context("server failed")
+}

@@ -1,1 +1,12 @@
+//! Black-box tests of the campaign API: each test starts the service on a random port
+//! against a fresh SQLite file and again against a fresh database on the real PostgreSQL.
+//! One test binary (fast to link on small machines).
 
+mod helpers;
+
+mod access;
+mod binary;
+mod crud;
+mod idempotency;
+mod operations;
+mod validation;

@@ -1,0 +1,214 @@
+//! Advertisers and API keys.
+
+use super::{created, cursor, idempotency, path_id, Caller};
+use crate::AppState;
+use actix_web::{web, HttpRequest, HttpResponse};
+use endcap_core::{Advertiser, AdvertiserId, AdvertiserInput, Role, ValidationError};
+use endcap_store::{ApiKeySecret, ListQuery, Page};
+use endcap_web::{ApiError, JsonBody, ValidQuery};
+use serde::{Deserialize, Serialize};
+
+/// Body of the API key endpoints.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyInput {
+    /// Under an advertiser: `advertiser` (the default). At `/v1/api-keys`: `admin` or `finance`.
+    pub role: Option<Role>,
+    /// Free-text label, e.g. who holds the key.
+    pub label: Option<String>,
+}
+
+/// A new API key: the only response that ever shows `key`.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ApiKeyCreated {
+    /// Key id (appears in the audit log).
+    #[schema(value_type = String, format = Uuid)]
+    pub id: endcap_core::ApiKeyId,
+    /// The key itself; store it now, it cannot be shown again.
+    pub key: String,
+    /// Its role.
+    pub role: Role,
+    /// The advertiser it is bound to.
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub advertiser_id: Option<AdvertiserId>,
+    /// Label.
+    pub label: String,
+}
+
+/// Query of `GET /v1/advertisers`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1..=200 (default 50).
+    pub limit: Option<u32>,
+}
+
+/// Create an advertiser (admin).
+#[utoipa::path(post, path = "/v1/advertisers", tag = "advertisers",
+    request_body = AdvertiserInput,
+    params(("Idempotency-Key" = Option<String>, Header, description = "makes retries safe")),
+    responses((status = 201, body = Advertiser), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn create_advertiser(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    body: JsonBody,
+) -> Result<HttpResponse, ApiError> {
+    caller.admin()?;
+    let input: AdvertiserInput = body.parse()?;
+    let idem = idempotency(&req, &caller, &body.raw)?;
+    let new = input.validate()?;
+    let c = state
+        .store
+        .create_advertiser(&caller.actor(), new, idem.as_ref())
+        .await?;
+    Ok(created(c))
+}
+
+/// List advertisers (an advertiser key sees only its own).
+#[utoipa::path(get, path = "/v1/advertisers", tag = "advertisers", params(PageQuery),
+    responses((status = 200, body = Page<Advertiser>)))]
+pub async fn list_advertisers(
+    state: web::Data<AppState>,
+    caller: Caller,
+    q: ValidQuery<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = q.0;
+    let after = cursor(q.cursor)?;
+    let page = match caller.0.tenant() {
+        Some(own) => {
+            let a: Advertiser = state.store.get(&own.to_string()).await?;
+            Page {
+                items: if after.is_none() { vec![a] } else { vec![] },
+                next_cursor: None,
+            }
+        }
+        None => {
+            state
+                .store
+                .list::<Advertiser>(&ListQuery {
+                    after,
+                    limit: q.limit.unwrap_or(50),
+                    ..Default::default()
+                })
+                .await?
+        }
+    };
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Read an advertiser.
+#[utoipa::path(get, path = "/v1/advertisers/{id}", tag = "advertisers",
+    params(("id" = String, Path)),
+    responses((status = 200, body = Advertiser), (status = 404, body = ErrorBody)))]
+pub async fn get_advertiser(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&id, "advertiser", AdvertiserId::parse)?;
+    if !caller.0.can_read(id) {
+        return Err(ApiError::not_found("advertiser"));
+    }
+    let a: Advertiser = state.store.get(&id.to_string()).await?;
+    Ok(HttpResponse::Ok().json(a))
+}
+
+async fn issue_key(
+    state: &AppState,
+    caller: &Caller,
+    role: Role,
+    advertiser_id: Option<AdvertiserId>,
+    label: Option<String>,
+    req: &HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    // A key's secret is shown once and never stored, so a retry cannot be answered with the
+    // first response; refusing is safer than minting a second key.
+    if req.headers().contains_key("idempotency-key") {
+        return Err(ApiError::bad_request(
+            "idempotency_unsupported",
+            Some("Idempotency-Key".into()),
+            "API keys are shown only once, so their creation cannot be replayed; omit the header",
+        ));
+    }
+    let label = match label {
+        Some(l) => endcap_core::validate_label(&l, "label")?,
+        None => String::new(),
+    };
+    let secret = ApiKeySecret::generate().map_err(|e| ApiError::internal(&e))?;
+    let key = state
+        .store
+        .create_api_key(&caller.actor(), role, advertiser_id, &secret, &label)
+        .await?;
+    Ok(HttpResponse::Created().json(ApiKeyCreated {
+        id: key.id,
+        key: secret.expose().to_string(),
+        role: key.role,
+        advertiser_id: key.advertiser_id,
+        label: key.label,
+    }))
+}
+
+/// Create an advertiser's API key (admin, or the advertiser itself to rotate keys).
+#[utoipa::path(post, path = "/v1/advertisers/{id}/api-keys", tag = "advertisers",
+    params(("id" = String, Path)), request_body = ApiKeyInput,
+    responses((status = 201, body = ApiKeyCreated), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_advertiser_key(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    req: HttpRequest,
+    body: JsonBody,
+) -> Result<HttpResponse, ApiError> {
+    caller.writer()?;
+    let input: ApiKeyInput = body.parse()?;
+    let id = path_id(&id, "advertiser", AdvertiserId::parse)?;
+    if !caller.0.can_write(id) {
+        return Err(ApiError::not_found("advertiser"));
+    }
+    let role = input.role.unwrap_or(Role::Advertiser);
+    if role != Role::Advertiser {
+        return Err(ValidationError::new(
+            "role",
+            "keys under an advertiser have role advertiser; create admin and finance keys at /v1/api-keys",
+        )
+        .into());
+    }
+    issue_key(&state, &caller, role, Some(id), input.label, &req).await
+}
+
+/// Create an admin or finance API key (admin).
+#[utoipa::path(post, path = "/v1/api-keys", tag = "advertisers", request_body = ApiKeyInput,
+    responses((status = 201, body = ApiKeyCreated), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_staff_key(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    body: JsonBody,
+) -> Result<HttpResponse, ApiError> {
+    caller.admin()?;
+    let input: ApiKeyInput = body.parse()?;
+    match input.role {
+        Some(role @ (Role::Admin | Role::Finance)) => {
+            issue_key(&state, &caller, role, None, input.label, &req).await
+        }
+        _ => Err(ValidationError::new(
+            "role",
+            "must be admin or finance; advertiser keys are created under /v1/advertisers/{id}/api-keys",
+        )
+        .into()),
+    }
+}
+
+/// The error envelope every endpoint answers with.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Machine-readable code (`invalid_field`, `unknown_field`, `version_conflict`, ...).
+    pub error: String,
+    /// JSON path of the offending field, if one is to blame.
+    pub field: Option<String>,
+    /// What happened.
+    pub message: String,
+}

@@ -1,0 +1,79 @@
+//! Creatives.
+
+use super::{
+    created, cursor, idempotency, line_items::visible_line_item, path_id, Caller, ErrorBody,
+    PageQuery,
+};
+use crate::AppState;
+use actix_web::{web, HttpRequest, HttpResponse};
+use endcap_core::{Creative, CreativeId, CreativeInput, LineItemId};
+use endcap_store::{ListQuery, Page, StoreError};
+use endcap_web::{ApiError, JsonBody, ValidQuery};
+
+/// Add a creative to a line item.
+#[utoipa::path(post, path = "/v1/line-items/{id}/creatives", tag = "creatives",
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "makes retries safe")),
+    request_body = CreativeInput,
+    responses((status = 201, body = Creative), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_creative(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    req: HttpRequest,
+    body: JsonBody,
+) -> Result<HttpResponse, ApiError> {
+    caller.writer()?;
+    let input: CreativeInput = body.parse()?;
+    let idem = idempotency(&req, &caller, &body.raw)?;
+    let line_item_id = path_id(&id, "line_item", LineItemId::parse)?;
+    let cr = state
+        .store
+        .create_creative(&caller.actor(), line_item_id, idem.as_ref(), |li| {
+            if !caller.0.can_write(li.advertiser_id) {
+                return Err(StoreError::NotFound("line_item"));
+            }
+            Ok(input.validate(li)?)
+        })
+        .await?;
+    Ok(created(cr))
+}
+
+/// List a line item's creatives, oldest first.
+#[utoipa::path(get, path = "/v1/line-items/{id}/creatives", tag = "creatives",
+    params(("id" = String, Path), PageQuery),
+    responses((status = 200, body = Page<Creative>), (status = 404, body = ErrorBody)))]
+pub async fn list_creatives(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    q: ValidQuery<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let li = visible_line_item(&state, &caller, &id).await?;
+    let page = state
+        .store
+        .list::<Creative>(&ListQuery {
+            parent_id: Some(li.id.to_string()),
+            after: cursor(q.0.cursor)?,
+            limit: q.0.limit.unwrap_or(50),
+            ..Default::default()
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Read a creative.
+#[utoipa::path(get, path = "/v1/creatives/{id}", tag = "creatives", params(("id" = String, Path)),
+    responses((status = 200, body = Creative), (status = 404, body = ErrorBody)))]
+pub async fn get_creative(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&id, "creative", CreativeId::parse)?;
+    let cr: Creative = state.store.get(&id.to_string()).await?;
+    if !caller.0.can_read(cr.advertiser_id) {
+        return Err(ApiError::not_found("creative"));
+    }
+    Ok(HttpResponse::Ok().json(cr))
+}

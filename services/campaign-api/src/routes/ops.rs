@@ -1,0 +1,90 @@
+//! Health, readiness, metrics, the OpenAPI document and the audit log.
+
+use super::{cursor, Caller, ErrorBody};
+use crate::AppState;
+use actix_web::{http::StatusCode, web, HttpResponse};
+use endcap_core::{AdvertiserId, Role};
+use endcap_store::{AuditEntry, Page};
+use endcap_web::{ApiError, ValidQuery};
+use serde::Deserialize;
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200)))]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+/// Readiness: the campaign store answers.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200), (status = 503, body = ErrorBody)))]
+pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    match state.store.ping().await {
+        Ok(()) => Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"}))),
+        Err(e) => {
+            tracing::warn!(error = %e, "campaign store not ready");
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_ready",
+                None,
+                "the campaign store does not answer",
+            ))
+        }
+    }
+}
+
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain")))]
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
+}
+
+/// This API's OpenAPI 3 document.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200)))]
+pub async fn openapi_json() -> Result<HttpResponse, ApiError> {
+    let doc = crate::openapi::document_json().map_err(|e| ApiError::internal(&e))?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(doc))
+}
+
+/// Query of `GET /v1/audit-log`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Only entries about this object.
+    pub object_id: Option<String>,
+    /// Only entries of this advertiser.
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub advertiser_id: Option<AdvertiserId>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1..=500 (default 100).
+    pub limit: Option<u32>,
+}
+
+/// Who changed what and when (admin and finance: everything; advertisers: their own objects).
+#[utoipa::path(get, path = "/v1/audit-log", tag = "operations", params(AuditQuery),
+    responses((status = 200, body = Page<AuditEntry>), (status = 400, body = ErrorBody)))]
+pub async fn audit_log(
+    state: web::Data<AppState>,
+    caller: Caller,
+    q: ValidQuery<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = q.0;
+    let advertiser = match caller.0.role {
+        Role::Advertiser => caller.listing_scope(q.advertiser_id)?,
+        Role::Admin | Role::Finance => q.advertiser_id,
+    };
+    let page = state
+        .store
+        .audit_log(
+            q.object_id.as_deref(),
+            advertiser,
+            cursor(q.cursor)?.as_deref(),
+            q.limit.unwrap_or(100),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}

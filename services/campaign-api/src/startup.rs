@@ -1,0 +1,159 @@
+//! Building and running the HTTP server.
+
+use crate::config::Settings;
+use crate::routes;
+use actix_web::{dev::Server, web, App, HttpServer};
+use anyhow::Context;
+use endcap_core::{AdvertiserInput, Role};
+use endcap_store::{ApiKeySecret, CampaignStore, ListQuery};
+use endcap_web::{HttpMetrics, Observe};
+use std::net::TcpListener;
+use std::sync::Arc;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// The campaign store.
+    pub store: CampaignStore,
+    /// HTTP metrics, rendered at `/metrics`.
+    pub metrics: Arc<HttpMetrics>,
+}
+
+/// A built, bound, not yet running campaign API.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+const DEMO_ADVERTISER: &str = "Demo Brand";
+
+impl Application {
+    /// Connects the store (applying migrations), bootstraps configured keys, binds the
+    /// listener and prepares the server.
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let store = CampaignStore::connect(&settings.database)
+            .await
+            .with_context(|| {
+                format!(
+                    "failed to open the campaign store at {}",
+                    redact(&settings.database)
+                )
+            })?;
+        if let Some(key) = &settings.admin_key {
+            store
+                .ensure_api_key(
+                    Role::Admin,
+                    None,
+                    &ApiKeySecret::from_config(key),
+                    "bootstrap admin (ENDCAP_ADMIN_KEY)",
+                )
+                .await
+                .context("failed to register ENDCAP_ADMIN_KEY")?;
+        }
+        if let Some(key) = &settings.demo_advertiser_key {
+            seed_demo(&store, key)
+                .await
+                .context("failed to seed the demo advertiser")?;
+        }
+        let listener = TcpListener::bind(settings.listen)
+            .with_context(|| format!("failed to listen on {}", settings.listen))?;
+        let addr = listener.local_addr()?;
+        let state = AppState {
+            store,
+            metrics: Arc::new(HttpMetrics::default()),
+        };
+        let data = web::Data::new(state);
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(Observe::new(data.metrics.clone()))
+                .app_data(data.clone())
+                .configure(routes::configure)
+        })
+        .workers(settings.workers)
+        .listen(listener)?
+        .run();
+        tracing::info!("listening on {addr}");
+        Ok(Self {
+            port: addr.port(),
+            server,
+        })
+    }
+
+    /// The bound port (useful when listening on port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until the process is told to stop (SIGINT/SIGTERM stop it gracefully).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Creates the demo advertiser and its key once; later runs find the key and do nothing.
+async fn seed_demo(store: &CampaignStore, key: &str) -> anyhow::Result<()> {
+    let secret = ApiKeySecret::from_config(key);
+    if store.authenticate(key).await?.is_some() {
+        return Ok(());
+    }
+    let existing = store
+        .list::<endcap_core::Advertiser>(&ListQuery {
+            limit: 200,
+            ..Default::default()
+        })
+        .await?
+        .items
+        .into_iter()
+        .find(|a| a.name == DEMO_ADVERTISER);
+    let adv = match existing {
+        Some(a) => a,
+        None => {
+            let new = AdvertiserInput {
+                name: DEMO_ADVERTISER.into(),
+                currency: "USD".into(),
+            }
+            .validate()?;
+            store
+                .create_advertiser("system:seed-demo", new, None)
+                .await?
+                .value
+        }
+    };
+    store
+        .ensure_api_key(
+            Role::Advertiser,
+            Some(adv.id),
+            &secret,
+            "demo advertiser key",
+        )
+        .await?;
+    tracing::info!(advertiser_id = %adv.id, "seeded demo advertiser {DEMO_ADVERTISER:?}");
+    Ok(())
+}
+
+/// Hides a password in a database URL before it is logged.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..s + 3], user, &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(
+            super::redact("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(super::redact("sqlite://x.db"), "sqlite://x.db");
+    }
+}

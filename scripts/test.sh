@@ -109,9 +109,10 @@ if [ ! -x "$CMAKE_VENV/bin/cmake" ]; then
 fi
 export CMAKE="$CMAKE_VENV/bin/cmake"
 
-# Test databases left behind by earlier runs (each test makes its own, named endcap_t_*).
+# SQLite files and PostgreSQL databases left behind by earlier runs (each test makes its own, named endcap_t_*).
 psql "$ENDCAP_TEST_PG_URL" -Atc "select datname from pg_database where datname like 'endcap\_t\_%'" 2>/dev/null |
   while read -r db; do psql "$ENDCAP_TEST_PG_URL" -qc "drop database if exists \"$db\"" >/dev/null 2>&1 || true; done
+rm -rf "${TMPDIR:-/tmp}/endcap-tests"
 
 if [ "$LINT" = 1 ]; then
   log "cargo fmt --check"

@@ -19,9 +19,13 @@ pub async fn fresh_postgres_url(admin_url: &str) -> Result<String> {
     Ok(format!("{base}/{name}{query}"))
 }
 
-/// A SQLite URL for a new file in the system temp directory.
+/// A SQLite URL for a new file under `<temp dir>/endcap-tests/` (scripts/test.sh empties
+/// that directory before each run).
 pub fn fresh_sqlite_url() -> String {
-    let path = std::env::temp_dir().join(format!("endcap-test-{}.db", uuid::Uuid::now_v7()));
+    let dir = std::env::temp_dir().join("endcap-tests");
+    // If the directory cannot be made, opening the database reports the real error.
+    let _ = std::fs::create_dir_all(&dir);
+    let path = dir.join(format!("{}.db", uuid::Uuid::now_v7()));
     format!("sqlite://{}", path.display())
 }
 

@@ -14,7 +14,15 @@ fn without(mut base: Value, key: &str) -> Value {
 }
 
 /// (what, method, path, raw body, status, error code, field)
-type Case<'a> = (&'a str, &'a str, String, String, u16, &'a str, Option<&'a str>);
+type Case<'a> = (
+    &'a str,
+    &'a str,
+    String,
+    String,
+    u16,
+    &'a str,
+    Option<&'a str>,
+);
 
 async fn bad_input_is_named_and_nothing_is_written(backend: Backend) {
     let app = spawn_app(backend).await;

@@ -71,15 +71,22 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   apt_install "${need_pkgs[@]}"
 fi
 
+PG_VERSION_DIR=$(ls -d /etc/postgresql/*/ 2>/dev/null | sort -V | tail -n1)
+PG_VERSION=$(basename "${PG_VERSION_DIR:-none}")
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
-  log "starting PostgreSQL"
-  $SUDO pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n1)" main start
+  log "starting PostgreSQL $PG_VERSION"
+  $SUDO pg_ctlcluster --skip-systemctl-redirect "$PG_VERSION" main start
   wait_for postgresql 30 pg_isready -q -h 127.0.0.1 -p 5432
-  # Trust auth on loopback is what the tests assume (a dev/CI box only).
-  psql "$ENDCAP_TEST_PG_URL" -c 'select 1' >/dev/null 2>&1 || {
-    $SUDO -u postgres psql -c "ALTER USER postgres PASSWORD NULL" >/dev/null 2>&1 || true
-    $SUDO -u postgres createdb test 2>/dev/null || true
-  }
+fi
+if ! psql "$ENDCAP_TEST_PG_URL" -qAtc 'select 1' >/dev/null 2>&1; then
+  # A stock Debian cluster asks for passwords on TCP; the tests assume trust on loopback
+  # (a development or CI machine only), and a database named in ENDCAP_TEST_PG_URL.
+  log "allowing trust auth on 127.0.0.1 and creating the test database"
+  hba="/etc/postgresql/$PG_VERSION/main/pg_hba.conf"
+  grep -q '^host all all 127.0.0.1/32 trust' "$hba" || $SUDO sed -i '1i host all all 127.0.0.1/32 trust' "$hba"
+  $SUDO pg_ctlcluster --skip-systemctl-redirect "$PG_VERSION" main reload
+  $SUDO -u postgres createdb test 2>/dev/null || su postgres -c 'createdb test' 2>/dev/null || true
+  psql "$ENDCAP_TEST_PG_URL" -qAtc 'select 1' >/dev/null
 fi
 
 if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then

@@ -192,7 +192,7 @@ impl CampaignStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect(&url)
             .await?;
-        migrate::run(&pool).await?;
+        migrate::run(&pool, backend).await?;
         Ok(Self { pool, backend })
     }
 

@@ -1,9 +1,9 @@
 //! A small versioned migration runner: embedded SQL files, a `schema_migrations` table, and
 //! a checksum so an edited, already-applied migration is caught instead of silently ignored.
 
-use crate::StoreError;
+use crate::{Backend, StoreError};
 use sha2::{Digest, Sha256};
-use sqlx::{AnyPool, Row};
+use sqlx::{AnyConnection, AnyPool, Row};
 
 /// One migration: version, name, SQL.
 struct Migration {
@@ -23,8 +23,30 @@ fn checksum(sql: &str) -> String {
     hex::encode(Sha256::digest(sql.as_bytes()))
 }
 
-/// Applies every migration not yet applied, each in its own transaction.
-pub(crate) async fn run(pool: &AnyPool) -> Result<Vec<i64>, StoreError> {
+/// Arbitrary, fixed key of the PostgreSQL advisory lock that serializes migrations.
+const MIGRATION_LOCK: i64 = 0x656e_6463_6170;
+
+/// Applies every migration not yet applied, each in its own transaction. On PostgreSQL an
+/// advisory lock makes replicas that start together take turns instead of racing.
+pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<Vec<i64>, StoreError> {
+    let mut conn = pool.acquire().await?;
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let result = apply(&mut conn).await;
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await?;
+    }
+    result
+}
+
+async fn apply(conn: &mut AnyConnection) -> Result<Vec<i64>, StoreError> {
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
             version BIGINT PRIMARY KEY,
@@ -33,14 +55,14 @@ pub(crate) async fn run(pool: &AnyPool) -> Result<Vec<i64>, StoreError> {
             applied_at BIGINT NOT NULL
         )",
     )
-    .execute(pool)
+    .execute(&mut *conn)
     .await?;
     let mut applied_now = Vec::new();
     for m in MIGRATIONS {
         let sum = checksum(m.sql);
         let row = sqlx::query("SELECT checksum FROM schema_migrations WHERE version = $1")
             .bind(m.version)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?;
         if let Some(row) = row {
             let stored: String = row.try_get("checksum")?;
@@ -52,7 +74,7 @@ pub(crate) async fn run(pool: &AnyPool) -> Result<Vec<i64>, StoreError> {
             }
             continue;
         }
-        let mut tx = pool.begin().await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         sqlx::raw_sql(m.sql).execute(&mut *tx).await?;
         sqlx::query(
             "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)",

@@ -168,9 +168,15 @@ pub(crate) async fn replace<T: StoredObject>(
         .await?;
     if done.rows_affected() != 1 {
         // Lost a race with a concurrent writer between our read and this write.
+        let sql = format!("SELECT version FROM {} WHERE id = $1", T::TABLE);
+        let current: i64 = sqlx::query(&sql)
+            .bind(next.id_text())
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get("version")?;
         return Err(StoreError::Conflict {
             sent: sent_version,
-            current: sent_version + 1,
+            current,
         });
     }
     audit(

@@ -344,6 +344,67 @@ async fn missing_parents_are_not_found(s: CampaignStore) {
     assert!(matches!(err, StoreError::NotFound("line_item")));
 }
 
+async fn concurrent_writers_of_one_version_cannot_both_win(s: CampaignStore) {
+    let adv = advertiser(&s, "Acme").await;
+    let c = campaign(&s, &adv).await;
+    let write = |name: &'static str| {
+        let s = s.clone();
+        async move {
+            let mut p = patch(1);
+            p.name = Some(name.into());
+            s.update_campaign(name, c.id, 1, |cur| Ok(p.apply(cur)?))
+                .await
+        }
+    };
+    let (a, b) = tokio::join!(write("a"), write("b"));
+    let wins = [a.is_ok(), b.is_ok()].iter().filter(|w| **w).count();
+    assert_eq!(wins, 1, "{a:?} {b:?}");
+    let loser = if a.is_ok() { b } else { a };
+    assert!(
+        matches!(
+            loser,
+            Err(StoreError::Conflict {
+                sent: 1,
+                current: 2
+            })
+        ),
+        "{loser:?}"
+    );
+    assert_eq!(
+        s.get::<Campaign>(&c.id.to_string()).await.unwrap().version,
+        2
+    );
+}
+
+async fn concurrent_retries_with_one_key_create_one_object(s: CampaignStore) {
+    let adv = advertiser(&s, "Acme").await;
+    let idem = Idempotency {
+        scope: "key-1".into(),
+        key: "race".into(),
+        request_hash: "h".into(),
+    };
+    let go = || {
+        let (s, idem) = (s.clone(), idem.clone());
+        async move {
+            s.create_campaign("test", adv.id, Some(&idem), |_| {
+                Ok(campaign_input().validate()?)
+            })
+            .await
+        }
+    };
+    let (a, b) = tokio::join!(go(), go());
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.value, b.value);
+    let all = s
+        .list::<Campaign>(&ListQuery {
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.items.len(), 1);
+}
+
 async fn migrations_are_applied_once(url: String) {
     let a = CampaignStore::connect(&url).await.unwrap();
     advertiser(&a, "kept").await;
@@ -392,4 +453,6 @@ both_backends!(
     the_audit_log_records_who_changed_what,
     api_keys_resolve_to_their_principal,
     missing_parents_are_not_found,
+    concurrent_writers_of_one_version_cannot_both_win,
+    concurrent_retries_with_one_key_create_one_object,
 );

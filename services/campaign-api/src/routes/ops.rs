@@ -9,13 +9,13 @@ use endcap_web::{ApiError, ValidQuery};
 use serde::Deserialize;
 
 /// Liveness: the process answers.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200)))]
+#[utoipa::path(get, path = "/healthz", tag = "operations", security(()), responses((status = 200)))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
 /// Readiness: the campaign store answers.
-#[utoipa::path(get, path = "/readyz", tag = "operations",
+#[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
     responses((status = 200), (status = 503, body = ErrorBody)))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     match state.store.ping().await {
@@ -33,7 +33,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 }
 
 /// Prometheus metrics.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain")))]
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(()), responses((status = 200, content_type = "text/plain")))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
@@ -41,7 +41,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// This API's OpenAPI 3 document.
-#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200)))]
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", security(()), responses((status = 200)))]
 pub async fn openapi_json() -> Result<HttpResponse, ApiError> {
     let doc = crate::openapi::document_json().map_err(|e| ApiError::internal(&e))?;
     Ok(HttpResponse::Ok()

@@ -101,7 +101,7 @@ CH_DIR="$CACHE_DIR/clickhouse"
 if ! curl -sf "$ENDCAP_TEST_CLICKHOUSE_URL/ping" >/dev/null 2>&1; then
   log "starting ClickHouse"
   mkdir -p "$CH_DIR/data" "$CH_DIR/tmp" "$CH_DIR/log" "$CH_DIR/user_files" "$CH_DIR/format_schemas"
-  sed "s#@CH_DIR@#$CH_DIR#g" scripts/clickhouse/config.xml >"$CH_DIR/config.xml"
+  sed -e "s#@CH_DIR@#$CH_DIR#g" -e "s#@HTTP_PORT@#8123#" -e "s#@TCP_PORT@#19000#" scripts/clickhouse/config.xml >"$CH_DIR/config.xml"
   cp scripts/clickhouse/users.xml "$CH_DIR/users.xml"
   (cd "$CH_DIR" && nohup clickhouse-server --config-file="$CH_DIR/config.xml" >"$CH_DIR/log/stdout.log" 2>&1 &)
   wait_for clickhouse 60 curl -sf "$ENDCAP_TEST_CLICKHOUSE_URL/ping"

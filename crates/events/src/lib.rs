@@ -1,0 +1,51 @@
+//! Endcap's event log.
+//!
+//! Everything Endcap measures (impressions, clicks, holdout ghost impressions, online
+//! conversions, receipt lines, identity links) enters as an [`Event`] through an [`EventSink`].
+//! The sink never blocks its caller: events are queued, batched by size and time, and written
+//! by a [`BatchWriter`] — ClickHouse in production, append-only local files by default. A
+//! batch the writer refuses goes to a durable, checksummed on-disk [`Spool`] and is replayed
+//! in order when the writer is back; replays are idempotent because every ClickHouse table is
+//! a ReplacingMergeTree keyed by the event's id (see `schemas/clickhouse/`).
+#![warn(missing_docs)]
+
+mod clickhouse_writer;
+mod event;
+mod file_writer;
+mod metrics;
+mod schema;
+mod sink;
+mod spool;
+
+pub use clickhouse_writer::{
+    AdRow, ClickHouseConfig, ClickHouseWriter, ConversionRow, IdentityRow, ReceiptRow,
+};
+pub use event::{AdEvent, ConversionEvent, Event, IdentityLink, ReceiptLineEvent, Table};
+pub use file_writer::FileWriter;
+pub use metrics::SinkMetrics;
+pub use schema::apply_schema;
+pub use sink::{BatchWriter, EventSink, Sink, SinkConfig};
+pub use spool::{Spool, SpoolError};
+
+/// Errors of the event log.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    /// ClickHouse refused or could not be reached.
+    #[error("clickhouse: {0}")]
+    ClickHouse(#[from] clickhouse::error::Error),
+    /// A ClickHouse call took longer than allowed.
+    #[error("clickhouse did not answer within {0:?}")]
+    Timeout(std::time::Duration),
+    /// A local file could not be written or read.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    /// An event could not be encoded.
+    #[error("encoding: {0}")]
+    Encoding(#[from] serde_json::Error),
+    /// A configuration value is unusable.
+    #[error("config: {0}")]
+    Config(String),
+    /// A migration's SQL changed after it was applied.
+    #[error("clickhouse migration {0} changed after it was applied; add a new one instead")]
+    MigrationChanged(u32),
+}

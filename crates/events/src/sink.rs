@@ -1,0 +1,265 @@
+//! The sink: a bounded queue in front of a batching writer task, with the spool behind it.
+
+use crate::{Event, EventError, SinkMetrics, Spool};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+/// Stores a batch of events somewhere durable (ClickHouse, local files).
+pub trait BatchWriter: Send + Sync + 'static {
+    /// Writes the whole batch, or fails (the batch is then spooled and retried whole).
+    fn write(&self, batch: &[Event]) -> impl Future<Output = Result<(), EventError>> + Send;
+}
+
+/// Where producers put events. `send` never blocks and never loses an event.
+pub trait EventSink: Send + Sync {
+    /// Queues one event.
+    fn send(&self, event: Event);
+}
+
+/// How the sink batches and retries.
+#[derive(Debug, Clone)]
+pub struct SinkConfig {
+    /// Events held in memory before producers overflow to the spool path.
+    pub queue_capacity: usize,
+    /// Largest batch handed to the writer.
+    pub max_batch: usize,
+    /// Longest an event waits in a partial batch.
+    pub max_delay: Duration,
+    /// How often the spool is retried.
+    pub replay_interval: Duration,
+}
+
+impl Default for SinkConfig {
+    fn default() -> Self {
+        Self {
+            queue_capacity: 100_000,
+            max_batch: 10_000,
+            max_delay: Duration::from_millis(500),
+            replay_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+enum Control {
+    Flush(oneshot::Sender<()>),
+}
+
+/// A running sink. Cloning shares it.
+#[derive(Clone)]
+pub struct Sink {
+    tx: mpsc::Sender<Event>,
+    control: mpsc::Sender<Control>,
+    overflow: Arc<Mutex<Vec<Event>>>,
+    metrics: Arc<SinkMetrics>,
+}
+
+impl EventSink for Sink {
+    fn send(&self, event: Event) {
+        SinkMetrics::add(&self.metrics.queued, 1);
+        if let Err(e) = self.tx.try_send(event) {
+            // Queue full (or writer gone): park it for the writer task to spool on its
+            // next tick. A mutex push is the cheapest thing that cannot block on I/O.
+            SinkMetrics::add(&self.metrics.overflowed, 1);
+            let ev = match e {
+                mpsc::error::TrySendError::Full(ev) | mpsc::error::TrySendError::Closed(ev) => ev,
+            };
+            self.overflow
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(ev);
+        }
+    }
+}
+
+impl Sink {
+    /// Starts the writer and replay tasks on the current tokio runtime.
+    pub fn start<W: BatchWriter>(writer: W, spool: Spool, config: SinkConfig) -> Sink {
+        let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
+        let (control, control_rx) = mpsc::channel(16);
+        let metrics = Arc::new(SinkMetrics::default());
+        let overflow = Arc::new(Mutex::new(Vec::new()));
+        let shared = Arc::new(Shared {
+            writer,
+            spool,
+            metrics: metrics.clone(),
+            overflow: overflow.clone(),
+            replay_lock: tokio::sync::Mutex::new(()),
+        });
+        tokio::spawn(writer_loop(shared.clone(), rx, control_rx, config.clone()));
+        tokio::spawn(replay_loop(shared, config.replay_interval));
+        Sink {
+            tx,
+            control,
+            overflow,
+            metrics,
+        }
+    }
+
+    /// The sink's counters.
+    pub fn metrics(&self) -> &Arc<SinkMetrics> {
+        &self.metrics
+    }
+
+    /// Writes (or spools) everything queued so far, and waits for it.
+    pub async fn flush(&self) {
+        let (ack, done) = oneshot::channel();
+        if self.control.send(Control::Flush(ack)).await.is_ok() {
+            let _ = done.await;
+        }
+    }
+}
+
+struct Shared<W> {
+    writer: W,
+    spool: Spool,
+    metrics: Arc<SinkMetrics>,
+    overflow: Arc<Mutex<Vec<Event>>>,
+    /// Keeps a replay pass and a spool-before-write check from interleaving.
+    replay_lock: tokio::sync::Mutex<()>,
+}
+
+impl<W: BatchWriter> Shared<W> {
+    /// Hands a batch to the writer; on failure spools it. Never loses it unless the disk
+    /// refuses too.
+    async fn deliver(&self, batch: Vec<Event>) {
+        if batch.is_empty() {
+            return;
+        }
+        let start = Instant::now();
+        match self.writer.write(&batch).await {
+            Ok(()) => {
+                SinkMetrics::add(&self.metrics.written, batch.len());
+                SinkMetrics::add(&self.metrics.write_batches, 1);
+                SinkMetrics::add(
+                    &self.metrics.write_micros,
+                    start.elapsed().as_micros() as usize,
+                );
+            }
+            Err(e) => {
+                SinkMetrics::add(&self.metrics.write_errors, 1);
+                tracing::warn!(error = %e, events = batch.len(), "event write failed; spooling");
+                self.spool_batch(batch).await;
+            }
+        }
+    }
+
+    async fn spool_batch(&self, batch: Vec<Event>) {
+        let n = batch.len();
+        match self.spool.write(&batch) {
+            Ok(path) => {
+                SinkMetrics::add(&self.metrics.spooled, n);
+                tracing::debug!(events = n, file = %path.display(), "spooled");
+            }
+            Err(e) => {
+                SinkMetrics::add(&self.metrics.dropped, n);
+                tracing::error!(error = %e, events = n, "spool write failed; events lost");
+            }
+        }
+    }
+
+    fn take_overflow(&self) -> Vec<Event> {
+        std::mem::take(&mut *self.overflow.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Replays spooled batches oldest first; stops at the first failure.
+    async fn replay(&self) {
+        let _guard = self.replay_lock.lock().await;
+        let files = match self.spool.pending() {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot list the spool");
+                return;
+            }
+        };
+        for path in files {
+            let events = match self.spool.read(&path) {
+                Ok(ev) => ev,
+                Err(e) => {
+                    SinkMetrics::add(&self.metrics.corrupt_spool_files, 1);
+                    tracing::error!(error = %e, "skipping corrupt spool file");
+                    if let Err(e) = self.spool.quarantine(&path) {
+                        tracing::error!(error = %e, "cannot move corrupt spool file aside");
+                    }
+                    continue;
+                }
+            };
+            match self.writer.write(&events).await {
+                Ok(()) => {
+                    SinkMetrics::add(&self.metrics.replayed, events.len());
+                    if let Err(e) = self.spool.remove(&path) {
+                        // Replaying it again later is harmless: writes are idempotent.
+                        tracing::error!(error = %e, "cannot remove replayed spool file");
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "replay paused; writer still failing");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn writer_loop<W: BatchWriter>(
+    shared: Arc<Shared<W>>,
+    mut rx: mpsc::Receiver<Event>,
+    mut control: mpsc::Receiver<Control>,
+    config: SinkConfig,
+) {
+    let mut buf: Vec<Event> = Vec::with_capacity(config.max_batch);
+    let mut tick = tokio::time::interval(config.max_delay);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Some(ev) => {
+                    buf.push(ev);
+                    if buf.len() >= config.max_batch {
+                        shared.deliver(std::mem::take(&mut buf)).await;
+                    }
+                }
+                None => {
+                    shared.deliver(std::mem::take(&mut buf)).await;
+                    let rest = shared.take_overflow();
+                    shared.deliver(rest).await;
+                    return;
+                }
+            },
+            _ = tick.tick() => {
+                let over = shared.take_overflow();
+                if !over.is_empty() {
+                    // The queue was full: these go straight to disk so the backlog drains.
+                    shared.spool_batch(over).await;
+                }
+                shared.deliver(std::mem::take(&mut buf)).await;
+            }
+            Some(Control::Flush(ack)) = control.recv() => {
+                while let Ok(ev) = rx.try_recv() {
+                    buf.push(ev);
+                    if buf.len() >= config.max_batch {
+                        shared.deliver(std::mem::take(&mut buf)).await;
+                    }
+                }
+                shared.deliver(std::mem::take(&mut buf)).await;
+                let over = shared.take_overflow();
+                shared.deliver(over).await;
+                let _ = ack.send(());
+            }
+        }
+    }
+}
+
+async fn replay_loop<W: BatchWriter>(shared: Arc<Shared<W>>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        shared.replay().await;
+        // Only this task holds it: the writer task ended, nothing new can be spooled.
+        if Arc::strong_count(&shared) == 1 {
+            return;
+        }
+    }
+}

@@ -1,0 +1,457 @@
+//! The event log against real ClickHouse: the shared test server (`ENDCAP_TEST_CLICKHOUSE_URL`,
+//! started by scripts/test.sh) for round trips, and a private server this test starts, kills
+//! and restarts for the outage tests.
+
+use endcap_events::*;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+fn shared_url() -> String {
+    std::env::var("ENDCAP_TEST_CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into())
+}
+
+fn fresh_db(base: &str) -> ClickHouseConfig {
+    let url = format!("{base}?database=endcap_t_{}", Uuid::now_v7().simple());
+    ClickHouseConfig::from_url(&url).unwrap()
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn ad(i: u64) -> AdEvent {
+    AdEvent {
+        event_id: Uuid::now_v7(),
+        ts_ms: now_ms(),
+        user_key: format!("{:064x}", i),
+        advertiser_id: Uuid::now_v7(),
+        campaign_id: Uuid::now_v7(),
+        line_item_id: Uuid::now_v7(),
+        creative_id: Uuid::now_v7(),
+        placement: "search-top".into(),
+        price_micros: 1_250_000,
+        promoted_skus: vec!["sku-1".into(), "sku-2".into()],
+        features: r#"{"placement":"search-top"}"#.into(),
+    }
+}
+
+async fn count(cfg: &ClickHouseConfig, sql: &str) -> u64 {
+    cfg.client().query(sql).fetch_one::<u64>().await.unwrap()
+}
+
+#[tokio::test]
+async fn every_table_round_trips() {
+    let cfg = fresh_db(&shared_url());
+    assert_eq!(apply_schema(&cfg).await.unwrap(), vec![1]);
+    assert!(apply_schema(&cfg).await.unwrap().is_empty(), "applied once");
+    let imp = ad(1);
+    let clk = ad(2);
+    let hold = AdEvent {
+        price_micros: 0,
+        ..ad(3)
+    };
+    let conv = ConversionEvent {
+        event_id: Uuid::now_v7(),
+        ts_ms: now_ms(),
+        user_key: "u".into(),
+        order_id: "o-1".into(),
+        skus: vec!["sku-1".into()],
+        amount_micros: 4_990_000,
+        currency: "USD".into(),
+    };
+    let rec = ReceiptLineEvent {
+        receipt_id: "r-1".into(),
+        version: 2,
+        line_no: 0,
+        customer_key: "c".into(),
+        store_id: "s-9".into(),
+        channel: "in_store".into(),
+        ts_ms: now_ms(),
+        sku: "sku-1".into(),
+        brand: "Acme".into(),
+        category: "dairy".into(),
+        quantity: -1,
+        amount_micros: -2_500_000,
+    };
+    let id = IdentityLink {
+        user_key: "u".into(),
+        customer_key: "c".into(),
+        ts_ms: now_ms(),
+    };
+    let w = ClickHouseWriter::new(&cfg);
+    w.write(&[
+        Event::Impression(imp.clone()),
+        Event::Click(clk.clone()),
+        Event::HoldoutExposure(hold.clone()),
+        Event::Conversion(conv.clone()),
+        Event::ReceiptLine(rec.clone()),
+        Event::Identity(id.clone()),
+    ])
+    .await
+    .unwrap();
+
+    let c = cfg.client();
+    for (table, want) in [
+        ("impressions", &imp),
+        ("clicks", &clk),
+        ("exposure_holdouts", &hold),
+    ] {
+        let rows: Vec<AdRow> = c
+            .query(&format!("SELECT ?fields FROM {table}"))
+            .fetch_all()
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1, "{table}");
+        let r = &rows[0];
+        assert_eq!(
+            (r.event_id, r.ts_ms as i64, r.ts as i64),
+            (want.event_id, want.ts_ms, want.ts_ms / 1000),
+            "{table}"
+        );
+        assert_eq!(
+            (&r.user_key, r.campaign_id, r.creative_id),
+            (&want.user_key, want.campaign_id, want.creative_id)
+        );
+        assert_eq!(
+            (r.price_micros, &r.promoted_skus, &r.features),
+            (want.price_micros, &want.promoted_skus, &want.features)
+        );
+    }
+    let rows: Vec<ConversionRow> = c
+        .query("SELECT ?fields FROM conversions")
+        .fetch_all()
+        .await
+        .unwrap();
+    assert_eq!(
+        (rows[0].event_id, rows[0].amount_micros, &rows[0].skus),
+        (conv.event_id, conv.amount_micros, &conv.skus)
+    );
+    let rows: Vec<ReceiptRow> = c
+        .query("SELECT ?fields FROM receipts")
+        .fetch_all()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            &rows[0].receipt_id,
+            rows[0].version,
+            rows[0].quantity,
+            rows[0].amount_micros
+        ),
+        (&rec.receipt_id, 2, -1, -2_500_000)
+    );
+    assert_eq!(
+        (&rows[0].brand, &rows[0].channel),
+        (&rec.brand, &rec.channel)
+    );
+    let rows: Vec<IdentityRow> = c
+        .query("SELECT ?fields FROM identity_map")
+        .fetch_all()
+        .await
+        .unwrap();
+    assert_eq!(
+        (&rows[0].user_key, &rows[0].customer_key),
+        (&id.user_key, &id.customer_key)
+    );
+}
+
+#[tokio::test]
+async fn a_batch_written_twice_counts_once() {
+    let cfg = fresh_db(&shared_url());
+    apply_schema(&cfg).await.unwrap();
+    let w = ClickHouseWriter::new(&cfg);
+    let batch: Vec<Event> = (0..100).map(|i| Event::Impression(ad(i))).collect();
+    w.write(&batch).await.unwrap();
+    w.write(&batch).await.unwrap();
+    assert_eq!(
+        count(&cfg, "SELECT uniqExact(event_id) FROM impressions").await,
+        100
+    );
+    assert_eq!(
+        count(&cfg, "SELECT count() FROM impressions FINAL").await,
+        100
+    );
+}
+
+/// A ClickHouse server of this test's own, so it can be stopped without disturbing others.
+struct PrivateClickHouse {
+    dir: tempfile::TempDir,
+    http: u16,
+    child: Option<Child>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl PrivateClickHouse {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let template = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../scripts/clickhouse/config.xml"
+        ))
+        .unwrap();
+        let http = free_port();
+        let conf = template
+            .replace("@CH_DIR@", &dir.path().display().to_string())
+            .replace("@HTTP_PORT@", &http.to_string())
+            .replace("@TCP_PORT@", &free_port().to_string());
+        for sub in ["data", "tmp", "log", "user_files", "format_schemas"] {
+            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        }
+        std::fs::write(dir.path().join("config.xml"), conf).unwrap();
+        std::fs::copy(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../scripts/clickhouse/users.xml"
+            ),
+            dir.path().join("users.xml"),
+        )
+        .unwrap();
+        let mut me = Self {
+            dir,
+            http,
+            child: None,
+        };
+        me.resume();
+        me
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http)
+    }
+
+    fn resume(&mut self) {
+        let config: PathBuf = self.dir.path().join("config.xml");
+        let child = Command::new("clickhouse-server")
+            .arg(format!("--config-file={}", config.display()))
+            .current_dir(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("clickhouse-server on PATH (scripts/test.sh installs it)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !ping(self.http) {
+            assert!(
+                Instant::now() < deadline,
+                "private clickhouse did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for PrivateClickHouse {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn ping(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+    if s.write_all(b"GET /ping HTTP/1.0\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut buf = String::new();
+    let _ = s.read_to_string(&mut buf);
+    buf.contains("Ok.")
+}
+
+fn fast() -> SinkConfig {
+    SinkConfig {
+        queue_capacity: 1_000,
+        max_batch: 200,
+        max_delay: Duration::from_millis(50),
+        replay_interval: Duration::from_millis(100),
+    }
+}
+
+async fn wait_until(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn spool_is_empty(dir: &Path) -> bool {
+    Spool::open(dir).unwrap().pending().unwrap().is_empty()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clickhouse_killed_mid_stream_loses_nothing_and_duplicates_nothing() {
+    let mut ch = PrivateClickHouse::start();
+    let cfg = fresh_db(&ch.url());
+    apply_schema(&cfg).await.unwrap();
+    let spool_dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start(
+        ClickHouseWriter::new(&cfg),
+        Spool::open(spool_dir.path()).unwrap(),
+        fast(),
+    );
+
+    let total = 3_000u64;
+    for i in 0..total {
+        sink.send(Event::Impression(ad(i)));
+        if i == 1_000 {
+            sink.flush().await;
+            ch.kill();
+        }
+        if i % 100 == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    sink.flush().await;
+    let m = sink.metrics().clone();
+    assert!(SinkMetrics::get(&m.spooled) > 0, "the outage was noticed");
+    ch.resume();
+    wait_until("the spool to drain", 60, || {
+        spool_is_empty(spool_dir.path())
+    })
+    .await;
+    assert_eq!(SinkMetrics::get(&m.dropped), 0);
+    assert_eq!(
+        SinkMetrics::get(&m.written) + SinkMetrics::get(&m.replayed),
+        total
+    );
+    assert_eq!(
+        count(&cfg, "SELECT uniqExact(event_id) FROM impressions").await,
+        total
+    );
+    assert_eq!(
+        count(&cfg, "SELECT count() FROM impressions FINAL").await,
+        total
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_overflows_to_disk_not_to_the_floor() {
+    let mut ch = PrivateClickHouse::start();
+    let cfg = fresh_db(&ch.url());
+    apply_schema(&cfg).await.unwrap();
+    ch.kill();
+    let spool_dir = tempfile::tempdir().unwrap();
+    let config = SinkConfig {
+        queue_capacity: 10,
+        ..fast()
+    };
+    let sink = Sink::start(
+        ClickHouseWriter::new(&cfg),
+        Spool::open(spool_dir.path()).unwrap(),
+        config,
+    );
+    for i in 0..2_000 {
+        sink.send(Event::Click(ad(i)));
+    }
+    sink.flush().await;
+    let m = sink.metrics().clone();
+    assert!(
+        SinkMetrics::get(&m.overflowed) > 0,
+        "the tiny queue overflowed"
+    );
+    ch.resume();
+    wait_until("the spool to drain", 60, || {
+        spool_is_empty(spool_dir.path())
+    })
+    .await;
+    assert_eq!(SinkMetrics::get(&m.dropped), 0);
+    assert_eq!(
+        count(&cfg, "SELECT uniqExact(event_id) FROM clicks").await,
+        2_000
+    );
+}
+
+#[tokio::test]
+async fn a_corrupt_spool_file_is_reported_and_skipped() {
+    let cfg = fresh_db(&shared_url());
+    apply_schema(&cfg).await.unwrap();
+    let spool_dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(spool_dir.path()).unwrap();
+    let good: Vec<Event> = (0..10).map(|i| Event::Impression(ad(i))).collect();
+    let torn = spool.write(&good[..5]).unwrap();
+    let bytes = std::fs::read(&torn).unwrap();
+    std::fs::write(&torn, &bytes[..bytes.len() / 2]).unwrap();
+    spool.write(&good[5..]).unwrap();
+
+    let sink = Sink::start(
+        ClickHouseWriter::new(&cfg),
+        Spool::open(spool_dir.path()).unwrap(),
+        fast(),
+    );
+    wait_until("the spool to be processed", 30, || {
+        spool_is_empty(spool_dir.path())
+    })
+    .await;
+    let m = sink.metrics();
+    assert_eq!(SinkMetrics::get(&m.corrupt_spool_files), 1);
+    assert_eq!(SinkMetrics::get(&m.replayed), 5);
+    assert_eq!(
+        count(&cfg, "SELECT uniqExact(event_id) FROM impressions").await,
+        5
+    );
+    assert_eq!(
+        std::fs::read_dir(spool_dir.path().join("corrupt"))
+            .unwrap()
+            .count(),
+        1,
+        "kept aside for inspection"
+    );
+    // Still working after it.
+    sink.send(Event::Impression(ad(99)));
+    sink.flush().await;
+    assert_eq!(
+        count(&cfg, "SELECT uniqExact(event_id) FROM impressions").await,
+        6
+    );
+}
+
+#[tokio::test]
+async fn the_file_log_appends_every_event_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool_dir = tempfile::tempdir().unwrap();
+    let writer = FileWriter::open(dir.path()).unwrap();
+    let sink = Sink::start(
+        writer.clone(),
+        Spool::open(spool_dir.path()).unwrap(),
+        fast(),
+    );
+    for i in 0..500 {
+        sink.send(Event::Impression(ad(i)));
+    }
+    sink.send(Event::Click(ad(1000)));
+    sink.flush().await;
+    let text = std::fs::read_to_string(writer.path(Table::Impressions)).unwrap();
+    let events: Vec<Event> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 500);
+    assert!(events.iter().all(|e| e.table() == Table::Impressions));
+    assert_eq!(
+        std::fs::read_to_string(writer.path(Table::Clicks))
+            .unwrap()
+            .lines()
+            .count(),
+        1
+    );
+}

@@ -6,6 +6,7 @@
 //! Prometheus metrics, and the tracing set-up. It starts no servers and reads no environment.
 #![warn(missing_docs)]
 
+pub mod config;
 mod error;
 mod extract;
 mod observe;

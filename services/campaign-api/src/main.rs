@@ -1,9 +1,10 @@
 //! `campaign-api`: reads settings, sets up logging, serves until stopped.
 
 use anyhow::Context;
-use campaign_api::config::{Cli, LogFormat, Settings};
+use campaign_api::config::{Cli, Settings};
 use campaign_api::Application;
 use clap::Parser;
+use endcap_web::config::LogFormat;
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
@@ -13,7 +14,7 @@ async fn main() -> anyhow::Result<()> {
         std::io::Write::write_all(&mut std::io::stdout(), doc.as_bytes())?;
         return Ok(());
     }
-    let file_text = match &cli.config {
+    let file_text = match &cli.common.config {
         Some(p) => Some(
             std::fs::read_to_string(p)
                 .with_context(|| format!("failed to read config file {}", p.display()))?,
@@ -23,8 +24,11 @@ async fn main() -> anyhow::Result<()> {
     let env: std::collections::HashMap<String, String> = std::env::vars().collect();
     let settings = Settings::resolve(&cli, &env, file_text.as_deref())
         .map_err(|errs| anyhow::anyhow!("invalid configuration:\n  {}", errs.join("\n  ")))?;
-    endcap_web::init_tracing(&settings.log_filter, settings.log_format == LogFormat::Json)
-        .map_err(|e| anyhow::anyhow!("failed to set up logging: {e}"))?;
+    endcap_web::init_tracing(
+        &settings.common.log_filter,
+        settings.common.log_format == LogFormat::Json,
+    )
+    .map_err(|e| anyhow::anyhow!("failed to set up logging: {e}"))?;
     let app = Application::build(&settings).await?;
     app.run_until_stopped().await.context("server failed")
 }

@@ -31,12 +31,12 @@ impl Application {
     /// Connects the store (applying migrations), bootstraps configured keys, binds the
     /// listener and prepares the server.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
-        let store = CampaignStore::connect(&settings.database)
+        let store = CampaignStore::connect(&settings.common.database)
             .await
             .with_context(|| {
                 format!(
                     "failed to open the campaign store at {}",
-                    redact(&settings.database)
+                    redact(&settings.common.database)
                 )
             })?;
         if let Some(key) = &settings.admin_key {
@@ -55,8 +55,8 @@ impl Application {
                 .await
                 .context("failed to seed the demo advertiser")?;
         }
-        let listener = TcpListener::bind(settings.listen)
-            .with_context(|| format!("failed to listen on {}", settings.listen))?;
+        let listener = TcpListener::bind(settings.common.listen)
+            .with_context(|| format!("failed to listen on {}", settings.common.listen))?;
         let addr = listener.local_addr()?;
         let state = AppState {
             store,
@@ -69,7 +69,7 @@ impl Application {
                 .app_data(data.clone())
                 .configure(routes::configure)
         })
-        .workers(settings.workers)
+        .workers(settings.common.workers)
         .listen(listener)?
         .run();
         tracing::info!("listening on {addr}");

@@ -60,8 +60,11 @@ impl Resp {
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
     let cli = Cli {
-        listen: Some("127.0.0.1:0".into()),
-        database: Some(database_url(backend).await),
+        common: endcap_web::config::CommonArgs {
+            listen: Some("127.0.0.1:0".into()),
+            database: Some(database_url(backend).await),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let env: HashMap<String, String> = [("ENDCAP_ADMIN_KEY", ADMIN_KEY), ("ENDCAP_WORKERS", "1")]

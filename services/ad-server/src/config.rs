@@ -1,0 +1,171 @@
+//! `ad-server` settings: the shared layers plus signing keys and tracking horizons.
+
+use clap::Parser;
+use endcap_tracking::KeyRing;
+use endcap_web::config::{Common, CommonArgs, Layers};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Command line of `ad-server`.
+#[derive(Debug, Clone, Default, Parser)]
+#[command(name = "ad-server", about = "Endcap's ad server")]
+pub struct Cli {
+    /// Flags every service shares.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Directory of the CTR model (ENDCAP_MODEL_DIR; used once the CTR model lands).
+    #[arg(long)]
+    pub model_dir: Option<PathBuf>,
+    /// Disk spool for events the event log could not take (ENDCAP_SPOOL_DIR; default
+    /// `<event dir>/spool`, or `endcap-spool` with ClickHouse).
+    #[arg(long)]
+    pub spool_dir: Option<PathBuf>,
+}
+
+/// Where events go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventTarget {
+    /// ClickHouse at this URL.
+    ClickHouse(String),
+    /// Local NDJSON files in this directory (the embedded default).
+    Files(PathBuf),
+}
+
+/// The resolved settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Shared settings.
+    pub common: Common,
+    /// Tracking token keys (ENDCAP_SIGNING_KEYS, `kid:secret[,kid:secret]`).
+    pub signing_keys: KeyRing,
+    /// Oldest token accepted (ENDCAP_TOKEN_MAX_AGE_SECS, default 7 days).
+    pub token_max_age: Duration,
+    /// How long an event id is remembered for de-duplication (ENDCAP_DEDUP_HORIZON_SECS,
+    /// default 1 day); ClickHouse's keys catch what falls outside it.
+    pub dedup_horizon: Duration,
+    /// Event destination.
+    pub events: EventTarget,
+    /// Spool directory.
+    pub spool_dir: PathBuf,
+    /// CTR model directory.
+    pub model_dir: Option<PathBuf>,
+}
+
+impl Settings {
+    /// Resolves settings, returning every problem found.
+    pub fn resolve(
+        cli: &Cli,
+        env: &HashMap<String, String>,
+        file_text: Option<&str>,
+    ) -> Result<Settings, Vec<String>> {
+        let mut layers = Layers::new(env, file_text);
+        let common = layers.common(&cli.common);
+        let keys = layers.text(None, "ENDCAP_SIGNING_KEYS", "signing_keys");
+        let signing_keys = match keys.as_deref().map(KeyRing::parse) {
+            Some(Ok(k)) => Some(k),
+            Some(Err(e)) => {
+                layers.error(format!("ENDCAP_SIGNING_KEYS: {e}"));
+                None
+            }
+            None => {
+                layers.error("ENDCAP_SIGNING_KEYS is required: kid:secret[,kid:secret], secrets of 16+ bytes");
+                None
+            }
+        };
+        let token_max_age = Duration::from_secs(
+            layers
+                .count("ENDCAP_TOKEN_MAX_AGE_SECS", "token_max_age_secs")
+                .unwrap_or(7 * 24 * 3600),
+        );
+        let dedup_horizon = Duration::from_secs(
+            layers
+                .count("ENDCAP_DEDUP_HORIZON_SECS", "dedup_horizon_secs")
+                .unwrap_or(24 * 3600),
+        );
+        let model_dir = layers
+            .text(
+                cli.model_dir.as_ref().and_then(|p| p.to_str()),
+                "ENDCAP_MODEL_DIR",
+                "model_dir",
+            )
+            .map(PathBuf::from);
+        let spool = layers
+            .text(
+                cli.spool_dir.as_ref().and_then(|p| p.to_str()),
+                "ENDCAP_SPOOL_DIR",
+                "spool_dir",
+            )
+            .map(PathBuf::from);
+        let (events, default_spool) = match (&common.clickhouse, &common.event_dir) {
+            (Some(url), _) => (
+                EventTarget::ClickHouse(url.clone()),
+                PathBuf::from("endcap-spool"),
+            ),
+            (None, Some(dir)) => (EventTarget::Files(dir.clone()), dir.join("spool")),
+            (None, None) => (
+                EventTarget::Files(PathBuf::from("endcap-events")),
+                PathBuf::from("endcap-events/spool"),
+            ),
+        };
+        layers.finish()?;
+        let Some(signing_keys) = signing_keys else {
+            return Err(vec!["ENDCAP_SIGNING_KEYS is required".into()]);
+        };
+        Ok(Settings {
+            common,
+            signing_keys,
+            token_max_age,
+            dedup_horizon,
+            events,
+            spool_dir: spool.unwrap_or(default_spool),
+            model_dir,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn signing_keys_are_required_and_checked() {
+        let errs = Settings::resolve(&Cli::default(), &env(&[]), None).unwrap_err();
+        assert!(errs[0].contains("ENDCAP_SIGNING_KEYS"));
+        let errs = Settings::resolve(
+            &Cli::default(),
+            &env(&[("ENDCAP_SIGNING_KEYS", "k1:short")]),
+            None,
+        )
+        .unwrap_err();
+        assert!(errs[0].contains("at least 16"), "{errs:?}");
+    }
+
+    #[test]
+    fn clickhouse_wins_over_files_and_files_are_the_default() {
+        let keys = ("ENDCAP_SIGNING_KEYS", "k1:0123456789abcdef");
+        let s = Settings::resolve(&Cli::default(), &env(&[keys]), None).unwrap();
+        assert_eq!(s.events, EventTarget::Files(PathBuf::from("endcap-events")));
+        let s = Settings::resolve(
+            &Cli::default(),
+            &env(&[
+                keys,
+                ("ENDCAP_CLICKHOUSE", "http://127.0.0.1:8123"),
+                ("ENDCAP_EVENT_DIR", "/tmp/x"),
+            ]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            s.events,
+            EventTarget::ClickHouse("http://127.0.0.1:8123".into())
+        );
+    }
+}

@@ -1,0 +1,8 @@
+//! Endcap's ad server, as wiring: settings, the event sink, and HTTP handlers that verify
+//! tracking tokens (`endcap-tracking`) and queue events (`endcap-events`).
+
+pub mod config;
+mod routes;
+mod startup;
+
+pub use startup::{AppState, Application, TrackingMetrics};

@@ -1,0 +1,184 @@
+//! Building and running the ad server.
+
+use crate::config::{EventTarget, Settings};
+use crate::routes;
+use actix_web::{dev::Server, web, App, HttpServer};
+use anyhow::Context;
+use endcap_events::{
+    apply_schema, ClickHouseConfig, ClickHouseWriter, FileWriter, Sink, SinkConfig, Spool,
+};
+use endcap_store::CampaignStore;
+use endcap_tracking::KeyRing;
+use endcap_web::{HttpMetrics, Observe};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Counters of the tracking endpoints.
+#[derive(Default)]
+pub struct TrackingMetrics {
+    logged: Mutex<BTreeMap<&'static str, u64>>,
+    /// Impressions/clicks seen again inside the dedup horizon (not logged again).
+    pub duplicates: AtomicU64,
+    rejected: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl TrackingMetrics {
+    pub(crate) fn logged(&self, kind: &'static str) {
+        *self
+            .logged
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(kind)
+            .or_default() += 1;
+    }
+
+    pub(crate) fn rejected(&self, reason: &'static str) {
+        *self
+            .rejected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(reason)
+            .or_default() += 1;
+    }
+
+    /// Renders the counters for Prometheus.
+    pub fn render(&self) -> String {
+        let mut out = String::from("# TYPE endcap_tracking_events_total counter\n");
+        for (k, v) in self.logged.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(out, "endcap_tracking_events_total{{kind=\"{k}\"}} {v}");
+        }
+        out.push_str("# TYPE endcap_tracking_duplicates_total counter\n");
+        let _ = writeln!(
+            out,
+            "endcap_tracking_duplicates_total {}",
+            self.duplicates.load(Relaxed)
+        );
+        out.push_str("# TYPE endcap_tracking_rejected_total counter\n");
+        for (k, v) in self
+            .rejected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(out, "endcap_tracking_rejected_total{{reason=\"{k}\"}} {v}");
+        }
+        out
+    }
+}
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// Campaign store (API keys for the conversion endpoint; the index, later).
+    pub store: CampaignStore,
+    /// Where events go.
+    pub sink: Sink,
+    /// Tracking token keys.
+    pub keys: KeyRing,
+    /// Oldest token accepted, ms.
+    pub token_max_age_ms: i64,
+    /// Event ids seen recently, per kind (1 impression, 2 click).
+    pub seen: moka::sync::Cache<(u8, Uuid), ()>,
+    /// HTTP metrics.
+    pub http: Arc<HttpMetrics>,
+    /// Tracking metrics.
+    pub tracking: Arc<TrackingMetrics>,
+}
+
+/// A built, bound ad server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    sink: Sink,
+}
+
+impl Application {
+    /// Connects the store and the event log, binds the listener, prepares the server.
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let store = CampaignStore::connect(&settings.common.database)
+            .await
+            .context("failed to open the campaign store")?;
+        let spool = Spool::open(&settings.spool_dir).with_context(|| {
+            format!(
+                "failed to open the spool at {}",
+                settings.spool_dir.display()
+            )
+        })?;
+        let sink = match &settings.events {
+            EventTarget::ClickHouse(url) => {
+                let cfg = ClickHouseConfig::from_url(url)?;
+                // A ClickHouse that is down at start must not stop ad serving: events spool
+                // until it is back, and the schema is applied by the next start.
+                if let Err(e) = apply_schema(&cfg).await {
+                    tracing::warn!(error = %e, "could not apply the clickhouse schema; events will spool");
+                }
+                Sink::start(ClickHouseWriter::new(&cfg), spool, SinkConfig::default())
+            }
+            EventTarget::Files(dir) => {
+                let writer = FileWriter::open(dir).with_context(|| {
+                    format!("failed to open the event directory {}", dir.display())
+                })?;
+                Sink::start(writer, spool, SinkConfig::default())
+            }
+        };
+        let state = AppState {
+            store,
+            sink: sink.clone(),
+            keys: settings.signing_keys.clone(),
+            token_max_age_ms: settings.token_max_age.as_millis() as i64,
+            seen: moka::sync::Cache::builder()
+                .max_capacity(10_000_000)
+                .time_to_live(settings.dedup_horizon)
+                .build(),
+            http: Arc::new(HttpMetrics::default()),
+            tracking: Arc::new(TrackingMetrics::default()),
+        };
+        let listener = TcpListener::bind(settings.common.listen)
+            .with_context(|| format!("failed to listen on {}", settings.common.listen))?;
+        let addr = listener.local_addr()?;
+        let data = web::Data::new(state);
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(Observe::new(data.http.clone()))
+                .app_data(data.clone())
+                .configure(routes::configure)
+        })
+        .workers(settings.common.workers)
+        .shutdown_timeout(10)
+        .listen(listener)?
+        .run();
+        tracing::info!("listening on {addr}");
+        Ok(Self {
+            port: addr.port(),
+            server,
+            sink,
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The event sink (tests flush it).
+    pub fn sink(&self) -> Sink {
+        self.sink.clone()
+    }
+
+    /// Serves until stopped, then writes (or spools) every queued event.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let res = self.server.await;
+        if tokio::time::timeout(Duration::from_secs(30), self.sink.flush())
+            .await
+            .is_err()
+        {
+            tracing::error!("event flush at shutdown timed out; unsent events stay queued");
+        }
+        res
+    }
+}

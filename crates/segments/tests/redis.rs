@@ -50,7 +50,7 @@ async fn a_hundred_thousand_members_upload_and_are_found() {
     let other = unique("seg-small");
     s.add_members(&other, &users[..10]).await.unwrap();
     let l = s.lookup(&users[3]).await;
-    let mut want = vec![seg.clone(), other.clone()];
+    let mut want = [seg.clone(), other.clone()];
     want.sort();
     assert_eq!(&*l.segments, &want[..], "one user, two segments, one read");
 

@@ -8,6 +8,7 @@
 //! caller names the version it read, and a stale version is a [`StoreError::Conflict`].
 #![warn(missing_docs)]
 
+mod ingest;
 mod keys;
 mod migrate;
 mod objects;
@@ -24,6 +25,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
 use std::time::Duration;
 
+pub use ingest::{LedgerEntry, Segment};
 pub use keys::{ApiKey, ApiKeySecret};
 pub use objects::StoredObject;
 

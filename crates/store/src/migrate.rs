@@ -13,11 +13,18 @@ struct Migration {
 }
 
 /// Every migration, in order. Append only: never edit one that has shipped.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "campaign_store",
-    sql: include_str!("../../../schemas/migrations/0001_campaign_store.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "campaign_store",
+        sql: include_str!("../../../schemas/migrations/0001_campaign_store.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "segments_receipts_catalog",
+        sql: include_str!("../../../schemas/migrations/0002_segments_receipts_catalog.sql"),
+    },
+];
 
 fn checksum(sql: &str) -> String {
     hex::encode(Sha256::digest(sql.as_bytes()))

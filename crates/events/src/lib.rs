@@ -16,6 +16,7 @@ mod metrics;
 mod schema;
 mod sink;
 mod spool;
+mod target;
 
 pub use clickhouse_writer::{
     AdRow, ClickHouseConfig, ClickHouseWriter, ConversionRow, IdentityRow, ReceiptRow,
@@ -26,6 +27,7 @@ pub use metrics::SinkMetrics;
 pub use schema::apply_schema;
 pub use sink::{BatchWriter, EventSink, Sink, SinkConfig};
 pub use spool::{Spool, SpoolError};
+pub use target::{open_sink, EventTarget};
 
 /// Errors of the event log.
 #[derive(Debug, thiserror::Error)]

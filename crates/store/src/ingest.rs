@@ -36,7 +36,10 @@ pub struct LedgerEntry {
 const IN_CHUNK: usize = 500;
 
 fn placeholders(n: usize) -> String {
-    (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl CampaignStore {
@@ -109,11 +112,13 @@ impl CampaignStore {
 
     /// Reads a segment's definition.
     pub async fn segment(&self, id: &str) -> Result<Segment> {
-        let row = sqlx::query("SELECT id, advertiser_id, name, created_at, updated_at FROM segments WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or(StoreError::NotFound("segment"))?;
+        let row = sqlx::query(
+            "SELECT id, advertiser_id, name, created_at, updated_at FROM segments WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(StoreError::NotFound("segment"))?;
         let adv: Option<String> = row.try_get("advertiser_id")?;
         let t = |c: &str| -> Result<DateTime<Utc>> {
             Ok(DateTime::from_timestamp_micros(row.try_get::<i64, _>(c)?).unwrap_or_default())
@@ -160,7 +165,10 @@ impl CampaignStore {
                 q = q.bind(s.as_str());
             }
             for row in q.fetch_all(self.pool()).await? {
-                out.insert(row.try_get("sku")?, (row.try_get("brand")?, row.try_get("category")?));
+                out.insert(
+                    row.try_get("sku")?,
+                    (row.try_get("brand")?, row.try_get("category")?),
+                );
             }
         }
         Ok(out)

@@ -409,18 +409,33 @@ async fn the_ledger_keeps_the_highest_version_and_the_catalog_upserts(s: Campaig
     s.record_receipts(&[("r1".into(), 2, "h2".into()), ("r2".into(), 1, "a".into())])
         .await
         .unwrap();
-    s.record_receipts(&[("r1".into(), 1, "h1".into())]).await.unwrap();
+    s.record_receipts(&[("r1".into(), 1, "h1".into())])
+        .await
+        .unwrap();
     let l = s
         .receipt_ledger(&["r1".into(), "r2".into(), "r3".into()])
         .await
         .unwrap();
-    assert_eq!((l["r1"].version, l["r1"].content_hash.as_str()), (2, "h2"), "an older version never wins");
+    assert_eq!(
+        (l["r1"].version, l["r1"].content_hash.as_str()),
+        (2, "h2"),
+        "an older version never wins"
+    );
     assert_eq!(l.len(), 2);
-    s.record_receipts(&[("r1".into(), 3, "h3".into())]).await.unwrap();
-    assert_eq!(s.receipt_ledger(&["r1".into()]).await.unwrap()["r1"].version, 3);
+    s.record_receipts(&[("r1".into(), 3, "h3".into())])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.receipt_ledger(&["r1".into()]).await.unwrap()["r1"].version,
+        3
+    );
 
-    s.upsert_catalog(&[("sku-1".into(), "Acme".into(), "dairy".into())]).await.unwrap();
-    s.upsert_catalog(&[("sku-1".into(), "Acme".into(), "milk".into())]).await.unwrap();
+    s.upsert_catalog(&[("sku-1".into(), "Acme".into(), "dairy".into())])
+        .await
+        .unwrap();
+    s.upsert_catalog(&[("sku-1".into(), "Acme".into(), "milk".into())])
+        .await
+        .unwrap();
     let c = s.catalog(&["sku-1".into(), "sku-2".into()]).await.unwrap();
     assert_eq!(c.len(), 1);
     assert_eq!(c["sku-1"], ("Acme".to_string(), "milk".to_string()));
@@ -429,15 +444,25 @@ async fn the_ledger_keeps_the_highest_version_and_the_catalog_upserts(s: Campaig
 async fn a_segment_keeps_its_owner(s: CampaignStore) {
     let a = advertiser(&s, "A").await;
     let b = advertiser(&s, "B").await;
-    let seg = s.upsert_segment("t", "dairy-lovers", Some(a.id), "Dairy").await.unwrap();
+    let seg = s
+        .upsert_segment("t", "dairy-lovers", Some(a.id), "Dairy")
+        .await
+        .unwrap();
     assert_eq!(s.segment("dairy-lovers").await.unwrap(), seg);
-    let renamed = s.upsert_segment("t", "dairy-lovers", Some(a.id), "Dairy fans").await.unwrap();
+    let renamed = s
+        .upsert_segment("t", "dairy-lovers", Some(a.id), "Dairy fans")
+        .await
+        .unwrap();
     assert_eq!(renamed.name, "Dairy fans");
     assert!(matches!(
-        s.upsert_segment("t", "dairy-lovers", Some(b.id), "Mine now").await,
+        s.upsert_segment("t", "dairy-lovers", Some(b.id), "Mine now")
+            .await,
         Err(StoreError::NotFound("segment"))
     ));
-    let shared = s.upsert_segment("t", "all-shoppers", None, "Everyone").await.unwrap();
+    let shared = s
+        .upsert_segment("t", "all-shoppers", None, "Everyone")
+        .await
+        .unwrap();
     assert_eq!(shared.advertiser_id, None);
 }
 

@@ -26,6 +26,10 @@ pub struct CommonArgs {
     /// Local event log directory, the embedded default for ClickHouse (ENDCAP_EVENT_DIR).
     #[arg(long)]
     pub event_dir: Option<PathBuf>,
+    /// Disk spool for events the event log could not take (ENDCAP_SPOOL_DIR; default
+    /// `<event dir>/spool`, or `endcap-spool` with ClickHouse).
+    #[arg(long)]
+    pub spool_dir: Option<PathBuf>,
     /// TOML file with any of the settings, by their flag names with `_` for `-`.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -53,6 +57,8 @@ pub struct Common {
     pub redis: Option<String>,
     /// Local event directory, if any.
     pub event_dir: Option<PathBuf>,
+    /// Event spool directory, if configured.
+    pub spool_dir: Option<PathBuf>,
     /// HTTP worker threads (ENDCAP_WORKERS / workers, default 2).
     pub workers: usize,
     /// Log filter (RUST_LOG syntax, default `info`).
@@ -185,6 +191,13 @@ impl<'a> Layers<'a> {
                 "event_dir",
             )
             .map(PathBuf::from);
+        let spool_dir = self
+            .text(
+                args.spool_dir.as_ref().and_then(|p| p.to_str()),
+                "ENDCAP_SPOOL_DIR",
+                "spool_dir",
+            )
+            .map(PathBuf::from);
         let workers = self.count("ENDCAP_WORKERS", "workers").unwrap_or(2) as usize;
         let log_format = match self
             .text(None, "ENDCAP_LOG_FORMAT", "log_format")
@@ -205,6 +218,7 @@ impl<'a> Layers<'a> {
             clickhouse,
             redis,
             event_dir,
+            spool_dir,
             workers,
             log_filter: self.env("RUST_LOG").unwrap_or_else(|| "info".to_string()),
             log_format,

@@ -1,6 +1,7 @@
 //! `ad-server` settings: the shared layers plus signing keys and tracking horizons.
 
 use clap::Parser;
+use endcap_events::EventTarget;
 use endcap_tracking::KeyRing;
 use endcap_web::config::{Common, CommonArgs, Layers};
 use std::collections::HashMap;
@@ -17,19 +18,6 @@ pub struct Cli {
     /// Directory of the CTR model (ENDCAP_MODEL_DIR; used once the CTR model lands).
     #[arg(long)]
     pub model_dir: Option<PathBuf>,
-    /// Disk spool for events the event log could not take (ENDCAP_SPOOL_DIR; default
-    /// `<event dir>/spool`, or `endcap-spool` with ClickHouse).
-    #[arg(long)]
-    pub spool_dir: Option<PathBuf>,
-}
-
-/// Where events go.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EventTarget {
-    /// ClickHouse at this URL.
-    ClickHouse(String),
-    /// Local NDJSON files in this directory (the embedded default).
-    Files(PathBuf),
 }
 
 /// The resolved settings.
@@ -90,24 +78,11 @@ impl Settings {
                 "model_dir",
             )
             .map(PathBuf::from);
-        let spool = layers
-            .text(
-                cli.spool_dir.as_ref().and_then(|p| p.to_str()),
-                "ENDCAP_SPOOL_DIR",
-                "spool_dir",
-            )
-            .map(PathBuf::from);
-        let (events, default_spool) = match (&common.clickhouse, &common.event_dir) {
-            (Some(url), _) => (
-                EventTarget::ClickHouse(url.clone()),
-                PathBuf::from("endcap-spool"),
-            ),
-            (None, Some(dir)) => (EventTarget::Files(dir.clone()), dir.join("spool")),
-            (None, None) => (
-                EventTarget::Files(PathBuf::from("endcap-events")),
-                PathBuf::from("endcap-events/spool"),
-            ),
-        };
+        let events = EventTarget::choose(common.clickhouse.as_deref(), common.event_dir.as_deref());
+        let spool_dir = common
+            .spool_dir
+            .clone()
+            .unwrap_or_else(|| events.default_spool_dir());
         layers.finish()?;
         let Some(signing_keys) = signing_keys else {
             return Err(vec!["ENDCAP_SIGNING_KEYS is required".into()]);
@@ -118,7 +93,7 @@ impl Settings {
             token_max_age,
             dedup_horizon,
             events,
-            spool_dir: spool.unwrap_or(default_spool),
+            spool_dir,
             model_dir,
         })
     }

@@ -1,12 +1,10 @@
 //! Building and running the ad server.
 
-use crate::config::{EventTarget, Settings};
+use crate::config::Settings;
 use crate::routes;
 use actix_web::{dev::Server, web, App, HttpServer};
 use anyhow::Context;
-use endcap_events::{
-    apply_schema, ClickHouseConfig, ClickHouseWriter, FileWriter, Sink, SinkConfig, Spool,
-};
+use endcap_events::{open_sink, Sink, SinkConfig};
 use endcap_store::CampaignStore;
 use endcap_tracking::KeyRing;
 use endcap_web::{HttpMetrics, Observe};
@@ -103,29 +101,9 @@ impl Application {
         let store = CampaignStore::connect(&settings.common.database)
             .await
             .context("failed to open the campaign store")?;
-        let spool = Spool::open(&settings.spool_dir).with_context(|| {
-            format!(
-                "failed to open the spool at {}",
-                settings.spool_dir.display()
-            )
-        })?;
-        let sink = match &settings.events {
-            EventTarget::ClickHouse(url) => {
-                let cfg = ClickHouseConfig::from_url(url)?;
-                // A ClickHouse that is down at start must not stop ad serving: events spool
-                // until it is back, and the schema is applied by the next start.
-                if let Err(e) = apply_schema(&cfg).await {
-                    tracing::warn!(error = %e, "could not apply the clickhouse schema; events will spool");
-                }
-                Sink::start(ClickHouseWriter::new(&cfg), spool, SinkConfig::default())
-            }
-            EventTarget::Files(dir) => {
-                let writer = FileWriter::open(dir).with_context(|| {
-                    format!("failed to open the event directory {}", dir.display())
-                })?;
-                Sink::start(writer, spool, SinkConfig::default())
-            }
-        };
+        let sink = open_sink(&settings.events, &settings.spool_dir, SinkConfig::default())
+            .await
+            .context("failed to open the event log")?;
         let state = AppState {
             store,
             sink: sink.clone(),

@@ -23,13 +23,16 @@ pub struct Cli {
 /// The resolved settings the service runs with.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Shared settings. `clickhouse`, `redis` and `event_dir` are accepted and validated but
-    /// not used by the campaign API yet (receipts, segments and reports arrive later).
+    /// Shared settings: the store, where receipts go (ClickHouse or files), Redis for
+    /// segment members (in-process without it).
     pub common: Common,
     /// Bootstrap admin key (ENDCAP_ADMIN_KEY), at least 16 characters.
     pub admin_key: Option<String>,
     /// Key of the demo advertiser, when seeding it.
     pub demo_advertiser_key: Option<String>,
+    /// Salt for hashing raw loyalty ids on upload (ENDCAP_CUSTOMER_KEY_SALT, 16+ characters);
+    /// without it, uploads must carry SHA-256 customer keys.
+    pub customer_key_salt: Option<String>,
 }
 
 /// Default key of the seeded demo advertiser; only ever used with `--seed-demo`.
@@ -66,11 +69,21 @@ impl Settings {
                 "ENDCAP_DEMO_ADVERTISER_KEY must be at least {MIN_KEY_LEN} characters"
             ));
         }
+        let customer_key_salt = layers.env("ENDCAP_CUSTOMER_KEY_SALT");
+        if customer_key_salt
+            .as_ref()
+            .is_some_and(|k| k.len() < MIN_KEY_LEN)
+        {
+            layers.error(format!(
+                "ENDCAP_CUSTOMER_KEY_SALT must be at least {MIN_KEY_LEN} characters"
+            ));
+        }
         layers.finish()?;
         Ok(Settings {
             common,
             admin_key,
             demo_advertiser_key,
+            customer_key_salt,
         })
     }
 }

@@ -30,6 +30,8 @@ impl Modify for BearerAuth {
         create_campaign, list_campaigns, get_campaign, patch_campaign,
         create_line_item, list_line_items, get_line_item, patch_line_item,
         create_creative, list_creatives, get_creative,
+        put_segment, get_segment, put_members, delete_members,
+        upload_receipts, upload_identity_map, upload_catalog,
     ),
     components(schemas(ErrorBody))
 )]

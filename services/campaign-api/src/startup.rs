@@ -5,6 +5,8 @@ use crate::routes;
 use actix_web::{dev::Server, web, App, HttpServer};
 use anyhow::Context;
 use endcap_core::{AdvertiserInput, Role};
+use endcap_events::{open_sink, EventTarget, Sink, SinkConfig};
+use endcap_segments::{Segments, SegmentsConfig};
 use endcap_store::{ApiKeySecret, CampaignStore, ListQuery};
 use endcap_web::{HttpMetrics, Observe};
 use std::net::TcpListener;
@@ -17,6 +19,12 @@ pub struct AppState {
     pub store: CampaignStore,
     /// HTTP metrics, rendered at `/metrics`.
     pub metrics: Arc<HttpMetrics>,
+    /// Where receipts and identity links go.
+    pub sink: Sink,
+    /// Audience segment members.
+    pub segments: Arc<Segments>,
+    /// Salt for hashing raw loyalty ids (ENDCAP_CUSTOMER_KEY_SALT).
+    pub customer_key_salt: Option<String>,
 }
 
 /// A built, bound, not yet running campaign API.
@@ -58,9 +66,27 @@ impl Application {
         let listener = TcpListener::bind(settings.common.listen)
             .with_context(|| format!("failed to listen on {}", settings.common.listen))?;
         let addr = listener.local_addr()?;
+        let c = &settings.common;
+        let target = EventTarget::choose(c.clickhouse.as_deref(), c.event_dir.as_deref());
+        let spool_dir = c
+            .spool_dir
+            .clone()
+            .unwrap_or_else(|| target.default_spool_dir());
+        let sink = open_sink(&target, &spool_dir, SinkConfig::default())
+            .await
+            .context("failed to open the event log")?;
+        let segments = match &c.redis {
+            Some(url) => Segments::redis(url, SegmentsConfig::default())
+                .await
+                .context("bad redis url")?,
+            None => Segments::in_memory(SegmentsConfig::default()),
+        };
         let state = AppState {
             store,
             metrics: Arc::new(HttpMetrics::default()),
+            sink,
+            segments: Arc::new(segments),
+            customer_key_salt: settings.customer_key_salt.clone(),
         };
         let data = web::Data::new(state);
         let server = HttpServer::new(move || {

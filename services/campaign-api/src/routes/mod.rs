@@ -5,6 +5,8 @@ mod campaigns;
 mod creatives;
 mod line_items;
 mod ops;
+mod segments;
+mod uploads;
 
 use crate::AppState;
 use actix_web::{
@@ -22,6 +24,8 @@ pub(crate) use campaigns::*;
 pub(crate) use creatives::*;
 pub(crate) use line_items::*;
 pub(crate) use ops::*;
+pub(crate) use segments::*;
+pub(crate) use uploads::*;
 
 /// Mounts every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -56,7 +60,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 )
                 .route("/line-items/{id}/creatives", web::get().to(list_creatives))
                 .route("/creatives/{id}", web::get().to(get_creative))
-                .route("/audit-log", web::get().to(audit_log)),
+                .route("/audit-log", web::get().to(audit_log))
+                .route("/segments/{id}", web::put().to(put_segment))
+                .route("/segments/{id}", web::get().to(get_segment))
+                .route("/segments/{id}/members", web::put().to(put_members))
+                .route("/segments/{id}/members", web::delete().to(delete_members))
+                .route("/receipts", web::post().to(upload_receipts))
+                .route("/identity-map", web::post().to(upload_identity_map))
+                .route("/catalog", web::post().to(upload_catalog)),
         )
         .default_service(web::to(not_found_route));
 }

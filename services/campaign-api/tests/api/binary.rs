@@ -11,8 +11,18 @@ const BIN: &str = env!("CARGO_BIN_EXE_campaign-api");
 #[actix_web::test]
 async fn the_binary_seeds_the_demo_and_a_readme_style_request_creates_a_campaign() {
     let db = database_url(Backend::Sqlite).await;
+    let events = tempfile::tempdir().expect("temp dir");
+    let event_dir = events.path().display().to_string();
     let mut child = Command::new(BIN)
-        .args(["--listen", "127.0.0.1:0", "--database", &db, "--seed-demo"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            &db,
+            "--seed-demo",
+            "--event-dir",
+            &event_dir,
+        ])
         .env("ENDCAP_ADMIN_KEY", ADMIN_KEY)
         .env("RUST_LOG", "info")
         .env_remove("ENDCAP_LOG_FORMAT")

@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
+pub const TEST_SALT: &str = "test-salt-0123456789";
 
 /// Which campaign store backs the app under test.
 #[derive(Clone, Copy, Debug)]
@@ -32,6 +33,25 @@ pub async fn database_url(backend: Backend) -> String {
 pub struct TestApp {
     pub base: String,
     client: awc::Client,
+    /// Where the file event log writes (when ClickHouse is not used).
+    pub events: tempfile::TempDir,
+    /// The ClickHouse database events go to, when used.
+    pub clickhouse: Option<endcap_events::ClickHouseConfig>,
+}
+
+/// Real backing services beyond the campaign store.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Extras {
+    pub clickhouse: bool,
+    pub redis: bool,
+}
+
+pub fn clickhouse_base() -> String {
+    std::env::var("ENDCAP_TEST_CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("ENDCAP_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into())
 }
 
 /// A response: status, JSON body (Null when not JSON) and headers.
@@ -59,18 +79,41 @@ impl Resp {
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, Extras::default()).await
+}
+
+pub async fn spawn_app_with(backend: Backend, extras: Extras) -> TestApp {
+    let events = tempfile::tempdir().expect("temp dir");
+    let clickhouse = extras.clickhouse.then(|| {
+        let url = format!(
+            "{}?database=endcap_t_{}",
+            clickhouse_base(),
+            uuid::Uuid::now_v7().simple()
+        );
+        endcap_events::ClickHouseConfig::from_url(&url).expect("clickhouse url")
+    });
     let cli = Cli {
         common: endcap_web::config::CommonArgs {
             listen: Some("127.0.0.1:0".into()),
             database: Some(database_url(backend).await),
+            event_dir: Some(events.path().to_path_buf()),
+            clickhouse: clickhouse
+                .as_ref()
+                .map(|c| format!("{}?database={}", c.url, c.database)),
+            redis: extras.redis.then(redis_url),
+            spool_dir: Some(events.path().join("spool")),
             ..Default::default()
         },
         ..Default::default()
     };
-    let env: HashMap<String, String> = [("ENDCAP_ADMIN_KEY", ADMIN_KEY), ("ENDCAP_WORKERS", "1")]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let env: HashMap<String, String> = [
+        ("ENDCAP_ADMIN_KEY", ADMIN_KEY),
+        ("ENDCAP_WORKERS", "1"),
+        ("ENDCAP_CUSTOMER_KEY_SALT", TEST_SALT),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
     let settings = Settings::resolve(&cli, &env, None).expect("test settings");
     let app = Application::build(&settings).await.expect("app builds");
     let base = format!("http://127.0.0.1:{}", app.port());
@@ -80,6 +123,8 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         client: awc::Client::builder()
             .timeout(std::time::Duration::from_secs(30))
             .finish(),
+        events,
+        clickhouse,
     }
 }
 

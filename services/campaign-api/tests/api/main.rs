@@ -9,4 +9,5 @@ mod binary;
 mod crud;
 mod idempotency;
 mod operations;
+mod uploads;
 mod validation;

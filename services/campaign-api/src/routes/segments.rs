@@ -1,0 +1,193 @@
+//! Audience segments: definitions in the campaign store, members in the segment store.
+
+use super::uploads::{LineBatches, UploadSummary};
+use super::{Caller, ErrorBody};
+use crate::AppState;
+use actix_web::{web, HttpResponse};
+use endcap_core::{AdvertiserId, Role, ValidationError};
+use endcap_store::Segment;
+use endcap_web::{ApiError, JsonBody};
+use serde::{Deserialize, Serialize};
+
+/// Body of `PUT /v1/segments/{id}`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentInput {
+    /// Display name.
+    pub name: String,
+    /// Owner. Advertiser keys own what they create; admins leave it out for a segment
+    /// shared by the retailer with every advertiser.
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub advertiser_id: Option<AdvertiserId>,
+}
+
+/// A segment with its member count.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SegmentView {
+    /// Definition.
+    #[serde(flatten)]
+    pub segment: Segment,
+    /// Members now (None when the segment store cannot be reached).
+    pub members: Option<u64>,
+}
+
+fn segment_id(raw: &str) -> Result<String, ApiError> {
+    let ok = (1..=64).contains(&raw.len())
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if ok {
+        Ok(raw.to_string())
+    } else {
+        Err(ValidationError::new(
+            "id",
+            "segment ids are 1-64 lower-case letters, digits, - or _",
+        )
+        .into())
+    }
+}
+
+/// The segment, if the caller may see it (advertisers: their own and shared ones).
+async fn visible(state: &AppState, caller: &Caller, id: &str) -> Result<Segment, ApiError> {
+    let seg = state.store.segment(id).await?;
+    match seg.advertiser_id {
+        Some(owner) if !caller.0.can_read(owner) => Err(ApiError::not_found("segment")),
+        _ => Ok(seg),
+    }
+}
+
+/// The segment, if the caller may change its members.
+async fn writable(state: &AppState, caller: &Caller, id: &str) -> Result<Segment, ApiError> {
+    caller.writer()?;
+    let seg = visible(state, caller, id).await?;
+    let ok = match seg.advertiser_id {
+        Some(owner) => caller.0.can_write(owner),
+        None => caller.0.is_admin(),
+    };
+    if ok {
+        Ok(seg)
+    } else {
+        Err(ApiError::forbidden(
+            "shared segments are managed by the retailer",
+        ))
+    }
+}
+
+/// Create or rename a segment.
+#[utoipa::path(put, path = "/v1/segments/{id}", tag = "segments", params(("id" = String, Path)),
+    request_body = SegmentInput,
+    responses((status = 200, body = Segment), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn put_segment(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: JsonBody,
+) -> Result<HttpResponse, ApiError> {
+    caller.writer()?;
+    let input: SegmentInput = body.parse()?;
+    let id = segment_id(&id)?;
+    let name = endcap_core::validate_label(&input.name, "name")?;
+    let owner = match (caller.0.role, input.advertiser_id) {
+        (Role::Advertiser, asked) => {
+            let own = caller.0.advertiser_id;
+            if asked.is_some() && asked != own {
+                return Err(ApiError::not_found("advertiser"));
+            }
+            own
+        }
+        (_, asked) => asked,
+    };
+    let seg = state
+        .store
+        .upsert_segment(&caller.actor(), &id, owner, &name)
+        .await?;
+    Ok(HttpResponse::Ok().json(seg))
+}
+
+/// Read a segment and its member count.
+#[utoipa::path(get, path = "/v1/segments/{id}", tag = "segments", params(("id" = String, Path)),
+    responses((status = 200, body = SegmentView), (status = 404, body = ErrorBody)))]
+pub async fn get_segment(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let seg = visible(&state, &caller, &segment_id(&id)?).await?;
+    let members = state.segments.size(&seg.id).await.ok().map(|n| n as u64);
+    Ok(HttpResponse::Ok().json(SegmentView {
+        segment: seg,
+        members,
+    }))
+}
+
+async fn stream_members(
+    state: &AppState,
+    segment: &str,
+    payload: web::Payload,
+    add: bool,
+) -> Result<UploadSummary, ApiError> {
+    let mut summary = UploadSummary::default();
+    let mut batches = LineBatches::new(payload);
+    let mut any_line = false;
+    loop {
+        let batch = batches.next().await?;
+        if batch.is_empty() {
+            break;
+        }
+        any_line = true;
+        let mut keys = Vec::with_capacity(batch.len());
+        for (n, line) in batch {
+            match endcap_ingest::parse_member(n, &line) {
+                Ok(Some(k)) => keys.push(k.as_str().to_string()),
+                Ok(None) => {}
+                Err(e) => summary.reject(e),
+            }
+        }
+        let done = if add {
+            state.segments.add_members(segment, &keys).await
+        } else {
+            state.segments.remove_members(segment, &keys).await
+        };
+        summary.accepted += done.map_err(|e| ApiError::internal(&e))? as u64;
+    }
+    if !add && !any_line {
+        summary.accepted = state
+            .segments
+            .clear(segment)
+            .await
+            .map_err(|e| ApiError::internal(&e))? as u64;
+    }
+    Ok(summary)
+}
+
+/// Add members: one hashed (SHA-256 hex) user key per line, CSV or NDJSON `{"user_key"}`.
+#[utoipa::path(put, path = "/v1/segments/{id}/members", tag = "segments", params(("id" = String, Path)),
+    request_body(content = String, content_type = "text/csv"),
+    responses((status = 200, body = UploadSummary), (status = 422, body = UploadSummary), (status = 404, body = ErrorBody)))]
+pub async fn put_members(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let seg = writable(&state, &caller, &segment_id(&id)?).await?;
+    Ok(stream_members(&state, &seg.id, payload, true)
+        .await?
+        .into_response())
+}
+
+/// Remove the listed members, or every member when the body is empty.
+#[utoipa::path(delete, path = "/v1/segments/{id}/members", tag = "segments", params(("id" = String, Path)),
+    request_body(content = String, content_type = "text/csv"),
+    responses((status = 200, body = UploadSummary), (status = 404, body = ErrorBody)))]
+pub async fn delete_members(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let seg = writable(&state, &caller, &segment_id(&id)?).await?;
+    Ok(stream_members(&state, &seg.id, payload, false)
+        .await?
+        .into_response())
+}

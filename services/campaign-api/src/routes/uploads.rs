@@ -1,0 +1,262 @@
+//! Bulk uploads: receipts, identity links, catalog and segment members, streamed line by
+//! line. Bad lines are reported with their numbers; good lines are kept.
+
+use super::{Caller, ErrorBody};
+use crate::AppState;
+use actix_web::{http::StatusCode, web, HttpResponse};
+use endcap_core::Receipt;
+use endcap_events::EventSink;
+use endcap_ingest::{LineError, Lines};
+use endcap_web::ApiError;
+use futures_util::StreamExt;
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+
+/// Largest upload accepted in one request (the CLI sends big files in parts).
+pub const MAX_UPLOAD_BYTES: usize = 64 * 1024 * 1024;
+/// Lines handled per batch.
+const BATCH: usize = 5_000;
+/// Line errors listed in a response (the count covers all).
+const MAX_LISTED_ERRORS: usize = 100;
+
+/// What an upload did.
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+pub struct UploadSummary {
+    /// Records stored.
+    pub accepted: u64,
+    /// Records refused (see `errors`).
+    pub rejected: u64,
+    /// Records already stored before, counted once.
+    pub duplicates: u64,
+    /// The first refused lines, with reasons.
+    #[schema(value_type = Vec<Object>)]
+    pub errors: Vec<LineError>,
+    /// True when more lines were refused than `errors` lists.
+    pub errors_truncated: bool,
+}
+
+impl UploadSummary {
+    pub(crate) fn reject(&mut self, e: LineError) {
+        self.rejected += 1;
+        if self.errors.len() < MAX_LISTED_ERRORS {
+            self.errors.push(e);
+        } else {
+            self.errors_truncated = true;
+        }
+    }
+
+    /// 200 with the summary, or 422 when every record was refused.
+    pub(crate) fn into_response(self) -> HttpResponse {
+        // Everything refused: the upload as a whole is bad input.
+        let status = if self.accepted == 0 && self.duplicates == 0 && self.rejected > 0 {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::OK
+        };
+        HttpResponse::build(status).json(self)
+    }
+}
+
+/// Reads a request body as numbered lines, a batch at a time, skipping blank lines.
+pub(crate) struct LineBatches {
+    payload: web::Payload,
+    lines: Lines,
+    pending: Vec<(u64, String)>,
+    bytes: usize,
+    done: bool,
+}
+
+impl LineBatches {
+    pub(crate) fn new(payload: web::Payload) -> Self {
+        Self {
+            payload,
+            lines: Lines::default(),
+            pending: Vec::new(),
+            bytes: 0,
+            done: false,
+        }
+    }
+
+    /// Up to [`BATCH`] lines; empty at the end.
+    pub(crate) async fn next(&mut self) -> Result<Vec<(u64, String)>, ApiError> {
+        while self.pending.len() < BATCH && !self.done {
+            match self.payload.next().await {
+                Some(chunk) => {
+                    let chunk = chunk.map_err(|e| {
+                        ApiError::bad_request(
+                            "unreadable_body",
+                            None,
+                            format!("could not read the body: {e}"),
+                        )
+                    })?;
+                    self.bytes += chunk.len();
+                    if self.bytes > MAX_UPLOAD_BYTES {
+                        return Err(ApiError::new(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            "body_too_large",
+                            None,
+                            format!("send at most {MAX_UPLOAD_BYTES} bytes per request; endcap-ingest splits files"),
+                        ));
+                    }
+                    self.pending.extend(self.lines.feed(&chunk));
+                }
+                None => {
+                    self.pending.extend(self.lines.finish());
+                    self.done = true;
+                }
+            }
+        }
+        self.pending.retain(|(_, l)| !endcap_ingest::is_blank(l));
+        let n = self.pending.len().min(BATCH);
+        Ok(self.pending.drain(..n).collect())
+    }
+}
+
+/// Ingest receipts (NDJSON, one receipt per line; admin). The same receipt id and version
+/// counts once; a higher version replaces the receipt; good lines are kept when others fail.
+#[utoipa::path(post, path = "/v1/receipts", tag = "uploads",
+    request_body(content = String, content_type = "application/x-ndjson"),
+    responses((status = 200, body = UploadSummary), (status = 422, body = UploadSummary),
+        (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)))]
+pub async fn upload_receipts(
+    state: web::Data<AppState>,
+    caller: Caller,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    caller.admin()?;
+    let salt = state.customer_key_salt.as_deref();
+    let mut summary = UploadSummary::default();
+    let mut seen: HashMap<String, (i64, String)> = HashMap::new();
+    let mut batches = LineBatches::new(payload);
+    loop {
+        let batch = batches.next().await?;
+        if batch.is_empty() {
+            break;
+        }
+        let mut parsed: Vec<(u64, Receipt, String)> = Vec::new();
+        for (n, line) in batch {
+            match endcap_ingest::parse_receipt(n, &line, salt) {
+                Ok(r) => {
+                    let h = endcap_ingest::receipt_hash(&r);
+                    parsed.push((n, r, h));
+                }
+                Err(e) => summary.reject(e),
+            }
+        }
+        let ids: Vec<String> = parsed
+            .iter()
+            .map(|(_, r, _)| r.receipt_id.clone())
+            .collect();
+        let ledger = state.store.receipt_ledger(&ids).await?;
+        let mut accepted: Vec<(Receipt, String)> = Vec::new();
+        for (n, r, h) in parsed {
+            let known = seen.get(&r.receipt_id).cloned().or_else(|| {
+                ledger
+                    .get(&r.receipt_id)
+                    .map(|l| (l.version, l.content_hash.clone()))
+            });
+            match known {
+                Some((v, _)) if r.version < v => summary.reject(LineError {
+                    line: n,
+                    field: Some("version".into()),
+                    reason: format!("version {} is older than the stored version {v}", r.version),
+                }),
+                Some((v, kh)) if r.version == v && kh == h => summary.duplicates += 1,
+                Some((v, _)) if r.version == v => summary.reject(LineError {
+                    line: n,
+                    field: Some("version".into()),
+                    reason: format!("receipt already stored at version {v} with other content; send a higher version to correct it"),
+                }),
+                _ => {
+                    seen.insert(r.receipt_id.clone(), (r.version, h.clone()));
+                    accepted.push((r, h));
+                }
+            }
+        }
+        let skus: Vec<String> = accepted
+            .iter()
+            .flat_map(|(r, _)| r.lines.iter().map(|l| l.sku.as_str().to_string()))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let catalog = state.store.catalog(&skus).await?;
+        for (r, _) in &accepted {
+            for ev in endcap_ingest::receipt_events(r, &catalog) {
+                state.sink.send(ev);
+            }
+        }
+        // The ledger is written only once the lines are durable (written or spooled), so a
+        // crash in between makes a retry re-send, never skip, a receipt.
+        state.sink.flush().await;
+        let entries: Vec<(String, i64, String)> = accepted
+            .iter()
+            .map(|(r, h)| (r.receipt_id.clone(), r.version, h.clone()))
+            .collect();
+        state.store.record_receipts(&entries).await?;
+        summary.accepted += accepted.len() as u64;
+    }
+    Ok(summary.into_response())
+}
+
+/// Upload identity links, online user key to customer key (NDJSON or CSV; admin).
+#[utoipa::path(post, path = "/v1/identity-map", tag = "uploads",
+    request_body(content = String, content_type = "application/x-ndjson"),
+    responses((status = 200, body = UploadSummary), (status = 422, body = UploadSummary)))]
+pub async fn upload_identity_map(
+    state: web::Data<AppState>,
+    caller: Caller,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    caller.admin()?;
+    let salt = state.customer_key_salt.as_deref();
+    let mut summary = UploadSummary::default();
+    let mut batches = LineBatches::new(payload);
+    loop {
+        let batch = batches.next().await?;
+        if batch.is_empty() {
+            break;
+        }
+        for (n, line) in batch {
+            match endcap_ingest::parse_identity(n, &line, salt) {
+                Ok(Some(link)) => {
+                    state.sink.send(endcap_events::Event::Identity(link));
+                    summary.accepted += 1;
+                }
+                Ok(None) => {}
+                Err(e) => summary.reject(e),
+            }
+        }
+    }
+    state.sink.flush().await;
+    Ok(summary.into_response())
+}
+
+/// Upload catalog entries: SKU, brand, category (NDJSON or CSV; admin).
+#[utoipa::path(post, path = "/v1/catalog", tag = "uploads",
+    request_body(content = String, content_type = "application/x-ndjson"),
+    responses((status = 200, body = UploadSummary), (status = 422, body = UploadSummary)))]
+pub async fn upload_catalog(
+    state: web::Data<AppState>,
+    caller: Caller,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    caller.admin()?;
+    let mut summary = UploadSummary::default();
+    let mut batches = LineBatches::new(payload);
+    loop {
+        let batch = batches.next().await?;
+        if batch.is_empty() {
+            break;
+        }
+        let mut items = Vec::new();
+        for (n, line) in batch {
+            match endcap_ingest::parse_catalog(n, &line) {
+                Ok(Some(item)) => items.push(item),
+                Ok(None) => {}
+                Err(e) => summary.reject(e),
+            }
+        }
+        summary.accepted += state.store.upsert_catalog(&items).await? as u64;
+    }
+    Ok(summary.into_response())
+}

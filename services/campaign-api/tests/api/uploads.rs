@@ -1,0 +1,382 @@
+//! Receipt, identity, catalog and segment uploads against real ClickHouse and Redis.
+
+use crate::helpers::*;
+use endcap_events::{Event, ReceiptRow};
+use serde_json::json;
+
+fn key(c: char) -> String {
+    c.to_string().repeat(64)
+}
+
+fn receipt(id: &str, version: i64, sku: &str, amount: i64) -> String {
+    json!({
+        "receipt_id": id, "version": version, "customer_key": key('c'), "store_id": "store-7",
+        "ts": "2026-11-20T10:00:00Z",
+        "lines": [{"sku": sku, "quantity": 1, "amount_micros": amount}]
+    })
+    .to_string()
+}
+
+async fn upload(app: &TestApp, path: &str, key: &str, ct: &str, body: &str) -> Resp {
+    app.raw("POST", path, Some(key), Some((ct, body)), &[])
+        .await
+}
+
+async fn receipt_rows(app: &TestApp) -> Vec<ReceiptRow> {
+    let cfg = app.clickhouse.as_ref().expect("clickhouse app");
+    cfg.client()
+        .query("SELECT ?fields FROM receipts FINAL ORDER BY receipt_id, version, line_no")
+        .fetch_all()
+        .await
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn a_receipt_file_with_bad_lines_keeps_the_good_ones() {
+    let app = spawn_app_with(
+        Backend::Postgres,
+        Extras {
+            clickhouse: true,
+            redis: false,
+        },
+    )
+    .await;
+    let cat = upload(
+        &app,
+        "/v1/catalog",
+        ADMIN_KEY,
+        "text/csv",
+        "sku,brand,category\nsku-1,Acme,dairy\nsku-2,Acme,snacks\nbad sku,X,Y\n",
+    )
+    .await;
+    assert_eq!(
+        (
+            cat.status,
+            cat.body["accepted"].as_u64(),
+            cat.body["rejected"].as_u64()
+        ),
+        (200, Some(2), Some(1)),
+        "{}",
+        cat.text
+    );
+    assert_eq!(cat.body["errors"][0]["line"], 4);
+
+    let file = [
+        receipt("r-1", 1, "sku-1", 2_500_000),
+        "{not json".to_string(),
+        receipt("r-2", 1, "sku-2", 1_000_000),
+        receipt("r-3", 1, "sku-1", 1_000_000).replace("1000000", "-1000000"),
+        String::new(),
+        json!({"receipt_id": "r-4", "loyalty_id": "LOYAL-42", "store_id": "s", "ts": "2026-11-21T09:00:00Z",
+               "channel": "pickup", "lines": [{"sku": "sku-9", "quantity": 3, "amount_micros": 900_000, "brand": "Own"}]}).to_string(),
+    ]
+    .join("\n");
+    let r = upload(
+        &app,
+        "/v1/receipts",
+        ADMIN_KEY,
+        "application/x-ndjson",
+        &file,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (
+            r.body["accepted"].as_u64(),
+            r.body["rejected"].as_u64(),
+            r.body["duplicates"].as_u64()
+        ),
+        (Some(3), Some(2), Some(0))
+    );
+    let bad: Vec<(u64, Option<&str>)> = r.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["line"].as_u64().unwrap(), e["field"].as_str()))
+        .collect();
+    assert_eq!(bad, vec![(2, None), (4, Some("lines[0].amount_micros"))]);
+
+    let rows = receipt_rows(&app).await;
+    let got: Vec<(&str, &str, &str, &str, i64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.receipt_id.as_str(),
+                r.brand.as_str(),
+                r.category.as_str(),
+                r.channel.as_str(),
+                r.amount_micros,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("r-1", "Acme", "dairy", "in_store", 2_500_000),
+            ("r-2", "Acme", "snacks", "in_store", 1_000_000),
+            ("r-4", "Own", "", "pickup", 900_000),
+        ]
+    );
+    let hashed = endcap_core::HashedKey::hash_raw(TEST_SALT, "LOYAL-42");
+    assert_eq!(
+        rows[2].customer_key,
+        hashed.as_str(),
+        "raw loyalty ids are stored hashed only"
+    );
+}
+
+#[actix_web::test]
+async fn a_receipt_sent_twice_counts_once_and_a_higher_version_replaces_it() {
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        Extras {
+            clickhouse: true,
+            redis: false,
+        },
+    )
+    .await;
+    let file = [
+        receipt("r-1", 1, "sku-1", 1_000_000),
+        receipt("r-2", 1, "sku-1", 2_000_000),
+    ]
+    .join("\n");
+    let first = upload(
+        &app,
+        "/v1/receipts",
+        ADMIN_KEY,
+        "application/x-ndjson",
+        &file,
+    )
+    .await;
+    assert_eq!(first.body["accepted"], 2);
+    let again = upload(
+        &app,
+        "/v1/receipts",
+        ADMIN_KEY,
+        "application/x-ndjson",
+        &file,
+    )
+    .await;
+    assert_eq!(
+        (
+            again.status,
+            again.body["accepted"].as_u64(),
+            again.body["duplicates"].as_u64()
+        ),
+        (200, Some(0), Some(2))
+    );
+    assert_eq!(receipt_rows(&app).await.len(), 2);
+
+    let corrected = receipt("r-1", 2, "sku-1", 1_500_000);
+    let c = upload(
+        &app,
+        "/v1/receipts",
+        ADMIN_KEY,
+        "application/x-ndjson",
+        &corrected,
+    )
+    .await;
+    assert_eq!(c.body["accepted"], 1, "{}", c.text);
+    let stale = upload(
+        &app,
+        "/v1/receipts",
+        ADMIN_KEY,
+        "application/x-ndjson",
+        &receipt("r-1", 1, "sku-1", 7),
+    )
+    .await;
+    assert_eq!(
+        (stale.status, stale.body["errors"][0]["field"].as_str()),
+        (422, Some("version"))
+    );
+    let same_version_other_content = upload(
+        &app,
+        "/v1/receipts",
+        ADMIN_KEY,
+        "application/x-ndjson",
+        &receipt("r-2", 1, "sku-1", 9),
+    )
+    .await;
+    assert_eq!(same_version_other_content.status, 422);
+
+    let cfg = app.clickhouse.as_ref().unwrap();
+    let latest: Vec<(String, i64)> = cfg.client()
+        .query("SELECT receipt_id, argMax(amount_micros, version) FROM receipts FINAL GROUP BY receipt_id ORDER BY receipt_id")
+        .fetch_all().await.unwrap();
+    assert_eq!(
+        latest,
+        vec![
+            ("r-1".to_string(), 1_500_000),
+            ("r-2".to_string(), 2_000_000)
+        ]
+    );
+}
+
+#[actix_web::test]
+async fn uploads_are_for_the_retailer_only() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let (_, adv_key) = app.advertiser("Acme").await;
+    for path in ["/v1/receipts", "/v1/identity-map", "/v1/catalog"] {
+        assert_eq!(
+            upload(&app, path, &adv_key, "application/x-ndjson", "{}")
+                .await
+                .status,
+            403,
+            "{path}"
+        );
+        assert_eq!(
+            app.raw(
+                "POST",
+                path,
+                None,
+                Some(("application/x-ndjson", "{}")),
+                &[]
+            )
+            .await
+            .status,
+            401
+        );
+    }
+    let all_bad = upload(
+        &app,
+        "/v1/receipts",
+        ADMIN_KEY,
+        "application/x-ndjson",
+        "{}\n[]\n",
+    )
+    .await;
+    assert_eq!(
+        (all_bad.status, all_bad.body["rejected"].as_u64()),
+        (422, Some(2))
+    );
+}
+
+#[actix_web::test]
+async fn identity_links_land_in_the_event_log() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let body = format!(
+        "user_key,customer_key\n{},{}\n{{\"user_key\":\"{}\",\"loyalty_id\":\"L-1\"}}\nnot-a-key,{}\n",
+        key('a'), key('b'), key('e'), key('f')
+    );
+    let r = upload(&app, "/v1/identity-map", ADMIN_KEY, "text/csv", &body).await;
+    assert_eq!(
+        (
+            r.status,
+            r.body["accepted"].as_u64(),
+            r.body["errors"][0]["line"].as_u64()
+        ),
+        (200, Some(2), Some(4)),
+        "{}",
+        r.text
+    );
+    let text = std::fs::read_to_string(app.events.path().join("identity_map.ndjson")).unwrap();
+    let links: Vec<Event> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(links.len(), 2);
+}
+
+async fn segments_are_owned_uploaded_and_emptied(backend: Backend) {
+    let app = spawn_app_with(
+        backend,
+        Extras {
+            clickhouse: false,
+            redis: true,
+        },
+    )
+    .await;
+    let (_, owner) = app.advertiser("Owner").await;
+    let (_, other) = app.advertiser("Other").await;
+    let id = format!("dairy-{}", uuid::Uuid::now_v7().simple());
+    let path = format!("/v1/segments/{id}");
+    let put = app
+        .raw(
+            "PUT",
+            &path,
+            Some(&owner),
+            Some(("application/json", r#"{"name": "Dairy lovers"}"#)),
+            &[],
+        )
+        .await;
+    assert_eq!(put.status, 200, "{}", put.text);
+    let members = format!(
+        "user_key\n{}\n{}\n{}\nnot-hashed\n",
+        key('1'),
+        key('2'),
+        key('3')
+    );
+    let up = app
+        .raw(
+            "PUT",
+            &format!("{path}/members"),
+            Some(&owner),
+            Some(("text/csv", &members)),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (
+            up.status,
+            up.body["accepted"].as_u64(),
+            up.body["rejected"].as_u64()
+        ),
+        (200, Some(3), Some(1)),
+        "{}",
+        up.text
+    );
+    assert_eq!(up.body["errors"][0]["line"], 5);
+    let got = app.get(&path, &owner).await;
+    assert_eq!(
+        (got.body["name"].as_str(), got.body["members"].as_u64()),
+        (Some("Dairy lovers"), Some(3))
+    );
+
+    assert_eq!(app.get(&path, &other).await.status, 404);
+    let theirs = app
+        .raw(
+            "PUT",
+            &format!("{path}/members"),
+            Some(&other),
+            Some(("text/csv", &key('9'))),
+            &[],
+        )
+        .await;
+    assert_eq!(theirs.status, 404);
+
+    let rm = app
+        .raw(
+            "DELETE",
+            &format!("{path}/members"),
+            Some(&owner),
+            Some(("text/csv", &key('1'))),
+            &[],
+        )
+        .await;
+    assert_eq!(rm.body["accepted"], 1);
+    assert_eq!(app.get(&path, &owner).await.body["members"], 2);
+    let clear = app
+        .raw(
+            "DELETE",
+            &format!("{path}/members"),
+            Some(&owner),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(clear.body["accepted"], 2);
+    assert_eq!(app.get(&path, ADMIN_KEY).await.body["members"], 0);
+
+    let bad = app
+        .raw(
+            "PUT",
+            "/v1/segments/Bad%20Id",
+            Some(&owner),
+            Some(("application/json", r#"{"name": "x"}"#)),
+            &[],
+        )
+        .await;
+    assert_eq!((bad.status, bad.field()), (422, Some("id")));
+}
+
+both_backends!(segments_are_owned_uploaded_and_emptied);

@@ -88,7 +88,7 @@ CREATE TABLE IF NOT EXISTS receipts (
     quantity      Int32,
     amount_micros Int64
 ) ENGINE = ReplacingMergeTree()
-PARTITION BY toYYYYMM(ts)
+PARTITION BY toYYYYMMDD(ts)
 ORDER BY (customer_key, receipt_id, version, line_no)
 ;
 CREATE TABLE IF NOT EXISTS identity_map (
@@ -113,6 +113,6 @@ CREATE TABLE IF NOT EXISTS attribution_results (
     attributed_micros Int64,
     ts               DateTime('UTC')
 ) ENGINE = ReplacingMergeTree()
-PARTITION BY toYYYYMM(ts)
+PARTITION BY toYYYYMMDD(ts)
 ORDER BY (run_id, receipt_id, receipt_version, line_no, exposure_id)
 ;

@@ -207,36 +207,7 @@ impl Segments {
         segment: &str,
         users: &[String],
     ) -> Result<usize, SegmentError> {
-        match &self.backend {
-            Backend::Memory(m) => {
-                let mut m = m.write().unwrap_or_else(|p| p.into_inner());
-                for u in users {
-                    m.users
-                        .entry(u.clone())
-                        .or_default()
-                        .insert(segment.to_string());
-                    m.members
-                        .entry(segment.to_string())
-                        .or_default()
-                        .insert(u.clone());
-                }
-            }
-            Backend::Redis(cell) => {
-                let mut conn = cell.get().ok_or(SegmentError::NotConnected)?.clone();
-                for chunk in users.chunks(self.config.chunk.max(1)) {
-                    let mut p = redis::pipe();
-                    for u in chunk {
-                        p.cmd("SADD").arg(user_key(u)).arg(segment).ignore();
-                    }
-                    p.cmd("SADD").arg(members_key(segment)).arg(chunk).ignore();
-                    p.query_async::<()>(&mut conn).await?;
-                }
-            }
-        }
-        for u in users {
-            self.cache.invalidate(u);
-        }
-        Ok(users.len())
+        self.change_members(segment, users, true).await
     }
 
     /// Removes users from a segment; returns how many were asked for.
@@ -245,26 +216,43 @@ impl Segments {
         segment: &str,
         users: &[String],
     ) -> Result<usize, SegmentError> {
+        self.change_members(segment, users, false).await
+    }
+
+    /// Adds (`add`) or removes users, keeping the per-user and per-segment sets in step.
+    async fn change_members(
+        &self,
+        segment: &str,
+        users: &[String],
+        add: bool,
+    ) -> Result<usize, SegmentError> {
         match &self.backend {
             Backend::Memory(m) => {
                 let mut m = m.write().unwrap_or_else(|p| p.into_inner());
                 for u in users {
-                    if let Some(s) = m.users.get_mut(u) {
-                        s.remove(segment);
+                    let user_set = m.users.entry(u.clone()).or_default();
+                    if add {
+                        user_set.insert(segment.to_string());
+                    } else {
+                        user_set.remove(segment);
                     }
-                    if let Some(s) = m.members.get_mut(segment) {
-                        s.remove(u);
+                    let member_set = m.members.entry(segment.to_string()).or_default();
+                    if add {
+                        member_set.insert(u.clone());
+                    } else {
+                        member_set.remove(u);
                     }
                 }
             }
             Backend::Redis(cell) => {
                 let mut conn = cell.get().ok_or(SegmentError::NotConnected)?.clone();
+                let cmd = if add { "SADD" } else { "SREM" };
                 for chunk in users.chunks(self.config.chunk.max(1)) {
                     let mut p = redis::pipe();
                     for u in chunk {
-                        p.cmd("SREM").arg(user_key(u)).arg(segment).ignore();
+                        p.cmd(cmd).arg(user_key(u)).arg(segment).ignore();
                     }
-                    p.cmd("SREM").arg(members_key(segment)).arg(chunk).ignore();
+                    p.cmd(cmd).arg(members_key(segment)).arg(chunk).ignore();
                     p.query_async::<()>(&mut conn).await?;
                 }
             }

@@ -152,51 +152,60 @@ impl CampaignStore {
         Ok(items.len())
     }
 
-    /// Brand and category of the given SKUs that the catalog knows.
-    pub async fn catalog(&self, skus: &[String]) -> Result<HashMap<String, (String, String)>> {
-        let mut out = HashMap::new();
-        for chunk in skus.chunks(IN_CHUNK) {
-            let sql = format!(
-                "SELECT sku, brand, category FROM catalog WHERE sku IN ({})",
-                placeholders(chunk.len())
-            );
+    /// Rows of `select ... WHERE key IN (keys)`, in chunks that stay under parameter limits.
+    async fn select_in<T>(
+        &self,
+        select_where_key: &str,
+        keys: &[String],
+        mut each: impl FnMut(&sqlx::any::AnyRow) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        for chunk in keys.chunks(IN_CHUNK) {
+            let sql = format!("{select_where_key} IN ({})", placeholders(chunk.len()));
             let mut q = sqlx::query(&sql);
-            for s in chunk {
-                q = q.bind(s.as_str());
+            for k in chunk {
+                q = q.bind(k.as_str());
             }
             for row in q.fetch_all(self.pool()).await? {
-                out.insert(
-                    row.try_get("sku")?,
-                    (row.try_get("brand")?, row.try_get("category")?),
-                );
+                out.push(each(&row)?);
             }
         }
         Ok(out)
     }
 
+    /// Brand and category of the given SKUs that the catalog knows.
+    pub async fn catalog(&self, skus: &[String]) -> Result<HashMap<String, (String, String)>> {
+        let rows = self
+            .select_in(
+                "SELECT sku, brand, category FROM catalog WHERE sku",
+                skus,
+                |row| {
+                    Ok((
+                        row.try_get("sku")?,
+                        (row.try_get("brand")?, row.try_get("category")?),
+                    ))
+                },
+            )
+            .await?;
+        Ok(rows.into_iter().collect())
+    }
+
     /// What the ledger knows of the given receipts.
     pub async fn receipt_ledger(&self, ids: &[String]) -> Result<HashMap<String, LedgerEntry>> {
-        let mut out = HashMap::new();
-        for chunk in ids.chunks(IN_CHUNK) {
-            let sql = format!(
-                "SELECT receipt_id, version, content_hash FROM receipt_ledger WHERE receipt_id IN ({})",
-                placeholders(chunk.len())
-            );
-            let mut q = sqlx::query(&sql);
-            for s in chunk {
-                q = q.bind(s.as_str());
-            }
-            for row in q.fetch_all(self.pool()).await? {
-                out.insert(
-                    row.try_get("receipt_id")?,
-                    LedgerEntry {
+        let rows = self
+            .select_in(
+                "SELECT receipt_id, version, content_hash FROM receipt_ledger WHERE receipt_id",
+                ids,
+                |row| {
+                    let entry = LedgerEntry {
                         version: row.try_get("version")?,
                         content_hash: row.try_get("content_hash")?,
-                    },
-                );
-            }
-        }
-        Ok(out)
+                    };
+                    Ok((row.try_get("receipt_id")?, entry))
+                },
+            )
+            .await?;
+        Ok(rows.into_iter().collect())
     }
 
     /// Records receipts as ingested (id, version, content hash), keeping the highest version.

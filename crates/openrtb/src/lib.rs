@@ -1,0 +1,323 @@
+//! The parts of OpenRTB 2.6 a bidder needs.
+//!
+//! Request types keep only the fields Endcap reads and ignore the rest (exchanges send many
+//! extensions); response types write only what a valid BidResponse needs. Prices cross this
+//! boundary as OpenRTB's floating CPM in currency units and are turned into integer micros
+//! right here ([`cpm_to_micros`], [`micros_to_cpm`]), so nothing past it handles floats.
+#![warn(missing_docs)]
+
+use serde::{Deserialize, Serialize};
+
+/// A bid request.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct BidRequest {
+    /// Request id, echoed in the response.
+    pub id: String,
+    /// Impressions offered.
+    #[serde(default)]
+    pub imp: Vec<Imp>,
+    /// The site, for web traffic.
+    #[serde(default)]
+    pub site: Option<Site>,
+    /// The app, for app traffic.
+    #[serde(default)]
+    pub app: Option<App>,
+    /// The device.
+    #[serde(default)]
+    pub device: Option<Device>,
+    /// The user.
+    #[serde(default)]
+    pub user: Option<User>,
+    /// 1 for a test request: answer, but bill nothing.
+    #[serde(default)]
+    pub test: u8,
+    /// Auction type: 1 first price, 2 second price.
+    #[serde(default)]
+    pub at: Option<u8>,
+    /// Milliseconds the exchange waits for the answer.
+    #[serde(default)]
+    pub tmax: Option<u64>,
+    /// Currencies the exchange accepts.
+    #[serde(default)]
+    pub cur: Vec<String>,
+    /// Blocked IAB content categories of the advertiser.
+    #[serde(default)]
+    pub bcat: Vec<String>,
+    /// Blocked advertiser domains.
+    #[serde(default)]
+    pub badv: Vec<String>,
+}
+
+/// One impression offered.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Imp {
+    /// Impression id, unique in the request.
+    pub id: String,
+    /// Banner object, for display.
+    #[serde(default)]
+    pub banner: Option<Banner>,
+    /// Native object.
+    #[serde(default)]
+    pub native: Option<Native>,
+    /// Video object (Endcap does not bid on video).
+    #[serde(default)]
+    pub video: Option<serde_json::Value>,
+    /// Minimum CPM bid, in `bidfloorcur`.
+    #[serde(default)]
+    pub bidfloor: f64,
+    /// Currency of the floor (default USD).
+    #[serde(default)]
+    pub bidfloorcur: Option<String>,
+    /// The publisher's placement id.
+    #[serde(default)]
+    pub tagid: Option<String>,
+}
+
+/// A banner slot.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Banner {
+    /// Width.
+    #[serde(default)]
+    pub w: Option<u32>,
+    /// Height.
+    #[serde(default)]
+    pub h: Option<u32>,
+    /// Allowed sizes.
+    #[serde(default)]
+    pub format: Vec<Format>,
+}
+
+/// One allowed banner size.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Format {
+    /// Width.
+    #[serde(default)]
+    pub w: u32,
+    /// Height.
+    #[serde(default)]
+    pub h: u32,
+}
+
+/// A native slot.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Native {
+    /// The native request (a JSON string per the spec).
+    #[serde(default)]
+    pub request: serde_json::Value,
+    /// Native spec version.
+    #[serde(default)]
+    pub ver: Option<String>,
+}
+
+/// The site.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Site {
+    /// Site id.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Domain.
+    #[serde(default)]
+    pub domain: Option<String>,
+    /// Page URL.
+    #[serde(default)]
+    pub page: Option<String>,
+    /// IAB categories of the site.
+    #[serde(default)]
+    pub cat: Vec<String>,
+}
+
+/// The app.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct App {
+    /// App id.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Bundle id.
+    #[serde(default)]
+    pub bundle: Option<String>,
+    /// IAB categories of the app.
+    #[serde(default)]
+    pub cat: Vec<String>,
+}
+
+/// The device.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Device {
+    /// OpenRTB device type: 1 mobile/tablet, 2 PC, 3 TV, 4 phone, 5 tablet, 6 connected, 7 set top box.
+    #[serde(default)]
+    pub devicetype: Option<u8>,
+    /// Advertising id.
+    #[serde(default)]
+    pub ifa: Option<String>,
+    /// User agent.
+    #[serde(default)]
+    pub ua: Option<String>,
+}
+
+/// The user.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct User {
+    /// Exchange-specific user id.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Buyer-specific user id (a hashed retailer user key when the exchange syncs ids).
+    #[serde(default)]
+    pub buyeruid: Option<String>,
+}
+
+/// A bid response.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BidResponse {
+    /// The request's id.
+    pub id: String,
+    /// Bids by seat.
+    pub seatbid: Vec<SeatBid>,
+    /// Currency of the prices.
+    pub cur: String,
+}
+
+/// Bids of one seat.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SeatBid {
+    /// The bids.
+    pub bid: Vec<Bid>,
+    /// Seat id.
+    pub seat: String,
+}
+
+/// One bid.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Bid {
+    /// Bid id.
+    pub id: String,
+    /// The impression bid on.
+    pub impid: String,
+    /// CPM price in the response currency.
+    pub price: f64,
+    /// Ad markup.
+    pub adm: String,
+    /// Win notice URL.
+    pub nurl: String,
+    /// Billing notice URL.
+    pub burl: String,
+    /// Creative id.
+    pub crid: String,
+    /// Campaign id.
+    pub cid: String,
+    /// Advertiser domains.
+    pub adomain: Vec<String>,
+    /// Width, for banners.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub w: Option<u32>,
+    /// Height, for banners.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub h: Option<u32>,
+}
+
+/// Why a request is refused outright.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct RequestError {
+    /// JSON path of the field.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn err(field: impl Into<String>, message: &str) -> RequestError {
+    RequestError {
+        field: field.into(),
+        message: message.to_string(),
+    }
+}
+
+impl BidRequest {
+    /// Checks what the spec requires: an id, at least one impression, unique impression
+    /// ids, finite non-negative floors.
+    pub fn validate(&self) -> Result<(), RequestError> {
+        if self.id.trim().is_empty() {
+            return Err(err("id", "is required"));
+        }
+        if self.imp.is_empty() {
+            return Err(err("imp", "needs at least one impression"));
+        }
+        for (i, imp) in self.imp.iter().enumerate() {
+            if imp.id.trim().is_empty() {
+                return Err(err(format!("imp[{i}].id"), "is required"));
+            }
+            if self.imp[..i].iter().any(|o| o.id == imp.id) {
+                return Err(err(format!("imp[{i}].id"), "is not unique"));
+            }
+            if !imp.bidfloor.is_finite() || imp.bidfloor < 0.0 {
+                return Err(err(format!("imp[{i}].bidfloor"), "must be a finite CPM >= 0"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An OpenRTB CPM (currency units per thousand) as integer micros, rounded to the nearest.
+pub fn cpm_to_micros(cpm: f64) -> i64 {
+    (cpm * 1_000_000.0).round().clamp(0.0, i64::MAX as f64) as i64
+}
+
+/// Integer micros per thousand as an OpenRTB CPM.
+pub fn micros_to_cpm(micros: i64) -> f64 {
+    micros as f64 / 1_000_000.0
+}
+
+/// The OpenRTB no-bid reason codes Endcap uses.
+pub mod nbr {
+    /// Technical error.
+    pub const TECHNICAL_ERROR: u8 = 1;
+    /// Invalid request.
+    pub const INVALID_REQUEST: u8 = 2;
+    /// Unsupported device / request kind (video).
+    pub const UNSUPPORTED: u8 = 8;
+    /// Insufficient time to respond (tmax).
+    pub const INSUFFICIENT_TIME: u8 = 9;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_conformance_request_parses_and_validates() {
+        // The IAB examples live in shared/ beside the checkout (ENDCAP_CONFORMANCE_DIR overrides).
+        let dir = std::env::var("ENDCAP_CONFORMANCE_DIR").unwrap_or_else(|_| {
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/conformance/openrtb").to_string()
+        });
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{dir}: {e}")) {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let req: BidRequest = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                req.validate().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                n += 1;
+            }
+        }
+        assert!(n >= 11, "found {n} requests");
+    }
+
+    #[test]
+    fn requests_without_id_or_imps_are_refused_naming_the_field() {
+        let r: BidRequest = serde_json::from_str(r#"{"id":"","imp":[]}"#).unwrap();
+        assert_eq!(r.validate().unwrap_err().field, "id");
+        let r: BidRequest = serde_json::from_str(r#"{"id":"x","imp":[]}"#).unwrap();
+        assert_eq!(r.validate().unwrap_err().field, "imp");
+        let r: BidRequest = serde_json::from_str(r#"{"id":"x","imp":[{"id":"1"},{"id":"1"}]}"#).unwrap();
+        assert_eq!(r.validate().unwrap_err().field, "imp[1].id");
+        let r: BidRequest = serde_json::from_str(r#"{"id":"x","imp":[{"id":"1","bidfloor":-1}]}"#).unwrap();
+        assert_eq!(r.validate().unwrap_err().field, "imp[0].bidfloor");
+    }
+
+    #[test]
+    fn prices_round_trip_through_micros() {
+        assert_eq!(cpm_to_micros(0.03), 30_000);
+        assert_eq!(cpm_to_micros(1.234567), 1_234_567);
+        assert_eq!(micros_to_cpm(2_500_000), 2.5);
+        assert_eq!(cpm_to_micros(-3.0), 0);
+    }
+}

@@ -249,7 +249,10 @@ impl BidRequest {
                 return Err(err(format!("imp[{i}].id"), "is not unique"));
             }
             if !imp.bidfloor.is_finite() || imp.bidfloor < 0.0 {
-                return Err(err(format!("imp[{i}].bidfloor"), "must be a finite CPM >= 0"));
+                return Err(err(
+                    format!("imp[{i}].bidfloor"),
+                    "must be a finite CPM >= 0",
+                ));
             }
         }
         Ok(())
@@ -286,15 +289,21 @@ mod tests {
     fn every_conformance_request_parses_and_validates() {
         // The IAB examples live in shared/ beside the checkout (ENDCAP_CONFORMANCE_DIR overrides).
         let dir = std::env::var("ENDCAP_CONFORMANCE_DIR").unwrap_or_else(|_| {
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/conformance/openrtb").to_string()
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../../shared/conformance/openrtb"
+            )
+            .to_string()
         });
         let mut n = 0;
         for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{dir}: {e}")) {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "json") {
                 let text = std::fs::read_to_string(&path).unwrap();
-                let req: BidRequest = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-                req.validate().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                let req: BidRequest = serde_json::from_str(&text)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                req.validate()
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 n += 1;
             }
         }
@@ -307,9 +316,11 @@ mod tests {
         assert_eq!(r.validate().unwrap_err().field, "id");
         let r: BidRequest = serde_json::from_str(r#"{"id":"x","imp":[]}"#).unwrap();
         assert_eq!(r.validate().unwrap_err().field, "imp");
-        let r: BidRequest = serde_json::from_str(r#"{"id":"x","imp":[{"id":"1"},{"id":"1"}]}"#).unwrap();
+        let r: BidRequest =
+            serde_json::from_str(r#"{"id":"x","imp":[{"id":"1"},{"id":"1"}]}"#).unwrap();
         assert_eq!(r.validate().unwrap_err().field, "imp[1].id");
-        let r: BidRequest = serde_json::from_str(r#"{"id":"x","imp":[{"id":"1","bidfloor":-1}]}"#).unwrap();
+        let r: BidRequest =
+            serde_json::from_str(r#"{"id":"x","imp":[{"id":"1","bidfloor":-1}]}"#).unwrap();
         assert_eq!(r.validate().unwrap_err().field, "imp[0].bidfloor");
     }
 

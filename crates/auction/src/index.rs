@@ -1,0 +1,116 @@
+//! The eligibility index: an immutable snapshot of what can serve, keyed by placement.
+
+use crate::context::SlotKind;
+use chrono::{DateTime, Utc};
+use endcap_core::{Campaign, CampaignId, Creative, CreativeKind, LineItem, Status};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A line item that can serve, with its campaign and creatives.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// The line item.
+    pub line_item: Arc<LineItem>,
+    /// Its campaign.
+    pub campaign: Arc<Campaign>,
+    /// Its creatives.
+    pub creatives: Vec<Arc<Creative>>,
+}
+
+impl Candidate {
+    /// The first creative that fits the slot.
+    pub fn creative_for(&self, kind: &SlotKind) -> Option<&Arc<Creative>> {
+        self.creatives.iter().find(|c| match kind {
+            SlotKind::Onsite => true,
+            SlotKind::OffsiteBanner { w, h } => {
+                c.kind == CreativeKind::Banner && c.width == Some(*w) && c.height == Some(*h)
+            }
+            SlotKind::OffsiteNative => c.kind == CreativeKind::Native,
+        })
+    }
+}
+
+/// The serving line items at one moment. Built off the request path, swapped in whole.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    candidates: Vec<Candidate>,
+    by_placement: HashMap<String, Vec<usize>>,
+    any_placement: Vec<usize>,
+    /// When it was built.
+    pub built_at: Option<DateTime<Utc>>,
+}
+
+impl Snapshot {
+    /// Indexes active line items of active campaigns whose flight has not ended.
+    pub fn build(
+        campaigns: Vec<Campaign>,
+        line_items: Vec<LineItem>,
+        creatives: Vec<Creative>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let campaigns: HashMap<CampaignId, Arc<Campaign>> = campaigns
+            .into_iter()
+            .filter(|c| c.status == Status::Active && c.end_at > now)
+            .map(|c| (c.id, Arc::new(c)))
+            .collect();
+        let mut by_line_item: HashMap<endcap_core::LineItemId, Vec<Arc<Creative>>> = HashMap::new();
+        for c in creatives {
+            by_line_item
+                .entry(c.line_item_id)
+                .or_default()
+                .push(Arc::new(c));
+        }
+        let mut snap = Snapshot {
+            built_at: Some(now),
+            ..Default::default()
+        };
+        let mut items: Vec<LineItem> = line_items
+            .into_iter()
+            .filter(|l| l.status == Status::Active && campaigns.contains_key(&l.campaign_id))
+            .collect();
+        // A fixed order keeps decisions (and their tie-breaks) reproducible.
+        items.sort_by_key(|l| l.id);
+        for li in items {
+            let Some(campaign) = campaigns.get(&li.campaign_id).cloned() else {
+                continue;
+            };
+            let idx = snap.candidates.len();
+            if li.targeting.placements.is_empty() {
+                snap.any_placement.push(idx);
+            }
+            for p in &li.targeting.placements {
+                snap.by_placement.entry(p.clone()).or_default().push(idx);
+            }
+            snap.candidates.push(Candidate {
+                creatives: by_line_item.remove(&li.id).unwrap_or_default(),
+                line_item: Arc::new(li),
+                campaign,
+            });
+        }
+        snap
+    }
+
+    /// Candidates for a slot answering to any of `names` (each at most once), in index order.
+    pub fn for_placements(&self, names: &[String]) -> Vec<&Candidate> {
+        let mut idx: Vec<usize> = names
+            .iter()
+            .filter_map(|n| self.by_placement.get(n))
+            .flatten()
+            .chain(self.any_placement.iter())
+            .copied()
+            .collect();
+        idx.sort_unstable();
+        idx.dedup();
+        idx.into_iter().map(|i| &self.candidates[i]).collect()
+    }
+
+    /// Number of serving line items.
+    pub fn len(&self) -> usize {
+        self.candidates.len()
+    }
+
+    /// True when nothing can serve.
+    pub fn is_empty(&self) -> bool {
+        self.candidates.is_empty()
+    }
+}

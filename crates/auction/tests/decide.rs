@@ -1,0 +1,377 @@
+//! Decisions end to end over a small snapshot: targeting, flights, creatives, budgets, caps,
+//! holdouts, GSP pricing and explanations.
+
+use chrono::{DateTime, TimeZone, Utc};
+use endcap_auction::*;
+use endcap_core::*;
+use serde_json::json;
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 10, 12, 0, 0).unwrap()
+}
+
+fn campaign(adv: AdvertiserId, holdout: u8, daily: i64) -> Campaign {
+    Campaign {
+        id: CampaignId::generate(),
+        advertiser_id: adv,
+        name: "c".into(),
+        status: Status::Active,
+        currency: Currency::parse("USD", "c").unwrap(),
+        budget: serde_json::from_value(json!({"total_micros": daily * 30, "daily_micros": daily}))
+            .unwrap(),
+        start_at: Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap(),
+        end_at: Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap(),
+        attribution: AttributionSettings::default(),
+        holdout_percent: holdout,
+        version: 1,
+        created_at: now(),
+        updated_at: now(),
+    }
+}
+
+fn line_item(
+    c: &Campaign,
+    targeting: serde_json::Value,
+    pricing: serde_json::Value,
+    cap: Option<serde_json::Value>,
+) -> LineItem {
+    LineItem {
+        id: LineItemId::generate(),
+        campaign_id: c.id,
+        advertiser_id: c.advertiser_id,
+        name: "li".into(),
+        status: Status::Active,
+        pricing: serde_json::from_value(pricing).unwrap(),
+        targeting: serde_json::from_value::<Targeting>(targeting)
+            .unwrap()
+            .normalized("t")
+            .unwrap(),
+        frequency_cap: cap.map(|c| serde_json::from_value(c).unwrap()),
+        promoted_skus: vec!["sku-1".into()],
+        version: 1,
+        created_at: now(),
+        updated_at: now(),
+    }
+}
+
+fn creative(li: &LineItem, kind: CreativeKind, size: Option<(u32, u32)>) -> Creative {
+    Creative {
+        id: CreativeId::generate(),
+        line_item_id: li.id,
+        campaign_id: li.campaign_id,
+        advertiser_id: li.advertiser_id,
+        kind,
+        sku: Some("sku-1".into()),
+        image_url: Some("https://cdn.example/a.png".into()),
+        click_url: "https://shop.example/p/1".into(),
+        width: size.map(|s| s.0),
+        height: size.map(|s| s.1),
+        version: 1,
+        created_at: now(),
+        updated_at: now(),
+    }
+}
+
+fn ctx(user: &str) -> Context {
+    Context {
+        user_key: user.into(),
+        segments: vec!["dairy-lovers".into()],
+        keywords: vec![Context::normalize_keyword("Organic  MILK")],
+        categories: vec!["dairy".into()],
+        skus_on_page: vec![],
+        store_id: Some("store-7".into()),
+        device: Some(Device::Mobile),
+        now: now(),
+        draw: 0.5,
+    }
+}
+
+fn slot(name: &str, count: usize) -> SlotRequest {
+    SlotRequest {
+        id: name.into(),
+        slot: Slot::onsite(name),
+        count,
+        floor_ecpm_micros: 0,
+    }
+}
+
+struct World {
+    snap: Snapshot,
+    spend: MemorySpend,
+    caps: MemoryCaps,
+}
+
+impl World {
+    fn new(campaigns: Vec<Campaign>, items: Vec<LineItem>, creatives: Vec<Creative>) -> Self {
+        Self {
+            snap: Snapshot::build(campaigns, items, creatives, now()),
+            spend: MemorySpend::default(),
+            caps: MemoryCaps::new(10_000),
+        }
+    }
+    fn decide(&self, c: &Context, slots: &[SlotRequest]) -> Decision {
+        decide(
+            &self.snap,
+            c,
+            slots,
+            &PriorCtr,
+            &self.spend,
+            &self.caps,
+            false,
+            false,
+        )
+    }
+}
+
+fn outcome_of(d: &Decision, li: LineItemId) -> Outcome {
+    d.explanations
+        .iter()
+        .find(|e| e.line_item_id == li)
+        .map(|e| e.outcome)
+        .expect("explained")
+}
+
+#[test]
+fn targeting_filters_name_the_dimension_that_missed() {
+    let c = campaign(AdvertiserId::generate(), 0, 100_000_000);
+    let cpc = json!({"model": "cpc", "bid_micros": 1_000_000});
+    let ok = line_item(
+        &c,
+        json!({"placements": ["search-top"], "keywords": ["organic milk"]}),
+        cpc.clone(),
+        None,
+    );
+    let kw = line_item(
+        &c,
+        json!({"placements": ["search-top"], "keywords": ["bread"]}),
+        cpc.clone(),
+        None,
+    );
+    let seg = line_item(
+        &c,
+        json!({"placements": ["search-top"], "segments": ["pet-owners"]}),
+        cpc.clone(),
+        None,
+    );
+    let store = line_item(
+        &c,
+        json!({"placements": ["search-top"], "stores": ["store-1"]}),
+        cpc.clone(),
+        None,
+    );
+    let dev = line_item(
+        &c,
+        json!({"placements": ["search-top"], "devices": ["desktop"]}),
+        cpc.clone(),
+        None,
+    );
+    let other_place = line_item(
+        &c,
+        json!({"placements": ["pdp-carousel"]}),
+        cpc.clone(),
+        None,
+    );
+    let all = [&ok, &kw, &seg, &store, &dev, &other_place];
+    let creatives = all
+        .iter()
+        .map(|l| creative(l, CreativeKind::SponsoredProduct, None))
+        .collect();
+    let w = World::new(
+        vec![c.clone()],
+        all.iter().map(|l| (*l).clone()).collect(),
+        creatives,
+    );
+    let d = w.decide(&ctx("u1"), &[slot("search-top", 5)]);
+    assert_eq!(d.placed.len(), 1);
+    assert_eq!(d.placed[0].candidate.line_item.id, ok.id);
+    assert_eq!(outcome_of(&d, kw.id), Outcome::Filtered("keyword"));
+    assert_eq!(outcome_of(&d, seg.id), Outcome::Filtered("segment"));
+    assert_eq!(outcome_of(&d, store.id), Outcome::Filtered("store"));
+    assert_eq!(outcome_of(&d, dev.id), Outcome::Filtered("device"));
+    assert!(
+        d.explanations
+            .iter()
+            .all(|e| e.line_item_id != other_place.id),
+        "other placements are not even candidates"
+    );
+}
+
+#[test]
+fn paused_items_and_ended_flights_never_serve() {
+    let c = campaign(AdvertiserId::generate(), 0, 100_000_000);
+    let mut paused = line_item(
+        &c,
+        json!({}),
+        json!({"model": "cpm", "bid_micros": 5_000_000}),
+        None,
+    );
+    paused.status = Status::Paused;
+    let mut future = campaign(AdvertiserId::generate(), 0, 100_000_000);
+    future.start_at = now() + chrono::Duration::days(1);
+    let later = line_item(
+        &future,
+        json!({}),
+        json!({"model": "cpm", "bid_micros": 5_000_000}),
+        None,
+    );
+    let cr = vec![
+        creative(&paused, CreativeKind::SponsoredProduct, None),
+        creative(&later, CreativeKind::SponsoredProduct, None),
+    ];
+    let w = World::new(vec![c, future], vec![paused, later.clone()], cr);
+    let d = w.decide(&ctx("u"), &[slot("home", 2)]);
+    assert!(d.placed.is_empty());
+    assert_eq!(outcome_of(&d, later.id), Outcome::Filtered("flight"));
+}
+
+#[test]
+fn offsite_slots_need_a_creative_of_their_size() {
+    let c = campaign(AdvertiserId::generate(), 0, 100_000_000);
+    let li = line_item(
+        &c,
+        json!({"placements": ["offsite"]}),
+        json!({"model": "cpm", "bid_micros": 2_000_000}),
+        None,
+    );
+    let cr = vec![creative(&li, CreativeKind::Banner, Some((300, 250)))];
+    let w = World::new(vec![c], vec![li.clone()], cr);
+    let fits = SlotRequest {
+        id: "1".into(),
+        slot: Slot::offsite_banner(300, 250),
+        count: 1,
+        floor_ecpm_micros: 500_000,
+    };
+    let other = SlotRequest {
+        id: "2".into(),
+        slot: Slot::offsite_banner(728, 90),
+        count: 1,
+        floor_ecpm_micros: 0,
+    };
+    let d = w.decide(&ctx("u"), &[other, fits]);
+    assert_eq!(d.placed.len(), 1);
+    assert_eq!(
+        (d.placed[0].slot_id.as_str(), d.placed[0].price_micros),
+        ("1", 500_000),
+        "a lone bidder pays the floor"
+    );
+    assert_eq!(d.explanations[0].outcome, Outcome::NoCreative);
+}
+
+#[test]
+fn spent_budgets_and_reached_caps_stop_an_item() {
+    let c = campaign(AdvertiserId::generate(), 0, 1_000_000);
+    let capped = line_item(
+        &c,
+        json!({}),
+        json!({"model": "cpm", "bid_micros": 3_000_000}),
+        Some(json!({"max": 2, "per": "day"})),
+    );
+    let c2 = campaign(AdvertiserId::generate(), 0, 1_000_000);
+    let broke = line_item(
+        &c2,
+        json!({}),
+        json!({"model": "cpm", "bid_micros": 9_000_000}),
+        None,
+    );
+    let cr = vec![
+        creative(&capped, CreativeKind::SponsoredProduct, None),
+        creative(&broke, CreativeKind::SponsoredProduct, None),
+    ];
+    let w = World::new(vec![c, c2.clone()], vec![capped.clone(), broke.clone()], cr);
+    w.spend.record(c2.id, 1_000_000, now());
+    w.caps.record("u", capped.id, now());
+    let d = w.decide(&ctx("u"), &[slot("home", 2)]);
+    assert_eq!(outcome_of(&d, broke.id), Outcome::Budget);
+    assert_eq!(outcome_of(&d, capped.id), Outcome::Won);
+    w.caps.record("u", capped.id, now());
+    let d = w.decide(&ctx("u"), &[slot("home", 2)]);
+    assert_eq!(outcome_of(&d, capped.id), Outcome::FrequencyCap);
+    assert_eq!(
+        w.decide(&ctx("someone-else"), &[slot("home", 1)])
+            .placed
+            .len(),
+        1,
+        "caps are per user"
+    );
+}
+
+#[test]
+fn holdout_users_get_the_next_ad_and_a_ghost_is_recorded() {
+    let held = campaign(AdvertiserId::generate(), 50, 100_000_000);
+    let other = campaign(AdvertiserId::generate(), 0, 100_000_000);
+    let top = line_item(
+        &held,
+        json!({}),
+        json!({"model": "cpm", "bid_micros": 9_000_000}),
+        None,
+    );
+    let next = line_item(
+        &other,
+        json!({}),
+        json!({"model": "cpm", "bid_micros": 4_000_000}),
+        None,
+    );
+    let cr = vec![
+        creative(&top, CreativeKind::SponsoredProduct, None),
+        creative(&next, CreativeKind::SponsoredProduct, None),
+    ];
+    let w = World::new(
+        vec![held.clone(), other],
+        vec![top.clone(), next.clone()],
+        cr,
+    );
+    let users: Vec<String> = (0..400).map(|i| format!("{i:064x}")).collect();
+    let (mut ghosts, mut exposed) = (0, 0);
+    for u in &users {
+        let d = w.decide(&ctx(u), &[slot("home", 1)]);
+        let again = w.decide(&ctx(u), &[slot("home", 1)]);
+        let stable = again.ghosts.len() == d.ghosts.len()
+            && again.placed[0].candidate.line_item.id == d.placed[0].candidate.line_item.id;
+        if in_holdout(u, held.id, 50) {
+            ghosts += 1;
+            assert_eq!(d.ghosts.len(), 1);
+            assert_eq!(d.ghosts[0].candidate.line_item.id, top.id);
+            assert_eq!(
+                d.placed[0].candidate.line_item.id, next.id,
+                "the slot goes to the next ad"
+            );
+            assert_eq!(outcome_of(&d, top.id), Outcome::Holdout);
+        } else {
+            exposed += 1;
+            assert!(d.ghosts.is_empty());
+            assert_eq!(d.placed[0].candidate.line_item.id, top.id);
+            assert_eq!(
+                d.placed[0].price_micros, 4_000_000,
+                "GSP: pays the runner-up's eCPM"
+            );
+        }
+        assert!(stable, "the same user lands in the same group every time");
+    }
+    assert!(
+        (150..250).contains(&ghosts),
+        "{ghosts} held out of 400 at 50%"
+    );
+    assert_eq!(ghosts + exposed, 400);
+}
+
+#[test]
+fn one_line_item_fills_one_slot_per_request() {
+    let c = campaign(AdvertiserId::generate(), 0, 100_000_000);
+    let li = line_item(
+        &c,
+        json!({}),
+        json!({"model": "cpm", "bid_micros": 3_000_000}),
+        None,
+    );
+    let w = World::new(
+        vec![c],
+        vec![li.clone()],
+        vec![creative(&li, CreativeKind::SponsoredProduct, None)],
+    );
+    let d = w.decide(&ctx("u"), &[slot("a", 1), slot("b", 1)]);
+    assert_eq!(d.placed.len(), 1);
+    assert!(d
+        .explanations
+        .iter()
+        .any(|e| e.slot_id == "b" && e.outcome == Outcome::AlreadyPlaced));
+}

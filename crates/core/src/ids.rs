@@ -19,6 +19,11 @@ macro_rules! id_type {
                 uuid::Uuid::parse_str(s).ok().map(Self)
             }
 
+            /// Wraps a UUID read from a trusted source (a signed token, an event row).
+            pub fn from_uuid(u: uuid::Uuid) -> Self {
+                Self(u)
+            }
+
             /// The underlying UUID.
             pub fn as_uuid(&self) -> uuid::Uuid {
                 self.0

@@ -38,6 +38,21 @@ pub struct Settings {
     pub spool_dir: PathBuf,
     /// CTR model directory.
     pub model_dir: Option<PathBuf>,
+    /// Base URL browsers reach this server at, for tracking URLs (ENDCAP_PUBLIC_URL;
+    /// default `http://<listen address>`).
+    pub public_url: String,
+    /// Seconds between index rebuilds (ENDCAP_INDEX_REFRESH_SECS, default 5).
+    pub index_refresh: Duration,
+    /// Upper bound on OpenRTB `tmax`, ms (ENDCAP_MAX_TMAX_MS, default 100).
+    pub max_tmax_ms: u64,
+    /// First-price auctions instead of second price (ENDCAP_AUCTION=first|second).
+    pub first_price: bool,
+    /// The retailer's currency; OpenRTB floors in other currencies are not bid on
+    /// (ENDCAP_CURRENCY, default USD).
+    pub currency: String,
+    /// Reserve eCPM of onsite placements, micros per mille (ENDCAP_ONSITE_FLOOR_CPM_MICROS,
+    /// default 100,000 = 0.10 per thousand): a lone bidder pays this, not nothing.
+    pub onsite_floor_cpm_micros: i64,
 }
 
 impl Settings {
@@ -83,6 +98,40 @@ impl Settings {
             .spool_dir
             .clone()
             .unwrap_or_else(|| events.default_spool_dir());
+        let public_url = layers
+            .text(None, "ENDCAP_PUBLIC_URL", "public_url")
+            .unwrap_or_else(|| format!("http://{}", common.listen))
+            .trim_end_matches('/')
+            .to_string();
+        let index_refresh = Duration::from_secs(
+            layers
+                .count("ENDCAP_INDEX_REFRESH_SECS", "index_refresh_secs")
+                .unwrap_or(5),
+        );
+        let max_tmax_ms = layers
+            .count("ENDCAP_MAX_TMAX_MS", "max_tmax_ms")
+            .unwrap_or(100);
+        let first_price = match layers.text(None, "ENDCAP_AUCTION", "auction").as_deref() {
+            None | Some("second") => false,
+            Some("first") => true,
+            Some(other) => {
+                layers.error(format!(
+                    "ENDCAP_AUCTION / auction: {other:?} must be first or second"
+                ));
+                false
+            }
+        };
+        let currency = layers
+            .text(None, "ENDCAP_CURRENCY", "currency")
+            .unwrap_or_else(|| "USD".to_string());
+        if endcap_core::Currency::parse(&currency, "currency").is_err() {
+            layers.error(format!(
+                "ENDCAP_CURRENCY / currency: {currency:?} is not an ISO 4217 code"
+            ));
+        }
+        let onsite_floor_cpm_micros = layers
+            .count("ENDCAP_ONSITE_FLOOR_CPM_MICROS", "onsite_floor_cpm_micros")
+            .unwrap_or(100_000) as i64;
         layers.finish()?;
         let Some(signing_keys) = signing_keys else {
             return Err(vec!["ENDCAP_SIGNING_KEYS is required".into()]);
@@ -95,6 +144,12 @@ impl Settings {
             events,
             spool_dir,
             model_dir,
+            public_url,
+            index_refresh,
+            max_tmax_ms,
+            first_price,
+            currency,
+            onsite_floor_cpm_micros,
         })
     }
 }

@@ -2,6 +2,8 @@
 //! tracking tokens (`endcap-tracking`) and queue events (`endcap-events`).
 
 pub mod config;
+mod decisions;
+pub mod index;
 mod routes;
 mod startup;
 

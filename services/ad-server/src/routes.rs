@@ -2,6 +2,7 @@
 
 use crate::AppState;
 use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
+use endcap_auction::{CapCounter, SpendTracker};
 use endcap_core::Role;
 use endcap_events::{AdEvent, ConversionEvent, Event, EventSink};
 use endcap_tracking::{Claims, TokenError};
@@ -17,6 +18,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/events/impression", web::get().to(impression))
         .route("/v1/events/click", web::get().to(click))
         .route("/v1/events/conversion", web::post().to(conversion))
+        .route("/v1/decisions", web::post().to(crate::decisions::decisions))
+        .route(
+            "/openrtb2/bid",
+            web::post().to(crate::decisions::openrtb_bid),
+        )
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ApiError::not_found("route"))
         }));
@@ -104,6 +110,15 @@ async fn impression(
             claims.impression_charge(),
         )));
         state.tracking.logged("impression");
+        let now = chrono::Utc::now();
+        let campaign = endcap_core::CampaignId::from_uuid(claims.campaign_id);
+        state
+            .spend
+            .record(campaign, claims.impression_charge(), now);
+        if !claims.user_key.is_empty() {
+            let li = endcap_core::LineItemId::from_uuid(claims.line_item_id);
+            state.caps.record(&claims.user_key, li, now);
+        }
     }
     Ok(match q.0.f.as_deref() {
         Some("gif") => HttpResponse::Ok()
@@ -124,6 +139,10 @@ async fn click(
             .sink
             .send(Event::Click(ad_event(&claims, claims.click_charge())));
         state.tracking.logged("click");
+        let campaign = endcap_core::CampaignId::from_uuid(claims.campaign_id);
+        state
+            .spend
+            .record(campaign, claims.click_charge(), chrono::Utc::now());
     }
     // The destination comes from the signed token, so this is no open redirect.
     Ok(HttpResponse::Found()

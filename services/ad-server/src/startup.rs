@@ -1,10 +1,13 @@
 //! Building and running the ad server.
 
 use crate::config::Settings;
+use crate::index::Index;
 use crate::routes;
 use actix_web::{dev::Server, web, App, HttpServer};
 use anyhow::Context;
+use endcap_auction::{CtrModel, MemoryCaps, MemorySpend, PriorCtr};
 use endcap_events::{open_sink, Sink, SinkConfig};
+use endcap_segments::{Segments, SegmentsConfig};
 use endcap_store::CampaignStore;
 use endcap_tracking::KeyRing;
 use endcap_web::{HttpMetrics, Observe};
@@ -86,6 +89,26 @@ pub struct AppState {
     pub http: Arc<HttpMetrics>,
     /// Tracking metrics.
     pub tracking: Arc<TrackingMetrics>,
+    /// The eligibility index.
+    pub index: Arc<Index>,
+    /// Audience segments (Redis with a moka cache, or in-process).
+    pub segments: Arc<Segments>,
+    /// Spend per campaign (this replica's view).
+    pub spend: Arc<MemorySpend>,
+    /// Frequency cap counters (this replica's view).
+    pub caps: Arc<MemoryCaps>,
+    /// pCTR model.
+    pub model: Arc<dyn CtrModel>,
+    /// Base URL of tracking links.
+    pub public_url: String,
+    /// First-price auctions.
+    pub first_price: bool,
+    /// Upper bound on OpenRTB tmax, ms.
+    pub max_tmax_ms: u64,
+    /// The retailer's currency.
+    pub currency: String,
+    /// Reserve eCPM of onsite placements, micros.
+    pub onsite_floor_cpm_micros: i64,
 }
 
 /// A built, bound ad server.
@@ -93,6 +116,7 @@ pub struct Application {
     port: u16,
     server: Server,
     sink: Sink,
+    index: Arc<Index>,
 }
 
 impl Application {
@@ -104,7 +128,31 @@ impl Application {
         let sink = open_sink(&settings.events, &settings.spool_dir, SinkConfig::default())
             .await
             .context("failed to open the event log")?;
+        let index = Arc::new(Index::new(store.clone()));
+        match index.refresh().await {
+            Ok(n) => tracing::info!(line_items = n, "index built"),
+            Err(e) => {
+                tracing::warn!(error = %e, "first index build failed; retrying in the background")
+            }
+        }
+        tokio::spawn(index.clone().keep_fresh(settings.index_refresh));
+        let segments = match &settings.common.redis {
+            Some(url) => Segments::redis(url, SegmentsConfig::default())
+                .await
+                .context("bad redis url")?,
+            None => Segments::in_memory(SegmentsConfig::default()),
+        };
         let state = AppState {
+            index,
+            segments: Arc::new(segments),
+            spend: Arc::new(MemorySpend::default()),
+            caps: Arc::new(MemoryCaps::new(10_000_000)),
+            model: Arc::new(PriorCtr),
+            public_url: settings.public_url.clone(),
+            first_price: settings.first_price,
+            max_tmax_ms: settings.max_tmax_ms,
+            currency: settings.currency.clone(),
+            onsite_floor_cpm_micros: settings.onsite_floor_cpm_micros,
             store,
             sink: sink.clone(),
             keys: settings.signing_keys.clone(),
@@ -119,6 +167,7 @@ impl Application {
         let listener = TcpListener::bind(settings.common.listen)
             .with_context(|| format!("failed to listen on {}", settings.common.listen))?;
         let addr = listener.local_addr()?;
+        let index = state.index.clone();
         let data = web::Data::new(state);
         let server = HttpServer::new(move || {
             App::new()
@@ -135,6 +184,7 @@ impl Application {
             port: addr.port(),
             server,
             sink,
+            index,
         })
     }
 
@@ -146,6 +196,11 @@ impl Application {
     /// The event sink (tests flush it).
     pub fn sink(&self) -> Sink {
         self.sink.clone()
+    }
+
+    /// The eligibility index (tests refresh it).
+    pub fn index(&self) -> Arc<Index> {
+        self.index.clone()
     }
 
     /// Serves until stopped, then writes (or spools) every queued event.

@@ -14,8 +14,12 @@ use uuid::Uuid;
 const KEYS: &str = "k2:second-secret-0123456789,k1:first-secret-0123456789";
 const ADMIN: &str = "adserver-test-admin-key";
 
+mod decisions;
+
 struct TestApp {
     base: String,
+    db: String,
+    index: std::sync::Arc<ad_server::index::Index>,
     sink: Sink,
     events: tempfile::TempDir,
     clickhouse_db: Option<String>,
@@ -29,6 +33,14 @@ struct Resp {
 }
 
 async fn spawn(clickhouse: bool) -> TestApp {
+    spawn_with(clickhouse, None, &[]).await
+}
+
+async fn spawn_with(
+    clickhouse: bool,
+    redis: Option<String>,
+    extra_env: &[(&str, &str)],
+) -> TestApp {
     let events = tempfile::tempdir().unwrap();
     let db = endcap_store::testing::fresh_sqlite_url();
     let store = CampaignStore::connect(&db).await.unwrap();
@@ -49,6 +61,9 @@ async fn spawn(clickhouse: bool) -> TestApp {
             format!("{base}?database={name}"),
         );
     }
+    for (k, v) in extra_env {
+        env.insert(k.to_string(), v.to_string());
+    }
     env.insert(
         "ENDCAP_SPOOL_DIR".into(),
         events.path().join("spool").display().to_string(),
@@ -56,8 +71,9 @@ async fn spawn(clickhouse: bool) -> TestApp {
     let cli = Cli {
         common: endcap_web::config::CommonArgs {
             listen: Some("127.0.0.1:0".into()),
-            database: Some(db),
+            database: Some(db.clone()),
             event_dir: Some(events.path().to_path_buf()),
+            redis,
             ..Default::default()
         },
         ..Default::default()
@@ -66,9 +82,12 @@ async fn spawn(clickhouse: bool) -> TestApp {
     let app = Application::build(&settings).await.unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
     let sink = app.sink();
+    let index = app.index();
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp {
         base,
+        db,
+        index,
         sink,
         events,
         clickhouse_db,

@@ -1,0 +1,449 @@
+//! Decisions and OpenRTB bids over a seeded campaign store.
+
+use super::*;
+use endcap_core::*;
+
+struct Seeded {
+    search: LineItemId,
+    held_campaign: CampaignId,
+}
+
+async fn seed(app: &TestApp, holdout: u8, daily_micros: i64) -> Seeded {
+    let store = CampaignStore::connect(&app.db).await.unwrap();
+    let adv = store
+        .create_advertiser(
+            "t",
+            AdvertiserInput {
+                name: "Acme".into(),
+                currency: "USD".into(),
+            }
+            .validate()
+            .unwrap(),
+            None,
+        )
+        .await
+        .unwrap()
+        .value;
+    let now = chrono::Utc::now();
+    let campaign_json = |h: u8| {
+        json!({"name": "c", "status": "active", "holdout_percent": h,
+               "budget": {"total_micros": daily_micros * 10, "daily_micros": daily_micros},
+               "start_at": (now - chrono::Duration::days(1)).to_rfc3339(),
+               "end_at": (now + chrono::Duration::days(30)).to_rfc3339()})
+    };
+    let mk_campaign = |h: u8| {
+        let input: CampaignInput = serde_json::from_value(campaign_json(h)).unwrap();
+        let store = store.clone();
+        async move {
+            store
+                .create_campaign("t", adv.id, None, |_| Ok(input.validate()?))
+                .await
+                .unwrap()
+                .value
+        }
+    };
+    let c = mk_campaign(0).await;
+    let held = mk_campaign(holdout).await;
+    let mk_li = |c: Campaign, body: Value| {
+        let store = store.clone();
+        async move {
+            let input: LineItemInput = serde_json::from_value(body).unwrap();
+            store
+                .create_line_item("t", c.id, None, |c| Ok(input.validate(c)?))
+                .await
+                .unwrap()
+                .value
+        }
+    };
+    let search = mk_li(
+        c.clone(),
+        json!({"name": "search", "status": "active", "promoted_skus": ["sku-1"],
+        "pricing": {"model": "cpc", "bid_micros": 1_000_000},
+        "targeting": {"placements": ["search-top"], "keywords": ["milk"]}}),
+    )
+    .await;
+    let banner = mk_li(c.clone(), json!({"name": "banner", "status": "active",
+        "pricing": {"model": "cpm", "bid_micros": 2_000_000},
+        "targeting": {"placements": ["offsite:banner:300x250", "offsite:banner:728x90", "offsite:native"]}})).await;
+    let ghosted = mk_li(
+        held.clone(),
+        json!({"name": "held", "status": "active",
+        "pricing": {"model": "cpm", "bid_micros": 50_000_000},
+        "targeting": {"placements": ["home"]}}),
+    )
+    .await;
+    let mk_cr = |li: LineItemId, body: Value| {
+        let store = store.clone();
+        async move {
+            let input: CreativeInput = serde_json::from_value(body).unwrap();
+            store
+                .create_creative("t", li, None, |li| Ok(input.validate(li)?))
+                .await
+                .unwrap();
+        }
+    };
+    mk_cr(search.id, json!({"kind": "sponsored_product", "sku": "sku-1", "click_url": "https://shop.example/p/sku-1"})).await;
+    for (w, h) in [(300, 250), (728, 90)] {
+        mk_cr(banner.id, json!({"kind": "banner", "image_url": "https://cdn.example/b.png", "width": w, "height": h, "click_url": "https://acme.example/spring"})).await;
+    }
+    mk_cr(banner.id, json!({"kind": "native", "image_url": "https://cdn.example/n.png", "click_url": "https://acme.example/spring"})).await;
+    mk_cr(ghosted.id, json!({"kind": "sponsored_product", "sku": "sku-1", "click_url": "https://shop.example/p/sku-1"})).await;
+    app.index.refresh().await.unwrap();
+    Seeded {
+        search: search.id,
+        held_campaign: held.id,
+    }
+}
+
+fn path_of(url: &str) -> String {
+    let rest = url.split("://").nth(1).unwrap();
+    rest[rest.find('/').unwrap()..].to_string()
+}
+
+#[actix_web::test]
+async fn a_search_decision_returns_a_signed_ad_that_tracks() {
+    let app = spawn(false).await;
+    let s = seed(&app, 0, 100_000_000).await;
+    let user = "ab".repeat(32);
+    let r = app
+        .send(
+            "POST",
+            "/v1/decisions",
+            None,
+            Some(json!({"user_key": user,
+            "placements": [{"id": "search-top", "count": 2}, {"id": "pdp-carousel"}],
+            "context": {"keywords": ["Organic  Milk", "milk"], "device": "mobile"}})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let ads = r.body["placements"][0]["ads"].as_array().unwrap();
+    assert_eq!(ads.len(), 1);
+    assert_eq!(ads[0]["line_item_id"], s.search.to_string());
+    assert_eq!(ads[0]["creative"]["sku"], "sku-1");
+    assert_eq!(
+        r.body["placements"][1]["ads"],
+        json!([]),
+        "no eligible ad is an empty list"
+    );
+    let imp = app
+        .get(&path_of(ads[0]["impression_url"].as_str().unwrap()))
+        .await;
+    assert_eq!(imp.status, 204);
+    let click = app
+        .get(&path_of(ads[0]["click_url"].as_str().unwrap()))
+        .await;
+    assert_eq!(
+        (
+            click.status,
+            click.headers.get("location").map(String::as_str)
+        ),
+        (302, Some("https://shop.example/p/sku-1"))
+    );
+    let clicks = app.logged(Table::Clicks).await;
+    assert_eq!(ad(&clicks[0]).user_key, user);
+    assert!(
+        ad(&clicks[0]).price_micros > 0 && ad(&clicks[0]).price_micros <= 1_000_000,
+        "a CPC charge within the bid"
+    );
+}
+
+#[actix_web::test]
+async fn bad_decision_requests_are_named_4xx() {
+    let app = spawn(false).await;
+    for (body, status, field) in [
+        (
+            json!({"user_key": "alice@example.com", "placements": [{"id": "home"}]}),
+            422,
+            Some("user_key"),
+        ),
+        (json!({"placements": []}), 422, Some("placements")),
+        (
+            json!({"placements": [{"id": "Home Page"}]}),
+            422,
+            Some("placements[0].id"),
+        ),
+        (
+            json!({"placements": [{"id": "home", "count": 0}]}),
+            422,
+            Some("placements[0].count"),
+        ),
+        (
+            json!({"placements": [{"id": "home"}], "colour": 1}),
+            400,
+            Some("colour"),
+        ),
+        (
+            json!({"placements": [{"id": "home"}], "context": {"device": "fridge"}}),
+            400,
+            Some("context.device"),
+        ),
+    ] {
+        let r = app
+            .send("POST", "/v1/decisions", None, Some(body.clone()))
+            .await;
+        assert_eq!(
+            (r.status, r.body["field"].as_str()),
+            (status, field),
+            "{body}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn debug_explains_every_loser_to_admins_only() {
+    let app = spawn(false).await;
+    let s = seed(&app, 0, 100_000_000).await;
+    let body = json!({"placements": [{"id": "search-top"}], "context": {"keywords": ["bread"]}});
+    assert_eq!(
+        app.send("POST", "/v1/decisions?debug=1", None, Some(body.clone()))
+            .await
+            .status,
+        401
+    );
+    let r = app
+        .send("POST", "/v1/decisions?debug=1", Some(ADMIN), Some(body))
+        .await;
+    assert_eq!(r.status, 200);
+    let debug = r.body["debug"].as_array().unwrap();
+    assert!(
+        debug
+            .iter()
+            .any(|e| e["line_item_id"] == s.search.to_string()
+                && e["outcome"] == "filtered"
+                && e["detail"] == "keyword"),
+        "{debug:?}"
+    );
+    let plain = app
+        .send(
+            "POST",
+            "/v1/decisions",
+            None,
+            Some(json!({"placements": [{"id": "search-top"}]})),
+        )
+        .await;
+    assert!(plain.body.get("debug").is_none());
+}
+
+#[actix_web::test]
+async fn holdout_users_see_no_ad_of_the_campaign_and_a_ghost_is_logged() {
+    let app = spawn(false).await;
+    let s = seed(&app, 50, 100_000_000).await;
+    let held_user = (0..1000)
+        .map(|i| format!("{i:064x}"))
+        .find(|u| endcap_auction::in_holdout(u, s.held_campaign, 50))
+        .unwrap();
+    let exposed_user = (0..1000)
+        .map(|i| format!("{i:064x}"))
+        .find(|u| !endcap_auction::in_holdout(u, s.held_campaign, 50))
+        .unwrap();
+    let ask = |u: &str| json!({"user_key": u, "placements": [{"id": "home"}]});
+    let held = app
+        .send("POST", "/v1/decisions", None, Some(ask(&held_user)))
+        .await;
+    assert_eq!(held.body["placements"][0]["ads"], json!([]));
+    let exposed = app
+        .send("POST", "/v1/decisions", None, Some(ask(&exposed_user)))
+        .await;
+    assert_eq!(
+        exposed.body["placements"][0]["ads"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let ghosts = app.logged(Table::ExposureHoldouts).await;
+    assert_eq!(ghosts.len(), 1);
+    let g = ad(&ghosts[0]);
+    assert_eq!(
+        (g.user_key.as_str(), g.campaign_id, g.price_micros),
+        (held_user.as_str(), s.held_campaign.as_uuid(), 0)
+    );
+    assert!(
+        g.features.contains("\"placement\":\"home\""),
+        "the model's inputs are kept"
+    );
+}
+
+#[actix_web::test]
+async fn a_spent_budget_stops_serving() {
+    // CPM 50.00 on "home", alone, with the reserve at its bid: each impression costs 50,000
+    // micros; the daily budget is 100,000.
+    let app = spawn_with(
+        false,
+        None,
+        &[("ENDCAP_ONSITE_FLOOR_CPM_MICROS", "50000000")],
+    )
+    .await;
+    seed(&app, 0, 100_000).await;
+    let mut served = 0;
+    for _ in 0..10 {
+        let r = app
+            .send(
+                "POST",
+                "/v1/decisions",
+                None,
+                Some(json!({"placements": [{"id": "home"}]})),
+            )
+            .await;
+        let ads = r.body["placements"][0]["ads"].as_array().unwrap().clone();
+        if ads.is_empty() {
+            break;
+        }
+        served += 1;
+        assert_eq!(
+            app.get(&path_of(ads[0]["impression_url"].as_str().unwrap()))
+                .await
+                .status,
+            204
+        );
+    }
+    assert!(
+        (1..=2).contains(&served),
+        "stopped at the budget after {served} impressions"
+    );
+}
+
+#[actix_web::test]
+async fn redis_down_still_serves_ads_without_segments() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app = spawn_with(false, Some(format!("redis://127.0.0.1:{port}/0")), &[]).await;
+    seed(&app, 0, 100_000_000).await;
+    let r = app
+        .send("POST", "/v1/decisions", None, Some(json!({"user_key": "cd".repeat(32), "placements": [{"id": "search-top"}], "context": {"keywords": ["milk"]}})))
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["placements"][0]["ads"].as_array().unwrap().len(), 1);
+}
+
+fn conformance_dir() -> String {
+    std::env::var("ENDCAP_CONFORMANCE_DIR").unwrap_or_else(|_| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/conformance/openrtb"
+        )
+        .to_string()
+    })
+}
+
+#[actix_web::test]
+async fn every_iab_example_request_gets_a_valid_answer() {
+    let app = spawn(false).await;
+    seed(&app, 0, 100_000_000).await;
+    let mut bids = 0;
+    for entry in std::fs::read_dir(conformance_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let req: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let r = app
+            .send("POST", "/openrtb2/bid", None, Some(req.clone()))
+            .await;
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        match r.status {
+            204 => {}
+            200 if r.body.get("nbr").is_some() => assert_eq!(r.body["id"], req["id"], "{name}"),
+            200 => {
+                bids += 1;
+                assert_eq!(r.body["id"], req["id"], "{name}");
+                assert_eq!(r.body["cur"], "USD");
+                for b in r.body["seatbid"][0]["bid"].as_array().unwrap() {
+                    let imp = req["imp"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|i| i["id"] == b["impid"])
+                        .expect("bid on an offered imp");
+                    assert!(
+                        b["price"].as_f64().unwrap() >= imp["bidfloor"].as_f64().unwrap_or(0.0),
+                        "{name}: price >= floor"
+                    );
+                    assert!(b["cid"].as_str().is_some());
+                    assert!(
+                        b["burl"]
+                            .as_str()
+                            .unwrap()
+                            .contains("/v1/events/impression?t="),
+                        "{name}"
+                    );
+                    let adm = b["adm"].as_str().unwrap();
+                    assert!(
+                        adm.contains("cdn.example") && adm.contains("/v1/events/click?t="),
+                        "{name}: {adm}"
+                    );
+                }
+            }
+            other => panic!("{name}: status {other}: {}", r.body),
+        }
+        if name.contains("video") {
+            assert!(
+                r.status == 204 || r.body["nbr"] == 8,
+                "{name}: video is not bid on"
+            );
+        }
+    }
+    assert!(bids >= 5, "banner and native examples get bids ({bids})");
+}
+
+#[actix_web::test]
+async fn openrtb_blocking_floors_and_bad_requests() {
+    let app = spawn(false).await;
+    seed(&app, 0, 100_000_000).await;
+    let banner = |floor: f64, badv: Vec<&str>| json!({"id": "req-1", "imp": [{"id": "1", "banner": {"w": 300, "h": 250}, "bidfloor": floor}], "badv": badv, "tmax": 80});
+    let ok = app
+        .send("POST", "/openrtb2/bid", None, Some(banner(0.5, vec![])))
+        .await;
+    assert_eq!(ok.status, 200);
+    let bid = &ok.body["seatbid"][0]["bid"][0];
+    assert_eq!(
+        bid["price"], 0.5,
+        "a lone second-price bidder pays the floor"
+    );
+    assert_eq!(bid["adomain"], json!(["acme.example"]));
+    assert_eq!(
+        app.send(
+            "POST",
+            "/openrtb2/bid",
+            None,
+            Some(banner(0.5, vec!["acme.example"]))
+        )
+        .await
+        .status,
+        204,
+        "blocked advertiser"
+    );
+    assert_eq!(
+        app.send("POST", "/openrtb2/bid", None, Some(banner(5.0, vec![])))
+            .await
+            .status,
+        204,
+        "floor above the bid"
+    );
+    let eur = json!({"id": "r", "imp": [{"id": "1", "banner": {"w": 300, "h": 250}, "bidfloorcur": "EUR"}]});
+    assert_eq!(
+        app.send("POST", "/openrtb2/bid", None, Some(eur))
+            .await
+            .status,
+        204
+    );
+    let bad = app
+        .send(
+            "POST",
+            "/openrtb2/bid",
+            None,
+            Some(json!({"id": "r", "imp": []})),
+        )
+        .await;
+    assert_eq!((bad.status, bad.body["field"].as_str()), (400, Some("imp")));
+    let garbage = app
+        .client
+        .post(format!("{}/openrtb2/bid", app.base))
+        .send_body("{not json")
+        .await
+        .unwrap();
+    assert_eq!(garbage.status().as_u16(), 400);
+}

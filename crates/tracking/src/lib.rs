@@ -60,6 +60,10 @@ pub struct Claims {
     /// Landing page of a click.
     #[serde(rename = "x")]
     pub click_url: String,
+    /// The CTR model's inputs at decision time, as JSON (logged with the impression for
+    /// training).
+    #[serde(rename = "f", default, skip_serializing_if = "String::is_empty")]
+    pub features: String,
 }
 
 impl Claims {
@@ -243,6 +247,7 @@ mod tests {
             promoted_skus: vec!["sku-1".into()],
             issued_at_ms: 1_000 * HOUR,
             click_url: "https://shop.example/p/1".into(),
+            features: String::new(),
         }
     }
 

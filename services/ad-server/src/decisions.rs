@@ -133,6 +133,7 @@ fn tracking_urls(state: &AppState, user_key: &str, p: &Placed) -> (Uuid, String,
         promoted_skus: li.promoted_skus.clone(),
         issued_at_ms: chrono::Utc::now().timestamp_millis(),
         click_url: p.creative.click_url.clone(),
+        features: serde_json::to_string(&p.features).unwrap_or_default(),
     };
     let t = state.keys.sign(&claims);
     (

@@ -83,7 +83,7 @@ fn ad_event(c: &Claims, price_micros: i64) -> AdEvent {
         placement: c.placement.clone(),
         price_micros,
         promoted_skus: c.promoted_skus.clone(),
-        features: String::new(),
+        features: c.features.clone(),
     }
 }
 

@@ -139,6 +139,11 @@ async fn a_search_decision_returns_a_signed_ad_that_tracks() {
         ),
         (302, Some("https://shop.example/p/sku-1"))
     );
+    let imps = app.logged(Table::Impressions).await;
+    assert!(
+        ad(&imps[0]).features.contains("\"keyword_match\":true"),
+        "features reach the impression log"
+    );
     let clicks = app.logged(Table::Clicks).await;
     assert_eq!(ad(&clicks[0]).user_key, user);
     assert!(

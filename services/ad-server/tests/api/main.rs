@@ -158,6 +158,7 @@ fn claims(pricing: PricingModel, price: i64) -> Claims {
         promoted_skus: vec!["sku-1".into()],
         issued_at_ms: chrono::Utc::now().timestamp_millis(),
         click_url: "https://shop.example/p/sku-1?utm=endcap".into(),
+        features: String::new(),
     }
 }
 

@@ -5,7 +5,7 @@ use crate::index::Index;
 use crate::routes;
 use actix_web::{dev::Server, web, App, HttpServer};
 use anyhow::Context;
-use endcap_auction::{CtrModel, MemoryCaps, MemorySpend, PriorCtr};
+use endcap_auction::{CtrModel, MemoryCaps, MemorySpend, PriorCtr, SharedSpend, SpendTracker};
 use endcap_events::{open_sink, Sink, SinkConfig};
 use endcap_segments::{Segments, SegmentsConfig};
 use endcap_store::CampaignStore;
@@ -93,8 +93,8 @@ pub struct AppState {
     pub index: Arc<Index>,
     /// Audience segments (Redis with a moka cache, or in-process).
     pub segments: Arc<Segments>,
-    /// Spend per campaign (this replica's view).
-    pub spend: Arc<MemorySpend>,
+    /// Spend per campaign: shared through Redis when configured, else this replica's own.
+    pub spend: Arc<dyn SpendTracker>,
     /// Frequency cap counters (this replica's view).
     pub caps: Arc<MemoryCaps>,
     /// pCTR model.
@@ -142,10 +142,19 @@ impl Application {
                 .context("bad redis url")?,
             None => Segments::in_memory(SegmentsConfig::default()),
         };
+        let spend: Arc<dyn SpendTracker> = match &settings.common.redis {
+            Some(url) => {
+                let shared = Arc::new(SharedSpend::default());
+                let client = redis::Client::open(url.as_str()).context("bad redis url")?;
+                tokio::spawn(shared.clone().run(client, Duration::from_secs(1)));
+                shared
+            }
+            None => Arc::new(MemorySpend::default()),
+        };
         let state = AppState {
+            spend,
             index,
             segments: Arc::new(segments),
-            spend: Arc::new(MemorySpend::default()),
             caps: Arc::new(MemoryCaps::new(10_000_000)),
             model: Arc::new(PriorCtr),
             public_url: settings.public_url.clone(),

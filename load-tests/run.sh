@@ -29,7 +29,7 @@ trap cleanup EXIT
 
 attack() { # attack NAME HOST SCENARIO [extra goose flags...]
   local name=$1 host=$2 scenario=$3; shift 3
-  "$BIN/attack" --host "$host" --scenarios "$scenario" --users "$USERS" --hatch-rate "$USERS" \
+  "$BIN/attack" --host "$host" --scenarios "$scenario" --users "$USERS" --increase-rate "$USERS" \
     --run-time "${SECS}s" --no-reset-metrics --report-file "$OUT/$name.html" "$@" >"$OUT/$name.txt" 2>&1
 }
 
@@ -46,17 +46,19 @@ for _ in $(seq 1 100); do curl -sf http://127.0.0.1:18091/readyz >/dev/null && b
 attack decisions http://127.0.0.1:18091 Decisions
 attack openrtb http://127.0.0.1:18091 Openrtb
 
-rps() { grep -E '^ +Aggregated' "$OUT/$1.txt" | head -1 | awk -F'|' '{gsub(/ /,"",$4); print $4}'; }
+# Requests per second and the percentile row of a goose report.
+rps() { awk '/PER REQUEST METRICS/{f=1} f && /^ (GET|POST) /{split($0,a,"|"); gsub(/[ ,]/,"",a[4]); print a[4]; exit}' "$OUT/$1.txt"; }
+pct() { awk '/Slowest page load/{f=1} f && /^ (GET|POST) /{print; exit}' "$OUT/$1.txt"; }
 PEAK=$(rps decisions)
 THROTTLE=$(awk -v p="$PEAK" 'BEGIN { printf "%d", p * 0.7 }')
 attack decisions-70pct http://127.0.0.1:18091 Decisions --throttle-requests "$THROTTLE"
 RSS_KB=$(awk '/VmRSS/ {print $2}' "/proc/$AD_PID/status")
 
-echo "== summary ($SECS s each, $USERS goose users, server and load generator share 2 cores)"
+echo "== summary: $SECS s each, $USERS goose users; server and load generator share 2 cores"
+echo "                  req/s   | latency ms: 50% | 75% | 98% | 99% | 99.9% | 99.99%"
 for n in hello decisions openrtb decisions-70pct; do
-  echo "-- $n"
-  grep -E 'Aggregated' "$OUT/$n.txt" | head -4
+  printf '%-16s %8s   %s\n' "$n" "$(rps "$n")" "$(pct "$n" | cut -d'|' -f2-)"
 done
-echo "-- percentiles (decisions at 70% of peak = $THROTTLE req/s)"
-grep -A4 -E 'Slowest page load within specified percentile|percentile' "$OUT/decisions-70pct.txt" | head -12 || true
+echo "decisions / hello: $(awk -v d="$(rps decisions)" -v h="$(rps hello)" 'BEGIN { printf "%.3f", d / h }')"
+echo "throttle for the 70% run: $THROTTLE req/s"
 echo "ad-server RSS after the runs: $RSS_KB kB"

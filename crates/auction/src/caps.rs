@@ -16,7 +16,7 @@ pub trait CapCounter: Send + Sync {
 }
 
 /// The period's bucket number: hours, days or weeks since the epoch (UTC).
-fn bucket(per: CapPeriod, now: DateTime<Utc>) -> i64 {
+pub(crate) fn bucket(per: CapPeriod, now: DateTime<Utc>) -> i64 {
     let secs = now.timestamp();
     match per {
         CapPeriod::Hour => secs / 3_600,
@@ -25,9 +25,9 @@ fn bucket(per: CapPeriod, now: DateTime<Utc>) -> i64 {
     }
 }
 
-const PERIODS: [CapPeriod; 3] = [CapPeriod::Hour, CapPeriod::Day, CapPeriod::Week];
+pub(crate) const PERIODS: [CapPeriod; 3] = [CapPeriod::Hour, CapPeriod::Day, CapPeriod::Week];
 
-fn tag(per: CapPeriod) -> u8 {
+pub(crate) fn tag(per: CapPeriod) -> u8 {
     match per {
         CapPeriod::Hour => 0,
         CapPeriod::Day => 1,

@@ -16,6 +16,7 @@ mod decide;
 mod holdout;
 mod index;
 mod pacing;
+mod shared_caps;
 mod shared_spend;
 
 pub use auction::{run_auction, AuctionRules, Bidder, Loss, Win};
@@ -26,4 +27,5 @@ pub use decide::{decide, Decision, Explanation, Outcome, Placed, SlotRequest};
 pub use holdout::{holdout_bucket, in_holdout};
 pub use index::{Candidate, Snapshot};
 pub use pacing::{pacing_allows, MemorySpend, SpendTracker};
+pub use shared_caps::SharedCaps;
 pub use shared_spend::SharedSpend;

@@ -209,6 +209,21 @@ impl CampaignStore {
         Ok(())
     }
 
+    /// A cheap fingerprint of what serving depends on (row counts and latest change times of
+    /// campaigns, line items and creatives): equal fingerprints mean nothing to rebuild.
+    pub async fn change_marker(&self) -> Result<Vec<(i64, i64)>> {
+        let mut out = Vec::with_capacity(3);
+        for table in ["campaigns", "line_items", "creatives"] {
+            let row = sqlx::query(&format!(
+                "SELECT COUNT(*) AS n, COALESCE(MAX(updated_at), 0) AS m FROM {table}"
+            ))
+            .fetch_one(&self.pool)
+            .await?;
+            out.push((row.try_get("n")?, row.try_get("m")?));
+        }
+        Ok(out)
+    }
+
     /// Reads one object by id.
     pub async fn get<T: StoredObject>(&self, id: &str) -> Result<T> {
         let mut conn = self.pool.acquire().await?;

@@ -12,6 +12,8 @@ use std::time::Duration;
 pub struct Index {
     store: CampaignStore,
     current: ArcSwap<Snapshot>,
+    /// The store's change marker when the current snapshot was built.
+    built_from: std::sync::Mutex<Option<Vec<(i64, i64)>>>,
 }
 
 async fn all<T: StoredObject>(
@@ -43,6 +45,7 @@ impl Index {
         Self {
             store,
             current: ArcSwap::from_pointee(Snapshot::default()),
+            built_from: std::sync::Mutex::new(None),
         }
     }
 
@@ -51,14 +54,33 @@ impl Index {
         self.current.load_full()
     }
 
+    /// Rebuilds the snapshot if the store changed since the last build. A rebuild reads and
+    /// parses every serving object, which competes with requests for CPU, so the periodic
+    /// check costs three small aggregate queries when nothing changed.
+    pub async fn refresh_if_changed(&self) -> Result<Option<usize>, endcap_store::StoreError> {
+        let marker = self.store.change_marker().await?;
+        let same = self
+            .built_from
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_some_and(|m| *m == marker);
+        if same {
+            return Ok(None);
+        }
+        self.refresh().await.map(Some)
+    }
+
     /// Rebuilds the snapshot from the store and swaps it in.
     pub async fn refresh(&self) -> Result<usize, endcap_store::StoreError> {
+        let marker = self.store.change_marker().await?;
         let campaigns: Vec<Campaign> = all(&self.store, Some(Status::Active)).await?;
         let line_items: Vec<LineItem> = all(&self.store, Some(Status::Active)).await?;
         let creatives: Vec<Creative> = all(&self.store, None).await?;
         let snap = Snapshot::build(campaigns, line_items, creatives, chrono::Utc::now());
         let n = snap.len();
         self.current.store(Arc::new(snap));
+        *self.built_from.lock().unwrap_or_else(|p| p.into_inner()) = Some(marker);
         Ok(n)
     }
 
@@ -68,8 +90,9 @@ impl Index {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match self.refresh().await {
-                Ok(n) => tracing::debug!(line_items = n, "index refreshed"),
+            match self.refresh_if_changed().await {
+                Ok(Some(n)) => tracing::debug!(line_items = n, "index rebuilt"),
+                Ok(None) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, "index refresh failed; serving the previous snapshot")
                 }

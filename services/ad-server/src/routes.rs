@@ -2,7 +2,6 @@
 
 use crate::AppState;
 use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
-use endcap_auction::CapCounter;
 use endcap_core::Role;
 use endcap_events::{AdEvent, ConversionEvent, Event, EventSink};
 use endcap_tracking::{Claims, TokenError};

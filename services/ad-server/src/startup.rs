@@ -5,18 +5,22 @@ use crate::index::Index;
 use crate::routes;
 use actix_web::{dev::Server, web, App, HttpServer};
 use anyhow::Context;
-use endcap_auction::{CtrModel, MemoryCaps, MemorySpend, PriorCtr, SharedSpend, SpendTracker};
+use endcap_auction::{
+    CapCounter, CtrModel, MemoryCaps, MemorySpend, PriorCtr, SharedCaps, SharedSpend, SpendTracker,
+};
 use endcap_events::{open_sink, Sink, SinkConfig};
 use endcap_segments::{Segments, SegmentsConfig};
 use endcap_store::CampaignStore;
 use endcap_tracking::KeyRing;
 use endcap_web::{HttpMetrics, Observe};
+use redis::aio::ConnectionManager;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 /// Counters of the tracking endpoints.
@@ -95,8 +99,10 @@ pub struct AppState {
     pub segments: Arc<Segments>,
     /// Spend per campaign: shared through Redis when configured, else this replica's own.
     pub spend: Arc<dyn SpendTracker>,
-    /// Frequency cap counters (this replica's view).
-    pub caps: Arc<MemoryCaps>,
+    /// Frequency cap counters: shared through Redis when configured, else this replica's.
+    pub caps: Arc<dyn CapCounter>,
+    /// Loads a user's shared cap counters next to the segment lookup (with Redis).
+    pub caps_loader: Option<(Arc<SharedCaps>, Arc<OnceCell<ConnectionManager>>)>,
     /// pCTR model.
     pub model: Arc<dyn CtrModel>,
     /// Base URL of tracking links.
@@ -109,6 +115,27 @@ pub struct AppState {
     pub currency: String,
     /// Reserve eCPM of onsite placements, micros.
     pub onsite_floor_cpm_micros: i64,
+}
+
+/// A Redis connection that appears once Redis answers; until then users of it degrade.
+fn connect_in_background(client: redis::Client) -> Arc<OnceCell<ConnectionManager>> {
+    let cell = Arc::new(OnceCell::new());
+    let out = cell.clone();
+    tokio::spawn(async move {
+        loop {
+            let attempt = tokio::time::timeout(
+                Duration::from_secs(2),
+                ConnectionManager::new(client.clone()),
+            )
+            .await;
+            if let Ok(Ok(conn)) = attempt {
+                let _ = cell.set(conn);
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    });
+    out
 }
 
 /// A built, bound ad server.
@@ -151,11 +178,22 @@ impl Application {
             }
             None => Arc::new(MemorySpend::default()),
         };
+        let (caps, caps_loader): (Arc<dyn CapCounter>, _) = match &settings.common.redis {
+            Some(url) => {
+                let client = redis::Client::open(url.as_str()).context("bad redis url")?;
+                let conn = connect_in_background(client);
+                let shared = Arc::new(SharedCaps::new(1_000_000, Duration::from_secs(30)));
+                tokio::spawn(shared.clone().run(conn.clone(), Duration::from_secs(1)));
+                (shared.clone(), Some((shared, conn)))
+            }
+            None => (Arc::new(MemoryCaps::new(10_000_000)), None),
+        };
         let state = AppState {
+            caps,
+            caps_loader,
             spend,
             index,
             segments: Arc::new(segments),
-            caps: Arc::new(MemoryCaps::new(10_000_000)),
             model: Arc::new(PriorCtr),
             public_url: settings.public_url.clone(),
             first_price: settings.first_price,

@@ -1,0 +1,60 @@
+//! Frequency caps shared through the real Redis: one replica's impressions count against
+//! the cap on another once it loads the user.
+
+use chrono::Utc;
+use endcap_auction::{CapCounter, SharedCaps};
+use endcap_core::{CapPeriod, LineItemId};
+use std::time::Duration;
+
+async fn conn() -> redis::aio::ConnectionManager {
+    let url = std::env::var("ENDCAP_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into());
+    redis::aio::ConnectionManager::new(redis::Client::open(url).unwrap())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn impressions_on_one_replica_count_on_another() {
+    let (a, b) = (
+        SharedCaps::new(1000, Duration::from_secs(60)),
+        SharedCaps::new(1000, Duration::from_secs(60)),
+    );
+    let mut c = conn().await;
+    let user = format!(
+        "{:064x}",
+        Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    );
+    let li = LineItemId::generate();
+    let now = Utc::now();
+    a.record(&user, li, now);
+    a.record(&user, li, now);
+    assert_eq!(
+        a.count(&user, li, CapPeriod::Day, now),
+        2,
+        "its own impressions count at once"
+    );
+    assert_eq!(
+        a.flush(&mut c).await.unwrap(),
+        6,
+        "one increment per period per impression"
+    );
+    b.prefetch(Some(&c), &user, Duration::from_millis(500))
+        .await;
+    assert_eq!(b.count(&user, li, CapPeriod::Day, now), 2);
+    assert_eq!(b.count(&user, li, CapPeriod::Hour, now), 2);
+    assert_eq!(
+        b.count(&user, LineItemId::generate(), CapPeriod::Day, now),
+        0
+    );
+}
+
+#[tokio::test]
+async fn without_redis_caps_are_the_replicas_own() {
+    let caps = SharedCaps::new(1000, Duration::from_secs(60));
+    let li = LineItemId::generate();
+    let now = Utc::now();
+    caps.prefetch(None, "u", Duration::from_millis(5)).await;
+    caps.record("u", li, now);
+    assert_eq!(caps.count("u", li, CapPeriod::Week, now), 1);
+}

@@ -7,9 +7,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 static N: AtomicU64 = AtomicU64::new(0);
 
+/// Distinct users cycled through (ENDCAP_LOAD_USERS, default 10,000, so caches and caps see
+/// realistic reuse; the memory test sets 1,000,000).
+fn pool() -> u64 {
+    static POOL: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *POOL.get_or_init(|| {
+        std::env::var("ENDCAP_LOAD_USERS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000)
+    })
+}
+
 fn user_key() -> String {
-    // 10,000 distinct hashed users, so caches and caps see realistic reuse.
-    format!("{:064x}", N.fetch_add(1, Ordering::Relaxed) % 10_000)
+    format!("{:064x}", N.fetch_add(1, Ordering::Relaxed) % pool())
 }
 
 async fn hello(user: &mut GooseUser) -> TransactionResult {

@@ -53,6 +53,9 @@ pub struct Settings {
     /// Reserve eCPM of onsite placements, micros per mille (ENDCAP_ONSITE_FLOOR_CPM_MICROS,
     /// default 100,000 = 0.10 per thousand): a lone bidder pays this, not nothing.
     pub onsite_floor_cpm_micros: i64,
+    /// How long a user's segments stay cached (ENDCAP_SEGMENT_CACHE_TTL_SECS, default 60)
+    /// and how many users are cached (ENDCAP_SEGMENT_CACHE_USERS, default 1,000,000).
+    pub segment_cache: (Duration, u64),
 }
 
 impl Settings {
@@ -132,6 +135,16 @@ impl Settings {
         let onsite_floor_cpm_micros = layers
             .count("ENDCAP_ONSITE_FLOOR_CPM_MICROS", "onsite_floor_cpm_micros")
             .unwrap_or(100_000) as i64;
+        let segment_cache = (
+            Duration::from_secs(
+                layers
+                    .count("ENDCAP_SEGMENT_CACHE_TTL_SECS", "segment_cache_ttl_secs")
+                    .unwrap_or(60),
+            ),
+            layers
+                .count("ENDCAP_SEGMENT_CACHE_USERS", "segment_cache_users")
+                .unwrap_or(1_000_000),
+        );
         layers.finish()?;
         let Some(signing_keys) = signing_keys else {
             return Err(vec!["ENDCAP_SIGNING_KEYS is required".into()]);
@@ -150,6 +163,7 @@ impl Settings {
             first_price,
             currency,
             onsite_floor_cpm_micros,
+            segment_cache,
         })
     }
 }

@@ -163,11 +163,16 @@ impl Application {
             }
         }
         tokio::spawn(index.clone().keep_fresh(settings.index_refresh));
+        let seg_config = SegmentsConfig {
+            ttl: settings.segment_cache.0,
+            capacity: settings.segment_cache.1,
+            ..SegmentsConfig::default()
+        };
         let segments = match &settings.common.redis {
-            Some(url) => Segments::redis(url, SegmentsConfig::default())
+            Some(url) => Segments::redis(url, seg_config)
                 .await
                 .context("bad redis url")?,
-            None => Segments::in_memory(SegmentsConfig::default()),
+            None => Segments::in_memory(seg_config),
         };
         let spend: Arc<dyn SpendTracker> = match &settings.common.redis {
             Some(url) => {

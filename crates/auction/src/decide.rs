@@ -20,6 +20,9 @@ pub struct SlotRequest {
     pub count: usize,
     /// Reserve eCPM in micros.
     pub floor_ecpm_micros: i64,
+    /// Whether an advertiser may appear more than once in this request through this slot
+    /// (a placement setting; by default one ad per advertiser per request).
+    pub allow_same_advertiser: bool,
 }
 
 /// An ad placed in a slot (or, for holdout users, the ad that would have been).
@@ -132,10 +135,10 @@ pub fn decide(
     spend: &dyn SpendTracker,
     caps: &dyn CapCounter,
     first_price: bool,
-    allow_same_advertiser: bool,
 ) -> Decision {
     let mut out = Decision::default();
     let mut used: Vec<LineItemId> = Vec::new();
+    let mut advertisers_placed: Vec<endcap_core::AdvertiserId> = Vec::new();
     for req in slots {
         let placement = req.slot.names.last().cloned().unwrap_or_default();
         let explain = |out: &mut Decision, li: LineItemId, outcome: Outcome| {
@@ -155,6 +158,8 @@ pub fn decide(
                 Some(Outcome::Filtered(dim))
             } else if used.contains(&li.id) {
                 Some(Outcome::AlreadyPlaced)
+            } else if !req.allow_same_advertiser && advertisers_placed.contains(&li.advertiser_id) {
+                Some(Outcome::SameAdvertiser)
             } else {
                 None
             };
@@ -221,7 +226,7 @@ pub fn decide(
             slots: req.count,
             floor_ecpm_micros: req.floor_ecpm_micros,
             first_price,
-            allow_same_advertiser,
+            allow_same_advertiser: req.allow_same_advertiser,
         };
         // Holdout users are taken out of the ads they would have won, one at a time, and the
         // auction re-run so the slot goes to the next ad at a fair price.
@@ -263,6 +268,7 @@ pub fn decide(
         for w in wins {
             let (cand, creative, features) = &eligible[w.bidder.idx];
             used.push(w.bidder.line_item);
+            advertisers_placed.push(w.bidder.advertiser);
             explain(&mut out, w.bidder.line_item, Outcome::Won);
             out.placed.push(Placed {
                 slot_id: req.id.clone(),

@@ -92,6 +92,7 @@ fn slot(name: &str, count: usize) -> SlotRequest {
         slot: Slot::onsite(name),
         count,
         floor_ecpm_micros: 0,
+        allow_same_advertiser: false,
     }
 }
 
@@ -117,7 +118,6 @@ impl World {
             &PriorCtr,
             &self.spend,
             &self.caps,
-            false,
             false,
         )
     }
@@ -240,12 +240,14 @@ fn offsite_slots_need_a_creative_of_their_size() {
         slot: Slot::offsite_banner(300, 250),
         count: 1,
         floor_ecpm_micros: 500_000,
+        allow_same_advertiser: false,
     };
     let other = SlotRequest {
         id: "2".into(),
         slot: Slot::offsite_banner(728, 90),
         count: 1,
         floor_ecpm_micros: 0,
+        allow_same_advertiser: false,
     };
     let d = w.decide(&ctx("u"), &[other, fits]);
     assert_eq!(d.placed.len(), 1);
@@ -352,6 +354,41 @@ fn holdout_users_get_the_next_ad_and_a_ghost_is_recorded() {
         "{ghosts} held out of 400 at 50%"
     );
     assert_eq!(ghosts + exposed, 400);
+}
+
+#[test]
+fn one_ad_per_advertiser_per_request_unless_the_placement_allows_more() {
+    let adv = AdvertiserId::generate();
+    let c = campaign(adv, 0, 100_000_000);
+    let a = line_item(
+        &c,
+        json!({}),
+        json!({"model": "cpm", "bid_micros": 3_000_000}),
+        None,
+    );
+    let b = line_item(
+        &c,
+        json!({}),
+        json!({"model": "cpm", "bid_micros": 2_000_000}),
+        None,
+    );
+    let cr = vec![
+        creative(&a, CreativeKind::SponsoredProduct, None),
+        creative(&b, CreativeKind::SponsoredProduct, None),
+    ];
+    let w = World::new(vec![c], vec![a, b.clone()], cr);
+    let d = w.decide(&ctx("u"), &[slot("top", 1), slot("side", 1)]);
+    assert_eq!(
+        d.placed.len(),
+        1,
+        "the second placement does not repeat the advertiser"
+    );
+    assert!(d.explanations.iter().any(|e| e.slot_id == "side"
+        && e.line_item_id == b.id
+        && e.outcome == Outcome::SameAdvertiser));
+    let mut side = slot("side", 1);
+    side.allow_same_advertiser = true;
+    assert_eq!(w.decide(&ctx("u"), &[slot("top", 1), side]).placed.len(), 2);
 }
 
 #[test]

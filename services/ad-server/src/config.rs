@@ -56,6 +56,9 @@ pub struct Settings {
     /// How long a user's segments stay cached (ENDCAP_SEGMENT_CACHE_TTL_SECS, default 60)
     /// and how many users are cached (ENDCAP_SEGMENT_CACHE_USERS, default 1,000,000).
     pub segment_cache: (Duration, u64),
+    /// Placements that may show one advertiser more than once per request
+    /// (ENDCAP_REPEAT_ADVERTISER_PLACEMENTS, comma separated; default none).
+    pub repeat_placements: Vec<String>,
 }
 
 impl Settings {
@@ -145,6 +148,19 @@ impl Settings {
                 .count("ENDCAP_SEGMENT_CACHE_USERS", "segment_cache_users")
                 .unwrap_or(1_000_000),
         );
+        let repeat_placements = layers
+            .text(
+                None,
+                "ENDCAP_REPEAT_ADVERTISER_PLACEMENTS",
+                "repeat_advertiser_placements",
+            )
+            .map(|v| {
+                v.split(',')
+                    .map(|p| p.trim().to_string())
+                    .filter(|p| !p.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
         layers.finish()?;
         let Some(signing_keys) = signing_keys else {
             return Err(vec!["ENDCAP_SIGNING_KEYS is required".into()]);
@@ -164,6 +180,7 @@ impl Settings {
             currency,
             onsite_floor_cpm_micros,
             segment_cache,
+            repeat_placements,
         })
     }
 }

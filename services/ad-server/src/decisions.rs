@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
+/// Below this `tmax` a bid cannot be decided and sent back in time.
+const MIN_TMAX: Duration = Duration::from_millis(2);
+
 /// Most placements in one decision request.
 const MAX_PLACEMENTS: usize = 20;
 /// Most ads per placement.
@@ -236,6 +239,7 @@ pub async fn decisions(
             slot: Slot::onsite(&name),
             count: p.count,
             floor_ecpm_micros: state.onsite_floor_cpm_micros,
+            allow_same_advertiser: state.repeat_placements.contains(&name),
         });
     }
     let c = &input.context;
@@ -266,7 +270,6 @@ pub async fn decisions(
         state.spend.as_ref(),
         state.caps.as_ref(),
         state.first_price,
-        false,
     );
     log_ghosts(&state, &user_key, &d);
     let mut placements: Vec<PlacementView> = slots
@@ -357,6 +360,10 @@ pub async fn openrtb_bid(
         )
     })?;
     let tmax = Duration::from_millis(req.tmax.unwrap_or(state.max_tmax_ms).min(state.max_tmax_ms));
+    // Too little time to decide and answer: do no work, answer no-bid at once.
+    if tmax < MIN_TMAX {
+        return Ok(HttpResponse::NoContent().finish());
+    }
     let currency_ok = req.cur.is_empty() || req.cur.iter().any(|c| c == &state.currency);
     let mut slots = Vec::new();
     let mut unsupported = 0;
@@ -382,6 +389,7 @@ pub async fn openrtb_bid(
                     slot: Slot::offsite_banner(w, h),
                     count: 1,
                     floor_ecpm_micros: floor,
+                    allow_same_advertiser: false,
                 });
             }
         } else if imp.native.is_some() {
@@ -390,6 +398,7 @@ pub async fn openrtb_bid(
                 slot: Slot::offsite_native(),
                 count: 1,
                 floor_ecpm_micros: floor,
+                allow_same_advertiser: false,
             });
         } else {
             unsupported += 1;
@@ -444,7 +453,6 @@ pub async fn openrtb_bid(
         state.spend.as_ref(),
         state.caps.as_ref(),
         first_price,
-        false,
     );
     if started.elapsed() >= tmax {
         return Ok(HttpResponse::build(StatusCode::NO_CONTENT).finish());

@@ -115,6 +115,8 @@ pub struct AppState {
     pub currency: String,
     /// Reserve eCPM of onsite placements, micros.
     pub onsite_floor_cpm_micros: i64,
+    /// Placements allowing an advertiser more than once per request.
+    pub repeat_placements: Vec<String>,
 }
 
 /// A Redis connection that appears once Redis answers; until then users of it degrade.
@@ -205,6 +207,7 @@ impl Application {
             max_tmax_ms: settings.max_tmax_ms,
             currency: settings.currency.clone(),
             onsite_floor_cpm_micros: settings.onsite_floor_cpm_micros,
+            repeat_placements: settings.repeat_placements.clone(),
             store,
             sink: sink.clone(),
             keys: settings.signing_keys.clone(),

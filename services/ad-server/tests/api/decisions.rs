@@ -428,6 +428,15 @@ async fn openrtb_blocking_floors_and_bad_requests() {
         204,
         "floor above the bid"
     );
+    let rushed =
+        json!({"id": "r", "imp": [{"id": "1", "banner": {"w": 300, "h": 250}}], "tmax": 0});
+    assert_eq!(
+        app.send("POST", "/openrtb2/bid", None, Some(rushed))
+            .await
+            .status,
+        204,
+        "no time to bid: no-bid, no work"
+    );
     let eur = json!({"id": "r", "imp": [{"id": "1", "banner": {"w": 300, "h": 250}, "bidfloorcur": "EUR"}]});
     assert_eq!(
         app.send("POST", "/openrtb2/bid", None, Some(eur))

@@ -6,11 +6,13 @@
 //! Prometheus metrics, and the tracing set-up. It starts no servers and reads no environment.
 #![warn(missing_docs)]
 
+mod auth;
 pub mod config;
 mod error;
 mod extract;
 mod observe;
 
+pub use auth::{authenticate, bearer_token};
 pub use error::ApiError;
 pub use extract::{parse_json, JsonBody, ValidQuery, MAX_JSON_BYTES};
 pub use observe::{init_tracing, HttpMetrics, Observe, RequestId};

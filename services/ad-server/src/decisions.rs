@@ -192,16 +192,9 @@ async fn wants_debug(state: &AppState, req: &HttpRequest) -> Result<bool, ApiErr
     if !asked {
         return Ok(false);
     }
-    let key = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.strip_prefix("Bearer "))
-        .ok_or_else(ApiError::unauthorized)?;
-    match state.store.authenticate(key.trim()).await? {
-        Some(p) if p.role == Role::Admin => Ok(true),
-        Some(_) => Err(ApiError::forbidden("debug output needs an admin key")),
-        None => Err(ApiError::unauthorized()),
+    match endcap_web::authenticate(&state.store, req).await?.role {
+        Role::Admin => Ok(true),
+        _ => Err(ApiError::forbidden("debug output needs an admin key")),
     }
 }
 

@@ -182,17 +182,7 @@ async fn conversion(
     req: HttpRequest,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let key = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.strip_prefix("Bearer "))
-        .ok_or_else(ApiError::unauthorized)?;
-    let caller = state
-        .store
-        .authenticate(key.trim())
-        .await?
-        .ok_or_else(ApiError::unauthorized)?;
+    let caller = endcap_web::authenticate(&state.store, &req).await?;
     if caller.role != Role::Admin {
         return Err(ApiError::forbidden(
             "conversions are reported with the retailer's admin key",

@@ -9,9 +9,7 @@ mod segments;
 mod uploads;
 
 use crate::AppState;
-use actix_web::{
-    dev::Payload, http::header::AUTHORIZATION, web, FromRequest, HttpRequest, HttpResponse,
-};
+use actix_web::{dev::Payload, web, FromRequest, HttpRequest, HttpResponse};
 use endcap_core::{AdvertiserId, Principal, Role};
 use endcap_store::{Created, Idempotency};
 use endcap_web::ApiError;
@@ -85,21 +83,12 @@ impl FromRequest for Caller {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let key = req
-            .headers()
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|s| s.strip_prefix("Bearer "))
-            .map(|s| s.trim().to_string());
+        let req = req.clone();
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal(&"app state missing"))?;
-            let key = key
-                .filter(|k| !k.is_empty())
-                .ok_or_else(ApiError::unauthorized)?;
-            match state.store.authenticate(&key).await? {
-                Some(p) => Ok(Caller(p)),
-                None => Err(ApiError::unauthorized()),
-            }
+            endcap_web::authenticate(&state.store, &req)
+                .await
+                .map(Caller)
         })
     }
 }

@@ -12,7 +12,10 @@ static N: AtomicU64 = AtomicU64::new(0);
 fn pool() -> u64 {
     static POOL: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     *POOL.get_or_init(|| {
-        std::env::var("ENDCAP_LOAD_USERS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000)
+        std::env::var("ENDCAP_LOAD_USERS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(10_000)
     })
 }
 

@@ -18,7 +18,11 @@ async fn main() -> anyhow::Result<()> {
     let per_campaign = 10;
     let mut advertisers = Vec::new();
     for a in 0..50 {
-        let new = AdvertiserInput { name: format!("Brand {a}"), currency: "USD".into() }.validate()?;
+        let new = AdvertiserInput {
+            name: format!("Brand {a}"),
+            currency: "USD".into(),
+        }
+        .validate()?;
         advertisers.push(store.create_advertiser("seed", new, None).await?.value);
     }
     let mut campaign = None;
@@ -32,32 +36,52 @@ async fn main() -> anyhow::Result<()> {
                 "end_at": (now + chrono::Duration::days(60)).to_rfc3339(),
                 "holdout_percent": 5
             }))?;
-            campaign = Some(store.create_campaign("seed", adv.id, None, |_| Ok(input.validate()?)).await?.value);
+            campaign = Some(
+                store
+                    .create_campaign("seed", adv.id, None, |_| Ok(input.validate()?))
+                    .await?
+                    .value,
+            );
         }
         let Some(c) = campaign.clone() else { continue };
         let (targeting, pricing) = if i < candidates {
-            (json!({"placements": ["search-top"], "keywords": ["milk", format!("kw-{i}")]}),
-             json!({"model": "cpc", "bid_micros": 300_000 + (i as i64 * 7_919) % 2_000_000}))
+            (
+                json!({"placements": ["search-top"], "keywords": ["milk", format!("kw-{i}")]}),
+                json!({"model": "cpc", "bid_micros": 300_000 + (i as i64 * 7_919) % 2_000_000}),
+            )
         } else if i < candidates + 30 {
-            (json!({"placements": ["offsite:banner:300x250"]}),
-             json!({"model": "cpm", "bid_micros": 1_000_000 + (i as i64 * 7_919) % 4_000_000}))
+            (
+                json!({"placements": ["offsite:banner:300x250"]}),
+                json!({"model": "cpm", "bid_micros": 1_000_000 + (i as i64 * 7_919) % 4_000_000}),
+            )
         } else {
-            (json!({"placements": [format!("placement-{}", i % 50)], "keywords": [format!("kw-{i}")]}),
-             json!({"model": "cpc", "bid_micros": 500_000}))
+            (
+                json!({"placements": [format!("placement-{}", i % 50)], "keywords": [format!("kw-{i}")]}),
+                json!({"model": "cpc", "bid_micros": 500_000}),
+            )
         };
         let li_input: LineItemInput = serde_json::from_value(json!({
             "name": format!("Line item {i}"), "status": "active", "promoted_skus": [format!("sku-{i}")],
             "pricing": pricing, "targeting": targeting, "frequency_cap": {"max": 50, "per": "day"}
         }))?;
-        let li = store.create_line_item("seed", c.id, None, |c| Ok(li_input.validate(c)?)).await?.value;
+        let li = store
+            .create_line_item("seed", c.id, None, |c| Ok(li_input.validate(c)?))
+            .await?
+            .value;
         let cr: CreativeInput = if i >= candidates && i < candidates + 30 {
-            serde_json::from_value(json!({"kind": "banner", "image_url": "https://cdn.example/b.png",
-                "width": 300, "height": 250, "click_url": format!("https://brand{}.example/", i % 50)}))?
+            serde_json::from_value(
+                json!({"kind": "banner", "image_url": "https://cdn.example/b.png",
+                "width": 300, "height": 250, "click_url": format!("https://brand{}.example/", i % 50)}),
+            )?
         } else {
-            serde_json::from_value(json!({"kind": "sponsored_product", "sku": format!("sku-{i}"),
-                "click_url": format!("https://shop.example/p/sku-{i}")}))?
+            serde_json::from_value(
+                json!({"kind": "sponsored_product", "sku": format!("sku-{i}"),
+                "click_url": format!("https://shop.example/p/sku-{i}")}),
+            )?
         };
-        store.create_creative("seed", li.id, None, |li| Ok(cr.validate(li)?)).await?;
+        store
+            .create_creative("seed", li.id, None, |li| Ok(cr.validate(li)?))
+            .await?;
         if (i + 1) % 10_000 == 0 {
             eprintln!("seeded {} line items", i + 1);
         }

@@ -13,13 +13,16 @@ CACHE_DIR="${ENDCAP_CACHE_DIR:-$HOME/.cache/endcap}"
 OUT="${OUT:-/tmp/endcap-rss}"
 USERS_TOTAL=1000000
 REDIS_DB=15
-rm -rf "$OUT" && mkdir -p "$OUT"
+# Seeding 100k line items takes minutes; an existing seed is reused unless FRESH=1.
+[ "${FRESH:-0}" = 1 ] && rm -rf "$OUT"
+mkdir -p "$OUT"
 CARGO_TARGET_DIR="$CACHE_DIR/target" cargo build --release --locked -p ad-server
 (cd load-tests && CARGO_TARGET_DIR="$CACHE_DIR/target-load" cargo build --release)
 SERVER="$CACHE_DIR/target/release/ad-server"
 BIN="$CACHE_DIR/target-load/release"
 
-time "$BIN/seed" "sqlite://$OUT/rss.db" 100000 50
+[ -f "$OUT/rss.db" ] || time "$BIN/seed" "sqlite://$OUT/rss.db" 100000 50
+rm -rf "$OUT/events"
 redis-cli -n "$REDIS_DB" flushdb >/dev/null
 awk -v n="$USERS_TOTAL" 'BEGIN { for (i = 0; i < n; i++) printf "SADD seg:u:%064x rss-segment\r\n", i }' |
   redis-cli -n "$REDIS_DB" --pipe >/dev/null
@@ -34,10 +37,10 @@ for _ in $(seq 1 600); do curl -sf http://127.0.0.1:18092/readyz >/dev/null && b
 RSS_START=$(awk '/VmRSS/ {print $2}' "/proc/$AD_PID/status")
 
 ENDCAP_LOAD_USERS=$USERS_TOTAL "$BIN/attack" --host http://127.0.0.1:18092 --scenarios Decisions \
-  --users 32 --increase-rate 32 --iterations $((USERS_TOTAL / 32)) --no-reset-metrics >"$OUT/attack.txt" 2>&1
+  --users 32 --increase-rate 32 --iterations $((USERS_TOTAL / 32)) >"$OUT/attack.txt" 2>&1
 RSS_END=$(awk '/VmRSS/ {print $2}' "/proc/$AD_PID/status")
 HWM=$(awk '/VmHWM/ {print $2}' "/proc/$AD_PID/status")
-grep -E '^ POST' "$OUT/attack.txt" | head -3
+awk '/PER REQUEST METRICS/{f=1} f && /^ POST /' "$OUT/attack.txt" | head -3
 echo "line items: 100000; distinct users decided: $USERS_TOTAL"
 echo "ad-server RSS after start (index built): $RSS_START kB"
 echo "ad-server RSS after 1M users cached:     $RSS_END kB (peak $HWM kB)"

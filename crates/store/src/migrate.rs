@@ -24,6 +24,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "segments_receipts_catalog",
         sql: include_str!("../../../schemas/migrations/0002_segments_receipts_catalog.sql"),
     },
+    Migration {
+        version: 3,
+        name: "change_marker_indexes",
+        sql: include_str!("../../../schemas/migrations/0003_change_marker_indexes.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {

@@ -52,11 +52,14 @@ need_pkgs=()
 command -v cc >/dev/null || need_pkgs+=(gcc g++)
 command -v pkg-config >/dev/null || need_pkgs+=(pkg-config)
 dpkg -s libclang-dev >/dev/null 2>&1 || need_pkgs+=(libclang-dev)
-command -v python3 >/dev/null || need_pkgs+=(python3 python3-venv)
+command -v python3 >/dev/null || need_pkgs+=(python3)
+# Debian's python3 lacks venv until python3-venv is installed.
+python3 -m venv --help >/dev/null 2>&1 || need_pkgs+=(python3-venv)
 
 # --- PostgreSQL ------------------------------------------------------------------------------
+command -v psql >/dev/null || need_pkgs+=(postgresql-client)
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
-  if ! command -v pg_ctlcluster >/dev/null; then need_pkgs+=(postgresql postgresql-client); fi
+  if ! command -v pg_ctlcluster >/dev/null; then need_pkgs+=(postgresql); fi
 fi
 # --- Redis -----------------------------------------------------------------------------------
 if ! (command -v redis-cli >/dev/null && redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1); then

@@ -67,6 +67,30 @@ pub struct Common {
     pub log_format: LogFormat,
 }
 
+/// Reads the `--config` file named in `args` (if any) and hands its text to `resolve`,
+/// which layers it under the environment and flags. Every problem comes back in one
+/// message, a line each, ready to print.
+pub fn load<S>(
+    args: &CommonArgs,
+    resolve: impl FnOnce(Option<&str>) -> Result<S, Vec<String>>,
+) -> Result<S, String> {
+    let text = match &args.config {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .map_err(|e| format!("failed to read config file {}: {e}", p.display()))?,
+        ),
+        None => None,
+    };
+    resolve(text.as_deref())
+        .map_err(|errs| format!("invalid configuration:\n  {}", errs.join("\n  ")))
+}
+
+/// Sets up logging as the shared settings say.
+pub fn init_logging(common: &Common) -> Result<(), String> {
+    crate::init_tracing(&common.log_filter, common.log_format == LogFormat::Json)
+        .map_err(|e| format!("failed to set up logging: {e}"))
+}
+
 /// The three layers being read, and the problems found so far.
 pub struct Layers<'a> {
     env: &'a HashMap<String, String>,

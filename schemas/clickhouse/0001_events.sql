@@ -2,8 +2,10 @@
 -- no TTL/CODEC, no DateTime64/Map/Bool, LowCardinality needs
 -- allow_experimental_low_cardinality_type=1 on 18.x (set in our users.xml).
 --
--- Exactly-once on a single node: every table is a ReplacingMergeTree whose sorting key ends
--- with the event's own id (receipts: receipt id, version and line number). A batch written
+-- Exactly-once on a single node: every table is a ReplacingMergeTree whose sorting key is
+-- the event's own id after the user key (receipts: receipt id, version and line number), so
+-- copies of one event collapse even when they arrived at different times or replicas. Ad
+-- event ids are UUIDv7, so (user_key, event_id) also orders a user's events by time. A batch written
 -- twice (a spooled batch replayed after a partial insert) leaves identical keys that merges
 -- collapse; readers that need exact counts use FINAL or count distinct ids. Times are
 -- DateTime('UTC') plus ts_ms (milliseconds since the epoch) where order matters.
@@ -24,7 +26,7 @@ CREATE TABLE IF NOT EXISTS impressions (
     features      String
 ) ENGINE = ReplacingMergeTree()
 PARTITION BY toYYYYMMDD(ts)
-ORDER BY (user_key, ts, event_id)
+ORDER BY (user_key, event_id)
 ;
 CREATE TABLE IF NOT EXISTS clicks (
     event_id      UUID,
@@ -41,7 +43,7 @@ CREATE TABLE IF NOT EXISTS clicks (
     features      String
 ) ENGINE = ReplacingMergeTree()
 PARTITION BY toYYYYMMDD(ts)
-ORDER BY (user_key, ts, event_id)
+ORDER BY (user_key, event_id)
 ;
 CREATE TABLE IF NOT EXISTS exposure_holdouts (
     event_id      UUID,
@@ -58,7 +60,7 @@ CREATE TABLE IF NOT EXISTS exposure_holdouts (
     features      String
 ) ENGINE = ReplacingMergeTree()
 PARTITION BY toYYYYMMDD(ts)
-ORDER BY (user_key, ts, event_id)
+ORDER BY (user_key, event_id)
 ;
 CREATE TABLE IF NOT EXISTS conversions (
     event_id      UUID,
@@ -71,7 +73,7 @@ CREATE TABLE IF NOT EXISTS conversions (
     currency      LowCardinality(String)
 ) ENGINE = ReplacingMergeTree()
 PARTITION BY toYYYYMMDD(ts)
-ORDER BY (user_key, ts, event_id)
+ORDER BY (user_key, event_id)
 ;
 CREATE TABLE IF NOT EXISTS receipts (
     receipt_id    String,

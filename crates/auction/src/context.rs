@@ -8,12 +8,10 @@ use endcap_core::Device;
 pub enum SlotKind {
     /// A placement on the retailer's own site or app (sponsored products, banners).
     Onsite,
-    /// An OpenRTB banner of this size.
+    /// An OpenRTB banner taking any of these sizes (width, height).
     OffsiteBanner {
-        /// Width.
-        w: u32,
-        /// Height.
-        h: u32,
+        /// Accepted sizes.
+        sizes: Vec<(u32, u32)>,
     },
     /// An OpenRTB native slot.
     OffsiteNative,
@@ -38,11 +36,16 @@ impl Slot {
         }
     }
 
-    /// An offsite banner of a size.
-    pub fn offsite_banner(w: u32, h: u32) -> Self {
+    /// An offsite banner accepting any of `sizes`: one slot, so one imp gets one decision
+    /// (and a holdout user at most one ghost) however many sizes it lists.
+    pub fn offsite_banner(sizes: &[(u32, u32)]) -> Self {
+        let mut names = vec!["offsite".to_string()];
+        names.extend(sizes.iter().map(|(w, h)| format!("offsite:banner:{w}x{h}")));
         Self {
-            names: vec!["offsite".into(), format!("offsite:banner:{w}x{h}")],
-            kind: SlotKind::OffsiteBanner { w, h },
+            names,
+            kind: SlotKind::OffsiteBanner {
+                sizes: sizes.to_vec(),
+            },
         }
     }
 

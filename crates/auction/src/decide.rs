@@ -252,6 +252,8 @@ pub fn decide(
                         features: features.clone(),
                     });
                     explain(&mut out, w.bidder.line_item, Outcome::Holdout);
+                    // Counted once per request: later slots do not log it again.
+                    used.push(w.bidder.line_item);
                     let gone = w.bidder.idx;
                     bidders.retain(|b| b.idx != gone);
                 }

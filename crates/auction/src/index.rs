@@ -22,8 +22,11 @@ impl Candidate {
     pub fn creative_for(&self, kind: &SlotKind) -> Option<&Arc<Creative>> {
         self.creatives.iter().find(|c| match kind {
             SlotKind::Onsite => true,
-            SlotKind::OffsiteBanner { w, h } => {
-                c.kind == CreativeKind::Banner && c.width == Some(*w) && c.height == Some(*h)
+            SlotKind::OffsiteBanner { sizes } => {
+                c.kind == CreativeKind::Banner
+                    && sizes
+                        .iter()
+                        .any(|(w, h)| c.width == Some(*w) && c.height == Some(*h))
             }
             SlotKind::OffsiteNative => c.kind == CreativeKind::Native,
         })

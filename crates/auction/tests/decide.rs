@@ -237,14 +237,14 @@ fn offsite_slots_need_a_creative_of_their_size() {
     let w = World::new(vec![c], vec![li.clone()], cr);
     let fits = SlotRequest {
         id: "1".into(),
-        slot: Slot::offsite_banner(300, 250),
+        slot: Slot::offsite_banner(&[(300, 250)]),
         count: 1,
         floor_ecpm_micros: 500_000,
         allow_same_advertiser: false,
     };
     let other = SlotRequest {
         id: "2".into(),
-        slot: Slot::offsite_banner(728, 90),
+        slot: Slot::offsite_banner(&[(728, 90)]),
         count: 1,
         floor_ecpm_micros: 0,
         allow_same_advertiser: false,
@@ -389,6 +389,32 @@ fn one_ad_per_advertiser_per_request_unless_the_placement_allows_more() {
     let mut side = slot("side", 1);
     side.allow_same_advertiser = true;
     assert_eq!(w.decide(&ctx("u"), &[slot("top", 1), side]).placed.len(), 2);
+}
+
+#[test]
+fn a_holdout_user_gets_one_ghost_per_request_however_many_slots() {
+    let held = campaign(AdvertiserId::generate(), 50, 100_000_000);
+    let li = line_item(
+        &held,
+        json!({}),
+        json!({"model": "cpm", "bid_micros": 9_000_000}),
+        None,
+    );
+    let w = World::new(
+        vec![held.clone()],
+        vec![li.clone()],
+        vec![creative(&li, CreativeKind::SponsoredProduct, None)],
+    );
+    let user = (0..1000)
+        .map(|i| format!("{i:064x}"))
+        .find(|u| in_holdout(u, held.id, 50))
+        .unwrap();
+    let d = w.decide(
+        &ctx(&user),
+        &[slot("top", 1), slot("side", 1), slot("bottom", 1)],
+    );
+    assert_eq!(d.ghosts.len(), 1);
+    assert!(d.placed.is_empty());
 }
 
 #[test]

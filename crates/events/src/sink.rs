@@ -116,7 +116,7 @@ struct Shared<W> {
     spool: Spool,
     metrics: Arc<SinkMetrics>,
     overflow: Arc<Mutex<Vec<Event>>>,
-    /// Keeps a replay pass and a spool-before-write check from interleaving.
+    /// Keeps two replay passes (the timer's and a slow previous one) from interleaving.
     replay_lock: tokio::sync::Mutex<()>,
 }
 
@@ -176,6 +176,12 @@ impl<W: BatchWriter> Shared<W> {
         for path in files {
             let events = match self.spool.read(&path) {
                 Ok(ev) => ev,
+                // A read that failed for the machine's reasons (file handles, permissions)
+                // says nothing about the file: try again on the next pass.
+                Err(crate::SpoolError::Io(e)) => {
+                    tracing::warn!(error = %e, file = %path.display(), "cannot read spool file; will retry");
+                    return;
+                }
                 Err(e) => {
                     SinkMetrics::add(&self.metrics.corrupt_spool_files, 1);
                     tracing::error!(error = %e, "skipping corrupt spool file");

@@ -374,12 +374,12 @@ pub async fn openrtb_bid(
             if let (Some(w), Some(h)) = (b.w, b.h) {
                 sizes.insert(0, (w, h));
             }
-            // One slot per allowed size; the decision keeps one line item per request, and
-            // only the best bid per imp is answered below.
-            for (w, h) in sizes.into_iter().filter(|(w, h)| *w > 0 && *h > 0) {
+            sizes.retain(|(w, h)| *w > 0 && *h > 0);
+            // One slot for the imp, accepting any of its sizes: one decision per imp.
+            if !sizes.is_empty() {
                 slots.push(SlotRequest {
                     id: imp.id.clone(),
-                    slot: Slot::offsite_banner(w, h),
+                    slot: Slot::offsite_banner(&sizes),
                     count: 1,
                     floor_ecpm_micros: floor,
                     allow_same_advertiser: false,

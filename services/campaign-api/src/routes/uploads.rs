@@ -187,7 +187,17 @@ pub async fn upload_receipts(
         }
         // The ledger is written only once the lines are durable (written or spooled), so a
         // crash in between makes a retry re-send, never skip, a receipt.
+        let dropped_before = endcap_events::SinkMetrics::get(&state.sink.metrics().dropped);
         state.sink.flush().await;
+        if endcap_events::SinkMetrics::get(&state.sink.metrics().dropped) != dropped_before {
+            // Neither written nor spooled: recording them would make a retry a "duplicate".
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "event_log_unavailable",
+                None,
+                "the event log could not store the receipts; nothing was recorded, retry later",
+            ));
+        }
         let entries: Vec<(String, i64, String)> = accepted
             .iter()
             .map(|(r, h)| (r.receipt_id.clone(), r.version, h.clone()))

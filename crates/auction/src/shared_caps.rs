@@ -18,7 +18,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-type Counters = Arc<Mutex<HashMap<String, u32>>>;
+/// One user's counters, and whether Redis's copy has been merged in yet.
+#[derive(Default)]
+struct UserCounts {
+    loaded: bool,
+    counts: HashMap<String, u32>,
+}
+
+type Counters = Arc<Mutex<UserCounts>>;
 
 fn field(li: LineItemId, per: CapPeriod, now: DateTime<Utc>) -> String {
     format!("{li}:{}:{}", tag(per), bucket(per, now))
@@ -49,7 +56,14 @@ impl SharedCaps {
     /// Loads the user's counters from Redis unless cached; gives up after `timeout`
     /// (counts are then this replica's own until the next try).
     pub async fn prefetch(&self, conn: Option<&ConnectionManager>, user: &str, timeout: Duration) {
-        if user.is_empty() || self.users.contains_key(user) {
+        if user.is_empty() {
+            return;
+        }
+        let known = self.users.get(user);
+        if known
+            .as_ref()
+            .is_some_and(|c| c.lock().unwrap_or_else(|p| p.into_inner()).loaded)
+        {
             return;
         }
         let Some(conn) = conn else { return };
@@ -57,9 +71,16 @@ impl SharedCaps {
         let mut cmd = redis::cmd("HGETALL");
         cmd.arg(key(user));
         let read = cmd.query_async::<HashMap<String, u32>>(&mut conn);
-        if let Ok(Ok(map)) = tokio::time::timeout(timeout, read).await {
-            self.users
-                .insert(user.to_string(), Arc::new(Mutex::new(map)));
+        if let Ok(Ok(stored)) = tokio::time::timeout(timeout, read).await {
+            // Local impressions recorded meanwhile may not be in Redis yet: keep the larger
+            // of the two counts rather than overwrite them.
+            let entry = self.users.get_with(user.to_string(), Counters::default);
+            let mut e = entry.lock().unwrap_or_else(|p| p.into_inner());
+            for (f, n) in stored {
+                let c = e.counts.entry(f).or_insert(0);
+                *c = (*c).max(n);
+            }
+            e.loaded = true;
         }
     }
 
@@ -111,6 +132,7 @@ impl CapCounter for SharedCaps {
             .and_then(|c| {
                 c.lock()
                     .unwrap_or_else(|p| p.into_inner())
+                    .counts
                     .get(&field(line_item, per, now))
                     .copied()
             })
@@ -118,14 +140,12 @@ impl CapCounter for SharedCaps {
     }
 
     fn record(&self, user: &str, line_item: LineItemId, now: DateTime<Utc>) {
-        let counters = self
-            .users
-            .get_with(user.to_string(), || Arc::new(Mutex::new(HashMap::new())));
+        let counters = self.users.get_with(user.to_string(), Counters::default);
         let mut c = counters.lock().unwrap_or_else(|p| p.into_inner());
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         for per in PERIODS {
             let f = field(line_item, per, now);
-            *c.entry(f.clone()).or_insert(0) += 1;
+            *c.counts.entry(f.clone()).or_insert(0) += 1;
             pending.push((user.to_string(), f));
         }
     }

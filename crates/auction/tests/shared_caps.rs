@@ -58,3 +58,31 @@ async fn without_redis_caps_are_the_replicas_own() {
     caps.record("u", li, now);
     assert_eq!(caps.count("u", li, CapPeriod::Week, now), 1);
 }
+
+#[tokio::test]
+async fn a_local_impression_before_the_load_is_kept_and_the_load_still_happens() {
+    let (a, b) = (
+        SharedCaps::new(1000, Duration::from_secs(60)),
+        SharedCaps::new(1000, Duration::from_secs(60)),
+    );
+    let mut c = conn().await;
+    let user = format!(
+        "{:064x}",
+        Utc::now().timestamp_nanos_opt().unwrap_or_default() ^ 0x5eed
+    );
+    let li = LineItemId::generate();
+    let now = Utc::now();
+    for _ in 0..3 {
+        a.record(&user, li, now);
+    }
+    a.flush(&mut c).await.unwrap();
+    // b served the user once itself before it ever loaded the user from Redis.
+    b.record(&user, li, now);
+    b.prefetch(Some(&c), &user, Duration::from_millis(500))
+        .await;
+    assert_eq!(
+        b.count(&user, li, CapPeriod::Day, now),
+        3,
+        "merged as the larger of Redis's and the local count, and the entry is now loaded"
+    );
+}

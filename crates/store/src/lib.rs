@@ -234,45 +234,17 @@ impl CampaignStore {
 
     /// Lists objects of one kind, oldest first, one page at a time.
     pub async fn list<T: StoredObject>(&self, q: &ListQuery) -> Result<Page<T>> {
-        let limit = q.limit.clamp(1, 200);
-        let mut sql = format!("SELECT id, doc FROM {} WHERE 1 = 1", T::TABLE);
-        let mut args: Vec<String> = Vec::new();
-        let mut filter = |col: &str, v: String, op: &str| {
-            args.push(v);
-            sql.push_str(&format!(" AND {col} {op} ${}", args.len()));
-        };
-        if let Some(a) = q.advertiser_id {
-            filter("advertiser_id", a.to_string(), "=");
-        }
-        if let Some(p) = &q.parent_id {
-            filter("parent_id", p.clone(), "=");
-        }
-        if let Some(s) = q.status {
-            filter("status", s.as_str().to_string(), "=");
-        }
-        if let Some(after) = &q.after {
-            filter("id", after.clone(), ">");
-        }
-        sql.push_str(&format!(" ORDER BY id LIMIT {}", limit + 1));
-        let mut query = sqlx::query(&sql);
-        for a in &args {
-            query = query.bind(a.as_str());
-        }
-        let rows = query.fetch_all(&self.pool).await?;
-        let more = rows.len() > limit as usize;
-        let mut items = Vec::with_capacity(rows.len().min(limit as usize));
-        for row in rows.iter().take(limit as usize) {
-            let doc: String = row.try_get("doc")?;
-            items.push(serde_json::from_str(&doc)?);
-        }
-        let next_cursor = if more {
-            rows.get(limit as usize - 1)
-                .map(|r| r.try_get::<String, _>("id"))
-                .transpose()?
-        } else {
-            None
-        };
-        Ok(Page { items, next_cursor })
+        let filters = [
+            ("advertiser_id", "=", q.advertiser_id.map(|a| a.to_string())),
+            ("parent_id", "=", q.parent_id.clone()),
+            ("status", "=", q.status.map(|s| s.as_str().to_string())),
+            ("id", ">", q.after.clone()),
+        ];
+        let sql = format!("SELECT id, doc FROM {} WHERE 1 = 1", T::TABLE);
+        objects::id_page(&self.pool, &sql, &filters, q.limit.clamp(1, 200), |row| {
+            Ok(serde_json::from_str(&row.try_get::<String, _>("doc")?)?)
+        })
+        .await
     }
 
     /// Creates an advertiser.

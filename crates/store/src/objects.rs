@@ -268,6 +268,40 @@ pub(crate) async fn idem_record<T: StoredObject>(
     Ok(())
 }
 
+/// One page of `select_from_where` (a `SELECT ... WHERE 1 = 1` whose rows have an `id`)
+/// under the given filters (column, operator, value; `None` skips it), ordered by id, with
+/// the cursor of the next page: the keyset pagination every listing uses.
+pub(crate) async fn id_page<T>(
+    pool: &AnyPool,
+    select_from_where: &str,
+    filters: &[(&str, &str, Option<String>)],
+    limit: u32,
+    mut each: impl FnMut(&sqlx::any::AnyRow) -> Result<T>,
+) -> Result<Page<T>> {
+    let mut sql = select_from_where.to_string();
+    let mut args: Vec<&str> = Vec::new();
+    for (col, op, v) in filters {
+        if let Some(v) = v {
+            args.push(v);
+            sql.push_str(&format!(" AND {col} {op} ${}", args.len()));
+        }
+    }
+    sql.push_str(&format!(" ORDER BY id LIMIT {}", limit + 1));
+    let mut q = sqlx::query(&sql);
+    for a in args {
+        q = q.bind(a);
+    }
+    let rows = q.fetch_all(pool).await?;
+    let more = rows.len() > limit as usize;
+    let shown = &rows[..rows.len().min(limit as usize)];
+    let items = shown.iter().map(&mut each).collect::<Result<Vec<T>>>()?;
+    let next_cursor = match (more, shown.last()) {
+        (true, Some(last)) => Some(last.try_get::<String, _>("id")?),
+        _ => None,
+    };
+    Ok(Page { items, next_cursor })
+}
+
 /// One page of the audit log.
 pub(crate) async fn audit_page(
     pool: &AnyPool,
@@ -276,47 +310,30 @@ pub(crate) async fn audit_page(
     after: Option<&str>,
     limit: u32,
 ) -> Result<Page<AuditEntry>> {
-    let limit = limit.clamp(1, 500);
-    let mut sql = String::from(
-        "SELECT id, at, actor, action, object_type, object_id, advertiser_id, version, doc FROM audit_log WHERE 1 = 1",
-    );
-    let mut args: Vec<String> = Vec::new();
-    for (col, op, v) in [
+    let filters = [
         ("object_id", "=", object_id.map(str::to_string)),
         ("advertiser_id", "=", advertiser_id.map(|a| a.to_string())),
         ("id", ">", after.map(str::to_string)),
-    ] {
-        if let Some(v) = v {
-            args.push(v);
-            sql.push_str(&format!(" AND {col} {op} ${}", args.len()));
-        }
-    }
-    sql.push_str(&format!(" ORDER BY id LIMIT {}", limit + 1));
-    let mut q = sqlx::query(&sql);
-    for a in &args {
-        q = q.bind(a.as_str());
-    }
-    let rows = q.fetch_all(pool).await?;
-    let more = rows.len() > limit as usize;
-    let mut items = Vec::new();
-    for r in rows.iter().take(limit as usize) {
-        let at: i64 = r.try_get("at")?;
-        items.push(AuditEntry {
-            id: r.try_get("id")?,
-            at: DateTime::from_timestamp_micros(at).unwrap_or_default(),
-            actor: r.try_get("actor")?,
-            action: r.try_get("action")?,
-            object_type: r.try_get("object_type")?,
-            object_id: r.try_get("object_id")?,
-            advertiser_id: r.try_get("advertiser_id")?,
-            version: r.try_get("version")?,
-            doc: serde_json::from_str(&r.try_get::<String, _>("doc")?)?,
-        });
-    }
-    let next_cursor = if more {
-        items.last().map(|e| e.id.clone())
-    } else {
-        None
-    };
-    Ok(Page { items, next_cursor })
+    ];
+    id_page(
+        pool,
+        "SELECT id, at, actor, action, object_type, object_id, advertiser_id, version, doc FROM audit_log WHERE 1 = 1",
+        &filters,
+        limit.clamp(1, 500),
+        |r| {
+            let at: i64 = r.try_get("at")?;
+            Ok(AuditEntry {
+                id: r.try_get("id")?,
+                at: DateTime::from_timestamp_micros(at).unwrap_or_default(),
+                actor: r.try_get("actor")?,
+                action: r.try_get("action")?,
+                object_type: r.try_get("object_type")?,
+                object_id: r.try_get("object_id")?,
+                advertiser_id: r.try_get("advertiser_id")?,
+                version: r.try_get("version")?,
+                doc: serde_json::from_str(&r.try_get::<String, _>("doc")?)?,
+            })
+        },
+    )
+    .await
 }

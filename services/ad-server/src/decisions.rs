@@ -38,7 +38,9 @@ fn one() -> usize {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PageContext {
+    /// Part of the request contract; no targeting or feature reads it yet.
     #[serde(default)]
+    #[allow(dead_code)]
     page_type: Option<String>,
     #[serde(default)]
     keywords: Vec<String>,
@@ -236,7 +238,6 @@ pub async fn decisions(
         });
     }
     let c = &input.context;
-    let _ = &c.page_type;
     let segments = user_segments(&state, &user_key).await;
     let ctx = Context {
         user_key: user_key.clone(),

@@ -453,10 +453,8 @@ pub async fn openrtb_bid(
     }
     log_ghosts(&state, &user_key, &d);
     let mut bids: Vec<Bid> = Vec::new();
+    // One slot per imp with count 1: at most one placed ad, so one bid, per imp.
     for p in &d.placed {
-        if bids.iter().any(|b| b.impid == p.slot_id) {
-            continue;
-        }
         let adomain = domain(&p.creative.click_url);
         if req
             .badv

@@ -50,7 +50,7 @@ impl ClickHouseConfig {
 
     /// A client for the server, not bound to a database.
     pub fn server_client(&self) -> Client {
-        // 18.16 lacks RowBinaryWithNamesAndTypes, hence no validation (DESIGN.md).
+        // 18.16 lacks RowBinaryWithNamesAndTypes, hence no validation (docs/ARCHITECTURE.md).
         Client::default().with_url(&self.url).with_validation(false)
     }
 

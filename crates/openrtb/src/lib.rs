@@ -287,11 +287,11 @@ mod tests {
 
     #[test]
     fn every_conformance_request_parses_and_validates() {
-        // The IAB examples live in shared/ beside the checkout (ENDCAP_CONFORMANCE_DIR overrides).
+        // The IAB examples are the ad server's test fixtures (ENDCAP_CONFORMANCE_DIR overrides).
         let dir = std::env::var("ENDCAP_CONFORMANCE_DIR").unwrap_or_else(|_| {
             concat!(
                 env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/conformance/openrtb"
+                "/../../services/ad-server/tests/fixtures/openrtb"
             )
             .to_string()
         });

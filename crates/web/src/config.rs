@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-/// The flags every service shares (DESIGN.md, "Service command lines").
+/// The flags every service shares (docs/ARCHITECTURE.md, service command lines).
 #[derive(Debug, Clone, Default, Args)]
 pub struct CommonArgs {
     /// Address to listen on (ENDCAP_LISTEN; default 127.0.0.1:8080; port 0 picks a free one).

@@ -326,11 +326,7 @@ async fn redis_down_still_serves_ads_without_segments() {
 
 fn conformance_dir() -> String {
     std::env::var("ENDCAP_CONFORMANCE_DIR").unwrap_or_else(|_| {
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/conformance/openrtb"
-        )
-        .to_string()
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/openrtb").to_string()
     })
 }
 

@@ -1,0 +1,541 @@
+//! Each campaign's billable spend and open reservations, in process or shared through Redis.
+//!
+//! Charges are clamped at charge time. Shared between replicas, a charge is one atomic
+//! `MULTI INCRBY` of the campaign's day and total counters; the replica reads back the new
+//! values, takes the part that went past the budget back out (`DECRBY`) and bills only the
+//! rest. Every charge sees every earlier one, and an in-flight excess only makes later
+//! charges more careful, so the billable sum never passes the budget while Redis answers
+//! (the proof is in `docs/ARCHITECTURE.md`). When Redis does not answer within the timeout,
+//! a replica bills at most its share of what was left at the last sync: the remaining
+//! budget divided by the replicas that sent a heartbeat in the last 15 seconds, the last
+//! count known. Those offline charges are added to Redis when it is back. The overspend
+//! bound during an outage is therefore the remaining budget times (replicas running /
+//! replicas counted - 1): zero unless replicas were added while Redis was down.
+//!
+//! Decisions reserve their expected cost; a reservation counts against the room a decision
+//! sees until it is released (impression, loss notice) or expires. Reservations are this
+//! replica's own.
+
+use crate::{clamp, ChargeSplit, Limits, Spent};
+use endcap_core::CampaignId;
+use redis::aio::ConnectionManager;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::OnceCell;
+use uuid::Uuid;
+
+/// Prefix of the Redis keys the counters live under.
+pub const SYNC_PREFIX: &str = "endcap:charge";
+const REPLICAS_KEY: &str = "endcap:replicas";
+const HEARTBEAT_WINDOW_MS: i64 = 15_000;
+const DAY_KEY_TTL_SECS: i64 = 3 * 86_400;
+
+/// One reconnecting Redis connection shared by every user in a process; empty until Redis
+/// first answers (users degrade meanwhile).
+#[derive(Clone, Default)]
+pub struct RedisHandle(Arc<OnceCell<ConnectionManager>>);
+
+impl RedisHandle {
+    /// Starts connecting to `url` in the background, retrying every two seconds.
+    pub fn connect(url: &str) -> Result<Self, redis::RedisError> {
+        let client = redis::Client::open(url)?;
+        let handle = Self::default();
+        let cell = handle.0.clone();
+        tokio::spawn(async move {
+            loop {
+                let attempt = tokio::time::timeout(
+                    Duration::from_secs(2),
+                    ConnectionManager::new(client.clone()),
+                )
+                .await;
+                if let Ok(Ok(conn)) = attempt {
+                    let _ = cell.set(conn);
+                    tracing::info!("redis connected");
+                    return;
+                }
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        });
+        Ok(handle)
+    }
+
+    /// A connection, if Redis has answered once (the manager reconnects by itself).
+    pub fn get(&self) -> Option<ConnectionManager> {
+        self.0.get().cloned()
+    }
+
+    /// Waits up to `timeout` for the first connection.
+    pub async fn ready(&self, timeout: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if self.0.get().is_some() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.0.get().is_some()
+    }
+}
+
+#[derive(Debug, Default)]
+struct CampaignState {
+    /// Accounting day `today` belongs to.
+    day: i32,
+    /// Billable spend today and in total: this replica's own (local) or Redis's as last read.
+    today: i64,
+    total: i64,
+    /// Redis's figures have been read at least once (shared mode).
+    synced: bool,
+    /// Charges billed while Redis was unreachable, not yet added to it: (day, nanos).
+    offline: Vec<(i32, i64)>,
+}
+
+impl CampaignState {
+    fn spent(&self, day: i32) -> Spent {
+        let mut s = Spent {
+            today: if self.day == day { self.today } else { 0 },
+            total: self.total,
+        };
+        for (d, n) in &self.offline {
+            s.total += n;
+            if *d == day {
+                s.today += n;
+            }
+        }
+        s
+    }
+}
+
+#[derive(Debug)]
+struct Reservation {
+    campaign: CampaignId,
+    nanos: i64,
+    expires: Instant,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    campaigns: HashMap<CampaignId, CampaignState>,
+    reservations: HashMap<Uuid, Reservation>,
+    reserved: HashMap<CampaignId, i64>,
+    replicas: i64,
+}
+
+impl Inner {
+    fn drop_reservation(&mut self, id: &Uuid) -> Option<Reservation> {
+        let r = self.reservations.remove(id)?;
+        if let Some(sum) = self.reserved.get_mut(&r.campaign) {
+            *sum -= r.nanos;
+            if *sum <= 0 {
+                self.reserved.remove(&r.campaign);
+            }
+        }
+        Some(r)
+    }
+}
+
+/// Billable spend per campaign and open reservations.
+pub struct Budgets {
+    inner: Mutex<Inner>,
+    redis: Option<RedisHandle>,
+    replica: String,
+    timeout: Duration,
+}
+
+fn day_key(c: CampaignId, day: i32) -> String {
+    format!("{SYNC_PREFIX}:{c}:{day}")
+}
+
+fn total_key(c: CampaignId) -> String {
+    format!("{SYNC_PREFIX}:{c}:total")
+}
+
+impl Budgets {
+    /// This process's own counters (the embedded default: one ad server).
+    pub fn local() -> Self {
+        Self {
+            inner: Mutex::new(Inner::default()),
+            redis: None,
+            replica: String::new(),
+            timeout: Duration::ZERO,
+        }
+    }
+
+    /// Counters shared through Redis; `replica` names this process in heartbeats, and a
+    /// charge waits at most `timeout` for Redis before billing against the local share.
+    pub fn shared(redis: RedisHandle, replica: String, timeout: Duration) -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                replicas: 1,
+                ..Inner::default()
+            }),
+            redis: Some(redis),
+            replica,
+            timeout,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Billable spend so far; `None` while shared counters were never read (a replica does
+    /// not serve a campaign before its first sync).
+    pub fn spent(&self, campaign: CampaignId, day: i32) -> Option<Spent> {
+        let inner = self.lock();
+        match inner.campaigns.get(&campaign) {
+            Some(s) if s.synced || self.redis.is_none() => Some(s.spent(day)),
+            None if self.redis.is_none() => Some(Spent::default()),
+            _ => None,
+        }
+    }
+
+    /// Nanos reserved by open decisions of this replica.
+    pub fn reserved(&self, campaign: CampaignId) -> i64 {
+        self.lock().reserved.get(&campaign).copied().unwrap_or(0)
+    }
+
+    /// Reserves `nanos` of the campaign's budget for decision `id` until `ttl` passes, if it
+    /// fits in what is left after spend and other reservations.
+    pub fn reserve(
+        &self,
+        id: Uuid,
+        campaign: CampaignId,
+        limits: Limits,
+        day: i32,
+        nanos: i64,
+        ttl: Duration,
+    ) -> bool {
+        let mut inner = self.lock();
+        let spent = match inner.campaigns.get(&campaign) {
+            Some(s) if s.synced || self.redis.is_none() => s.spent(day),
+            None if self.redis.is_none() => Spent::default(),
+            _ => return false,
+        };
+        let reserved = inner.reserved.get(&campaign).copied().unwrap_or(0);
+        if spent.room(limits) - reserved < nanos.max(0) {
+            return false;
+        }
+        if nanos > 0 {
+            inner.reservations.insert(
+                id,
+                Reservation {
+                    campaign,
+                    nanos,
+                    expires: Instant::now() + ttl,
+                },
+            );
+            *inner.reserved.entry(campaign).or_default() += nanos;
+        }
+        true
+    }
+
+    /// Releases decision `id`'s reservation (its impression arrived, or the exchange said we
+    /// lost). Unknown ids are ignored.
+    pub fn release(&self, id: Uuid) {
+        self.lock().drop_reservation(&id);
+    }
+
+    /// Drops expired reservations.
+    pub fn expire_reservations(&self) {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        let old: Vec<Uuid> = inner
+            .reservations
+            .iter()
+            .filter(|(_, r)| r.expires <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in old {
+            inner.drop_reservation(&id);
+        }
+    }
+
+    /// Replicas counted from heartbeats at the last sync (1 when not shared).
+    pub fn replicas(&self) -> i64 {
+        self.lock().replicas.max(1)
+    }
+
+    /// Seeds local counters from the ledger at start (embedded defaults): billable nanos per
+    /// campaign and accounting day.
+    pub fn rebuild(&self, rows: impl IntoIterator<Item = (CampaignId, i32, i64)>, today: i32) {
+        let mut inner = self.lock();
+        for (c, day, nanos) in rows {
+            let s = inner.campaigns.entry(c).or_default();
+            if s.day != today {
+                s.day = today;
+                s.today = 0;
+            }
+            s.total += nanos;
+            if day == today {
+                s.today += nanos;
+            }
+        }
+    }
+
+    /// Charges `amount` nanos to a campaign, clamped to what is left of its budgets.
+    pub async fn charge(
+        &self,
+        campaign: CampaignId,
+        limits: Limits,
+        day: i32,
+        amount: i64,
+    ) -> ChargeSplit {
+        if amount <= 0 {
+            return ChargeSplit::default();
+        }
+        if let Some(conn) = self.redis.as_ref().and_then(RedisHandle::get) {
+            let shared = tokio::time::timeout(
+                self.timeout,
+                charge_in_redis(conn, campaign, limits, day, amount),
+            )
+            .await;
+            match shared {
+                Ok(Ok((split, today, total))) => {
+                    let mut inner = self.lock();
+                    let s = inner.campaigns.entry(campaign).or_default();
+                    s.day = day;
+                    s.today = today;
+                    s.total = total;
+                    s.synced = true;
+                    return split;
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "shared charge failed; billing against this replica's share")
+                }
+                Err(_) => tracing::warn!("shared charge timed out; billing against this replica's share"),
+            }
+        }
+        let mut inner = self.lock();
+        let replicas = inner.replicas.max(1);
+        let local = self.redis.is_none();
+        let s = inner.campaigns.entry(campaign).or_default();
+        if s.day != day {
+            s.day = day;
+            s.today = 0;
+        }
+        let split = if local {
+            let split = clamp(amount, limits, s.spent(day));
+            s.today += split.billable;
+            s.total += split.billable;
+            split
+        } else {
+            // Offline: this replica may bill only its share of what was left when Redis
+            // was last read.
+            let known = Spent {
+                today: s.today,
+                total: s.total,
+            };
+            let mine = s.spent(day);
+            let share = Limits {
+                daily_nanos: known.today + (limits.daily_nanos - known.today).max(0) / replicas,
+                total_nanos: known.total + (limits.total_nanos - known.total).max(0) / replicas,
+            };
+            let split = clamp(amount, share, mine);
+            if split.billable > 0 {
+                s.offline.push((day, split.billable));
+            }
+            split
+        };
+        split
+    }
+
+    /// Sends offline charges and a heartbeat, counts live replicas, and reads every listed
+    /// campaign's counters (shared mode; a no-op locally).
+    pub async fn sync(&self, campaigns: &[CampaignId], day: i32) -> Result<(), redis::RedisError> {
+        let Some(mut conn) = self.redis.as_ref().and_then(RedisHandle::get) else {
+            return Ok(());
+        };
+        let offline: Vec<(CampaignId, Vec<(i32, i64)>)> = {
+            let mut inner = self.lock();
+            inner
+                .campaigns
+                .iter_mut()
+                .filter(|(_, s)| !s.offline.is_empty())
+                .map(|(c, s)| (*c, std::mem::take(&mut s.offline)))
+                .collect()
+        };
+        if !offline.is_empty() {
+            let mut p = redis::pipe();
+            p.atomic();
+            for (c, charges) in &offline {
+                for (d, n) in charges {
+                    p.cmd("INCRBY").arg(day_key(*c, *d)).arg(*n).ignore();
+                    p.cmd("EXPIRE")
+                        .arg(day_key(*c, *d))
+                        .arg(DAY_KEY_TTL_SECS)
+                        .ignore();
+                    p.cmd("INCRBY").arg(total_key(*c)).arg(*n).ignore();
+                }
+            }
+            if let Err(e) = p.query_async::<()>(&mut conn).await {
+                let mut inner = self.lock();
+                for (c, mut charges) in offline {
+                    inner
+                        .campaigns
+                        .entry(c)
+                        .or_default()
+                        .offline
+                        .append(&mut charges);
+                }
+                return Err(e);
+            }
+        }
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let (_, _, replicas): (i64, i64, i64) = redis::pipe()
+            .cmd("ZADD")
+            .arg(REPLICAS_KEY)
+            .arg(now_ms)
+            .arg(&self.replica)
+            .cmd("ZREMRANGEBYSCORE")
+            .arg(REPLICAS_KEY)
+            .arg("-inf")
+            .arg(now_ms - HEARTBEAT_WINDOW_MS)
+            .cmd("ZCARD")
+            .arg(REPLICAS_KEY)
+            .query_async(&mut conn)
+            .await?;
+        let mut read: Vec<(CampaignId, i64, i64)> = Vec::with_capacity(campaigns.len());
+        for chunk in campaigns.chunks(500) {
+            let keys: Vec<String> = chunk
+                .iter()
+                .flat_map(|c| [day_key(*c, day), total_key(*c)])
+                .collect();
+            let values: Vec<Option<i64>> = redis::cmd("MGET")
+                .arg(&keys)
+                .query_async(&mut conn)
+                .await?;
+            for (i, c) in chunk.iter().enumerate() {
+                let d = values.get(2 * i).copied().flatten().unwrap_or(0);
+                let t = values.get(2 * i + 1).copied().flatten().unwrap_or(0);
+                read.push((*c, d, t));
+            }
+        }
+        let mut inner = self.lock();
+        inner.replicas = replicas.max(1);
+        for (c, d, t) in read {
+            let s = inner.campaigns.entry(c).or_default();
+            s.day = day;
+            s.today = d;
+            s.total = t;
+            s.synced = true;
+        }
+        Ok(())
+    }
+}
+
+/// The atomic shared charge: add, read back, take the excess out.
+async fn charge_in_redis(
+    mut conn: ConnectionManager,
+    campaign: CampaignId,
+    limits: Limits,
+    day: i32,
+    amount: i64,
+) -> Result<(ChargeSplit, i64, i64), redis::RedisError> {
+    let (kd, kt) = (day_key(campaign, day), total_key(campaign));
+    let (d, t): (i64, i64) = redis::pipe()
+        .atomic()
+        .cmd("INCRBY")
+        .arg(&kd)
+        .arg(amount)
+        .cmd("INCRBY")
+        .arg(&kt)
+        .arg(amount)
+        .cmd("EXPIRE")
+        .arg(&kd)
+        .arg(DAY_KEY_TTL_SECS)
+        .ignore()
+        .query_async(&mut conn)
+        .await?;
+    let excess = (d - limits.daily_nanos)
+        .max(t - limits.total_nanos)
+        .clamp(0, amount);
+    if excess > 0 {
+        // If this fails the counters stay high: later charges bill less, never more.
+        redis::pipe()
+            .atomic()
+            .cmd("DECRBY")
+            .arg(&kd)
+            .arg(excess)
+            .ignore()
+            .cmd("DECRBY")
+            .arg(&kt)
+            .arg(excess)
+            .ignore()
+            .query_async::<()>(&mut conn)
+            .await?;
+    }
+    Ok((
+        ChargeSplit {
+            billable: amount - excess,
+            over_budget: excess,
+        },
+        d - excess,
+        t - excess,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(daily: i64, total: i64) -> Limits {
+        Limits {
+            daily_nanos: daily,
+            total_nanos: total,
+        }
+    }
+
+    #[tokio::test]
+    async fn local_charges_stop_at_the_budget_and_the_rest_is_over_budget() {
+        let b = Budgets::local();
+        let c = CampaignId::generate();
+        let l = limits(1_000, 10_000);
+        let mut billed = 0;
+        let mut over = 0;
+        for _ in 0..7 {
+            let s = b.charge(c, l, 5, 300).await;
+            billed += s.billable;
+            over += s.over_budget;
+        }
+        assert_eq!((billed, over), (1_000, 1_100));
+        // A new accounting day has a fresh daily budget but the same total.
+        assert_eq!(b.charge(c, l, 6, 300).await.billable, 300);
+        assert_eq!(b.spent(c, 6), Some(Spent { today: 300, total: 1_300 }));
+    }
+
+    #[test]
+    fn reservations_hold_room_until_released_or_expired() {
+        let b = Budgets::local();
+        let c = CampaignId::generate();
+        let l = limits(1_000, 1_000);
+        let (r1, r2) = (Uuid::now_v7(), Uuid::now_v7());
+        assert!(b.reserve(r1, c, l, 1, 700, Duration::from_secs(60)));
+        assert!(!b.reserve(r2, c, l, 1, 400, Duration::from_secs(60)));
+        b.release(r1);
+        assert!(b.reserve(r2, c, l, 1, 400, Duration::ZERO));
+        b.expire_reservations();
+        assert_eq!(b.reserved(c), 0);
+    }
+
+    #[test]
+    fn ledger_rows_rebuild_spend_after_a_restart() {
+        let b = Budgets::local();
+        let c = CampaignId::generate();
+        b.rebuild([(c, 9, 100), (c, 10, 250), (c, 10, 50)], 10);
+        assert_eq!(b.spent(c, 10), Some(Spent { today: 300, total: 400 }));
+    }
+
+    #[tokio::test]
+    async fn a_shared_replica_never_synced_does_not_serve_and_bills_only_its_share_offline() {
+        let b = Budgets::shared(RedisHandle::default(), "r1".into(), Duration::from_millis(5));
+        let c = CampaignId::generate();
+        assert_eq!(b.spent(c, 1), None);
+        assert!(!b.reserve(Uuid::now_v7(), c, limits(1_000, 1_000), 1, 1, Duration::ZERO));
+        b.lock().replicas = 4;
+        // Redis never answered: a quarter of the daily budget at most.
+        let s = b.charge(c, limits(1_000, 10_000), 1, 600).await;
+        assert_eq!((s.billable, s.over_budget), (250, 350));
+    }
+}

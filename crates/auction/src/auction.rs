@@ -7,8 +7,10 @@ use endcap_core::{AdvertiserId, LineItemId, PricingModel};
 pub struct Bidder {
     /// Position in the caller's candidate list.
     pub idx: usize,
-    /// Line item (deterministic tie-break: lower id first).
+    /// Line item.
     pub line_item: LineItemId,
+    /// Random per request: breaks eCPM ties, so no line item always wins them.
+    pub tiebreak: u64,
     /// Owner (one ad per advertiser unless allowed).
     pub advertiser: AdvertiserId,
     /// How it pays.
@@ -42,6 +44,8 @@ pub struct AuctionRules {
     pub first_price: bool,
     /// Allow several ads of one advertiser in this placement.
     pub allow_same_advertiser: bool,
+    /// Least a CPC winner pays per click, micros; CPC bids under it do not enter.
+    pub min_cpc_micros: i64,
 }
 
 /// A winner and what it pays, in its own unit (per click or per mille), micros.
@@ -66,7 +70,7 @@ pub enum Loss {
     SameAdvertiser,
 }
 
-/// Runs the auction: rank by eCPM (ties: lower line item id), skip repeat advertisers unless
+/// Runs the auction: rank by eCPM (ties: the random tie-break), skip repeat advertisers unless
 /// allowed, fill the slots, and price each winner at the minimum that keeps its rank (the
 /// next eCPM, or the reserve) — or at its own bid under first price — never above its bid.
 pub fn run_auction(
@@ -76,13 +80,14 @@ pub fn run_auction(
     bidders.sort_by(|a, b| {
         b.ecpm_micros
             .cmp(&a.ecpm_micros)
-            .then(a.line_item.cmp(&b.line_item))
+            .then(a.tiebreak.cmp(&b.tiebreak))
     });
     let mut losses = Vec::new();
     let mut ranked: Vec<Bidder> = Vec::new();
     let mut advertisers: Vec<AdvertiserId> = Vec::new();
     for b in bidders {
-        if b.ecpm_micros < rules.floor_ecpm_micros || b.ecpm_micros <= 0 {
+        let under_min_cpc = b.pricing == PricingModel::Cpc && b.bid_micros < rules.min_cpc_micros;
+        if b.ecpm_micros < rules.floor_ecpm_micros || b.ecpm_micros <= 0 || under_min_cpc {
             losses.push((b, Loss::Floor));
         } else if !rules.allow_same_advertiser && advertisers.contains(&b.advertiser) {
             losses.push((b, Loss::SameAdvertiser));
@@ -109,7 +114,8 @@ pub fn run_auction(
             PricingModel::Cpm => clearing_ecpm,
             // Per click: the eCPM divided back by the expected clicks per mille, rounded up
             // so the winner never pays less than what keeps its rank.
-            PricingModel::Cpc => (clearing_ecpm as f64 / (b.pctr * 1000.0)).ceil() as i64,
+            PricingModel::Cpc => ((clearing_ecpm as f64 / (b.pctr * 1000.0)).ceil() as i64)
+                .max(rules.min_cpc_micros),
         };
         wins.push(Win {
             bidder: b.clone(),
@@ -129,6 +135,7 @@ mod tests {
         Bidder {
             idx: i as usize,
             line_item: LineItemId::parse(&uuid::Uuid::from_u128(i).to_string()).unwrap(),
+            tiebreak: fastrand::u64(..),
             advertiser: AdvertiserId::parse(&uuid::Uuid::from_u128(1000 + adv).to_string())
                 .unwrap(),
             pricing,
@@ -144,6 +151,7 @@ mod tests {
             floor_ecpm_micros: floor,
             first_price: false,
             allow_same_advertiser: false,
+            min_cpc_micros: 0,
         }
     }
 
@@ -208,11 +216,34 @@ mod tests {
     }
 
     #[test]
-    fn ties_break_on_the_lower_line_item_id() {
-        let a = bidder(7, 1, PricingModel::Cpm, 1_000_000, 0.0);
-        let b = bidder(3, 2, PricingModel::Cpm, 1_000_000, 0.0);
-        let (wins, _) = run_auction(vec![a, b], rules(1, 0));
-        assert_eq!(wins[0].bidder.idx, 3);
+    fn ties_break_at_random_per_request() {
+        let mut first = 0;
+        for _ in 0..400 {
+            let a = bidder(7, 1, PricingModel::Cpm, 1_000_000, 0.0);
+            let b = bidder(3, 2, PricingModel::Cpm, 1_000_000, 0.0);
+            let (wins, _) = run_auction(vec![a, b], rules(1, 0));
+            if wins[0].bidder.idx == 7 {
+                first += 1;
+            }
+        }
+        // Each wins about half; both win sometimes (the odds of failing by chance are ~1e-9).
+        assert!((130..=270).contains(&first), "{first} of 400");
+    }
+
+    #[test]
+    fn a_cpc_bid_under_the_minimum_cpc_does_not_enter_and_winners_pay_at_least_it() {
+        let low = bidder(1, 1, PricingModel::Cpc, 40_000, 0.5);
+        let ok = bidder(2, 2, PricingModel::Cpc, 200_000, 0.01);
+        let (wins, losses) = run_auction(
+            vec![low.clone(), ok],
+            AuctionRules {
+                min_cpc_micros: 50_000,
+                ..rules(2, 0)
+            },
+        );
+        assert_eq!(losses, vec![(low, Loss::Floor)]);
+        assert_eq!(wins.len(), 1);
+        assert_eq!(wins[0].price_micros, 50_000);
     }
 
     proptest! {

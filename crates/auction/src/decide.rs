@@ -1,11 +1,14 @@
-//! One decision: every slot of a request, from candidates to priced, explained winners.
+//! One decision, as a pipeline: context -> candidates (filter) -> score -> auction (with
+//! holdouts and budget reservations) -> placed ads, each convertible into an [`Exposure`].
 
 use crate::{
-    in_holdout, pacing_allows, run_auction, AuctionRules, Bidder, Candidate, CapCounter, Context,
-    CtrModel, Features, Loss, Slot, SlotKind, Snapshot, SpendTracker,
+    in_holdout, pacing_allows, run_auction, AuctionRules, Bidder, BudgetView, Candidate,
+    CapCounter, Context, CtrModel, Features, Loss, Slot, SlotKind, Snapshot,
 };
-use chrono::Timelike;
-use endcap_core::{Creative, LineItemId, Targeting};
+use endcap_billing::{Limits, NANOS_PER_MICRO};
+use endcap_core::{
+    AdvertiserId, CampaignId, Creative, DecisionId, Exposure, LineItemId, PricingModel, Targeting,
+};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -25,11 +28,31 @@ pub struct SlotRequest {
     pub allow_same_advertiser: bool,
 }
 
+/// Everything a decision reads besides the request: one struct instead of many arguments.
+pub struct Deps<'a> {
+    /// The serving line items.
+    pub snapshot: &'a Snapshot,
+    /// pCTR.
+    pub model: &'a dyn CtrModel,
+    /// Spend, reservations.
+    pub budgets: &'a dyn BudgetView,
+    /// Frequency cap counters.
+    pub caps: &'a dyn CapCounter,
+    /// First price instead of second price.
+    pub first_price: bool,
+    /// Least a CPC winner pays per click, micros.
+    pub min_cpc_micros: i64,
+}
+
 /// An ad placed in a slot (or, for holdout users, the ad that would have been).
 #[derive(Debug, Clone)]
 pub struct Placed {
+    /// Its decision id (also the reservation's).
+    pub decision_id: DecisionId,
     /// The slot's id.
     pub slot_id: String,
+    /// Ads the slot asked for.
+    pub slot_count: usize,
     /// Placement name the slot answered to first.
     pub placement: String,
     /// Position in the slot, 0 first.
@@ -40,12 +63,37 @@ pub struct Placed {
     pub creative: Arc<Creative>,
     /// Clearing price, micros per click (CPC) or per mille (CPM).
     pub price_micros: i64,
-    /// eCPM it ranked with.
+    /// eCPM it ranked with (the advertiser's value per mille), micros.
     pub ecpm_micros: i64,
     /// Predicted CTR.
     pub pctr: f64,
     /// The model's inputs.
     pub features: Features,
+    /// The budget held for it until its impression (nanos).
+    pub reserved_nanos: i64,
+}
+
+impl Placed {
+    /// The exposure record of this ad for the request's user and time.
+    pub fn exposure(&self, ctx: &Context) -> Exposure {
+        let li = &self.candidate.line_item;
+        Exposure {
+            decision_id: self.decision_id,
+            decided_at_ms: ctx.now.timestamp_millis(),
+            user_key: ctx.user_key.clone(),
+            advertiser_id: li.advertiser_id,
+            campaign_id: li.campaign_id,
+            line_item_id: li.id,
+            creative_id: self.creative.id,
+            channel: ctx.channel,
+            placement: self.placement.clone(),
+            position: self.rank.min(usize::from(u16::MAX)) as u16,
+            sku: self.creative.sku.clone(),
+            pricing: li.pricing.model,
+            price_micros: self.price_micros,
+            bid_cpm_micros: 0,
+        }
+    }
 }
 
 /// Why a line item did or did not serve.
@@ -58,15 +106,15 @@ pub enum Outcome {
     Filtered(&'static str),
     /// No creative fits the slot.
     NoCreative,
-    /// Daily or total budget spent.
+    /// Daily or total budget spent (or held by open decisions, or not yet known).
     Budget,
     /// Ahead of even pacing; throttled.
     Pacing,
     /// The user reached its frequency cap.
     FrequencyCap,
-    /// The user is in the campaign's holdout group; a ghost exposure was recorded.
+    /// The user is in the campaign's holdout group; a ghost was recorded.
     Holdout,
-    /// Under the reserve price.
+    /// Under the reserve price (or the minimum CPC).
     Floor,
     /// Others ranked higher.
     Outbid,
@@ -93,10 +141,26 @@ pub struct Explanation {
 pub struct Decision {
     /// Ads to serve, by slot and rank.
     pub placed: Vec<Placed>,
-    /// Ads holdout users would have been shown (to log as ghost exposures).
+    /// Ads holdout users would have been shown (logged as ghosts; not served, not reserved).
     pub ghosts: Vec<Placed>,
     /// Every considered line item's outcome.
     pub explanations: Vec<Explanation>,
+}
+
+/// What earlier slots of the request decided, which later slots must respect.
+#[derive(Default)]
+struct RequestState {
+    used: Vec<LineItemId>,
+    advertisers: Vec<AdvertiserId>,
+    /// Campaigns a ghost was recorded for: they leave the whole request.
+    ghosted: Vec<CampaignId>,
+}
+
+/// A candidate that passed the filters, with its creative and features.
+struct Eligible<'s> {
+    cand: &'s Candidate,
+    creative: Arc<Creative>,
+    features: Features,
 }
 
 fn intersects(a: &[String], b: &[String]) -> bool {
@@ -124,23 +188,150 @@ fn targeting_miss(t: &Targeting, ctx: &Context) -> Option<&'static str> {
     None
 }
 
-/// Decides every slot of a request. Pure: spend and caps are read, never written (the
-/// caller records what is actually served).
-#[allow(clippy::too_many_arguments)]
-pub fn decide(
-    snapshot: &Snapshot,
+/// Stage 1: the slot's candidates that pass flight, targeting, request, creative, budget,
+/// pacing and cap filters; every one filtered out is explained.
+fn candidates<'s>(
+    deps: &Deps<'s>,
     ctx: &Context,
-    slots: &[SlotRequest],
-    model: &dyn CtrModel,
-    spend: &dyn SpendTracker,
-    caps: &dyn CapCounter,
-    first_price: bool,
-) -> Decision {
+    req: &SlotRequest,
+    state: &RequestState,
+    explain: &mut Vec<Explanation>,
+) -> Vec<Eligible<'s>> {
+    let placement = req.slot.names.last().cloned().unwrap_or_default();
+    let mut out = Vec::new();
+    for cand in deps.snapshot.for_placements(&req.slot.names) {
+        let li = &cand.line_item;
+        let c = &cand.campaign;
+        let outcome = if ctx.now < c.start_at || ctx.now >= c.end_at {
+            Some(Outcome::Filtered("flight"))
+        } else if let Some(dim) = targeting_miss(&li.targeting, ctx) {
+            Some(Outcome::Filtered(dim))
+        } else if state.ghosted.contains(&c.id) {
+            Some(Outcome::Holdout)
+        } else if state.used.contains(&li.id) {
+            Some(Outcome::AlreadyPlaced)
+        } else if !req.allow_same_advertiser && state.advertisers.contains(&li.advertiser_id) {
+            Some(Outcome::SameAdvertiser)
+        } else {
+            None
+        };
+        let outcome = outcome.or_else(|| {
+            if cand.creative_for(&req.slot.kind).is_none() {
+                return Some(Outcome::NoCreative);
+            }
+            let Some(spent) = deps.budgets.spent(c.id, ctx.local.day) else {
+                return Some(Outcome::Budget);
+            };
+            let reserved = deps.budgets.reserved(c.id);
+            match pacing_allows(c, spent, reserved, ctx.local.day_fraction, ctx.draw) {
+                Err("budget") => return Some(Outcome::Budget),
+                Err(_) => return Some(Outcome::Pacing),
+                Ok(()) => {}
+            }
+            let capped = li.frequency_cap.is_some_and(|cap| {
+                !ctx.user_key.is_empty()
+                    && deps.caps.count(&ctx.user_key, li.id, cap.per, ctx.now) >= cap.max
+            });
+            capped.then_some(Outcome::FrequencyCap)
+        });
+        if let Some(o) = outcome {
+            explain.push(Explanation {
+                slot_id: req.id.clone(),
+                line_item_id: li.id,
+                outcome: o,
+            });
+            continue;
+        }
+        let Some(creative) = cand.creative_for(&req.slot.kind).cloned() else {
+            continue;
+        };
+        let features = Features {
+            placement: placement.clone(),
+            offsite: req.slot.kind != SlotKind::Onsite,
+            pricing: li.pricing.model,
+            keyword_match: !li.targeting.keywords.is_empty(),
+            segment_match: !li.targeting.segments.is_empty(),
+            sku_on_page: intersects(&li.promoted_skus, &ctx.skus_on_page),
+            device: ctx.device,
+            hour: u32::from(ctx.local.hour),
+        };
+        out.push(Eligible {
+            cand,
+            creative,
+            features,
+        });
+    }
+    out
+}
+
+/// Stage 2: pCTR for every candidate in one batch, then eCPM bidders.
+fn score(model: &dyn CtrModel, eligible: &[Eligible<'_>]) -> Vec<Bidder> {
+    let rows: Vec<Features> = eligible.iter().map(|e| e.features.clone()).collect();
+    let pctrs = model.predict(&rows);
+    eligible
+        .iter()
+        .zip(&pctrs)
+        .enumerate()
+        .map(|(i, (e, p))| {
+            let li = &e.cand.line_item;
+            Bidder {
+                idx: i,
+                line_item: li.id,
+                tiebreak: fastrand::u64(..),
+                advertiser: li.advertiser_id,
+                pricing: li.pricing.model,
+                bid_micros: li.pricing.bid_micros.get(),
+                pctr: *p,
+                ecpm_micros: Bidder::ecpm(li.pricing.model, li.pricing.bid_micros.get(), *p),
+            }
+        })
+        .collect()
+}
+
+/// What a placed ad is expected to cost, nanos: its CPM price per impression, or its CPC
+/// price times the chance of a click.
+fn expected_cost_nanos(pricing: PricingModel, price_micros: i64, pctr: f64) -> i64 {
+    match pricing {
+        PricingModel::Cpm => price_micros,
+        PricingModel::Cpc => {
+            (price_micros as f64 * NANOS_PER_MICRO as f64 * pctr.clamp(0.0, 1.0)).ceil() as i64
+        }
+    }
+}
+
+/// Decides every slot of a request. Reads spend and caps; writes only reservations (one
+/// per placed ad, released by its impression, a loss notice, or a timeout).
+pub fn decide(deps: &Deps<'_>, ctx: &Context, slots: &[SlotRequest]) -> Decision {
     let mut out = Decision::default();
-    let mut used: Vec<LineItemId> = Vec::new();
-    let mut advertisers_placed: Vec<endcap_core::AdvertiserId> = Vec::new();
+    let mut state = RequestState::default();
     for req in slots {
+        let eligible = candidates(deps, ctx, req, &state, &mut out.explanations);
+        let mut bidders = score(deps.model, &eligible);
+        let rules = AuctionRules {
+            slots: req.count,
+            floor_ecpm_micros: req.floor_ecpm_micros,
+            first_price: deps.first_price,
+            allow_same_advertiser: req.allow_same_advertiser,
+            min_cpc_micros: deps.min_cpc_micros,
+        };
         let placement = req.slot.names.last().cloned().unwrap_or_default();
+        let make = |idx: usize, rank: usize, price: i64, b: &Bidder, reserved: i64| {
+            let e = &eligible[idx];
+            Placed {
+                decision_id: DecisionId::generate(),
+                slot_id: req.id.clone(),
+                slot_count: req.count,
+                placement: placement.clone(),
+                rank,
+                candidate: e.cand.clone(),
+                creative: e.creative.clone(),
+                price_micros: price,
+                ecpm_micros: b.ecpm_micros,
+                pctr: b.pctr,
+                features: e.features.clone(),
+                reserved_nanos: reserved,
+            }
+        };
         let explain = |out: &mut Decision, li: LineItemId, outcome: Outcome| {
             out.explanations.push(Explanation {
                 slot_id: req.id.clone(),
@@ -148,141 +339,73 @@ pub fn decide(
                 outcome,
             })
         };
-        let mut eligible: Vec<(&Candidate, Arc<Creative>, Features)> = Vec::new();
-        for cand in snapshot.for_placements(&req.slot.names) {
-            let li = &cand.line_item;
-            let c = &cand.campaign;
-            let outcome = if ctx.now < c.start_at || ctx.now >= c.end_at {
-                Some(Outcome::Filtered("flight"))
-            } else if let Some(dim) = targeting_miss(&li.targeting, ctx) {
-                Some(Outcome::Filtered(dim))
-            } else if used.contains(&li.id) {
-                Some(Outcome::AlreadyPlaced)
-            } else if !req.allow_same_advertiser && advertisers_placed.contains(&li.advertiser_id) {
-                Some(Outcome::SameAdvertiser)
-            } else {
-                None
-            };
-            if let Some(o) = outcome {
-                explain(&mut out, li.id, o);
-                continue;
-            }
-            let Some(creative) = cand.creative_for(&req.slot.kind).cloned() else {
-                explain(&mut out, li.id, Outcome::NoCreative);
-                continue;
-            };
-            let (today, total) = spend.spent(c.id, ctx.now);
-            match pacing_allows(c, today, total, ctx.now, ctx.draw) {
-                Err("budget") => {
-                    explain(&mut out, li.id, Outcome::Budget);
-                    continue;
-                }
-                Err(_) => {
-                    explain(&mut out, li.id, Outcome::Pacing);
-                    continue;
-                }
-                Ok(()) => {}
-            }
-            if let Some(cap) = li.frequency_cap {
-                if !ctx.user_key.is_empty()
-                    && caps.count(&ctx.user_key, li.id, cap.per, ctx.now) >= cap.max
-                {
-                    explain(&mut out, li.id, Outcome::FrequencyCap);
-                    continue;
-                }
-            }
-            let features = Features {
-                placement: placement.clone(),
-                offsite: req.slot.kind != SlotKind::Onsite,
-                pricing: li.pricing.model,
-                keyword_match: !li.targeting.keywords.is_empty(),
-                segment_match: !li.targeting.segments.is_empty(),
-                sku_on_page: intersects(&li.promoted_skus, &ctx.skus_on_page),
-                device: ctx.device,
-                hour: ctx.now.hour(),
-            };
-            eligible.push((cand, creative, features));
-        }
-        let rows: Vec<Features> = eligible.iter().map(|(_, _, f)| f.clone()).collect();
-        let pctrs = model.predict(&rows);
-        let mut bidders: Vec<Bidder> = eligible
-            .iter()
-            .zip(&pctrs)
-            .enumerate()
-            .map(|(i, ((cand, _, _), p))| {
-                let li = &cand.line_item;
-                Bidder {
-                    idx: i,
-                    line_item: li.id,
-                    advertiser: li.advertiser_id,
-                    pricing: li.pricing.model,
-                    bid_micros: li.pricing.bid_micros.get(),
-                    pctr: *p,
-                    ecpm_micros: Bidder::ecpm(li.pricing.model, li.pricing.bid_micros.get(), *p),
-                }
-            })
-            .collect();
-        let rules = AuctionRules {
-            slots: req.count,
-            floor_ecpm_micros: req.floor_ecpm_micros,
-            first_price,
-            allow_same_advertiser: req.allow_same_advertiser,
-        };
-        // Holdout users are taken out of the ads they would have won, one at a time, and the
-        // auction re-run so the slot goes to the next ad at a fair price.
-        let (wins, losses) = loop {
+        // Stage 3: the auction. A winner whose user is held out of its campaign becomes a
+        // ghost and takes its whole campaign out of the request; a winner whose expected cost
+        // no longer fits its budget is dropped. Either way the auction runs again, so the slot
+        // goes to the next ad at a fair price.
+        let placed = loop {
             let (wins, losses) = run_auction(bidders.clone(), rules);
             let held = wins.iter().find(|w| {
-                let c = &eligible[w.bidder.idx].0.campaign;
+                let c = &eligible[w.bidder.idx].cand.campaign;
                 in_holdout(&ctx.user_key, c.id, c.holdout_percent)
             });
-            match held {
-                None => break (wins, losses),
-                Some(w) => {
-                    let (cand, creative, features) = &eligible[w.bidder.idx];
-                    out.ghosts.push(Placed {
-                        slot_id: req.id.clone(),
-                        placement: placement.clone(),
-                        rank: w.rank,
-                        candidate: (*cand).clone(),
-                        creative: creative.clone(),
-                        price_micros: 0,
-                        ecpm_micros: w.bidder.ecpm_micros,
-                        pctr: w.bidder.pctr,
-                        features: features.clone(),
-                    });
-                    explain(&mut out, w.bidder.line_item, Outcome::Holdout);
-                    // Counted once per request: later slots do not log it again.
-                    used.push(w.bidder.line_item);
-                    let gone = w.bidder.idx;
-                    bidders.retain(|b| b.idx != gone);
+            if let Some(w) = held {
+                let campaign = eligible[w.bidder.idx].cand.campaign.id;
+                out.ghosts
+                    .push(make(w.bidder.idx, w.rank, w.price_micros, &w.bidder, 0));
+                state.ghosted.push(campaign);
+                for b in bidders
+                    .iter()
+                    .filter(|b| eligible[b.idx].cand.campaign.id == campaign)
+                {
+                    explain(&mut out, b.line_item, Outcome::Holdout);
+                }
+                bidders.retain(|b| eligible[b.idx].cand.campaign.id != campaign);
+                continue;
+            }
+            let mut placed = Vec::with_capacity(wins.len());
+            let mut refused = None;
+            for w in &wins {
+                let e = &eligible[w.bidder.idx];
+                let nanos = expected_cost_nanos(w.bidder.pricing, w.price_micros, w.bidder.pctr);
+                let p = make(w.bidder.idx, w.rank, w.price_micros, &w.bidder, nanos);
+                let limits = Limits::from(&e.cand.campaign.budget);
+                let c = e.cand.campaign.id;
+                if deps
+                    .budgets
+                    .reserve(p.decision_id.as_uuid(), c, limits, ctx.local.day, nanos)
+                {
+                    placed.push(p);
+                } else {
+                    refused = Some(w.bidder.idx);
+                    break;
                 }
             }
+            if let Some(idx) = refused {
+                for p in &placed {
+                    deps.budgets.release(p.decision_id.as_uuid());
+                }
+                explain(&mut out, eligible[idx].cand.line_item.id, Outcome::Budget);
+                bidders.retain(|b| b.idx != idx);
+                continue;
+            }
+            for (b, loss) in losses {
+                let o = match loss {
+                    Loss::Floor => Outcome::Floor,
+                    Loss::Outbid => Outcome::Outbid,
+                    Loss::SameAdvertiser => Outcome::SameAdvertiser,
+                };
+                explain(&mut out, b.line_item, o);
+            }
+            break placed;
         };
-        for (b, loss) in losses {
-            let o = match loss {
-                Loss::Floor => Outcome::Floor,
-                Loss::Outbid => Outcome::Outbid,
-                Loss::SameAdvertiser => Outcome::SameAdvertiser,
-            };
-            explain(&mut out, b.line_item, o);
-        }
-        for w in wins {
-            let (cand, creative, features) = &eligible[w.bidder.idx];
-            used.push(w.bidder.line_item);
-            advertisers_placed.push(w.bidder.advertiser);
-            explain(&mut out, w.bidder.line_item, Outcome::Won);
-            out.placed.push(Placed {
-                slot_id: req.id.clone(),
-                placement: placement.clone(),
-                rank: w.rank,
-                candidate: (*cand).clone(),
-                creative: creative.clone(),
-                price_micros: w.price_micros,
-                ecpm_micros: w.bidder.ecpm_micros,
-                pctr: w.bidder.pctr,
-                features: features.clone(),
-            });
+        // Stage 4: the placed ads, and what later slots must respect.
+        for p in placed {
+            let li = &p.candidate.line_item;
+            state.used.push(li.id);
+            state.advertisers.push(li.advertiser_id);
+            explain(&mut out, li.id, Outcome::Won);
+            out.placed.push(p);
         }
     }
     out

@@ -1,46 +1,46 @@
 //! Budgets and even pacing.
 
-use chrono::{DateTime, Timelike, Utc};
+use endcap_billing::{Budgets, Limits, Spent};
 use endcap_core::{Campaign, CampaignId};
-use std::collections::HashMap;
-use std::sync::Mutex;
+use uuid::Uuid;
 
-/// Spend per campaign: today (UTC) and over the flight.
-pub trait SpendTracker: Send + Sync {
-    /// (spent today, spent in total), micros.
-    fn spent(&self, campaign: CampaignId, now: DateTime<Utc>) -> (i64, i64);
-    /// Adds a charge.
-    fn record(&self, campaign: CampaignId, micros: i64, now: DateTime<Utc>);
+/// What a decision may read of a campaign's spend and reserve against its budget.
+pub trait BudgetView: Send + Sync {
+    /// Billable spend so far in accounting day `day`; `None` when unknown (a replica that has
+    /// not read the shared counters yet does not serve the campaign).
+    fn spent(&self, campaign: CampaignId, day: i32) -> Option<Spent>;
+    /// Nanos held by open decisions.
+    fn reserved(&self, campaign: CampaignId) -> i64;
+    /// Holds `nanos` of the budget for decision `id`, if it fits.
+    fn reserve(&self, id: Uuid, campaign: CampaignId, limits: Limits, day: i32, nanos: i64)
+        -> bool;
+    /// Gives a hold back (a decision that will not be served after all).
+    fn release(&self, id: Uuid);
 }
 
-/// In-process spend counters (one replica's view).
-#[derive(Default)]
-pub struct MemorySpend {
-    by_campaign: Mutex<HashMap<CampaignId, (i64, i64, i64)>>,
-}
+/// How long a decision's reservation holds when neither its impression nor a loss notice
+/// arrives.
+pub const RESERVATION_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
-fn day(now: DateTime<Utc>) -> i64 {
-    now.timestamp() / 86_400
-}
-
-impl SpendTracker for MemorySpend {
-    fn spent(&self, campaign: CampaignId, now: DateTime<Utc>) -> (i64, i64) {
-        let m = self.by_campaign.lock().unwrap_or_else(|p| p.into_inner());
-        match m.get(&campaign) {
-            Some((d, today, total)) if *d == day(now) => (*today, *total),
-            Some((_, _, total)) => (0, *total),
-            None => (0, 0),
-        }
+impl BudgetView for Budgets {
+    fn spent(&self, campaign: CampaignId, day: i32) -> Option<Spent> {
+        Budgets::spent(self, campaign, day)
     }
-
-    fn record(&self, campaign: CampaignId, micros: i64, now: DateTime<Utc>) {
-        let mut m = self.by_campaign.lock().unwrap_or_else(|p| p.into_inner());
-        let e = m.entry(campaign).or_insert((day(now), 0, 0));
-        if e.0 != day(now) {
-            *e = (day(now), 0, e.2);
-        }
-        e.1 = e.1.saturating_add(micros);
-        e.2 = e.2.saturating_add(micros);
+    fn reserved(&self, campaign: CampaignId) -> i64 {
+        Budgets::reserved(self, campaign)
+    }
+    fn reserve(
+        &self,
+        id: Uuid,
+        campaign: CampaignId,
+        limits: Limits,
+        day: i32,
+        nanos: i64,
+    ) -> bool {
+        Budgets::reserve(self, id, campaign, limits, day, nanos, RESERVATION_TTL)
+    }
+    fn release(&self, id: Uuid) {
+        Budgets::release(self, id)
     }
 }
 
@@ -48,28 +48,29 @@ impl SpendTracker for MemorySpend {
 /// ahead of the even line (a hard edge would make spend oscillate).
 const PACING_SLACK: f64 = 0.05;
 
-/// Whether a campaign may serve now: `Err("budget")` when a budget is spent, `Err("pacing")`
-/// when it is ahead of an even spend across the UTC day and the draw throttles it.
+/// Whether a campaign may serve now: `Err("budget")` when nothing is left of its daily or
+/// total budget after spend and reservations, `Err("pacing")` when it is ahead of an even
+/// spend across the retailer's day (`day_fraction` elapsed) and the draw throttles it.
 pub fn pacing_allows(
     campaign: &Campaign,
-    spent_today: i64,
-    spent_total: i64,
-    now: DateTime<Utc>,
+    spent: Spent,
+    reserved: i64,
+    day_fraction: f64,
     draw: f64,
 ) -> Result<(), &'static str> {
-    let daily = campaign.budget.daily_micros.get();
-    if spent_total >= campaign.budget.total_micros.get() || spent_today >= daily {
+    let limits = Limits::from(&campaign.budget);
+    if spent.room(limits) - reserved <= 0 {
         return Err("budget");
     }
-    let elapsed = f64::from(now.num_seconds_from_midnight()) / 86_400.0;
-    let target = daily as f64 * elapsed;
-    let ahead = spent_today as f64 - target;
+    let daily = limits.daily_nanos as f64;
+    let target = daily * day_fraction;
+    let ahead = (spent.today + reserved) as f64 - target;
     if ahead <= 0.0 {
         return Ok(());
     }
     // The further ahead of the line, the more requests are skipped; a full slack ahead
     // skips all of them.
-    let serve_probability = (1.0 - ahead / (daily as f64 * PACING_SLACK)).max(0.0);
+    let serve_probability = (1.0 - ahead / (daily * PACING_SLACK)).max(0.0);
     if draw < serve_probability {
         Ok(())
     } else {
@@ -80,7 +81,7 @@ pub fn pacing_allows(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use chrono::{TimeZone, Utc};
     use endcap_core::*;
 
     fn campaign(daily: i64, total: i64) -> Campaign {
@@ -108,48 +109,56 @@ mod tests {
         }
     }
 
+    fn spent(today_micros: i64, total_micros: i64) -> Spent {
+        Spent {
+            today: today_micros * 1_000,
+            total: total_micros * 1_000,
+        }
+    }
+
     #[test]
     fn spent_budgets_stop_serving() {
         let c = campaign(100, 1_000);
-        let noon = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
-        assert_eq!(pacing_allows(&c, 100, 500, noon, 0.0), Err("budget"));
-        assert_eq!(pacing_allows(&c, 10, 1_000, noon, 0.0), Err("budget"));
+        assert_eq!(pacing_allows(&c, spent(100, 500), 0, 0.5, 0.0), Err("budget"));
+        assert_eq!(pacing_allows(&c, spent(10, 1_000), 0, 0.5, 0.0), Err("budget"));
+        // Reservations count: what is held for open decisions is not there to spend.
+        assert_eq!(pacing_allows(&c, spent(40, 40), 60_000, 0.99, 0.0), Err("budget"));
     }
 
     #[test]
     fn an_even_day_serves_behind_the_line_and_throttles_ahead_of_it() {
         let c = campaign(1_000_000, 100_000_000);
-        let six = Utc.with_ymd_and_hms(2026, 11, 24, 6, 0, 0).unwrap();
-        // At 06:00 the even line is 25% of the day's budget: 250,000.
-        assert_eq!(pacing_allows(&c, 200_000, 200_000, six, 0.99), Ok(()));
+        // At a quarter of the day the even line is 25% of the day's budget: 250,000.
+        assert_eq!(pacing_allows(&c, spent(200_000, 200_000), 0, 0.25, 0.99), Ok(()));
         // 25,000 ahead (half the 5% ramp): half the requests are skipped.
-        assert_eq!(pacing_allows(&c, 275_000, 275_000, six, 0.4), Ok(()));
-        assert_eq!(pacing_allows(&c, 275_000, 275_000, six, 0.6), Err("pacing"));
+        assert_eq!(pacing_allows(&c, spent(275_000, 275_000), 0, 0.25, 0.4), Ok(()));
+        assert_eq!(
+            pacing_allows(&c, spent(275_000, 275_000), 0, 0.25, 0.6),
+            Err("pacing")
+        );
         // A full ramp ahead: nothing serves until the clock catches up.
-        assert_eq!(pacing_allows(&c, 300_000, 300_000, six, 0.0), Err("pacing"));
-        let later = Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 0).unwrap();
-        assert_eq!(pacing_allows(&c, 300_000, 300_000, later, 0.99), Ok(()));
+        assert_eq!(
+            pacing_allows(&c, spent(300_000, 300_000), 0, 0.25, 0.0),
+            Err("pacing")
+        );
+        assert_eq!(pacing_allows(&c, spent(300_000, 300_000), 0, 0.375, 0.99), Ok(()));
     }
 
     #[test]
-    fn a_simulated_day_spends_close_to_the_daily_budget_and_never_more() {
+    fn a_simulated_day_with_the_real_draw_spends_close_to_the_daily_budget_and_never_more() {
         let c = campaign(1_000_000, 100_000_000);
-        let spend = MemorySpend::default();
-        let start = Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap();
+        let mut s = Spent::default();
         // One request a second, each worth 100 micros when served: demand is 8.6x budget.
-        for s in 0..86_400i64 {
-            let now = start + chrono::Duration::seconds(s);
-            let (today, total) = spend.spent(c.id, now);
-            let draw = ((s * 7919) % 1000) as f64 / 1000.0;
-            if pacing_allows(&c, today, total, now, draw).is_ok() {
-                spend.record(c.id, 100, now);
+        for sec in 0..86_400i64 {
+            let frac = sec as f64 / 86_400.0;
+            if pacing_allows(&c, s, 0, frac, crate::uniform_draw()).is_ok() {
+                s.today += 100_000;
+                s.total += 100_000;
             }
-            if s == 43_200 {
-                let (half, _) = spend.spent(c.id, now);
-                assert!((500_000..=550_000).contains(&half), "half a day: {half}");
+            if sec == 43_200 {
+                assert!((500_000_000..=550_000_000).contains(&s.today), "half a day: {}", s.today);
             }
         }
-        let (today, _) = spend.spent(c.id, start + chrono::Duration::seconds(86_399));
-        assert!((950_000..=1_000_000).contains(&today), "whole day: {today}");
+        assert!((950_000_000..=1_000_000_000).contains(&s.today), "whole day: {}", s.today);
     }
 }

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use endcap_auction::*;
+use endcap_billing::{Budgets, RetailerClock};
 use endcap_core::*;
 use serde_json::json;
 
@@ -81,9 +82,16 @@ fn ctx(user: &str) -> Context {
         skus_on_page: vec![],
         store_id: Some("store-7".into()),
         device: Some(Device::Mobile),
+        page_type: "search".into(),
+        channel: AdChannel::Onsite,
         now: now(),
+        local: RetailerClock::default().local(now()),
         draw: 0.5,
     }
+}
+
+fn today() -> i32 {
+    RetailerClock::default().local(now()).day
 }
 
 fn slot(name: &str, count: usize) -> SlotRequest {
@@ -98,7 +106,7 @@ fn slot(name: &str, count: usize) -> SlotRequest {
 
 struct World {
     snap: Snapshot,
-    spend: MemorySpend,
+    budgets: Budgets,
     caps: MemoryCaps,
 }
 
@@ -106,20 +114,22 @@ impl World {
     fn new(campaigns: Vec<Campaign>, items: Vec<LineItem>, creatives: Vec<Creative>) -> Self {
         Self {
             snap: Snapshot::build(campaigns, items, creatives, now()),
-            spend: MemorySpend::default(),
+            budgets: Budgets::local(),
             caps: MemoryCaps::new(10_000),
         }
     }
+    fn deps(&self) -> Deps<'_> {
+        Deps {
+            snapshot: &self.snap,
+            model: &PriorCtr,
+            budgets: &self.budgets,
+            caps: &self.caps,
+            first_price: false,
+            min_cpc_micros: 0,
+        }
+    }
     fn decide(&self, c: &Context, slots: &[SlotRequest]) -> Decision {
-        decide(
-            &self.snap,
-            c,
-            slots,
-            &PriorCtr,
-            &self.spend,
-            &self.caps,
-            false,
-        )
+        decide(&self.deps(), c, slots)
     }
 }
 
@@ -280,7 +290,7 @@ fn spent_budgets_and_reached_caps_stop_an_item() {
         creative(&broke, CreativeKind::SponsoredProduct, None),
     ];
     let w = World::new(vec![c, c2.clone()], vec![capped.clone(), broke.clone()], cr);
-    w.spend.record(c2.id, 1_000_000, now());
+    w.budgets.rebuild([(c2.id, today(), 1_000_000_000)], today());
     w.caps.record("u", capped.id, now());
     let d = w.decide(&ctx("u"), &[slot("home", 2)]);
     assert_eq!(outcome_of(&d, broke.id), Outcome::Budget);
@@ -437,4 +447,99 @@ fn one_line_item_fills_one_slot_per_request() {
         .explanations
         .iter()
         .any(|e| e.slot_id == "b" && e.outcome == Outcome::AlreadyPlaced));
+}
+
+#[test]
+fn a_ghosted_campaign_leaves_the_whole_request() {
+    let held = campaign(AdvertiserId::generate(), 50, 100_000_000);
+    let a = line_item(&held, json!({}), json!({"model": "cpm", "bid_micros": 9_000_000}), None);
+    let b = line_item(&held, json!({}), json!({"model": "cpm", "bid_micros": 8_000_000}), None);
+    let w = World::new(
+        vec![held.clone()],
+        vec![a.clone(), b.clone()],
+        vec![
+            creative(&a, CreativeKind::SponsoredProduct, None),
+            creative(&b, CreativeKind::SponsoredProduct, None),
+        ],
+    );
+    let user = (0..1000)
+        .map(|i| format!("{i:064x}"))
+        .find(|u| in_holdout(u, held.id, 50))
+        .unwrap();
+    let mut top = slot("top", 2);
+    top.allow_same_advertiser = true;
+    let d = w.decide(&ctx(&user), &[top, slot("side", 1)]);
+    assert_eq!(d.ghosts.len(), 1, "one ghost, not one per line item");
+    assert!(d.placed.is_empty(), "no line item of the campaign is promoted in its place");
+    assert!(d
+        .explanations
+        .iter()
+        .filter(|e| e.line_item_id == b.id)
+        .all(|e| e.outcome == Outcome::Holdout));
+}
+
+#[test]
+fn decisions_reserve_their_expected_cost_and_stop_when_it_no_longer_fits() {
+    // Daily budget 10,000 micros = 10,000,000 nanos; a CPM of 4,000,000 micros costs
+    // 4,000,000 nanos per impression: two decisions fit, the third does not.
+    let c = campaign(AdvertiserId::generate(), 0, 10_000);
+    let li = line_item(&c, json!({}), json!({"model": "cpm", "bid_micros": 4_000_000}), None);
+    let mut s = slot("home", 1);
+    s.floor_ecpm_micros = 4_000_000;
+    let w = World::new(
+        vec![c.clone()],
+        vec![li.clone()],
+        vec![creative(&li, CreativeKind::SponsoredProduct, None)],
+    );
+    // At the end of the day pacing lets everything through; the budget alone decides.
+    let mut cx = ctx("u");
+    cx.local.day_fraction = 0.999;
+    let d1 = w.decide(&cx, &[s.clone()]);
+    let d2 = w.decide(&cx, &[s.clone()]);
+    assert_eq!((d1.placed.len(), d2.placed.len()), (1, 1));
+    assert_eq!(d1.placed[0].reserved_nanos, 4_000_000);
+    assert_eq!(w.budgets.reserved(c.id), 8_000_000);
+    let d3 = w.decide(&cx, &[s.clone()]);
+    assert!(d3.placed.is_empty());
+    assert_eq!(outcome_of(&d3, li.id), Outcome::Budget);
+    // The first impression arrives: its reservation is released (and charged elsewhere).
+    w.budgets.release(d1.placed[0].decision_id.as_uuid());
+    assert_eq!(w.decide(&cx, &[s]).placed.len(), 1);
+}
+
+#[test]
+fn a_replica_that_never_read_the_shared_counters_does_not_serve() {
+    let c = campaign(AdvertiserId::generate(), 0, 100_000_000);
+    let li = line_item(&c, json!({}), json!({"model": "cpm", "bid_micros": 1_000_000}), None);
+    let mut w = World::new(
+        vec![c],
+        vec![li.clone()],
+        vec![creative(&li, CreativeKind::SponsoredProduct, None)],
+    );
+    w.budgets = Budgets::shared(
+        endcap_billing::RedisHandle::default(),
+        "r".into(),
+        std::time::Duration::from_millis(1),
+    );
+    let d = w.decide(&ctx("u"), &[slot("home", 1)]);
+    assert!(d.placed.is_empty());
+    assert_eq!(outcome_of(&d, li.id), Outcome::Budget);
+}
+
+#[test]
+fn placed_ads_become_exposures_with_their_decision_and_price() {
+    let c = campaign(AdvertiserId::generate(), 0, 100_000_000);
+    let li = line_item(&c, json!({}), json!({"model": "cpm", "bid_micros": 3_000_000}), None);
+    let w = World::new(
+        vec![c],
+        vec![li.clone()],
+        vec![creative(&li, CreativeKind::SponsoredProduct, None)],
+    );
+    let cx = ctx("u");
+    let d = w.decide(&cx, &[slot("home", 1)]);
+    let x = d.placed[0].exposure(&cx);
+    assert_eq!(x.decision_id, d.placed[0].decision_id);
+    assert_eq!((x.line_item_id, x.placement.as_str(), x.position), (li.id, "home", 0));
+    assert_eq!(x.sku.as_deref(), Some("sku-1"));
+    assert_eq!(x.decided_at_ms, now().timestamp_millis());
 }

@@ -85,3 +85,8 @@ mod tests {
         assert!(a < b);
     }
 }
+id_type!(
+    /// Identifies one decision: an ad placed in a slot (or a holdout ghost). Its impression,
+    /// click and charges refer back to it.
+    DecisionId
+);

@@ -12,6 +12,7 @@ mod campaign;
 mod creative;
 mod error;
 mod events;
+mod exposure;
 mod ids;
 mod line_item;
 mod money;
@@ -27,7 +28,8 @@ pub use campaign::{
 pub use creative::{Creative, CreativeInput, CreativeKind, NewCreative};
 pub use error::ValidationError;
 pub use events::{Channel, EventKind, HashedKey, Receipt, ReceiptLine, Sku};
-pub use ids::{AdvertiserId, ApiKeyId, CampaignId, CreativeId, LineItemId};
+pub use exposure::{AdChannel, Exposure};
+pub use ids::{AdvertiserId, ApiKeyId, CampaignId, CreativeId, DecisionId, LineItemId};
 pub use line_item::{
     CapPeriod, Device, FrequencyCap, LineItem, LineItemInput, LineItemPatch, NewLineItem, Pricing,
     PricingModel, Targeting,

@@ -63,13 +63,18 @@ impl ClickHouseConfig {
 /// A row of `impressions`, `clicks` and `exposure_holdouts`.
 #[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
 pub struct AdRow {
-    /// Event id.
+    /// Event id: the decision's (one impression and one click per decision count).
     #[serde(with = "clickhouse::serde::uuid")]
     pub event_id: Uuid,
-    /// Seconds since the epoch.
+    /// The decision that placed the ad.
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub decision_id: Uuid,
+    /// Arrival, seconds since the epoch.
     pub ts: u32,
-    /// Milliseconds since the epoch.
+    /// Arrival, milliseconds since the epoch.
     pub ts_ms: u64,
+    /// Decision time, seconds since the epoch (the partition key: a replay collapses).
+    pub decision_ts: u32,
     /// Hashed user key.
     pub user_key: String,
     /// Advertiser.
@@ -84,14 +89,236 @@ pub struct AdRow {
     /// Creative.
     #[serde(with = "clickhouse::serde::uuid")]
     pub creative_id: Uuid,
+    /// `onsite` or `offsite`.
+    pub channel: String,
     /// Placement.
     pub placement: String,
-    /// Price, micros.
+    /// Position in the slot.
+    pub position: u16,
+    /// SKU shown ("" when none).
+    pub sku: String,
+    /// `cpc` or `cpm`.
+    pub pricing: String,
+    /// Clearing price, micros per click or per mille.
     pub price_micros: i64,
+    /// Offsite bid CPM, micros.
+    pub bid_cpm_micros: i64,
+    /// Billable charge of this event, nanos.
+    pub charge_nanos: i64,
     /// Promoted SKUs.
     pub promoted_skus: Vec<String>,
-    /// CTR features as JSON.
+}
+
+fn pricing_name(p: endcap_core::PricingModel) -> &'static str {
+    match p {
+        endcap_core::PricingModel::Cpc => "cpc",
+        endcap_core::PricingModel::Cpm => "cpm",
+    }
+}
+
+impl From<&crate::AdEvent> for AdRow {
+    fn from(e: &crate::AdEvent) -> Self {
+        let x = &e.exposure;
+        AdRow {
+            event_id: e.event_id(),
+            decision_id: x.decision_id.as_uuid(),
+            ts: secs(e.ts_ms),
+            ts_ms: e.ts_ms.max(0) as u64,
+            decision_ts: secs(x.decided_at_ms),
+            user_key: x.user_key.clone(),
+            advertiser_id: x.advertiser_id.as_uuid(),
+            campaign_id: x.campaign_id.as_uuid(),
+            line_item_id: x.line_item_id.as_uuid(),
+            creative_id: x.creative_id.as_uuid(),
+            channel: x.channel.as_str().into(),
+            placement: x.placement.clone(),
+            position: x.position,
+            sku: x.sku.clone().unwrap_or_default(),
+            pricing: pricing_name(x.pricing).into(),
+            price_micros: x.price_micros,
+            bid_cpm_micros: x.bid_cpm_micros,
+            charge_nanos: e.charge_nanos,
+            promoted_skus: e.promoted_skus.clone(),
+        }
+    }
+}
+
+/// A row of `decisions`.
+#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
+pub struct DecisionRow {
+    /// Decision id.
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub decision_id: Uuid,
+    /// Request id.
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub request_id: Uuid,
+    /// Seconds since the epoch.
+    pub ts: u32,
+    /// Milliseconds since the epoch.
+    pub ts_ms: u64,
+    /// `served` or `ghost`.
+    pub arm: String,
+    /// `onsite` or `offsite`.
+    pub channel: String,
+    /// The caller's slot id.
+    pub slot_id: String,
+    /// Placement.
+    pub placement: String,
+    /// Position.
+    pub position: u16,
+    /// Ads the slot asked for.
+    pub slot_count: u16,
+    /// Hashed user key.
+    pub user_key: String,
+    /// Advertiser.
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub advertiser_id: Uuid,
+    /// Campaign.
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub campaign_id: Uuid,
+    /// Line item.
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub line_item_id: Uuid,
+    /// Creative.
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub creative_id: Uuid,
+    /// `cpc` or `cpm`.
+    pub pricing: String,
+    /// Bid, micros.
+    pub bid_micros: i64,
+    /// Predicted CTR.
+    pub pctr: f64,
+    /// eCPM, micros.
+    pub ecpm_micros: i64,
+    /// Clearing price, micros.
+    pub price_micros: i64,
+    /// Offsite bid CPM, micros.
+    pub bid_cpm_micros: i64,
+    /// SKU shown.
+    pub sku: String,
+    /// Promoted SKUs.
+    pub promoted_skus: Vec<String>,
+    /// Keywords.
+    pub keywords: Vec<String>,
+    /// Categories.
+    pub categories: Vec<String>,
+    /// Store.
+    pub store_id: String,
+    /// Page type.
+    pub page_type: String,
+    /// Device.
+    pub device: String,
+    /// Local hour.
+    pub local_hour: u8,
+    /// Local day of week.
+    pub local_weekday: u8,
+    /// Segments.
+    pub segments: Vec<String>,
+    /// Features as JSON.
     pub features: String,
+    /// Model version.
+    pub model_version: String,
+}
+
+impl From<&crate::DecisionRecord> for DecisionRow {
+    fn from(d: &crate::DecisionRecord) -> Self {
+        let x = &d.exposure;
+        DecisionRow {
+            decision_id: x.decision_id.as_uuid(),
+            request_id: d.request_id,
+            ts: secs(x.decided_at_ms),
+            ts_ms: x.decided_at_ms.max(0) as u64,
+            arm: d.arm.as_str().into(),
+            channel: x.channel.as_str().into(),
+            slot_id: d.slot_id.clone(),
+            placement: x.placement.clone(),
+            position: x.position,
+            slot_count: d.slot_count,
+            user_key: x.user_key.clone(),
+            advertiser_id: x.advertiser_id.as_uuid(),
+            campaign_id: x.campaign_id.as_uuid(),
+            line_item_id: x.line_item_id.as_uuid(),
+            creative_id: x.creative_id.as_uuid(),
+            pricing: pricing_name(x.pricing).into(),
+            bid_micros: d.bid_micros,
+            pctr: d.pctr,
+            ecpm_micros: d.ecpm_micros,
+            price_micros: x.price_micros,
+            bid_cpm_micros: x.bid_cpm_micros,
+            sku: x.sku.clone().unwrap_or_default(),
+            promoted_skus: d.promoted_skus.clone(),
+            keywords: d.keywords.clone(),
+            categories: d.categories.clone(),
+            store_id: d.store_id.clone(),
+            page_type: d.page_type.clone(),
+            device: d.device.clone(),
+            local_hour: d.local_hour,
+            local_weekday: d.local_weekday,
+            segments: d.segments.clone(),
+            features: d.features.clone(),
+            model_version: d.model_version.clone(),
+        }
+    }
+}
+
+/// A row of `charges`.
+#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
+pub struct ChargeRow {
+    /// Decision charged for.
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub decision_id: Uuid,
+    /// `impression`, `click` or `bill`.
+    pub source: String,
+    /// `billable`, `over_budget`, `duplicate`, `test_traffic`, `invalid_traffic`.
+    pub reason: String,
+    /// 1 when billed.
+    pub billable: u8,
+    /// Seconds since the epoch.
+    pub ts: u32,
+    /// Milliseconds since the epoch.
+    pub ts_ms: u64,
+    /// Accounting date, days since 1970-01-01 (ClickHouse `Date`).
+    pub accounting_date: u16,
+    /// Advertiser.
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub advertiser_id: Uuid,
+    /// Campaign.
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub campaign_id: Uuid,
+    /// Line item.
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub line_item_id: Uuid,
+    /// Advertiser charge, nanos.
+    pub charge_nanos: i64,
+    /// Media cost, nanos.
+    pub media_cost_nanos: i64,
+    /// Currency.
+    pub currency: String,
+}
+
+impl From<&crate::ChargeRecord> for ChargeRow {
+    fn from(c: &crate::ChargeRecord) -> Self {
+        let source = match c.source {
+            crate::ChargeSource::Impression => "impression",
+            crate::ChargeSource::Click => "click",
+            crate::ChargeSource::Bill => "bill",
+        };
+        ChargeRow {
+            decision_id: c.decision_id,
+            source: source.into(),
+            reason: c.reason.as_str().into(),
+            billable: u8::from(c.billable()),
+            ts: secs(c.ts_ms),
+            ts_ms: c.ts_ms.max(0) as u64,
+            accounting_date: c.accounting_day.clamp(0, i32::from(u16::MAX)) as u16,
+            advertiser_id: c.advertiser_id,
+            campaign_id: c.campaign_id,
+            line_item_id: c.line_item_id,
+            charge_nanos: c.charge_nanos,
+            media_cost_nanos: c.media_cost_nanos,
+            currency: c.currency.clone(),
+        }
+    }
 }
 
 /// A row of `conversions`.
@@ -163,23 +390,6 @@ fn secs(ms: i64) -> u32 {
     (ms.max(0) / 1000).min(i64::from(u32::MAX)) as u32
 }
 
-fn ad_row(e: &crate::AdEvent) -> AdRow {
-    AdRow {
-        event_id: e.event_id,
-        ts: secs(e.ts_ms),
-        ts_ms: e.ts_ms.max(0) as u64,
-        user_key: e.user_key.clone(),
-        advertiser_id: e.advertiser_id,
-        campaign_id: e.campaign_id,
-        line_item_id: e.line_item_id,
-        creative_id: e.creative_id,
-        placement: e.placement.clone(),
-        price_micros: e.price_micros,
-        promoted_skus: e.promoted_skus.clone(),
-        features: e.features.clone(),
-    }
-}
-
 /// Writes batches to ClickHouse, one INSERT per table present in the batch.
 #[derive(Clone)]
 pub struct ClickHouseWriter {
@@ -229,11 +439,14 @@ impl BatchWriter for ClickHouseWriter {
             Vec::new(),
             Vec::new(),
         );
+        let (mut dec, mut chg) = (Vec::new(), Vec::new());
         for e in batch {
             match e {
-                Event::Impression(a) => imp.push(ad_row(a)),
-                Event::Click(a) => clk.push(ad_row(a)),
-                Event::HoldoutExposure(a) => hold.push(ad_row(a)),
+                Event::Impression(a) => imp.push(AdRow::from(a)),
+                Event::Click(a) => clk.push(AdRow::from(a)),
+                Event::HoldoutExposure(a) => hold.push(AdRow::from(a)),
+                Event::Decision(d) => dec.push(DecisionRow::from(d.as_ref())),
+                Event::Charge(c) => chg.push(ChargeRow::from(c)),
                 Event::Conversion(c) => conv.push(ConversionRow {
                     event_id: c.event_id,
                     ts: secs(c.ts_ms),
@@ -274,6 +487,8 @@ impl BatchWriter for ClickHouseWriter {
         self.insert(Table::Conversions, conv).await?;
         self.insert(Table::Receipts, rec).await?;
         self.insert(Table::IdentityMap, ids).await?;
+        self.insert(Table::Decisions, dec).await?;
+        self.insert(Table::Charges, chg).await?;
         Ok(())
     }
 }

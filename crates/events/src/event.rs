@@ -1,33 +1,180 @@
 //! The events and the tables they land in.
 
+use endcap_core::Exposure;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// An ad event: what attribution and the CTR model need to know about one exposure.
+/// An impression, a click or a holdout ghost: an [`Exposure`] and when the event arrived.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdEvent {
-    /// Unique per served ad; duplicates of one id count once.
-    pub event_id: Uuid,
-    /// When, in milliseconds since the epoch (UTC).
+    /// When the event arrived, ms since the epoch (UTC); for ghosts, the decision time.
     pub ts_ms: i64,
-    /// Hashed online user key.
-    pub user_key: String,
+    /// The ad and the decision that placed it.
+    #[serde(flatten)]
+    pub exposure: Exposure,
+    /// Billable advertiser charge of this event, nanos (the ledger holds the whole story).
+    #[serde(default)]
+    pub charge_nanos: i64,
+    /// SKUs the line item promotes (what attribution credits).
+    #[serde(default)]
+    pub promoted_skus: Vec<String>,
+}
+
+impl AdEvent {
+    /// An event for an exposure at `ts_ms`.
+    pub fn new(exposure: Exposure, ts_ms: i64, promoted_skus: Vec<String>) -> Self {
+        Self {
+            ts_ms,
+            exposure,
+            charge_nanos: 0,
+            promoted_skus,
+        }
+    }
+
+    /// The event's id: its decision's (one impression and one click per decision count).
+    pub fn event_id(&self) -> Uuid {
+        self.exposure.decision_id.as_uuid()
+    }
+}
+
+/// Which arm of a decision a decision-log row records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arm {
+    /// The ad was served (onsite) or bid (offsite).
+    Served,
+    /// The user is in the campaign's holdout: the ad would have been served.
+    Ghost,
+}
+
+impl Arm {
+    /// Its name in tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arm::Served => "served",
+            Arm::Ghost => "ghost",
+        }
+    }
+}
+
+/// One row of the decision log: a filled slot or a ghost, with the request's context and
+/// the model's view of it, written at decision time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecisionRecord {
+    /// The placed ad.
+    #[serde(flatten)]
+    pub exposure: Exposure,
+    /// The HTTP request (one request decides many slots).
+    pub request_id: Uuid,
+    /// Served or ghost.
+    pub arm: Arm,
+    /// The caller's slot id (placement id, or OpenRTB imp id).
+    pub slot_id: String,
+    /// Ads the slot asked for.
+    pub slot_count: u16,
+    /// The line item's bid, micros per click or per mille.
+    pub bid_micros: i64,
+    /// Predicted CTR.
+    pub pctr: f64,
+    /// eCPM it ranked with, micros.
+    pub ecpm_micros: i64,
+    /// SKUs the line item promotes.
+    pub promoted_skus: Vec<String>,
+    /// Search keywords of the request, normalized.
+    pub keywords: Vec<String>,
+    /// Page categories.
+    pub categories: Vec<String>,
+    /// Store (geo), "" when none.
+    pub store_id: String,
+    /// Page type, "" when none.
+    pub page_type: String,
+    /// Device class, "" when unknown.
+    pub device: String,
+    /// Retailer-local hour, 0..24.
+    pub local_hour: u8,
+    /// Retailer-local day of week, Monday 0.
+    pub local_weekday: u8,
+    /// The user's segments.
+    pub segments: Vec<String>,
+    /// The model's feature values, as JSON.
+    pub features: String,
+    /// The model that scored it.
+    pub model_version: String,
+}
+
+/// What triggered a charge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChargeSource {
+    /// An impression (CPM line items onsite).
+    Impression,
+    /// A click (CPC line items).
+    Click,
+    /// An exchange's billing notice (offsite: media cost, and CPM advertiser charge).
+    Bill,
+}
+
+/// Whether a ledger row is billed, and why not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChargeReason {
+    /// Billed.
+    Billable,
+    /// The part of a charge past the daily or total budget.
+    OverBudget,
+    /// The event was seen before.
+    Duplicate,
+    /// Test traffic (OpenRTB `test=1`).
+    TestTraffic,
+    /// Invalid traffic (a click with no impression seen, when refused; filtered traffic).
+    InvalidTraffic,
+}
+
+impl ChargeReason {
+    /// Its name in tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChargeReason::Billable => "billable",
+            ChargeReason::OverBudget => "over_budget",
+            ChargeReason::Duplicate => "duplicate",
+            ChargeReason::TestTraffic => "test_traffic",
+            ChargeReason::InvalidTraffic => "invalid_traffic",
+        }
+    }
+}
+
+/// One row of the append-only charge ledger. Spend, budgets and reports read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChargeRecord {
+    /// The decision charged for.
+    pub decision_id: Uuid,
+    /// What triggered it.
+    pub source: ChargeSource,
+    /// Billed or why not.
+    pub reason: ChargeReason,
+    /// When, ms since the epoch (UTC).
+    pub ts_ms: i64,
+    /// The accounting date in the retailer's time zone, days since 1970-01-01.
+    pub accounting_day: i32,
     /// Owner.
     pub advertiser_id: Uuid,
     /// Campaign.
     pub campaign_id: Uuid,
     /// Line item.
     pub line_item_id: Uuid,
-    /// Creative shown.
-    pub creative_id: Uuid,
-    /// Placement name.
-    pub placement: String,
-    /// Price charged for this event, in micros (0 for holdout ghosts).
-    pub price_micros: i64,
-    /// SKUs the line item promotes.
-    pub promoted_skus: Vec<String>,
-    /// Features the CTR model was given, as JSON.
-    pub features: String,
+    /// Advertiser charge, nanos.
+    pub charge_nanos: i64,
+    /// What the exchange bills us, nanos (offsite; 0 onsite).
+    pub media_cost_nanos: i64,
+    /// ISO 4217 marketplace currency.
+    pub currency: String,
+}
+
+impl ChargeRecord {
+    /// Whether this row is billed to the advertiser.
+    pub fn billable(&self) -> bool {
+        self.reason == ChargeReason::Billable
+    }
 }
 
 /// An online purchase reported by the retailer's site.
@@ -90,7 +237,7 @@ pub struct IdentityLink {
 }
 
 /// Anything the event log records.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
     /// An ad was rendered.
@@ -105,6 +252,10 @@ pub enum Event {
     ReceiptLine(ReceiptLineEvent),
     /// An identity link.
     Identity(IdentityLink),
+    /// A decision-log row.
+    Decision(Box<DecisionRecord>),
+    /// A charge-ledger row.
+    Charge(ChargeRecord),
 }
 
 /// The tables events land in.
@@ -122,17 +273,23 @@ pub enum Table {
     Receipts,
     /// `identity_map`
     IdentityMap,
+    /// `decisions`
+    Decisions,
+    /// `charges`
+    Charges,
 }
 
 impl Table {
     /// Every table, in a fixed order.
-    pub const ALL: [Table; 6] = [
+    pub const ALL: [Table; 8] = [
         Table::Impressions,
         Table::Clicks,
         Table::ExposureHoldouts,
         Table::Conversions,
         Table::Receipts,
         Table::IdentityMap,
+        Table::Decisions,
+        Table::Charges,
     ];
 
     /// The table's name.
@@ -144,6 +301,8 @@ impl Table {
             Table::Conversions => "conversions",
             Table::Receipts => "receipts",
             Table::IdentityMap => "identity_map",
+            Table::Decisions => "decisions",
+            Table::Charges => "charges",
         }
     }
 }
@@ -158,6 +317,8 @@ impl Event {
             Event::Conversion(_) => Table::Conversions,
             Event::ReceiptLine(_) => Table::Receipts,
             Event::Identity(_) => Table::IdentityMap,
+            Event::Decision(_) => Table::Decisions,
+            Event::Charge(_) => Table::Charges,
         }
     }
 }

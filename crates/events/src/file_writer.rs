@@ -51,3 +51,22 @@ impl BatchWriter for FileWriter {
         .map_err(|e| EventError::Io(std::io::Error::other(e)))?
     }
 }
+
+/// Reads every event a [`FileWriter`] appended to `table` in `dir` (a missing file is an empty
+/// table; a torn last line, from a crash mid-append, is skipped with a warning).
+pub fn read_table(dir: &std::path::Path, table: crate::Table) -> Result<Vec<Event>, EventError> {
+    let path = dir.join(format!("{}.ndjson", table.name()));
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        match serde_json::from_str(line) {
+            Ok(ev) => out.push(ev),
+            Err(e) => tracing::warn!(file = %path.display(), line = i + 1, error = %e, "skipping unreadable event line"),
+        }
+    }
+    Ok(out)
+}

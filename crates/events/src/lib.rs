@@ -19,12 +19,16 @@ mod spool;
 mod target;
 
 pub use clickhouse_writer::{
-    AdRow, ClickHouseConfig, ClickHouseWriter, ConversionRow, IdentityRow, ReceiptRow,
+    AdRow, ChargeRow, ClickHouseConfig, ClickHouseWriter, ConversionRow, DecisionRow, IdentityRow,
+    ReceiptRow,
 };
-pub use event::{AdEvent, ConversionEvent, Event, IdentityLink, ReceiptLineEvent, Table};
-pub use file_writer::FileWriter;
+pub use event::{
+    AdEvent, Arm, ChargeReason, ChargeRecord, ChargeSource, ConversionEvent, DecisionRecord, Event,
+    IdentityLink, ReceiptLineEvent, Table,
+};
+pub use file_writer::{read_table, FileWriter};
 pub use metrics::SinkMetrics;
-pub use schema::apply_schema;
+pub use schema::{apply_schema, drop_partitions_before};
 pub use sink::{BatchWriter, EventSink, Sink, SinkConfig};
 pub use spool::{Spool, SpoolError};
 pub use target::{open_sink, EventTarget};

@@ -1,8 +1,8 @@
 //! Signed tracking tokens.
 //!
-//! Every impression and click URL the ad server hands out carries a token: the served ad's
-//! facts (event id, line item, creative, campaign, user key, price, pricing model, landing
-//! page, issue time) signed with HMAC-SHA256 under a key from a [`KeyRing`]. The token's key
+//! Every impression, click and billing URL the ad server hands out carries a token: the
+//! exposure (ids, prices, the token's kind and, for clicks, the landing page) signed with
+//! HMAC-SHA256 under a key from a [`KeyRing`]. The token's key
 //! id lets keys rotate: the first key signs, every key verifies. A tampered, expired,
 //! unsigned or unknown-key token is refused with a [`TokenError`] whose [`TokenError::reason`]
 //! is a stable metric label. Because the price and the landing page live inside the signed
@@ -11,75 +11,67 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine as _;
-use endcap_core::PricingModel;
+use endcap_core::Exposure;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
-use uuid::Uuid;
 
 /// Longest token accepted; anything bigger is not ours.
 pub const MAX_TOKEN_LEN: usize = 4096;
 const MIN_SECRET_LEN: usize = 16;
 
-/// What a token asserts about one served ad.
+/// Which endpoint a token is for: a token of one kind is refused by the others, and each
+/// kind has its own lifetime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TokenKind {
+    /// The impression pixel (`/v1/events/impression`).
+    #[serde(rename = "i")]
+    Impression,
+    /// The click redirect (`/v1/events/click`).
+    #[serde(rename = "c")]
+    Click,
+    /// An exchange's billing or loss notice (`/v1/events/bill`, `/v1/events/loss`).
+    #[serde(rename = "b")]
+    Bill,
+}
+
+impl TokenKind {
+    /// A stable label for metrics and dedup keys.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Impression => "impression",
+            TokenKind::Click => "click",
+            TokenKind::Bill => "bill",
+        }
+    }
+}
+
+/// What a token asserts: the exposure (ids and prices only, never features: publishers can
+/// read tokens), the endpoint it is for, and for clicks the landing page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
-    /// The served ad's event id (impression and click share it; dedup keys on it).
-    #[serde(rename = "e")]
-    pub event_id: Uuid,
-    /// Advertiser.
-    #[serde(rename = "a")]
-    pub advertiser_id: Uuid,
-    /// Campaign.
-    #[serde(rename = "c")]
-    pub campaign_id: Uuid,
-    /// Line item.
-    #[serde(rename = "l")]
-    pub line_item_id: Uuid,
-    /// Creative.
-    #[serde(rename = "r")]
-    pub creative_id: Uuid,
-    /// Hashed user key.
-    #[serde(rename = "u")]
-    pub user_key: String,
-    /// Clearing price in micros: per click for CPC, per thousand impressions for CPM.
-    #[serde(rename = "p")]
-    pub price_micros: i64,
-    /// How the line item pays.
-    #[serde(rename = "m")]
-    pub pricing: PricingModel,
-    /// Placement.
-    #[serde(rename = "s")]
-    pub placement: String,
-    /// Promoted SKUs (what attribution credits).
-    #[serde(rename = "k", default)]
-    pub promoted_skus: Vec<String>,
-    /// When the ad was served, ms since the epoch.
-    #[serde(rename = "i")]
-    pub issued_at_ms: i64,
-    /// Landing page of a click.
-    #[serde(rename = "x")]
+    /// The endpoint it is for.
+    #[serde(rename = "k")]
+    pub kind: TokenKind,
+    /// Landing page of a click ("" for other kinds).
+    #[serde(rename = "x", default, skip_serializing_if = "String::is_empty")]
     pub click_url: String,
-    /// The CTR model's inputs at decision time, as JSON (logged with the impression for
-    /// training).
-    #[serde(rename = "f", default, skip_serializing_if = "String::is_empty")]
-    pub features: String,
+    /// The ad and its decision.
+    #[serde(rename = "v")]
+    pub exposure: Exposure,
 }
 
 impl Claims {
-    /// What one impression of this ad costs, in micros (CPM price / 1000, else 0).
-    pub fn impression_charge(&self) -> i64 {
-        match self.pricing {
-            PricingModel::Cpm => self.price_micros / 1000,
-            PricingModel::Cpc => 0,
-        }
-    }
-
-    /// What one click on this ad costs, in micros (CPC price, else 0).
-    pub fn click_charge(&self) -> i64 {
-        match self.pricing {
-            PricingModel::Cpc => self.price_micros,
-            PricingModel::Cpm => 0,
+    /// Claims of `kind` for an exposure.
+    pub fn new(kind: TokenKind, exposure: &Exposure, click_url: &str) -> Self {
+        Self {
+            kind,
+            click_url: if kind == TokenKind::Click {
+                click_url.to_string()
+            } else {
+                String::new()
+            },
+            exposure: exposure.clone(),
         }
     }
 }
@@ -102,6 +94,9 @@ pub enum TokenError {
     /// Issued in the future (beyond clock skew): forged or a broken clock.
     #[error("token issued in the future")]
     NotYetValid,
+    /// A valid token for another endpoint (an impression token sent as a click).
+    #[error("token is for another event type")]
+    WrongKind,
 }
 
 impl TokenError {
@@ -113,6 +108,7 @@ impl TokenError {
             TokenError::BadSignature => "bad_signature",
             TokenError::Expired => "expired",
             TokenError::NotYetValid => "not_yet_valid",
+            TokenError::WrongKind => "wrong_kind",
         }
     }
 }
@@ -186,11 +182,12 @@ impl KeyRing {
         format!("{signed}.{sig}")
     }
 
-    /// Verifies a token and returns its claims if it is authentic and younger than
-    /// `max_age_ms` at `now_ms` (allowing `skew_ms` of clock difference).
+    /// Verifies a token and returns its claims if it is authentic, of kind `kind`, and
+    /// younger than `max_age_ms` at `now_ms` (allowing `skew_ms` of clock difference).
     pub fn verify(
         &self,
         token: &str,
+        kind: TokenKind,
         now_ms: i64,
         max_age_ms: i64,
         skew_ms: i64,
@@ -216,10 +213,14 @@ impl KeyRing {
             .map_err(|_| TokenError::BadSignature)?;
         let bytes = B64.decode(payload).map_err(|_| TokenError::Malformed)?;
         let claims: Claims = serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)?;
-        if claims.issued_at_ms > now_ms + skew_ms {
+        if claims.kind != kind {
+            return Err(TokenError::WrongKind);
+        }
+        let issued = claims.exposure.decided_at_ms;
+        if issued > now_ms + skew_ms {
             return Err(TokenError::NotYetValid);
         }
-        if now_ms - claims.issued_at_ms > max_age_ms {
+        if now_ms - issued > max_age_ms {
             return Err(TokenError::Expired);
         }
         Ok(claims)
@@ -234,21 +235,24 @@ mod tests {
     const HOUR: i64 = 3_600_000;
 
     fn claims() -> Claims {
-        Claims {
-            event_id: Uuid::now_v7(),
-            advertiser_id: Uuid::now_v7(),
-            campaign_id: Uuid::now_v7(),
-            line_item_id: Uuid::now_v7(),
-            creative_id: Uuid::now_v7(),
+        use endcap_core::*;
+        let exposure = Exposure {
+            decision_id: DecisionId::generate(),
+            decided_at_ms: 1_000 * HOUR,
             user_key: "a".repeat(64),
-            price_micros: 2_000_000,
-            pricing: PricingModel::Cpm,
+            advertiser_id: AdvertiserId::generate(),
+            campaign_id: CampaignId::generate(),
+            line_item_id: LineItemId::generate(),
+            creative_id: CreativeId::generate(),
+            channel: AdChannel::Onsite,
             placement: "search-top".into(),
-            promoted_skus: vec!["sku-1".into()],
-            issued_at_ms: 1_000 * HOUR,
-            click_url: "https://shop.example/p/1".into(),
-            features: String::new(),
-        }
+            position: 0,
+            sku: Some("sku-1".into()),
+            pricing: PricingModel::Cpm,
+            price_micros: 2_000_000,
+            bid_cpm_micros: 0,
+        };
+        Claims::new(TokenKind::Click, &exposure, "https://shop.example/p/1")
     }
 
     fn ring(spec: &str) -> KeyRing {
@@ -260,7 +264,7 @@ mod tests {
         let r = ring("k1:0123456789abcdef0123");
         let c = claims();
         let t = r.sign(&c);
-        assert_eq!(r.verify(&t, c.issued_at_ms + 1, HOUR, 60_000), Ok(c));
+        assert_eq!(r.verify(&t, TokenKind::Click, c.exposure.decided_at_ms + 1, HOUR, 60_000), Ok(c));
     }
 
     #[test]
@@ -269,11 +273,11 @@ mod tests {
         let rotated = ring("k2:fedcba9876543210fedc,k1:0123456789abcdef0123");
         let c = claims();
         assert!(rotated
-            .verify(&old.sign(&c), c.issued_at_ms, HOUR, 0)
+            .verify(&old.sign(&c), TokenKind::Click, c.exposure.decided_at_ms, HOUR, 0)
             .is_ok());
         assert!(rotated.sign(&c).starts_with("k2."));
         assert_eq!(
-            old.verify(&rotated.sign(&c), c.issued_at_ms, HOUR, 0),
+            old.verify(&rotated.sign(&c), TokenKind::Click, c.exposure.decided_at_ms, HOUR, 0),
             Err(TokenError::UnknownKey)
         );
     }
@@ -284,11 +288,11 @@ mod tests {
         let c = claims();
         let t = r.sign(&c);
         assert_eq!(
-            r.verify(&t, c.issued_at_ms + HOUR + 1, HOUR, 0),
+            r.verify(&t, TokenKind::Click, c.exposure.decided_at_ms + HOUR + 1, HOUR, 0),
             Err(TokenError::Expired)
         );
         assert_eq!(
-            r.verify(&t, c.issued_at_ms - 120_000, HOUR, 60_000),
+            r.verify(&t, TokenKind::Click, c.exposure.decided_at_ms - 120_000, HOUR, 60_000),
             Err(TokenError::NotYetValid)
         );
     }
@@ -299,17 +303,30 @@ mod tests {
         let attacker = ring("k1:attacker-secret-000000");
         let c = claims();
         assert_eq!(
-            mine.verify(&attacker.sign(&c), c.issued_at_ms, HOUR, 0),
+            mine.verify(&attacker.sign(&c), TokenKind::Click, c.exposure.decided_at_ms, HOUR, 0),
             Err(TokenError::BadSignature)
         );
     }
 
     #[test]
-    fn charges_follow_the_pricing_model() {
-        let mut c = claims();
-        assert_eq!((c.impression_charge(), c.click_charge()), (2_000, 0));
-        c.pricing = PricingModel::Cpc;
-        assert_eq!((c.impression_charge(), c.click_charge()), (0, 2_000_000));
+    fn a_token_is_accepted_only_by_its_own_endpoint() {
+        let r = ring("k1:0123456789abcdef0123");
+        let c = claims();
+        let t = r.sign(&c);
+        let at = c.exposure.decided_at_ms;
+        assert_eq!(
+            r.verify(&t, TokenKind::Impression, at, HOUR, 0),
+            Err(TokenError::WrongKind)
+        );
+        let imp = Claims::new(TokenKind::Impression, &c.exposure, "https://x.example");
+        assert_eq!(imp.click_url, "", "only click tokens carry the landing page");
+        assert!(r.verify(&r.sign(&imp), TokenKind::Impression, at, HOUR, 0).is_ok());
+    }
+
+    #[test]
+    fn tokens_carry_no_features() {
+        let json = serde_json::to_string(&claims()).unwrap();
+        assert!(!json.contains("feature"), "{json}");
     }
 
     #[test]
@@ -334,7 +351,7 @@ mod tests {
             let tampered = String::from_utf8(bytes).unwrap();
             // Changing the last base64 char may only alter padding bits; the decoded
             // signature then still matches, which is fine: the claims are unchanged.
-            if let Ok(got) = r.verify(&tampered, c.issued_at_ms, HOUR, 0) {
+            if let Ok(got) = r.verify(&tampered, TokenKind::Click, c.exposure.decided_at_ms, HOUR, 0) {
                 prop_assert_eq!(got, c);
             }
         }

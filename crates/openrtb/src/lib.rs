@@ -8,6 +8,17 @@
 
 use serde::{Deserialize, Serialize};
 
+mod bidding;
+mod fx;
+mod price;
+
+pub use bidding::{
+    bid_cpm_micros, bid_for, device_class, escape_attr, offsite_slots, response_currency,
+    BidUrls, BillingNotice, Exchange, OffsiteSlots, AUCTION_PRICE_MACRO,
+};
+pub use fx::Rates;
+pub use price::{clearing_price, ClearPrice, HmacSha1Price, PriceDecoder, PriceError};
+
 /// A bid request.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct BidRequest {
@@ -197,9 +208,14 @@ pub struct Bid {
     /// Ad markup.
     pub adm: String,
     /// Win notice URL.
-    pub nurl: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nurl: Option<String>,
     /// Billing notice URL.
-    pub burl: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub burl: Option<String>,
+    /// Loss notice URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lurl: Option<String>,
     /// Creative id.
     pub crid: String,
     /// Campaign id.

@@ -1,0 +1,273 @@
+//! From a bid request to slots, and from placed ads to bids: the OpenRTB mapping.
+
+use crate::{micros_to_cpm, Bid, BidRequest, PriceDecoder, Rates};
+use endcap_auction::{Placed, Slot, SlotRequest};
+use endcap_core::{CreativeKind, Device};
+use std::sync::Arc;
+
+/// The macro exchanges replace with the clearing price.
+pub const AUCTION_PRICE_MACRO: &str = "${AUCTION_PRICE}";
+
+/// Which notice tells us we were billed (and so bills the advertiser).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BillingNotice {
+    /// The billing notice `burl` (OpenRTB 2.5+; the default).
+    Burl,
+    /// The win notice `nurl`.
+    Nurl,
+    /// The pixel inside `adm`.
+    Adm,
+}
+
+impl BillingNotice {
+    /// Parses `burl`, `nurl` or `adm`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "burl" => Some(Self::Burl),
+            "nurl" => Some(Self::Nurl),
+            "adm" => Some(Self::Adm),
+            _ => None,
+        }
+    }
+}
+
+/// What we know about an exchange we bid on.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    /// Its name (in tokens and metrics).
+    pub name: String,
+    /// Which notice bills.
+    pub billing: BillingNotice,
+    /// How its `${AUCTION_PRICE}` arrives.
+    pub price: Arc<dyn PriceDecoder>,
+}
+
+/// The slots of a bid request.
+#[derive(Debug, Default)]
+pub struct OffsiteSlots {
+    /// One per supported imp.
+    pub slots: Vec<SlotRequest>,
+    /// Imps of kinds we do not serve (video, audio).
+    pub unsupported: usize,
+    /// Imps whose floor currency we cannot convert.
+    pub unknown_currency: usize,
+}
+
+/// One slot per banner or native imp, with its floor in marketplace micros (at least
+/// `min_floor_micros`); a banner accepts any of its sizes.
+pub fn offsite_slots(req: &BidRequest, rates: &Rates, min_floor_micros: i64) -> OffsiteSlots {
+    let mut out = OffsiteSlots::default();
+    for imp in &req.imp {
+        let cur = imp.bidfloorcur.as_deref().unwrap_or("USD");
+        let Some(floor) = rates.to_marketplace(crate::cpm_to_micros(imp.bidfloor), cur) else {
+            out.unknown_currency += 1;
+            continue;
+        };
+        let floor = floor.max(min_floor_micros);
+        let slot = if let Some(b) = &imp.banner {
+            let mut sizes: Vec<(u32, u32)> = b.format.iter().map(|f| (f.w, f.h)).collect();
+            if let (Some(w), Some(h)) = (b.w, b.h) {
+                sizes.insert(0, (w, h));
+            }
+            sizes.retain(|(w, h)| *w > 0 && *h > 0);
+            if sizes.is_empty() {
+                out.unsupported += 1;
+                continue;
+            }
+            Slot::offsite_banner(&sizes)
+        } else if imp.native.is_some() {
+            Slot::offsite_native()
+        } else {
+            out.unsupported += 1;
+            continue;
+        };
+        out.slots.push(SlotRequest {
+            id: imp.id.clone(),
+            slot,
+            count: 1,
+            floor_ecpm_micros: floor,
+            allow_same_advertiser: false,
+        });
+    }
+    out
+}
+
+/// The currency we answer in: ours when allowed (or when the request names none), else the
+/// first listed one we can convert to; `None` when we can convert to none of them.
+pub fn response_currency(req: &BidRequest, rates: &Rates) -> Option<String> {
+    if req.cur.is_empty() || req.cur.iter().any(|c| c.eq_ignore_ascii_case(rates.marketplace())) {
+        return Some(rates.marketplace().to_string());
+    }
+    req.cur
+        .iter()
+        .find(|c| rates.knows(c))
+        .map(|c| c.to_ascii_uppercase())
+}
+
+/// OpenRTB `device.devicetype` as our device class.
+pub fn device_class(devicetype: Option<u8>) -> Option<Device> {
+    match devicetype? {
+        2 => Some(Device::Desktop),
+        1 | 4 => Some(Device::Mobile),
+        5 => Some(Device::Tablet),
+        _ => None,
+    }
+}
+
+/// The CPM we bid, micros: the advertiser's value (eCPM: the CPM bid, or CPC bid x pCTR x
+/// 1000), never our internal clearing price. In a first-price auction (`at=1`) the value is
+/// shaded: we bid the floor plus `(1 - shade)` of the surplus over it, the documented rule
+/// (`shade_bps` basis points, 2,000 by default). `None` when the value is under the floor.
+pub fn bid_cpm_micros(value_micros: i64, floor_micros: i64, first_price: bool, shade_bps: u32) -> Option<i64> {
+    if value_micros <= 0 || value_micros < floor_micros {
+        return None;
+    }
+    if !first_price {
+        return Some(value_micros);
+    }
+    let surplus = i128::from(value_micros - floor_micros);
+    let kept = surplus * i128::from(10_000 - shade_bps.min(10_000)) / 10_000;
+    Some(floor_micros + kept as i64)
+}
+
+/// Escapes text for an HTML attribute value in double quotes.
+pub fn escape_attr(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The signed URLs of one offsite bid.
+#[derive(Debug, Clone)]
+pub struct BidUrls {
+    /// Render pixel (counts the impression, never charges offsite).
+    pub impression: String,
+    /// Click redirect.
+    pub click: String,
+    /// Billing notice, ending in `price=${AUCTION_PRICE}`.
+    pub bill: String,
+    /// Loss notice (releases the reservation).
+    pub loss: String,
+}
+
+fn banner_markup(p: &Placed, pixel: &str, click: &str) -> String {
+    let img = p.creative.image_url.as_deref().unwrap_or("");
+    let (w, h) = (p.creative.width.unwrap_or(0), p.creative.height.unwrap_or(0));
+    format!(
+        "<a href=\"{}\" target=\"_blank\"><img src=\"{}\" width=\"{w}\" height=\"{h}\" alt=\"\"></a>\
+         <img src=\"{}\" width=\"1\" height=\"1\" style=\"display:none\" alt=\"\">",
+        escape_attr(click),
+        escape_attr(img),
+        escape_attr(pixel),
+    )
+}
+
+fn native_markup(p: &Placed, pixel: &str, click: &str) -> String {
+    serde_json::json!({"native": {
+        "ver": "1.2",
+        "assets": [{"id": 1, "img": {"url": p.creative.image_url, "w": p.creative.width, "h": p.creative.height}}],
+        "link": {"url": click},
+        "imptrackers": [pixel],
+    }})
+    .to_string()
+}
+
+fn host(url: &str) -> String {
+    url.split("://")
+        .nth(1)
+        .and_then(|r| r.split(['/', '?', '#', ':']).next())
+        .unwrap_or("")
+        .trim_start_matches("www.")
+        .to_string()
+}
+
+/// The bid for a placed ad at `price_micros` (in the response currency). Only the notice
+/// the exchange bills through carries `${AUCTION_PRICE}`; the others only count.
+pub fn bid_for(p: &Placed, price_micros: i64, urls: &BidUrls, exchange: &Exchange) -> Bid {
+    let pixel = match exchange.billing {
+        BillingNotice::Adm => urls.bill.as_str(),
+        _ => urls.impression.as_str(),
+    };
+    let adm = match p.creative.kind {
+        CreativeKind::Native => native_markup(p, pixel, &urls.click),
+        _ => banner_markup(p, pixel, &urls.click),
+    };
+    let li = &p.candidate.line_item;
+    Bid {
+        id: p.decision_id.to_string(),
+        impid: p.slot_id.clone(),
+        price: micros_to_cpm(price_micros),
+        adm,
+        nurl: (exchange.billing == BillingNotice::Nurl).then(|| urls.bill.clone()),
+        burl: (exchange.billing == BillingNotice::Burl).then(|| urls.bill.clone()),
+        lurl: Some(urls.loss.clone()),
+        crid: p.creative.id.to_string(),
+        cid: li.campaign_id.to_string(),
+        adomain: vec![host(&p.creative.click_url)],
+        w: p.creative.width,
+        h: p.creative.height,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_price_bids_the_value_and_first_price_shades_toward_the_floor() {
+        assert_eq!(bid_cpm_micros(4_000_000, 1_000_000, false, 2_000), Some(4_000_000));
+        // Surplus 3.00 over the floor, 20% shaded: 1.00 + 2.40.
+        assert_eq!(bid_cpm_micros(4_000_000, 1_000_000, true, 2_000), Some(3_400_000));
+        assert_eq!(bid_cpm_micros(900_000, 1_000_000, false, 2_000), None);
+        assert_eq!(bid_cpm_micros(0, 0, false, 0), None);
+    }
+
+    #[test]
+    fn attribute_text_cannot_close_the_attribute() {
+        assert_eq!(
+            escape_attr(r#"https://c.x/a.png"onerror="alert(1)"#),
+            "https://c.x/a.png&quot;onerror=&quot;alert(1)"
+        );
+        assert_eq!(escape_attr("<a&'>"), "&lt;a&amp;&#39;&gt;");
+    }
+
+    #[test]
+    fn devices_map_from_openrtb_types() {
+        assert_eq!(device_class(Some(2)), Some(Device::Desktop));
+        assert_eq!(device_class(Some(4)), Some(Device::Mobile));
+        assert_eq!(device_class(Some(3)), None);
+        assert_eq!(device_class(None), None);
+    }
+
+    #[test]
+    fn floors_in_other_currencies_are_converted_or_the_imp_is_skipped() {
+        let req: BidRequest = serde_json::from_value(serde_json::json!({
+            "id": "r", "imp": [
+                {"id": "1", "banner": {"w": 300, "h": 250}, "bidfloor": 1.0, "bidfloorcur": "EUR"},
+                {"id": "2", "banner": {"w": 300, "h": 250}, "bidfloor": 1.0, "bidfloorcur": "JPY"},
+                {"id": "3", "banner": {"w": 300, "h": 250}, "bidfloor": 0.5},
+                {"id": "4", "video": {}}
+            ]
+        }))
+        .unwrap();
+        let rates = Rates::parse("USD", "EUR:1.1").unwrap();
+        let s = offsite_slots(&req, &rates, 0);
+        let floors: Vec<(&str, i64)> = s
+            .slots
+            .iter()
+            .map(|s| (s.id.as_str(), s.floor_ecpm_micros))
+            .collect();
+        assert_eq!(floors, vec![("1", 1_100_000), ("3", 500_000)]);
+        assert_eq!((s.unsupported, s.unknown_currency), (1, 1));
+        assert_eq!(response_currency(&req, &rates).as_deref(), Some("USD"));
+    }
+}

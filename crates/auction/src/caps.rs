@@ -16,7 +16,7 @@ pub trait CapCounter: Send + Sync {
 }
 
 /// The period's bucket number: hours, days or weeks since the epoch (UTC).
-pub(crate) fn bucket(per: CapPeriod, now: DateTime<Utc>) -> i64 {
+pub fn cap_bucket(per: CapPeriod, now: DateTime<Utc>) -> i64 {
     let secs = now.timestamp();
     match per {
         CapPeriod::Hour => secs / 3_600,
@@ -25,9 +25,11 @@ pub(crate) fn bucket(per: CapPeriod, now: DateTime<Utc>) -> i64 {
     }
 }
 
-pub(crate) const PERIODS: [CapPeriod; 3] = [CapPeriod::Hour, CapPeriod::Day, CapPeriod::Week];
+/// Every cap period, in the order counters are kept.
+pub const CAP_PERIODS: [CapPeriod; 3] = [CapPeriod::Hour, CapPeriod::Day, CapPeriod::Week];
 
-pub(crate) fn tag(per: CapPeriod) -> u8 {
+/// A period's short tag in counter keys.
+pub fn cap_tag(per: CapPeriod) -> u8 {
     match per {
         CapPeriod::Hour => 0,
         CapPeriod::Day => 1,
@@ -55,13 +57,13 @@ impl MemoryCaps {
 impl CapCounter for MemoryCaps {
     fn count(&self, user: &str, line_item: LineItemId, per: CapPeriod, now: DateTime<Utc>) -> u32 {
         self.counts
-            .get(&(user.to_string(), line_item, tag(per), bucket(per, now)))
+            .get(&(user.to_string(), line_item, cap_tag(per), cap_bucket(per, now)))
             .map_or(0, |c| c.load(Ordering::Relaxed))
     }
 
     fn record(&self, user: &str, line_item: LineItemId, now: DateTime<Utc>) {
-        for per in PERIODS {
-            let key = (user.to_string(), line_item, tag(per), bucket(per, now));
+        for per in CAP_PERIODS {
+            let key = (user.to_string(), line_item, cap_tag(per), cap_bucket(per, now));
             self.counts
                 .get_with(key, || Arc::new(AtomicU32::new(0)))
                 .fetch_add(1, Ordering::Relaxed);

@@ -7,7 +7,7 @@ use crate::{
 };
 use endcap_billing::{Limits, NANOS_PER_MICRO};
 use endcap_core::{
-    AdvertiserId, CampaignId, Creative, DecisionId, Exposure, LineItemId, PricingModel, Targeting,
+    AdChannel, AdvertiserId, CampaignId, Creative, DecisionId, Exposure, LineItemId, PricingModel, Targeting,
 };
 use serde::Serialize;
 use std::sync::Arc;
@@ -367,7 +367,12 @@ pub fn decide(deps: &Deps<'_>, ctx: &Context, slots: &[SlotRequest]) -> Decision
             let mut refused = None;
             for w in &wins {
                 let e = &eligible[w.bidder.idx];
-                let nanos = expected_cost_nanos(w.bidder.pricing, w.price_micros, w.bidder.pctr);
+                // Offsite we bid the advertiser's value, so a CPM ad may cost up to its bid.
+                let basis = match (ctx.channel, w.bidder.pricing) {
+                    (AdChannel::Offsite, PricingModel::Cpm) => w.bidder.bid_micros,
+                    _ => w.price_micros,
+                };
+                let nanos = expected_cost_nanos(w.bidder.pricing, basis, w.bidder.pctr);
                 let p = make(w.bidder.idx, w.rank, w.price_micros, &w.bidder, nanos);
                 let limits = Limits::from(&e.cand.campaign.budget);
                 let c = e.cand.campaign.id;

@@ -107,6 +107,14 @@ impl Snapshot {
         idx.into_iter().map(|i| &self.candidates[i]).collect()
     }
 
+    /// Ids of the campaigns with a serving line item, each once.
+    pub fn campaign_ids(&self) -> Vec<CampaignId> {
+        let mut ids: Vec<CampaignId> = self.candidates.iter().map(|c| c.campaign.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
     /// Number of serving line items.
     pub fn len(&self) -> usize {
         self.candidates.len()

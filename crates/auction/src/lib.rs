@@ -19,14 +19,12 @@ mod decide;
 mod holdout;
 mod index;
 mod pacing;
-mod shared_caps;
 
 pub use auction::{run_auction, AuctionRules, Bidder, Loss, Win};
-pub use caps::{CapCounter, MemoryCaps};
+pub use caps::{cap_bucket, cap_tag, CapCounter, MemoryCaps, CAP_PERIODS};
 pub use context::{uniform_draw, Context, Slot, SlotKind};
 pub use ctr::{CtrModel, Features, PriorCtr};
 pub use decide::{decide, Decision, Deps, Explanation, Outcome, Placed, SlotRequest};
 pub use holdout::{holdout_bucket, in_holdout};
 pub use index::{Candidate, Snapshot};
 pub use pacing::{pacing_allows, BudgetView, RESERVATION_TTL};
-pub use shared_caps::SharedCaps;

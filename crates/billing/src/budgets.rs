@@ -65,6 +65,11 @@ impl RedisHandle {
         self.0.get().cloned()
     }
 
+    /// The shared cell itself, for crates that keep their own Redis code (segments).
+    pub fn cell(&self) -> Arc<OnceCell<ConnectionManager>> {
+        self.0.clone()
+    }
+
     /// Waits up to `timeout` for the first connection.
     pub async fn ready(&self, timeout: Duration) -> bool {
         let start = Instant::now();

@@ -11,19 +11,28 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 fn ad(i: u64, ts: i64) -> AdEvent {
-    AdEvent {
-        event_id: Uuid::now_v7(),
-        ts_ms: ts + (i % 1000) as i64,
+    use endcap_core::*;
+    let x = Exposure {
+        decision_id: DecisionId::generate(),
+        decided_at_ms: ts,
         user_key: format!("{:064x}", i % 50_000),
-        advertiser_id: Uuid::from_u128(1),
-        campaign_id: Uuid::from_u128(2 + (i % 20) as u128),
-        line_item_id: Uuid::from_u128(100 + (i % 1000) as u128),
-        creative_id: Uuid::from_u128(5000 + (i % 1000) as u128),
+        advertiser_id: AdvertiserId::from_uuid(Uuid::from_u128(1)),
+        campaign_id: CampaignId::from_uuid(Uuid::from_u128(2 + (i % 20) as u128)),
+        line_item_id: LineItemId::from_uuid(Uuid::from_u128(100 + (i % 1000) as u128)),
+        creative_id: CreativeId::from_uuid(Uuid::from_u128(5000 + (i % 1000) as u128)),
+        channel: AdChannel::Onsite,
         placement: "search-top".into(),
+        position: (i % 3) as u16,
+        sku: Some("sku-12345".into()),
+        pricing: PricingModel::Cpm,
         price_micros: 1_250_000,
-        promoted_skus: vec!["sku-12345".into(), "sku-67890".into()],
-        features: r#"{"placement":"search-top","device":"mobile","hour":14}"#.into(),
-    }
+        bid_cpm_micros: 0,
+    };
+    AdEvent::new(
+        x,
+        ts + (i % 1000) as i64,
+        vec!["sku-12345".into(), "sku-67890".into()],
+    )
 }
 
 async fn fresh() -> ClickHouseConfig {

@@ -23,19 +23,26 @@ fn now_ms() -> i64 {
 }
 
 fn ad(i: u64) -> AdEvent {
-    AdEvent {
-        event_id: Uuid::now_v7(),
-        ts_ms: now_ms(),
+    use endcap_core::*;
+    let x = Exposure {
+        decision_id: DecisionId::generate(),
+        decided_at_ms: now_ms() - 5_000,
         user_key: format!("{:064x}", i),
-        advertiser_id: Uuid::now_v7(),
-        campaign_id: Uuid::now_v7(),
-        line_item_id: Uuid::now_v7(),
-        creative_id: Uuid::now_v7(),
+        advertiser_id: AdvertiserId::generate(),
+        campaign_id: CampaignId::generate(),
+        line_item_id: LineItemId::generate(),
+        creative_id: CreativeId::generate(),
+        channel: AdChannel::Onsite,
         placement: "search-top".into(),
+        position: 1,
+        sku: Some("sku-1".into()),
+        pricing: PricingModel::Cpm,
         price_micros: 1_250_000,
-        promoted_skus: vec!["sku-1".into(), "sku-2".into()],
-        features: r#"{"placement":"search-top"}"#.into(),
-    }
+        bid_cpm_micros: 0,
+    };
+    let mut e = AdEvent::new(x, now_ms(), vec!["sku-1".into(), "sku-2".into()]);
+    e.charge_nanos = 1_250_000;
+    e
 }
 
 async fn count(cfg: &ClickHouseConfig, sql: &str) -> u64 {
@@ -45,12 +52,12 @@ async fn count(cfg: &ClickHouseConfig, sql: &str) -> u64 {
 #[tokio::test]
 async fn every_table_round_trips() {
     let cfg = fresh_db(&shared_url());
-    assert_eq!(apply_schema(&cfg).await.unwrap(), vec![1]);
+    assert_eq!(apply_schema(&cfg).await.unwrap(), vec![1, 2]);
     assert!(apply_schema(&cfg).await.unwrap().is_empty(), "applied once");
     let imp = ad(1);
     let clk = ad(2);
     let hold = AdEvent {
-        price_micros: 0,
+        charge_nanos: 0,
         ..ad(3)
     };
     let conv = ConversionEvent {
@@ -106,18 +113,11 @@ async fn every_table_round_trips() {
             .unwrap();
         assert_eq!(rows.len(), 1, "{table}");
         let r = &rows[0];
+        assert_eq!(r, &AdRow::from(want), "{table}");
         assert_eq!(
-            (r.event_id, r.ts_ms as i64, r.ts as i64),
-            (want.event_id, want.ts_ms, want.ts_ms / 1000),
+            (r.event_id, r.ts_ms as i64, r.decision_ts as i64),
+            (want.event_id(), want.ts_ms, want.exposure.decided_at_ms / 1000),
             "{table}"
-        );
-        assert_eq!(
-            (&r.user_key, r.campaign_id, r.creative_id),
-            (&want.user_key, want.campaign_id, want.creative_id)
-        );
-        assert_eq!(
-            (r.price_micros, &r.promoted_skus, &r.features),
-            (want.price_micros, &want.promoted_skus, &want.features)
         );
     }
     let rows: Vec<ConversionRow> = c
@@ -454,4 +454,86 @@ async fn the_file_log_appends_every_event_once() {
             .count(),
         1
     );
+}
+
+fn decision(arm: Arm, at_ms: i64) -> DecisionRecord {
+    let mut x = ad(7).exposure;
+    x.decided_at_ms = at_ms;
+    DecisionRecord {
+        exposure: x,
+        request_id: Uuid::now_v7(),
+        arm,
+        slot_id: "search-top".into(),
+        slot_count: 3,
+        bid_micros: 2_000_000,
+        pctr: 0.0125,
+        ecpm_micros: 25_000_000,
+        promoted_skus: vec!["sku-1".into()],
+        keywords: vec!["milk".into()],
+        categories: vec!["dairy".into()],
+        store_id: "s-1".into(),
+        page_type: "search".into(),
+        device: "mobile".into(),
+        local_hour: 14,
+        local_weekday: 2,
+        segments: vec!["dairy-lovers".into()],
+        features: r#"{"placement":"search-top"}"#.into(),
+        model_version: "prior-v1".into(),
+    }
+}
+
+#[tokio::test]
+async fn the_decision_log_and_the_charge_ledger_round_trip_and_collapse_replays() {
+    let cfg = fresh_db(&shared_url());
+    apply_schema(&cfg).await.unwrap();
+    let d = decision(Arm::Ghost, now_ms());
+    let charge = ChargeRecord {
+        decision_id: d.exposure.decision_id.as_uuid(),
+        source: ChargeSource::Click,
+        reason: ChargeReason::OverBudget,
+        ts_ms: now_ms(),
+        accounting_day: 20_000,
+        advertiser_id: Uuid::now_v7(),
+        campaign_id: Uuid::now_v7(),
+        line_item_id: Uuid::now_v7(),
+        charge_nanos: 123_456_789,
+        media_cost_nanos: 7,
+        currency: "USD".into(),
+    };
+    let w = ClickHouseWriter::new(&cfg);
+    let batch = vec![Event::Decision(Box::new(d.clone())), Event::Charge(charge.clone())];
+    w.write(&batch).await.unwrap();
+    w.write(&batch).await.unwrap();
+    let c = cfg.client();
+    let rows: Vec<DecisionRow> = c
+        .query("SELECT ?fields FROM decisions FINAL")
+        .fetch_all()
+        .await
+        .unwrap();
+    assert_eq!(rows, vec![DecisionRow::from(&d)], "a replayed batch collapses");
+    let rows: Vec<ChargeRow> = c
+        .query("SELECT ?fields FROM charges FINAL")
+        .fetch_all()
+        .await
+        .unwrap();
+    assert_eq!(rows, vec![ChargeRow::from(&charge)]);
+    assert_eq!(rows[0].billable, 0);
+}
+
+#[tokio::test]
+async fn old_decision_partitions_are_dropped_whole() {
+    let cfg = fresh_db(&shared_url());
+    apply_schema(&cfg).await.unwrap();
+    let day = 86_400_000;
+    let old = decision(Arm::Served, now_ms() - 100 * day);
+    let new = decision(Arm::Served, now_ms());
+    ClickHouseWriter::new(&cfg)
+        .write(&[Event::Decision(Box::new(old)), Event::Decision(Box::new(new.clone()))])
+        .await
+        .unwrap();
+    let cutoff = chrono::Utc::now().date_naive() - chrono::Duration::days(90);
+    let keep_from: u32 = cutoff.format("%Y%m%d").to_string().parse().unwrap();
+    let dropped = drop_partitions_before(&cfg, Table::Decisions, keep_from).await.unwrap();
+    assert_eq!(dropped.len(), 1);
+    assert_eq!(count(&cfg, "SELECT count() FROM decisions").await, 1);
 }

@@ -148,6 +148,12 @@ impl Segments {
         Ok(Self::with_backend(Backend::Redis(cell), config))
     }
 
+    /// Redis through a connection shared with the rest of the process (filled once Redis
+    /// answers; lookups answer "no segments" until then).
+    pub fn redis_shared(conn: Arc<OnceCell<ConnectionManager>>, config: SegmentsConfig) -> Self {
+        Self::with_backend(Backend::Redis(conn), config)
+    }
+
     /// The user's segments: cache, then the store within the timeout, else none.
     pub async fn lookup(&self, user: &str) -> Lookup {
         if let Some(Entry(segments)) = self.cache.get(user) {

@@ -56,6 +56,15 @@ pub struct Claims {
     /// Landing page of a click ("" for other kinds).
     #[serde(rename = "x", default, skip_serializing_if = "String::is_empty")]
     pub click_url: String,
+    /// Offsite: the exchange's name (which decides how its price arrives).
+    #[serde(rename = "n", default, skip_serializing_if = "String::is_empty")]
+    pub exchange: String,
+    /// Offsite: the currency we bid in, when not the marketplace's.
+    #[serde(rename = "u", default, skip_serializing_if = "String::is_empty")]
+    pub currency: String,
+    /// Test traffic (OpenRTB `test=1`): answered, never billed nor counted as delivery.
+    #[serde(rename = "t", default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
     /// The ad and its decision.
     #[serde(rename = "v")]
     pub exposure: Exposure,
@@ -71,8 +80,20 @@ impl Claims {
             } else {
                 String::new()
             },
+            exchange: String::new(),
+            currency: String::new(),
+            test: false,
             exposure: exposure.clone(),
         }
+    }
+
+    /// The same claims for an offsite bid on `exchange`, priced in `currency` ("" for the
+    /// marketplace's).
+    pub fn offsite(mut self, exchange: &str, currency: &str, test: bool) -> Self {
+        self.exchange = exchange.to_string();
+        self.currency = currency.to_string();
+        self.test = test;
+        self
     }
 }
 

@@ -164,6 +164,45 @@ impl<'a> Layers<'a> {
         }
     }
 
+    /// A whole number setting from the variable or the file key, `>= 0`.
+    pub fn amount(&mut self, var: &str, key: &str) -> Option<u64> {
+        let from_file = self.file.remove(key);
+        let raw = match (self.env(var), from_file) {
+            (Some(v), _) => v,
+            (None, Some(toml::Value::Integer(i))) => i.to_string(),
+            (None, Some(toml::Value::String(s))) => s,
+            (None, Some(other)) => format!("a {}", other.type_str()),
+            (None, None) => return None,
+        };
+        match raw.parse::<u64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                self.error(format!("{var} / {key}: {raw:?} must be a whole number >= 0"));
+                None
+            }
+        }
+    }
+
+    /// A yes/no setting (`true`/`false`, `1`/`0`) from the variable or the file key.
+    pub fn switch(&mut self, var: &str, key: &str) -> Option<bool> {
+        let from_file = self.file.remove(key);
+        let raw = match (self.env(var), from_file) {
+            (Some(v), _) => v,
+            (None, Some(toml::Value::Boolean(b))) => return Some(b),
+            (None, Some(toml::Value::String(s))) => s,
+            (None, Some(other)) => format!("a {}", other.type_str()),
+            (None, None) => return None,
+        };
+        match raw.as_str() {
+            "true" | "1" => Some(true),
+            "false" | "0" => Some(false),
+            _ => {
+                self.error(format!("{var} / {key}: {raw:?} must be true or false"));
+                None
+            }
+        }
+    }
+
     /// The shared settings.
     pub fn common(&mut self, args: &CommonArgs) -> Common {
         let listen_raw = self

@@ -1,11 +1,16 @@
-//! `ad-server` settings: the shared layers plus signing keys and tracking horizons.
+//! `ad-server` settings: the shared layers plus signing keys, money rules, exchanges and
+//! tracking lifetimes.
 
 use clap::Parser;
+use endcap_billing::{RetailerClock, TakeRate};
 use endcap_events::EventTarget;
+use endcap_openrtb::{BillingNotice, ClearPrice, Exchange, HmacSha1Price, PriceDecoder, Rates};
+use endcap_serving::Lifetimes;
 use endcap_tracking::KeyRing;
 use endcap_web::config::{Common, CommonArgs, Layers};
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Command line of `ad-server`.
@@ -27,38 +32,97 @@ pub struct Settings {
     pub common: Common,
     /// Tracking token keys (ENDCAP_SIGNING_KEYS, `kid:secret[,kid:secret]`).
     pub signing_keys: KeyRing,
-    /// Oldest token accepted (ENDCAP_TOKEN_MAX_AGE_SECS, default 7 days).
-    pub token_max_age: Duration,
-    /// How long an event id is remembered for de-duplication (ENDCAP_DEDUP_HORIZON_SECS,
-    /// default 1 day); ClickHouse's keys catch what falls outside it.
-    pub dedup_horizon: Duration,
+    /// Token lifetimes: ENDCAP_IMPRESSION_TOKEN_SECS (default 3,600), ENDCAP_CLICK_TOKEN_SECS
+    /// (604,800), ENDCAP_BILL_TOKEN_SECS (86,400). A token's dedup key lives as long.
+    pub lifetimes: Lifetimes,
     /// Event destination.
     pub events: EventTarget,
     /// Spool directory.
     pub spool_dir: PathBuf,
     /// CTR model directory.
     pub model_dir: Option<PathBuf>,
-    /// Base URL browsers reach this server at, for tracking URLs (ENDCAP_PUBLIC_URL;
-    /// default `http://<listen address>`).
-    pub public_url: String,
+    /// Base URL browsers reach this server at (ENDCAP_PUBLIC_URL; default: the address
+    /// actually bound).
+    pub public_url: Option<String>,
     /// Seconds between index rebuilds (ENDCAP_INDEX_REFRESH_SECS, default 5).
     pub index_refresh: Duration,
     /// Upper bound on OpenRTB `tmax`, ms (ENDCAP_MAX_TMAX_MS, default 100).
     pub max_tmax_ms: u64,
-    /// First-price auctions instead of second price (ENDCAP_AUCTION=first|second).
+    /// First-price auctions onsite instead of second price (ENDCAP_AUCTION=first|second).
     pub first_price: bool,
-    /// The retailer's currency; OpenRTB floors in other currencies are not bid on
-    /// (ENDCAP_CURRENCY, default USD).
-    pub currency: String,
-    /// Reserve eCPM of onsite placements, micros per mille (ENDCAP_ONSITE_FLOOR_CPM_MICROS,
-    /// default 100,000 = 0.10 per thousand): a lone bidder pays this, not nothing.
+    /// The marketplace currency (ENDCAP_CURRENCY, default USD) and rates for the OpenRTB
+    /// edge (ENDCAP_FX_RATES, `EUR:1.08,GBP:1.27`: marketplace units per unit).
+    pub rates: Rates,
+    /// Reserve eCPM of onsite placements without their own, micros per mille
+    /// (ENDCAP_ONSITE_FLOOR_CPM_MICROS, default 100,000).
     pub onsite_floor_cpm_micros: i64,
+    /// Reserve eCPM per placement (ENDCAP_PLACEMENT_FLOORS, `search-top:500000,offsite:200000`;
+    /// `offsite` is the least floor of every OpenRTB imp).
+    pub placement_floors: HashMap<String, i64>,
+    /// Least a CPC winner pays per click (ENDCAP_MIN_CPC_MICROS, default 10,000).
+    pub min_cpc_micros: i64,
+    /// The retailer's share of offsite advertiser charges (ENDCAP_TAKE_RATE_BPS, default 2,000).
+    pub take_rate: TakeRate,
+    /// First-price shading (ENDCAP_FIRST_PRICE_SHADE_BPS, default 2,000 of the surplus).
+    pub shade_bps: u32,
+    /// The retailer's time zone, an IANA name (ENDCAP_TIME_ZONE, default UTC).
+    pub clock: RetailerClock,
     /// How long a user's segments stay cached (ENDCAP_SEGMENT_CACHE_TTL_SECS, default 60)
     /// and how many users are cached (ENDCAP_SEGMENT_CACHE_USERS, default 1,000,000).
     pub segment_cache: (Duration, u64),
     /// Placements that may show one advertiser more than once per request
     /// (ENDCAP_REPEAT_ADVERTISER_PLACEMENTS, comma separated; default none).
     pub repeat_placements: Vec<String>,
+    /// Clicks with no impression seen are not billed (ENDCAP_CLICKS_NEED_IMPRESSION,
+    /// default false: counted and flagged only).
+    pub clicks_need_impression: bool,
+    /// Exchanges by caller key (ENDCAP_EXCHANGES, `name:key:billing:price[,...]`, billing
+    /// `burl|nurl|adm`, price `clear` or `hmac-sha1/EKEY/IKEY` with websafe-base64 keys).
+    pub exchanges: HashMap<String, Exchange>,
+    /// Billing notice of callers without a key (ENDCAP_DEFAULT_BILLING, default burl).
+    pub default_billing: BillingNotice,
+    /// Keys the retailer's site calls `/v1/decisions` with (ENDCAP_SITE_KEYS, comma separated).
+    pub site_keys: Vec<String>,
+    /// Let callers without a key decide and bid (ENDCAP_OPEN_ENDPOINTS, default false; the
+    /// demo turns it on).
+    pub open_endpoints: bool,
+    /// Days the decision log is kept (ENDCAP_DECISION_RETENTION_DAYS, default 90).
+    pub decision_retention_days: u32,
+    /// Longest a charge or dedup call waits for Redis before deciding locally
+    /// (ENDCAP_REDIS_TIMEOUT_MS, default 50).
+    pub redis_timeout: Duration,
+}
+
+fn pairs(raw: &str) -> impl Iterator<Item = &str> {
+    raw.split(',').map(str::trim).filter(|p| !p.is_empty())
+}
+
+fn exchange(entry: &str) -> Result<(String, Exchange), String> {
+    let parts: Vec<&str> = entry.split(':').collect();
+    let [name, key, billing, price] = parts.as_slice() else {
+        return Err(format!("{entry:?} is not name:key:billing:price"));
+    };
+    if name.is_empty() || key.len() < 16 {
+        return Err(format!("{entry:?}: a name and a key of 16+ characters are needed"));
+    }
+    let billing = BillingNotice::parse(billing)
+        .ok_or_else(|| format!("{entry:?}: billing must be burl, nurl or adm"))?;
+    let price: Arc<dyn PriceDecoder> = match price.split('/').collect::<Vec<_>>().as_slice() {
+        ["clear"] => Arc::new(ClearPrice),
+        ["hmac-sha1", e, i] => Arc::new(
+            HmacSha1Price::from_base64(e, i)
+                .ok_or_else(|| format!("{entry:?}: keys must be websafe base64"))?,
+        ),
+        _ => return Err(format!("{entry:?}: price must be clear or hmac-sha1/EKEY/IKEY")),
+    };
+    Ok((
+        key.to_string(),
+        Exchange {
+            name: name.to_string(),
+            billing,
+            price,
+        },
+    ))
 }
 
 impl Settings {
@@ -82,16 +146,14 @@ impl Settings {
                 None
             }
         };
-        let token_max_age = Duration::from_secs(
-            layers
-                .count("ENDCAP_TOKEN_MAX_AGE_SECS", "token_max_age_secs")
-                .unwrap_or(7 * 24 * 3600),
-        );
-        let dedup_horizon = Duration::from_secs(
-            layers
-                .count("ENDCAP_DEDUP_HORIZON_SECS", "dedup_horizon_secs")
-                .unwrap_or(24 * 3600),
-        );
+        let secs = |l: &mut Layers, var: &str, key: &str, default: u64| {
+            Duration::from_secs(l.count(var, key).unwrap_or(default))
+        };
+        let lifetimes = Lifetimes {
+            impression: secs(&mut layers, "ENDCAP_IMPRESSION_TOKEN_SECS", "impression_token_secs", 3_600),
+            click: secs(&mut layers, "ENDCAP_CLICK_TOKEN_SECS", "click_token_secs", 7 * 86_400),
+            bill: secs(&mut layers, "ENDCAP_BILL_TOKEN_SECS", "bill_token_secs", 86_400),
+        };
         let model_dir = layers
             .text(
                 cli.model_dir.as_ref().and_then(|p| p.to_str()),
@@ -106,14 +168,8 @@ impl Settings {
             .unwrap_or_else(|| events.default_spool_dir());
         let public_url = layers
             .text(None, "ENDCAP_PUBLIC_URL", "public_url")
-            .unwrap_or_else(|| format!("http://{}", common.listen))
-            .trim_end_matches('/')
-            .to_string();
-        let index_refresh = Duration::from_secs(
-            layers
-                .count("ENDCAP_INDEX_REFRESH_SECS", "index_refresh_secs")
-                .unwrap_or(5),
-        );
+            .map(|u| u.trim_end_matches('/').to_string());
+        let index_refresh = secs(&mut layers, "ENDCAP_INDEX_REFRESH_SECS", "index_refresh_secs", 5);
         let max_tmax_ms = layers
             .count("ENDCAP_MAX_TMAX_MS", "max_tmax_ms")
             .unwrap_or(100);
@@ -135,15 +191,59 @@ impl Settings {
                 "ENDCAP_CURRENCY / currency: {currency:?} is not an ISO 4217 code"
             ));
         }
+        let fx = layers.text(None, "ENDCAP_FX_RATES", "fx_rates").unwrap_or_default();
+        let rates = Rates::parse(&currency, &fx).unwrap_or_else(|bad| {
+            layers.error(format!("ENDCAP_FX_RATES / fx_rates: {bad:?} is not CUR:rate with a rate > 0"));
+            Rates::none(&currency)
+        });
         let onsite_floor_cpm_micros = layers
-            .count("ENDCAP_ONSITE_FLOOR_CPM_MICROS", "onsite_floor_cpm_micros")
+            .amount("ENDCAP_ONSITE_FLOOR_CPM_MICROS", "onsite_floor_cpm_micros")
             .unwrap_or(100_000) as i64;
+        let mut placement_floors = HashMap::new();
+        if let Some(raw) = layers.text(None, "ENDCAP_PLACEMENT_FLOORS", "placement_floors") {
+            for p in pairs(&raw) {
+                match p.rsplit_once(':').map(|(n, v)| (n, v.parse::<i64>())) {
+                    Some((name, Ok(v))) if v >= 0 && !name.is_empty() => {
+                        placement_floors.insert(name.to_string(), v);
+                    }
+                    _ => layers.error(format!(
+                        "ENDCAP_PLACEMENT_FLOORS / placement_floors: {p:?} is not placement:micros"
+                    )),
+                }
+            }
+        }
+        let min_cpc_micros = layers
+            .amount("ENDCAP_MIN_CPC_MICROS", "min_cpc_micros")
+            .unwrap_or(10_000) as i64;
+        let take_bps = layers
+            .amount("ENDCAP_TAKE_RATE_BPS", "take_rate_bps")
+            .unwrap_or(2_000);
+        let take_rate = u32::try_from(take_bps)
+            .ok()
+            .and_then(TakeRate::from_bps)
+            .unwrap_or_else(|| {
+                layers.error(format!(
+                    "ENDCAP_TAKE_RATE_BPS / take_rate_bps: {take_bps} must be below 10000"
+                ));
+                TakeRate::from_bps(0).unwrap_or_else(|| unreachable!())
+            });
+        let shade_bps = layers
+            .amount("ENDCAP_FIRST_PRICE_SHADE_BPS", "first_price_shade_bps")
+            .unwrap_or(2_000);
+        if shade_bps > 10_000 {
+            layers.error("ENDCAP_FIRST_PRICE_SHADE_BPS / first_price_shade_bps: at most 10000");
+        }
+        let tz = layers
+            .text(None, "ENDCAP_TIME_ZONE", "time_zone")
+            .unwrap_or_else(|| "UTC".into());
+        let clock = RetailerClock::parse(&tz).unwrap_or_else(|| {
+            layers.error(format!(
+                "ENDCAP_TIME_ZONE / time_zone: {tz:?} is not an IANA time zone like Europe/Paris"
+            ));
+            RetailerClock::default()
+        });
         let segment_cache = (
-            Duration::from_secs(
-                layers
-                    .count("ENDCAP_SEGMENT_CACHE_TTL_SECS", "segment_cache_ttl_secs")
-                    .unwrap_or(60),
-            ),
+            secs(&mut layers, "ENDCAP_SEGMENT_CACHE_TTL_SECS", "segment_cache_ttl_secs", 60),
             layers
                 .count("ENDCAP_SEGMENT_CACHE_USERS", "segment_cache_users")
                 .unwrap_or(1_000_000),
@@ -154,13 +254,50 @@ impl Settings {
                 "ENDCAP_REPEAT_ADVERTISER_PLACEMENTS",
                 "repeat_advertiser_placements",
             )
-            .map(|v| {
-                v.split(',')
-                    .map(|p| p.trim().to_string())
-                    .filter(|p| !p.is_empty())
-                    .collect()
-            })
+            .map(|v| pairs(&v).map(str::to_string).collect())
             .unwrap_or_default();
+        let clicks_need_impression = layers
+            .switch("ENDCAP_CLICKS_NEED_IMPRESSION", "clicks_need_impression")
+            .unwrap_or(false);
+        let mut exchanges = HashMap::new();
+        if let Some(raw) = layers.text(None, "ENDCAP_EXCHANGES", "exchanges") {
+            for entry in pairs(&raw) {
+                match exchange(entry) {
+                    Ok((k, x)) => {
+                        exchanges.insert(k, x);
+                    }
+                    Err(e) => layers.error(format!("ENDCAP_EXCHANGES / exchanges: {e}")),
+                }
+            }
+        }
+        let default_billing = match layers.text(None, "ENDCAP_DEFAULT_BILLING", "default_billing") {
+            None => BillingNotice::Burl,
+            Some(b) => BillingNotice::parse(&b).unwrap_or_else(|| {
+                layers.error(format!(
+                    "ENDCAP_DEFAULT_BILLING / default_billing: {b:?} must be burl, nurl or adm"
+                ));
+                BillingNotice::Burl
+            }),
+        };
+        let site_keys: Vec<String> = layers
+            .text(None, "ENDCAP_SITE_KEYS", "site_keys")
+            .map(|v| pairs(&v).map(str::to_string).collect())
+            .unwrap_or_default();
+        if site_keys.iter().any(|k| k.len() < 16) {
+            layers.error("ENDCAP_SITE_KEYS / site_keys: every key needs 16+ characters");
+        }
+        let open_endpoints = layers
+            .switch("ENDCAP_OPEN_ENDPOINTS", "open_endpoints")
+            .unwrap_or(false);
+        let decision_retention_days = layers
+            .count("ENDCAP_DECISION_RETENTION_DAYS", "decision_retention_days")
+            .unwrap_or(90)
+            .min(3_650) as u32;
+        let redis_timeout = Duration::from_millis(
+            layers
+                .count("ENDCAP_REDIS_TIMEOUT_MS", "redis_timeout_ms")
+                .unwrap_or(50),
+        );
         layers.finish()?;
         let Some(signing_keys) = signing_keys else {
             return Err(vec!["ENDCAP_SIGNING_KEYS is required".into()]);
@@ -168,8 +305,7 @@ impl Settings {
         Ok(Settings {
             common,
             signing_keys,
-            token_max_age,
-            dedup_horizon,
+            lifetimes,
             events,
             spool_dir,
             model_dir,
@@ -177,10 +313,22 @@ impl Settings {
             index_refresh,
             max_tmax_ms,
             first_price,
-            currency,
+            rates,
             onsite_floor_cpm_micros,
+            placement_floors,
+            min_cpc_micros,
+            take_rate,
+            shade_bps: shade_bps.min(10_000) as u32,
+            clock,
             segment_cache,
             repeat_placements,
+            clicks_need_impression,
+            exchanges,
+            default_billing,
+            site_keys,
+            open_endpoints,
+            decision_retention_days,
+            redis_timeout,
         })
     }
 }
@@ -195,6 +343,8 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
     }
+
+    const KEYS: (&str, &str) = ("ENDCAP_SIGNING_KEYS", "k1:0123456789abcdef");
 
     #[test]
     fn signing_keys_are_required_and_checked() {
@@ -211,13 +361,12 @@ mod tests {
 
     #[test]
     fn clickhouse_wins_over_files_and_files_are_the_default() {
-        let keys = ("ENDCAP_SIGNING_KEYS", "k1:0123456789abcdef");
-        let s = Settings::resolve(&Cli::default(), &env(&[keys]), None).unwrap();
+        let s = Settings::resolve(&Cli::default(), &env(&[KEYS]), None).unwrap();
         assert_eq!(s.events, EventTarget::Files(PathBuf::from("endcap-events")));
         let s = Settings::resolve(
             &Cli::default(),
             &env(&[
-                keys,
+                KEYS,
                 ("ENDCAP_CLICKHOUSE", "http://127.0.0.1:8123"),
                 ("ENDCAP_EVENT_DIR", "/tmp/x"),
             ]),
@@ -228,5 +377,42 @@ mod tests {
             s.events,
             EventTarget::ClickHouse("http://127.0.0.1:8123".into())
         );
+    }
+
+    #[test]
+    fn money_and_exchange_settings_are_read_and_bad_ones_named() {
+        let s = Settings::resolve(
+            &Cli::default(),
+            &env(&[
+                KEYS,
+                ("ENDCAP_PLACEMENT_FLOORS", "search-top:500000, offsite:200000"),
+                ("ENDCAP_EXCHANGES", "adx:exchange-key-0123456789:adm:hmac-sha1/AAAA/BBBB"),
+                ("ENDCAP_TIME_ZONE", "America/Chicago"),
+                ("ENDCAP_TAKE_RATE_BPS", "0"),
+            ]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(s.placement_floors.get("search-top"), Some(&500_000));
+        assert_eq!(s.exchanges["exchange-key-0123456789"].billing, BillingNotice::Adm);
+        assert_eq!(s.clock.name(), "America/Chicago");
+        assert_eq!(s.take_rate.bps(), 0);
+        assert!(!s.open_endpoints, "decisions and bids need keys unless opened");
+        let errs = Settings::resolve(
+            &Cli::default(),
+            &env(&[
+                KEYS,
+                ("ENDCAP_PLACEMENT_FLOORS", "search-top"),
+                ("ENDCAP_EXCHANGES", "adx:short:burl:clear"),
+                ("ENDCAP_TIME_ZONE", "Mars/Base"),
+                ("ENDCAP_TAKE_RATE_BPS", "10000"),
+                ("ENDCAP_FX_RATES", "EUR:zero"),
+            ]),
+            None,
+        )
+        .unwrap_err();
+        for needle in ["PLACEMENT_FLOORS", "EXCHANGES", "TIME_ZONE", "TAKE_RATE", "FX_RATES"] {
+            assert!(errs.iter().any(|e| e.contains(needle)), "{needle} in {errs:?}");
+        }
     }
 }

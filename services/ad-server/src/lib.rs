@@ -1,10 +1,8 @@
-//! Endcap's ad server, as wiring: settings, the event sink, and HTTP handlers that verify
-//! tracking tokens (`endcap-tracking`) and queue events (`endcap-events`).
+//! Endcap's ad server, as wiring: settings, the serving pipeline (`endcap-serving`) and
+//! HTTP handlers that parse, call it once and serialize.
 
 pub mod config;
-mod decisions;
-pub mod index;
 mod routes;
 mod startup;
 
-pub use startup::{AppState, Application, TrackingMetrics};
+pub use startup::{AppState, Application};

@@ -1,12 +1,15 @@
-//! Tracking endpoints and operations.
+//! HTTP handlers: each parses, calls the serving pipeline once, serializes.
 
-use crate::AppState;
+use crate::startup::AppState;
 use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
 use endcap_core::Role;
-use endcap_events::{AdEvent, ConversionEvent, Event, EventSink};
-use endcap_tracking::{Claims, TokenError};
-use endcap_web::{ApiError, JsonBody, ValidQuery};
+use endcap_events::{ConversionEvent, Event, EventSink};
+use endcap_openrtb::{nbr, BidRequest};
+use endcap_serving::{BidAnswer, CallerError, DecisionRequest, ServeError};
+use endcap_tracking::TokenError;
+use endcap_web::{parse_json, ApiError, JsonBody, ValidQuery};
 use serde::{Deserialize, Serialize};
+use std::time::Instant;
 use uuid::Uuid;
 
 /// Mounts every route.
@@ -16,15 +19,62 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(metrics))
         .route("/v1/events/impression", web::get().to(impression))
         .route("/v1/events/click", web::get().to(click))
+        .route("/v1/events/bill", web::get().to(bill))
+        .route("/v1/events/loss", web::get().to(loss))
         .route("/v1/events/conversion", web::post().to(conversion))
-        .route("/v1/decisions", web::post().to(crate::decisions::decisions))
-        .route(
-            "/openrtb2/bid",
-            web::post().to(crate::decisions::openrtb_bid),
-        )
+        .route("/v1/decisions", web::post().to(decisions))
+        .route("/openrtb2/bid", web::post().to(openrtb_bid))
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ApiError::not_found("route"))
         }));
+}
+
+/// The serving pipeline's refusals in the API's error envelope.
+fn api_error(e: ServeError) -> ApiError {
+    match e {
+        ServeError::Invalid(v) => v.into(),
+        ServeError::Token(t) => {
+            let status = match t {
+                TokenError::Malformed => StatusCode::BAD_REQUEST,
+                _ => StatusCode::FORBIDDEN,
+            };
+            ApiError::new(status, "invalid_token", Some("t".into()), t.to_string())
+        }
+        ServeError::Price(p) => {
+            ApiError::bad_request("invalid_price", Some("price".into()), p.to_string())
+        }
+        ServeError::BidRequest(r) => {
+            ApiError::bad_request("invalid_bid_request", Some(r.field.clone()), r.message)
+        }
+    }
+}
+
+fn caller_error(e: CallerError) -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        Some("X-Endcap-Key".into()),
+        e.to_string(),
+    )
+}
+
+/// The caller key of a site or exchange: the `X-Endcap-Key` header, or (exchanges, which
+/// often can only configure a URL) the `key` query parameter.
+fn caller_key(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get("X-Endcap-Key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| {
+            form_key(req.query_string())
+        })
+}
+
+fn form_key(query: &str) -> Option<String> {
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("key="))
+        .map(str::to_string)
 }
 
 /// The smallest transparent GIF, for `<img>` pixels.
@@ -34,120 +84,144 @@ const PIXEL_GIF: &[u8] = &[
     0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
 ];
 
-/// Query of the tracking endpoints.
+/// Query of the tracking endpoints. Other parameters (cache busters) are ignored.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct TrackQuery {
     /// The signed token.
     t: Option<String>,
     /// `gif` answers a 1x1 GIF instead of 204.
     f: Option<String>,
+    /// The exchange's `${AUCTION_PRICE}` (billing notices).
+    price: Option<String>,
 }
 
-const CLOCK_SKEW_MS: i64 = 60_000;
-
-fn verified(state: &AppState, t: Option<&str>) -> Result<Claims, ApiError> {
-    let Some(t) = t.filter(|t| !t.is_empty()) else {
-        state.tracking.rejected("missing");
-        return Err(ApiError::bad_request(
-            "invalid_token",
-            Some("t".into()),
-            "the tracking token is missing",
-        ));
-    };
-    let now = chrono::Utc::now().timestamp_millis();
-    state
-        .keys
-        .verify(t, now, state.token_max_age_ms, CLOCK_SKEW_MS)
-        .map_err(|e| {
-            state.tracking.rejected(e.reason());
-            tracing::info!(reason = e.reason(), "tracking token refused");
-            let status = match e {
-                TokenError::Malformed => StatusCode::BAD_REQUEST,
-                _ => StatusCode::FORBIDDEN,
-            };
-            ApiError::new(status, "invalid_token", Some("t".into()), e.to_string())
-        })
-}
-
-fn ad_event(c: &Claims, price_micros: i64) -> AdEvent {
-    AdEvent {
-        event_id: c.event_id,
-        ts_ms: chrono::Utc::now().timestamp_millis(),
-        user_key: c.user_key.clone(),
-        advertiser_id: c.advertiser_id,
-        campaign_id: c.campaign_id,
-        line_item_id: c.line_item_id,
-        creative_id: c.creative_id,
-        placement: c.placement.clone(),
-        price_micros,
-        promoted_skus: c.promoted_skus.clone(),
-        features: c.features.clone(),
+fn pixel(f: Option<&str>) -> HttpResponse {
+    match f {
+        Some("gif") => HttpResponse::Ok()
+            .content_type("image/gif")
+            .insert_header(("Cache-Control", "no-store"))
+            .body(PIXEL_GIF),
+        _ => HttpResponse::NoContent().finish(),
     }
-}
-
-/// True the first time an event id of this kind is seen within the horizon.
-fn first_sighting(state: &AppState, kind: u8, id: Uuid) -> bool {
-    let fresh = state.seen.entry((kind, id)).or_insert(()).is_fresh();
-    if !fresh {
-        state
-            .tracking
-            .duplicates
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }
-    fresh
 }
 
 async fn impression(
     state: web::Data<AppState>,
     q: ValidQuery<TrackQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let claims = verified(&state, q.0.t.as_deref())?;
-    if first_sighting(&state, 1, claims.event_id) {
-        state.sink.send(Event::Impression(ad_event(
-            &claims,
-            claims.impression_charge(),
-        )));
-        state.tracking.logged("impression");
-        let now = chrono::Utc::now();
-        let campaign = endcap_core::CampaignId::from_uuid(claims.campaign_id);
-        state
-            .spend
-            .record(campaign, claims.impression_charge(), now);
-        if !claims.user_key.is_empty() {
-            let li = endcap_core::LineItemId::from_uuid(claims.line_item_id);
-            state.caps.record(&claims.user_key, li, now);
-        }
-    }
-    Ok(match q.0.f.as_deref() {
-        Some("gif") => HttpResponse::Ok()
-            .content_type("image/gif")
-            .insert_header(("Cache-Control", "no-store"))
-            .body(PIXEL_GIF),
-        _ => HttpResponse::NoContent().finish(),
-    })
+    state
+        .server
+        .impression(q.0.t.as_deref())
+        .await
+        .map_err(api_error)?;
+    Ok(pixel(q.0.f.as_deref()))
 }
 
 async fn click(
     state: web::Data<AppState>,
     q: ValidQuery<TrackQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let claims = verified(&state, q.0.t.as_deref())?;
-    if first_sighting(&state, 2, claims.event_id) {
-        state
-            .sink
-            .send(Event::Click(ad_event(&claims, claims.click_charge())));
-        state.tracking.logged("click");
-        let campaign = endcap_core::CampaignId::from_uuid(claims.campaign_id);
-        state
-            .spend
-            .record(campaign, claims.click_charge(), chrono::Utc::now());
-    }
-    // The destination comes from the signed token, so this is no open redirect.
+    let (_, to) = state
+        .server
+        .click(q.0.t.as_deref())
+        .await
+        .map_err(api_error)?;
     Ok(HttpResponse::Found()
-        .insert_header(("Location", claims.click_url))
+        .insert_header(("Location", to))
         .insert_header(("Cache-Control", "no-store"))
         .finish())
+}
+
+async fn bill(
+    state: web::Data<AppState>,
+    q: ValidQuery<TrackQuery>,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .server
+        .bill(q.0.t.as_deref(), q.0.price.as_deref())
+        .await
+        .map_err(api_error)?;
+    Ok(pixel(q.0.f.as_deref()))
+}
+
+async fn loss(
+    state: web::Data<AppState>,
+    q: ValidQuery<TrackQuery>,
+) -> Result<HttpResponse, ApiError> {
+    state.server.loss(q.0.t.as_deref()).map_err(api_error)?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn wants_debug(state: &AppState, req: &HttpRequest) -> Result<bool, ApiError> {
+    let asked = req
+        .query_string()
+        .split('&')
+        .any(|kv| kv == "debug=1" || kv == "debug=true");
+    if !asked {
+        return Ok(false);
+    }
+    match endcap_web::authenticate(&state.store, req).await?.role {
+        Role::Admin => Ok(true),
+        _ => Err(ApiError::forbidden("debug output needs an admin key")),
+    }
+}
+
+/// Ranked sponsored ads for the retailer's own placements.
+async fn decisions(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: JsonBody,
+) -> Result<HttpResponse, ApiError> {
+    let debug = wants_debug(&state, &req).await?;
+    if !debug {
+        state
+            .server
+            .site_allowed(caller_key(&req).as_deref())
+            .map_err(caller_error)?;
+    }
+    let input: DecisionRequest = body.parse()?;
+    let answer = state
+        .server
+        .decide_onsite(input, debug)
+        .await
+        .map_err(api_error)?;
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+#[derive(Serialize)]
+struct NoBid<'a> {
+    id: &'a str,
+    nbr: u8,
+}
+
+/// OpenRTB 2.6 bidding for offsite publishers.
+async fn openrtb_bid(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let started = Instant::now();
+    let key = caller_key(&req);
+    let exchange = state
+        .server
+        .exchange_for(key.as_deref())
+        .map_err(caller_error)?;
+    let bid: BidRequest = parse_json(&body)?;
+    Ok(
+        match state
+            .server
+            .bid(bid, exchange, started)
+            .await
+            .map_err(api_error)?
+        {
+            BidAnswer::Bid(r) => HttpResponse::Ok().json(r),
+            BidAnswer::NoBid => HttpResponse::NoContent().finish(),
+            BidAnswer::Unsupported { id } => HttpResponse::Ok().json(NoBid {
+                id: &id,
+                nbr: nbr::UNSUPPORTED,
+            }),
+        },
+    )
 }
 
 /// Body of `POST /v1/events/conversion`: an online order, reported by the retailer's site.
@@ -202,7 +276,7 @@ async fn conversion(
         );
     }
     let event_id = Uuid::new_v5(&CONVERSION_NS, order_id.as_bytes());
-    state.sink.send(Event::Conversion(ConversionEvent {
+    state.server.sink.send(Event::Conversion(ConversionEvent {
         event_id,
         ts_ms: input.ts.unwrap_or_else(chrono::Utc::now).timestamp_millis(),
         user_key: user_key.as_str().to_string(),
@@ -211,7 +285,7 @@ async fn conversion(
         amount_micros: input.amount_micros,
         currency: currency.as_str().to_string(),
     }));
-    state.tracking.logged("conversion");
+    state.server.metrics.logged("conversion");
     Ok(HttpResponse::Accepted().json(Accepted { event_id }))
 }
 
@@ -234,8 +308,8 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let mut text = state.http.render();
-    text.push_str(&state.tracking.render());
-    text.push_str(&state.sink.metrics().render());
+    text.push_str(&state.server.metrics.render());
+    text.push_str(&state.server.sink.metrics().render());
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(text)

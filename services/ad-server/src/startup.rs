@@ -1,160 +1,89 @@
-//! Building and running the ad server.
+//! Building and running the ad server: wiring only.
 
 use crate::config::Settings;
-use crate::index::Index;
 use crate::routes;
-use actix_web::{dev::Server, web, App, HttpServer};
+use actix_web::{dev::Server as HttpRunning, web, App, HttpServer};
 use anyhow::Context;
-use endcap_auction::{
-    CapCounter, CtrModel, MemoryCaps, MemorySpend, PriorCtr, SharedCaps, SharedSpend, SpendTracker,
-};
-use endcap_events::{open_sink, Sink, SinkConfig};
+use endcap_auction::{CapCounter, MemoryCaps, PriorCtr};
+use endcap_billing::{Budgets, RedisHandle};
+use endcap_events::{open_sink, read_table, Event, EventTarget, Sink, SinkConfig, Table};
+use endcap_openrtb::{ClearPrice, Exchange};
 use endcap_segments::{Segments, SegmentsConfig};
+use endcap_serving::{Index, Seen, ServeConfig, Server, SharedCaps, TrackingMetrics};
 use endcap_store::CampaignStore;
-use endcap_tracking::KeyRing;
+use endcap_tracking::TokenKind;
 use endcap_web::{HttpMetrics, Observe};
-use redis::aio::ConnectionManager;
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-use tokio::sync::OnceCell;
-use uuid::Uuid;
-
-/// Counters of the tracking endpoints.
-#[derive(Default)]
-pub struct TrackingMetrics {
-    logged: Mutex<BTreeMap<&'static str, u64>>,
-    /// Impressions/clicks seen again inside the dedup horizon (not logged again).
-    pub duplicates: AtomicU64,
-    rejected: Mutex<BTreeMap<&'static str, u64>>,
-}
-
-impl TrackingMetrics {
-    pub(crate) fn logged(&self, kind: &'static str) {
-        *self
-            .logged
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(kind)
-            .or_default() += 1;
-    }
-
-    pub(crate) fn rejected(&self, reason: &'static str) {
-        *self
-            .rejected
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(reason)
-            .or_default() += 1;
-    }
-
-    /// Renders the counters for Prometheus.
-    pub fn render(&self) -> String {
-        let mut out = String::from("# TYPE endcap_tracking_events_total counter\n");
-        for (k, v) in self.logged.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            let _ = writeln!(out, "endcap_tracking_events_total{{kind=\"{k}\"}} {v}");
-        }
-        out.push_str("# TYPE endcap_tracking_duplicates_total counter\n");
-        let _ = writeln!(
-            out,
-            "endcap_tracking_duplicates_total {}",
-            self.duplicates.load(Relaxed)
-        );
-        out.push_str("# TYPE endcap_tracking_rejected_total counter\n");
-        for (k, v) in self
-            .rejected
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            let _ = writeln!(out, "endcap_tracking_rejected_total{{reason=\"{k}\"}} {v}");
-        }
-        out
-    }
-}
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
 
 /// Shared state of every handler.
-#[derive(Clone)]
 pub struct AppState {
-    /// Campaign store (API keys for the conversion endpoint; the index, later).
+    /// The serving pipeline.
+    pub server: Server,
+    /// Campaign store (admin keys for debug output and conversions; readiness).
     pub store: CampaignStore,
-    /// Where events go.
-    pub sink: Sink,
-    /// Tracking token keys.
-    pub keys: KeyRing,
-    /// Oldest token accepted, ms.
-    pub token_max_age_ms: i64,
-    /// Event ids seen recently, per kind (1 impression, 2 click).
-    pub seen: moka::sync::Cache<(u8, Uuid), ()>,
     /// HTTP metrics.
     pub http: Arc<HttpMetrics>,
-    /// Tracking metrics.
-    pub tracking: Arc<TrackingMetrics>,
-    /// The eligibility index.
-    pub index: Arc<Index>,
-    /// Audience segments (Redis with a moka cache, or in-process).
-    pub segments: Arc<Segments>,
-    /// Spend per campaign: shared through Redis when configured, else this replica's own.
-    pub spend: Arc<dyn SpendTracker>,
-    /// Frequency cap counters: shared through Redis when configured, else this replica's.
-    pub caps: Arc<dyn CapCounter>,
-    /// Loads a user's shared cap counters next to the segment lookup (with Redis).
-    pub caps_loader: Option<(Arc<SharedCaps>, Arc<OnceCell<ConnectionManager>>)>,
-    /// pCTR model.
-    pub model: Arc<dyn CtrModel>,
-    /// Base URL of tracking links.
-    pub public_url: String,
-    /// First-price auctions.
-    pub first_price: bool,
-    /// Upper bound on OpenRTB tmax, ms.
-    pub max_tmax_ms: u64,
-    /// The retailer's currency.
-    pub currency: String,
-    /// Reserve eCPM of onsite placements, micros.
-    pub onsite_floor_cpm_micros: i64,
-    /// Placements allowing an advertiser more than once per request.
-    pub repeat_placements: Vec<String>,
-}
-
-/// A Redis connection that appears once Redis answers; until then users of it degrade.
-fn connect_in_background(client: redis::Client) -> Arc<OnceCell<ConnectionManager>> {
-    let cell = Arc::new(OnceCell::new());
-    let out = cell.clone();
-    tokio::spawn(async move {
-        loop {
-            let attempt = tokio::time::timeout(
-                Duration::from_secs(2),
-                ConnectionManager::new(client.clone()),
-            )
-            .await;
-            if let Ok(Ok(conn)) = attempt {
-                let _ = cell.set(conn);
-                return;
-            }
-            tokio::time::sleep(Duration::from_secs(2)).await;
-        }
-    });
-    out
 }
 
 /// A built, bound ad server.
 pub struct Application {
     port: u16,
-    server: Server,
-    sink: Sink,
-    index: Arc<Index>,
+    http: HttpRunning,
+    state: web::Data<AppState>,
+    tasks: JoinSet<()>,
+}
+
+/// On embedded defaults (one process, the file log) spend and dedup survive a restart:
+/// billable charges are summed back into the budgets, and events still inside their token's
+/// lifetime are remembered as seen.
+fn rebuild_from_file_log(dir: &std::path::Path, settings: &Settings, budgets: &Budgets, seen: &Seen) -> anyhow::Result<()> {
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let today = settings.clock.local(chrono::Utc::now()).day;
+    let until = |ts_ms: i64, kind: TokenKind| {
+        let left = ts_ms + settings.lifetimes.of(kind).as_millis() as i64 - now_ms;
+        Instant::now() + Duration::from_millis(left.max(0) as u64)
+    };
+    let mut rows = Vec::new();
+    for e in read_table(dir, Table::Charges)? {
+        if let Event::Charge(c) = e {
+            let kind = match c.source {
+                endcap_events::ChargeSource::Impression => TokenKind::Impression,
+                endcap_events::ChargeSource::Click => TokenKind::Click,
+                endcap_events::ChargeSource::Bill => TokenKind::Bill,
+            };
+            seen.preload(kind, c.decision_id, until(c.ts_ms, kind));
+            if c.billable() {
+                let campaign = endcap_core::CampaignId::from_uuid(c.campaign_id);
+                rows.push((campaign, c.accounting_day, c.charge_nanos));
+            }
+        }
+    }
+    let charges = rows.len();
+    budgets.rebuild(rows, today);
+    for table in [Table::Impressions, Table::Clicks] {
+        for e in read_table(dir, table)? {
+            match e {
+                Event::Impression(a) => seen.preload(TokenKind::Impression, a.event_id(), until(a.ts_ms, TokenKind::Impression)),
+                Event::Click(a) => seen.preload(TokenKind::Click, a.event_id(), until(a.ts_ms, TokenKind::Click)),
+                _ => {}
+            }
+        }
+    }
+    tracing::info!(charges, "spend rebuilt from the charge ledger");
+    Ok(())
 }
 
 impl Application {
-    /// Connects the store and the event log, binds the listener, prepares the server.
+    /// Connects the store, the event log and Redis, binds the listener, prepares the server
+    /// and its background tasks.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         let store = CampaignStore::connect(&settings.common.database)
             .await
             .context("failed to open the campaign store")?;
-        let sink = open_sink(&settings.events, &settings.spool_dir, SinkConfig::default())
+        let sink: Sink = open_sink(&settings.events, &settings.spool_dir, SinkConfig::default())
             .await
             .context("failed to open the event log")?;
         let index = Arc::new(Index::new(store.clone()));
@@ -164,67 +93,106 @@ impl Application {
                 tracing::warn!(error = %e, "first index build failed; retrying in the background")
             }
         }
-        tokio::spawn(index.clone().keep_fresh(settings.index_refresh));
+        let redis = match &settings.common.redis {
+            Some(url) => Some(RedisHandle::connect(url).context("bad redis url")?),
+            None => None,
+        };
         let seg_config = SegmentsConfig {
             ttl: settings.segment_cache.0,
             capacity: settings.segment_cache.1,
             ..SegmentsConfig::default()
         };
-        let segments = match &settings.common.redis {
-            Some(url) => Segments::redis(url, seg_config)
-                .await
-                .context("bad redis url")?,
+        let segments = match &redis {
+            Some(r) => Segments::redis_shared(r.cell(), seg_config),
             None => Segments::in_memory(seg_config),
         };
-        let spend: Arc<dyn SpendTracker> = match &settings.common.redis {
-            Some(url) => {
-                let shared = Arc::new(SharedSpend::default());
-                let client = redis::Client::open(url.as_str()).context("bad redis url")?;
-                tokio::spawn(shared.clone().run(client, Duration::from_secs(1)));
-                shared
-            }
-            None => Arc::new(MemorySpend::default()),
-        };
-        let (caps, caps_loader): (Arc<dyn CapCounter>, _) = match &settings.common.redis {
-            Some(url) => {
-                let client = redis::Client::open(url.as_str()).context("bad redis url")?;
-                let conn = connect_in_background(client);
+        let replica = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
+        let budgets = Arc::new(match &redis {
+            Some(r) => Budgets::shared(r.clone(), replica, settings.redis_timeout),
+            None => Budgets::local(),
+        });
+        let seen = Seen::new(10_000_000, redis.clone(), settings.redis_timeout);
+        if let (None, EventTarget::Files(dir)) = (&redis, &settings.events) {
+            rebuild_from_file_log(dir, settings, &budgets, &seen)
+                .context("failed to rebuild spend from the charge ledger")?;
+        }
+        let (caps, shared_caps): (Arc<dyn CapCounter>, _) = match &redis {
+            Some(r) => {
                 let shared = Arc::new(SharedCaps::new(1_000_000, Duration::from_secs(30)));
-                tokio::spawn(shared.clone().run(conn.clone(), Duration::from_secs(1)));
-                (shared.clone(), Some((shared, conn)))
+                (shared.clone(), Some((shared, r.clone())))
             }
             None => (Arc::new(MemoryCaps::new(10_000_000)), None),
         };
-        let state = AppState {
-            caps,
-            caps_loader,
-            spend,
-            index,
-            segments: Arc::new(segments),
-            model: Arc::new(PriorCtr),
-            public_url: settings.public_url.clone(),
-            first_price: settings.first_price,
-            max_tmax_ms: settings.max_tmax_ms,
-            currency: settings.currency.clone(),
-            onsite_floor_cpm_micros: settings.onsite_floor_cpm_micros,
-            repeat_placements: settings.repeat_placements.clone(),
-            store,
-            sink: sink.clone(),
-            keys: settings.signing_keys.clone(),
-            token_max_age_ms: settings.token_max_age.as_millis() as i64,
-            seen: moka::sync::Cache::builder()
-                .max_capacity(10_000_000)
-                .time_to_live(settings.dedup_horizon)
-                .build(),
-            http: Arc::new(HttpMetrics::default()),
-            tracking: Arc::new(TrackingMetrics::default()),
-        };
+        let mut tasks = JoinSet::new();
+        tasks.spawn(index.clone().keep_fresh(settings.index_refresh));
+        if let Some((shared, r)) = &shared_caps {
+            tasks.spawn(shared.clone().run(r.clone(), Duration::from_secs(1)));
+        }
+        if let Some(r) = &redis {
+            // Serve nothing unknown: read the shared counters once before the first request.
+            if r.ready(Duration::from_secs(2)).await {
+                let day = settings.clock.local(chrono::Utc::now()).day;
+                if let Err(e) = budgets.sync(&index.serving_campaigns(), day).await {
+                    tracing::warn!(error = %e, "first spend sync failed");
+                }
+            }
+        }
+        tasks.spawn(keep_budgets(budgets.clone(), index.clone(), settings.clock));
+        if let EventTarget::ClickHouse(url) = &settings.events {
+            let cfg = endcap_events::ClickHouseConfig::from_url(url)?;
+            tasks.spawn(keep_retention(cfg, settings.decision_retention_days));
+        }
         let listener = TcpListener::bind(settings.common.listen)
             .with_context(|| format!("failed to listen on {}", settings.common.listen))?;
         let addr = listener.local_addr()?;
-        let index = state.index.clone();
-        let data = web::Data::new(state);
-        let server = HttpServer::new(move || {
+        let public_url = settings
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
+        let config = ServeConfig {
+            public_url,
+            clock: settings.clock,
+            rates: settings.rates.clone(),
+            first_price: settings.first_price,
+            onsite_floor_cpm_micros: settings.onsite_floor_cpm_micros,
+            placement_floors: settings.placement_floors.clone(),
+            min_cpc_micros: settings.min_cpc_micros,
+            repeat_placements: settings.repeat_placements.clone(),
+            take_rate: settings.take_rate,
+            shade_bps: settings.shade_bps,
+            lifetimes: settings.lifetimes,
+            clicks_need_impression: settings.clicks_need_impression,
+            max_tmax_ms: settings.max_tmax_ms,
+            exchanges: settings.exchanges.clone(),
+            default_exchange: Exchange {
+                name: "default".into(),
+                billing: settings.default_billing,
+                price: Arc::new(ClearPrice),
+            },
+            site_keys: settings.site_keys.clone(),
+            open_endpoints: settings.open_endpoints,
+            lookup_timeout: Duration::from_millis(5),
+        };
+        let state = web::Data::new(AppState {
+            server: Server {
+                config,
+                index,
+                segments: Arc::new(segments),
+                budgets,
+                caps,
+                shared_caps,
+                model: Arc::new(PriorCtr),
+                model_version: "prior-v1".into(),
+                sink,
+                keys: settings.signing_keys.clone(),
+                seen,
+                metrics: TrackingMetrics::default(),
+            },
+            store,
+            http: Arc::new(HttpMetrics::default()),
+        });
+        let data = state.clone();
+        let http = HttpServer::new(move || {
             App::new()
                 .wrap(Observe::new(data.http.clone()))
                 .app_data(data.clone())
@@ -237,9 +205,9 @@ impl Application {
         tracing::info!("listening on {addr}");
         Ok(Self {
             port: addr.port(),
-            server,
-            sink,
-            index,
+            http,
+            state,
+            tasks,
         })
     }
 
@@ -250,23 +218,56 @@ impl Application {
 
     /// The event sink (tests flush it).
     pub fn sink(&self) -> Sink {
-        self.sink.clone()
+        self.state.server.sink.clone()
     }
 
     /// The eligibility index (tests refresh it).
     pub fn index(&self) -> Arc<Index> {
-        self.index.clone()
+        self.state.server.index.clone()
     }
 
-    /// Serves until stopped, then writes (or spools) every queued event.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let res = self.server.await;
-        if tokio::time::timeout(Duration::from_secs(30), self.sink.flush())
+    /// Serves until stopped, then stops the background tasks and writes (or spools) every
+    /// queued event.
+    pub async fn run_until_stopped(mut self) -> std::io::Result<()> {
+        let res = self.http.await;
+        self.tasks.abort_all();
+        while self.tasks.join_next().await.is_some() {}
+        if tokio::time::timeout(Duration::from_secs(30), self.state.server.sink.flush())
             .await
             .is_err()
         {
             tracing::error!("event flush at shutdown timed out; unsent events stay queued");
         }
         res
+    }
+}
+
+/// Every second: expired reservations go, and shared spend is read for every campaign in
+/// the index (not only those this replica charged).
+async fn keep_budgets(budgets: Arc<Budgets>, index: Arc<Index>, clock: endcap_billing::RetailerClock) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        budgets.expire_reservations();
+        let day = clock.local(chrono::Utc::now()).day;
+        if let Err(e) = budgets.sync(&index.serving_campaigns(), day).await {
+            tracing::warn!(error = %e, "spend sync failed; billing against this replica's share");
+        }
+    }
+}
+
+/// Every hour: decision-log partitions older than the retention are dropped.
+async fn keep_retention(cfg: endcap_events::ClickHouseConfig, days: u32) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3_600));
+    loop {
+        tick.tick().await;
+        let cutoff = chrono::Utc::now().date_naive() - chrono::Duration::days(i64::from(days));
+        let keep_from = cutoff.format("%Y%m%d").to_string().parse::<u32>().unwrap_or(0);
+        match endcap_events::drop_partitions_before(&cfg, Table::Decisions, keep_from).await {
+            Ok(d) if !d.is_empty() => tracing::info!(partitions = ?d, "decision log retention applied"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "decision log retention failed; will retry"),
+        }
     }
 }

@@ -3,12 +3,12 @@
 use super::*;
 use endcap_core::*;
 
-struct Seeded {
-    search: LineItemId,
-    held_campaign: CampaignId,
+pub(crate) struct Seeded {
+    pub(crate) search: LineItemId,
+    pub(crate) held_campaign: CampaignId,
 }
 
-async fn seed(app: &TestApp, holdout: u8, daily_micros: i64) -> Seeded {
+pub(crate) async fn seed(app: &TestApp, holdout: u8, daily_micros: i64) -> Seeded {
     let store = CampaignStore::connect(&app.db).await.unwrap();
     let adv = store
         .create_advertiser(
@@ -95,10 +95,6 @@ async fn seed(app: &TestApp, holdout: u8, daily_micros: i64) -> Seeded {
     }
 }
 
-fn path_of(url: &str) -> String {
-    let rest = url.split("://").nth(1).unwrap();
-    rest[rest.find('/').unwrap()..].to_string()
-}
 
 #[actix_web::test]
 async fn a_search_decision_returns_a_signed_ad_that_tracks() {
@@ -139,17 +135,33 @@ async fn a_search_decision_returns_a_signed_ad_that_tracks() {
         ),
         (302, Some("https://shop.example/p/sku-1"))
     );
+    let decision = ads[0]["decision_id"].as_str().unwrap();
     let imps = app.logged(Table::Impressions).await;
-    assert!(
-        ad(&imps[0]).features.contains("\"keyword_match\":true"),
-        "features reach the impression log"
-    );
+    assert_eq!(ad(&imps[0]).exposure.decision_id.to_string(), decision);
     let clicks = app.logged(Table::Clicks).await;
-    assert_eq!(ad(&clicks[0]).user_key, user);
+    let c = ad(&clicks[0]);
+    assert_eq!((c.exposure.user_key.as_str(), c.exposure.decision_id.to_string().as_str()), (user.as_str(), decision));
     assert!(
-        ad(&clicks[0]).price_micros > 0 && ad(&clicks[0]).price_micros <= 1_000_000,
-        "a CPC charge within the bid"
+        c.exposure.price_micros > 0 && c.exposure.price_micros <= 1_000_000,
+        "a CPC price within the bid"
     );
+    assert_eq!(c.charge_nanos, c.exposure.price_micros * 1_000, "charged in nanos");
+    // The decision log has the context and the model's view; the tokens do not.
+    let log = app.logged(Table::Decisions).await;
+    let Event::Decision(d) = &log[0] else { panic!("{log:?}") };
+    assert_eq!(d.exposure.decision_id.to_string(), decision);
+    assert_eq!((d.arm, d.slot_count, d.keywords.clone()), (endcap_events::Arm::Served, 2, vec!["organic milk".to_string(), "milk".to_string()]));
+    assert!(d.features.contains("\"keyword_match\":true"), "{}", d.features);
+    assert_eq!(d.device, "mobile");
+    for url in [&ads[0]["impression_url"], &ads[0]["click_url"]] {
+        let t = url.as_str().unwrap().split("t=").nth(1).unwrap();
+        let payload = t.split('.').nth(1).unwrap();
+        let json = String::from_utf8(
+            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).unwrap(),
+        )
+        .unwrap();
+        assert!(!json.contains("keyword") && !json.contains("feature"), "tokens carry ids and prices only: {json}");
+    }
 }
 
 #[actix_web::test]
@@ -260,12 +272,27 @@ async fn holdout_users_see_no_ad_of_the_campaign_and_a_ghost_is_logged() {
     assert_eq!(ghosts.len(), 1);
     let g = ad(&ghosts[0]);
     assert_eq!(
-        (g.user_key.as_str(), g.campaign_id, g.price_micros),
-        (held_user.as_str(), s.held_campaign.as_uuid(), 0)
+        (g.exposure.user_key.as_str(), g.exposure.campaign_id, g.charge_nanos),
+        (held_user.as_str(), s.held_campaign, 0)
     );
+    // Both arms are in the decision log, written at decision time.
+    let log = app.logged(Table::Decisions).await;
+    let arms: Vec<(endcap_events::Arm, CampaignId)> = log
+        .iter()
+        .map(|e| match e {
+            Event::Decision(d) => (d.arm, d.exposure.campaign_id),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert!(arms.contains(&(endcap_events::Arm::Ghost, s.held_campaign)), "{arms:?}");
+    assert!(arms.contains(&(endcap_events::Arm::Served, s.held_campaign)), "{arms:?}");
+    let ghost_row = log.iter().find_map(|e| match e {
+        Event::Decision(d) if d.arm == endcap_events::Arm::Ghost => Some(d),
+        _ => None,
+    }).unwrap();
     assert!(
-        g.features.contains("\"placement\":\"home\""),
-        "the model's inputs are kept"
+        ghost_row.features.contains("\"placement\":\"home\""),
+        "the model's inputs are kept for ghosts too"
     );
 }
 
@@ -305,6 +332,65 @@ async fn a_spent_budget_stops_serving() {
     assert!(
         (1..=2).contains(&served),
         "stopped at the budget after {served} impressions"
+    );
+    let ledger = app.logged(Table::Charges).await;
+    assert!(
+        billable_nanos(&ledger) <= 100_000 * 1_000,
+        "billable charges never pass the daily budget"
+    );
+}
+
+#[actix_web::test]
+async fn decisions_and_bids_need_a_caller_key_unless_open() {
+    let site = "site-key-0123456789abcdef";
+    let exch = "exchange-key-0123456789";
+    let app = spawn_with(
+        false,
+        None,
+        &[
+            ("ENDCAP_OPEN_ENDPOINTS", "false"),
+            ("ENDCAP_SITE_KEYS", site),
+            ("ENDCAP_EXCHANGES", &format!("adx:{exch}:burl:clear")),
+        ],
+    )
+    .await;
+    seed(&app, 0, 100_000_000).await;
+    let body = json!({"placements": [{"id": "home"}]});
+    let r = app.send("POST", "/v1/decisions", None, Some(body.clone())).await;
+    assert_eq!((r.status, r.body["field"].as_str()), (401, Some("X-Endcap-Key")));
+    let m = awc::http::Method::POST;
+    let mut ok = app
+        .client
+        .request(m.clone(), format!("{}/v1/decisions", app.base))
+        .insert_header(("X-Endcap-Key", site))
+        .send_json(&body)
+        .await
+        .unwrap();
+    assert_eq!(ok.status().as_u16(), 200, "{:?}", ok.body().await);
+    let bid = json!({"id": "r", "imp": [{"id": "1", "banner": {"w": 300, "h": 250}}]});
+    let r = app.send("POST", "/openrtb2/bid", None, Some(bid.clone())).await;
+    assert_eq!(r.status, 401);
+    let r = app
+        .send("POST", &format!("/openrtb2/bid?key={site}"), None, Some(bid.clone()))
+        .await;
+    assert_eq!(r.status, 401, "a site key is not an exchange key");
+    let r = app
+        .send("POST", &format!("/openrtb2/bid?key={exch}"), None, Some(bid))
+        .await;
+    assert_eq!(r.status, 200);
+}
+
+#[actix_web::test]
+async fn tracking_links_name_the_address_actually_bound() {
+    let app = spawn(false).await;
+    seed(&app, 0, 100_000_000).await;
+    let r = app
+        .send("POST", "/v1/decisions", None, Some(json!({"placements": [{"id": "home"}]})))
+        .await;
+    let url = r.body["placements"][0]["ads"][0]["impression_url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("http://127.0.0.1:{}/v1/events/impression?t=", app.port)),
+        "{url}"
     );
 }
 
@@ -368,9 +454,11 @@ async fn every_iab_example_request_gets_a_valid_answer() {
                         b["burl"]
                             .as_str()
                             .unwrap()
-                            .contains("/v1/events/impression?t="),
+                            .contains("/v1/events/bill?t=")
+                            && b["burl"].as_str().unwrap().ends_with("price=${AUCTION_PRICE}"),
                         "{name}"
                     );
+                    assert!(b["lurl"].as_str().unwrap().contains("/v1/events/loss?t="));
                     let adm = b["adm"].as_str().unwrap();
                     assert!(
                         adm.contains("cdn.example") && adm.contains("/v1/events/click?t="),
@@ -401,8 +489,15 @@ async fn openrtb_blocking_floors_and_bad_requests() {
     assert_eq!(ok.status, 200);
     let bid = &ok.body["seatbid"][0]["bid"][0];
     assert_eq!(
-        bid["price"], 0.5,
-        "a lone second-price bidder pays the floor"
+        bid["price"], 2.0,
+        "the bid is the advertiser's value (its CPM), not our clearing price"
+    );
+    let mut first = banner(0.5, vec![]);
+    first["at"] = json!(1);
+    let r = app.send("POST", "/openrtb2/bid", None, Some(first)).await;
+    assert_eq!(
+        r.body["seatbid"][0]["bid"][0]["price"], 1.7,
+        "first price: the floor plus 80% of the surplus"
     );
     assert_eq!(bid["adomain"], json!(["acme.example"]));
     assert_eq!(
@@ -438,7 +533,8 @@ async fn openrtb_blocking_floors_and_bad_requests() {
         app.send("POST", "/openrtb2/bid", None, Some(eur))
             .await
             .status,
-        204
+        204,
+        "a floor currency without a rate is not bid on"
     );
     let bad = app
         .send(

@@ -3,10 +3,13 @@
 
 use ad_server::config::{Cli, Settings};
 use ad_server::Application;
-use endcap_core::{PricingModel, Role};
-use endcap_events::{Event, Sink, Table};
+use endcap_core::{
+    AdChannel, AdvertiserId, CampaignId, CreativeId, DecisionId, Exposure, LineItemId,
+    PricingModel, Role,
+};
+use endcap_events::{ChargeReason, ChargeRecord, Event, Sink, Table};
 use endcap_store::{ApiKeySecret, CampaignStore};
-use endcap_tracking::{Claims, KeyRing};
+use endcap_tracking::{Claims, KeyRing, TokenKind};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -19,9 +22,10 @@ mod decisions;
 struct TestApp {
     base: String,
     db: String,
-    index: std::sync::Arc<ad_server::index::Index>,
+    index: std::sync::Arc<endcap_serving::Index>,
     sink: Sink,
-    events: tempfile::TempDir,
+    events: std::sync::Arc<tempfile::TempDir>,
+    port: u16,
     clickhouse_db: Option<String>,
     client: awc::Client,
 }
@@ -41,15 +45,35 @@ async fn spawn_with(
     redis: Option<String>,
     extra_env: &[(&str, &str)],
 ) -> TestApp {
-    let events = tempfile::tempdir().unwrap();
-    let db = endcap_store::testing::fresh_sqlite_url();
+    spawn_on(
+        clickhouse,
+        redis,
+        extra_env,
+        std::sync::Arc::new(tempfile::tempdir().unwrap()),
+        endcap_store::testing::fresh_sqlite_url(),
+    )
+    .await
+}
+
+/// An ad server on an existing event directory and database (a restart).
+async fn spawn_on(
+    clickhouse: bool,
+    redis: Option<String>,
+    extra_env: &[(&str, &str)],
+    events: std::sync::Arc<tempfile::TempDir>,
+    db: String,
+) -> TestApp {
     let store = CampaignStore::connect(&db).await.unwrap();
     store
         .ensure_api_key(Role::Admin, None, &ApiKeySecret::from_config(ADMIN), "test")
         .await
         .unwrap();
     let clickhouse_db = clickhouse.then(|| format!("endcap_t_{}", Uuid::now_v7().simple()));
-    let mut env: HashMap<String, String> = [("ENDCAP_SIGNING_KEYS", KEYS), ("ENDCAP_WORKERS", "1")]
+    let mut env: HashMap<String, String> = [
+        ("ENDCAP_SIGNING_KEYS", KEYS),
+        ("ENDCAP_WORKERS", "1"),
+        ("ENDCAP_OPEN_ENDPOINTS", "true"),
+    ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
@@ -80,11 +104,13 @@ async fn spawn_with(
     };
     let settings = Settings::resolve(&cli, &env, None).unwrap();
     let app = Application::build(&settings).await.unwrap();
-    let base = format!("http://127.0.0.1:{}", app.port());
+    let app_port = app.port();
+    let base = format!("http://127.0.0.1:{app_port}");
     let sink = app.sink();
     let index = app.index();
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp {
+        port: app_port,
         base,
         db,
         index,
@@ -144,26 +170,37 @@ impl TestApp {
     }
 }
 
-fn claims(pricing: PricingModel, price: i64) -> Claims {
-    Claims {
-        event_id: Uuid::now_v7(),
-        advertiser_id: Uuid::now_v7(),
-        campaign_id: Uuid::now_v7(),
-        line_item_id: Uuid::now_v7(),
-        creative_id: Uuid::now_v7(),
+fn path_of(url: &str) -> String {
+    let rest = url.split("://").nth(1).unwrap();
+    rest[rest.find('/').unwrap()..].to_string()
+}
+
+/// An exposure of a made-up ad (no campaign in the store: charges for it are never billable).
+fn exposure(pricing: PricingModel, price: i64) -> Exposure {
+    Exposure {
+        decision_id: DecisionId::generate(),
+        decided_at_ms: chrono::Utc::now().timestamp_millis(),
         user_key: "ab".repeat(32),
-        price_micros: price,
-        pricing,
+        advertiser_id: AdvertiserId::generate(),
+        campaign_id: CampaignId::generate(),
+        line_item_id: LineItemId::generate(),
+        creative_id: CreativeId::generate(),
+        channel: AdChannel::Onsite,
         placement: "search-top".into(),
-        promoted_skus: vec!["sku-1".into()],
-        issued_at_ms: chrono::Utc::now().timestamp_millis(),
-        click_url: "https://shop.example/p/sku-1?utm=endcap".into(),
-        features: String::new(),
+        position: 0,
+        sku: Some("sku-1".into()),
+        pricing,
+        price_micros: price,
+        bid_cpm_micros: 0,
     }
 }
 
-fn token(c: &Claims) -> String {
-    KeyRing::parse(KEYS).unwrap().sign(c)
+const LANDING: &str = "https://shop.example/p/sku-1?utm=endcap";
+
+fn token(kind: TokenKind, x: &Exposure) -> String {
+    KeyRing::parse(KEYS)
+        .unwrap()
+        .sign(&Claims::new(kind, x, LANDING))
 }
 
 fn ad(e: &Event) -> &endcap_events::AdEvent {
@@ -173,16 +210,35 @@ fn ad(e: &Event) -> &endcap_events::AdEvent {
     }
 }
 
+fn charges(events: &[Event]) -> Vec<&ChargeRecord> {
+    events
+        .iter()
+        .map(|e| match e {
+            Event::Charge(c) => c,
+            other => panic!("not a charge: {other:?}"),
+        })
+        .collect()
+}
+
+fn billable_nanos(events: &[Event]) -> i64 {
+    charges(events)
+        .iter()
+        .filter(|c| c.billable())
+        .map(|c| c.charge_nanos)
+        .sum()
+}
+
 #[actix_web::test]
-async fn an_impression_is_logged_once_at_the_signed_price() {
+async fn an_impression_is_logged_once_with_its_decision() {
     let app = spawn(false).await;
-    let c = claims(PricingModel::Cpm, 4_000_000);
-    let t = token(&c);
+    let x = exposure(PricingModel::Cpm, 4_000_000);
+    let t = token(TokenKind::Impression, &x);
     assert_eq!(
-        app.get(&format!("/v1/events/impression?t={t}"))
+        app.get(&format!("/v1/events/impression?t={t}&cb=8812"))
             .await
             .status,
-        204
+        204,
+        "cache busters are ignored"
     );
     let again = app.get(&format!("/v1/events/impression?t={t}&f=gif")).await;
     assert_eq!(
@@ -195,66 +251,81 @@ async fn an_impression_is_logged_once_at_the_signed_price() {
     let logged = app.logged(Table::Impressions).await;
     assert_eq!(logged.len(), 1, "the replayed pixel counts once");
     let e = ad(&logged[0]);
-    assert_eq!(
-        (e.event_id, e.line_item_id, e.price_micros),
-        (c.event_id, c.line_item_id, 4_000)
-    );
-    assert_eq!(e.promoted_skus, c.promoted_skus);
+    assert_eq!(e.exposure, x);
+    assert_eq!(e.event_id(), x.decision_id.as_uuid());
     assert!(app
         .metrics()
         .await
         .contains("endcap_tracking_duplicates_total 1"));
+    // Its campaign is unknown, so its charge was recorded and never billed.
+    let ledger = app.logged(Table::Charges).await;
+    let rows = charges(&ledger);
+    assert!(rows.iter().all(|c| !c.billable()), "{rows:?}");
+    assert!(rows
+        .iter()
+        .any(|c| c.reason == ChargeReason::Duplicate && c.charge_nanos == 4_000_000));
 }
 
 #[actix_web::test]
-async fn a_click_redirects_to_the_signed_landing_page_and_charges_cpc() {
+async fn a_click_redirects_to_the_signed_landing_page_only() {
     let app = spawn(false).await;
-    let c = claims(PricingModel::Cpc, 750_000);
-    let r = app.get(&format!("/v1/events/click?t={}", token(&c))).await;
+    let x = exposure(PricingModel::Cpc, 750_000);
+    let t = token(TokenKind::Click, &x);
+    let r = app.get(&format!("/v1/events/click?t={t}")).await;
     assert_eq!(r.status, 302);
-    assert_eq!(r.headers.get("location"), Some(&c.click_url));
-    let r = app.get(&format!("/v1/events/click?t={}", token(&c))).await;
-    assert_eq!(r.status, 302, "a double click still lands");
+    assert_eq!(r.headers.get("location").map(String::as_str), Some(LANDING));
+    let r = app
+        .get(&format!("/v1/events/click?t={t}&redirect=https://evil.example"))
+        .await;
+    assert_eq!(
+        (r.status, r.headers.get("location").map(String::as_str)),
+        (302, Some(LANDING)),
+        "a double click still lands, and only where the token says"
+    );
     let clicks = app.logged(Table::Clicks).await;
     assert_eq!(clicks.len(), 1);
-    assert_eq!(ad(&clicks[0]).price_micros, 750_000);
+    assert_eq!(ad(&clicks[0]).exposure.price_micros, 750_000);
+    assert!(app
+        .metrics()
+        .await
+        .contains("endcap_tracking_clicks_without_impression_total 1"));
 }
 
 #[actix_web::test]
 async fn bad_tokens_are_refused_counted_and_never_logged() {
     let app = spawn(false).await;
-    let c = claims(PricingModel::Cpc, 1_000_000);
-    let good = token(&c);
+    let x = exposure(PricingModel::Cpc, 1_000_000);
+    let good = token(TokenKind::Click, &x);
     let mut tampered = good.clone().into_bytes();
     let mid = good.find('.').unwrap() + 5;
     tampered[mid] = if tampered[mid] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(tampered).unwrap();
-    let old = Claims {
-        issued_at_ms: chrono::Utc::now().timestamp_millis() - 8 * 24 * 3_600_000,
-        ..c.clone()
+    // Older than a click's 7 days.
+    let old = Exposure {
+        decided_at_ms: chrono::Utc::now().timestamp_millis() - 8 * 24 * 3_600_000,
+        ..x.clone()
     };
+    let claims = Claims::new(TokenKind::Click, &x, LANDING);
     let foreign = KeyRing::parse("k9:someone-elses-secret-00")
         .unwrap()
-        .sign(&c);
+        .sign(&claims);
     let forged = KeyRing::parse("k2:not-the-real-secret-000")
         .unwrap()
-        .sign(&c);
+        .sign(&claims);
     for (t, status, reason) in [
         ("".to_string(), 400, "missing"),
         ("garbage".to_string(), 400, "malformed"),
         (tampered, 403, "bad_signature"),
-        (token(&old), 403, "expired"),
+        (token(TokenKind::Click, &old), 403, "expired"),
         (foreign, 403, "unknown_key"),
         (forged, 403, "bad_signature"),
     ] {
-        for path in ["impression", "click"] {
-            let r = app.get(&format!("/v1/events/{path}?t={t}")).await;
-            assert_eq!(
-                (r.status, r.body["error"].as_str(), r.body["field"].as_str()),
-                (status, Some("invalid_token"), Some("t")),
-                "{reason} {path}"
-            );
-        }
+        let r = app.get(&format!("/v1/events/click?t={t}")).await;
+        assert_eq!(
+            (r.status, r.body["error"].as_str(), r.body["field"].as_str()),
+            (status, Some("invalid_token"), Some("t")),
+            "{reason}"
+        );
         assert!(
             app.metrics().await.contains(&format!(
                 "endcap_tracking_rejected_total{{reason=\"{reason}\"}}"
@@ -264,19 +335,39 @@ async fn bad_tokens_are_refused_counted_and_never_logged() {
     }
     assert!(app.logged(Table::Impressions).await.is_empty());
     assert!(app.logged(Table::Clicks).await.is_empty());
-    let r = app
-        .get("/v1/events/click?t=x&redirect=https://evil.example")
-        .await;
-    assert_eq!(
-        (r.status, r.body["field"].as_str()),
-        (400, Some("redirect")),
-        "no open redirect parameter"
-    );
 }
 
 #[actix_web::test]
-async fn conversions_need_the_admin_key_and_count_once_per_order() {
+async fn a_token_works_only_on_its_own_endpoint_and_within_its_own_lifetime() {
     let app = spawn(false).await;
+    let x = exposure(PricingModel::Cpc, 500_000);
+    let imp = token(TokenKind::Impression, &x);
+    let clk = token(TokenKind::Click, &x);
+    let r = app.get(&format!("/v1/events/click?t={imp}")).await;
+    assert_eq!(r.status, 403, "an impression token is not a click");
+    let r = app.get(&format!("/v1/events/impression?t={clk}")).await;
+    assert_eq!(r.status, 403, "a click token is not an impression");
+    assert!(app
+        .metrics()
+        .await
+        .contains("endcap_tracking_rejected_total{reason=\"wrong_kind\"}"));
+    // Two hours old: too old for an impression (1 hour), fine for a click (7 days).
+    let aged = Exposure {
+        decided_at_ms: chrono::Utc::now().timestamp_millis() - 2 * 3_600_000,
+        ..x
+    };
+    let r = app
+        .get(&format!("/v1/events/impression?t={}", token(TokenKind::Impression, &aged)))
+        .await;
+    assert_eq!((r.status, r.body["message"].as_str()), (403, Some("token expired")));
+    let r = app
+        .get(&format!("/v1/events/click?t={}", token(TokenKind::Click, &aged)))
+        .await;
+    assert_eq!(r.status, 302);
+}
+
+#[actix_web::test]
+async fn conversions_need_the_admin_key_and_count_once_per_order() {    let app = spawn(false).await;
     let body = json!({"order_id": "o-1001", "user_key": "cd".repeat(32), "skus": ["sku-1"], "amount_micros": 12_990_000, "currency": "USD"});
     assert_eq!(
         app.send("POST", "/v1/events/conversion", None, Some(body.clone()))
@@ -338,21 +429,22 @@ async fn conversions_need_the_admin_key_and_count_once_per_order() {
 }
 
 #[actix_web::test]
-async fn tracked_events_reach_clickhouse_exactly_once() {
+async fn decisions_impressions_clicks_and_charges_reach_clickhouse_exactly_once() {
     let app = spawn(true).await;
-    let c = claims(PricingModel::Cpc, 900_000);
-    let t = token(&c);
+    let s = decisions::seed(&app, 0, 100_000_000).await;
+    let user = "ef".repeat(32);
+    let r = app
+        .send("POST", "/v1/decisions", None, Some(json!({"user_key": user,
+            "placements": [{"id": "search-top"}], "context": {"keywords": ["milk"], "page_type": "search"}})))
+        .await;
+    let ad0 = &r.body["placements"][0]["ads"][0];
+    let (imp, clk) = (
+        path_of(ad0["impression_url"].as_str().unwrap()),
+        path_of(ad0["click_url"].as_str().unwrap()),
+    );
     for _ in 0..3 {
-        assert_eq!(
-            app.get(&format!("/v1/events/impression?t={t}"))
-                .await
-                .status,
-            204
-        );
-        assert_eq!(
-            app.get(&format!("/v1/events/click?t={t}")).await.status,
-            302
-        );
+        assert_eq!(app.get(&imp).await.status, 204);
+        assert_eq!(app.get(&clk).await.status, 302);
     }
     app.sink.flush().await;
     let base = std::env::var("ENDCAP_TEST_CLICKHOUSE_URL")
@@ -363,14 +455,39 @@ async fn tracked_events_reach_clickhouse_exactly_once() {
     ))
     .unwrap();
     let client = cfg.client();
-    for (table, price) in [("impressions", 0i64), ("clicks", 900_000)] {
-        let rows: Vec<(u64, i64)> = client
+    let decision = ad0["decision_id"].as_str().unwrap().to_string();
+    for table in ["impressions", "clicks", "decisions"] {
+        let n: u64 = client
             .query(&format!(
-                "SELECT count(), sum(price_micros) FROM {table} FINAL"
+                "SELECT count() FROM {table} FINAL WHERE decision_id = toUUID(?)"
             ))
-            .fetch_all()
+            .bind(&decision)
+            .fetch_one()
             .await
             .unwrap();
-        assert_eq!(rows, vec![(1, price)], "{table}");
+        assert_eq!(n, 1, "{table}");
     }
+    let (line_item, keywords, page_type): (String, String, String) = client
+        .query("SELECT toString(line_item_id), arrayStringConcat(keywords, ','), page_type FROM decisions FINAL")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(
+        (line_item, keywords, page_type.as_str()),
+        (s.search.to_string(), "milk".to_string(), "search")
+    );
+    // One billable click row and two duplicate rows (which collapse to one).
+    let rows: Vec<(String, u8, i64)> = client
+        .query("SELECT reason, billable, charge_nanos FROM charges FINAL ORDER BY reason")
+        .fetch_all()
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!((rows[0].0.as_str(), rows[0].1), ("billable", 1));
+    assert_eq!((rows[1].0.as_str(), rows[1].1), ("duplicate", 0));
+    assert!(rows[0].2 > 0 && rows[0].2 <= 1_000_000_000);
 }
+
+mod money;
+mod offsite;
+mod replicas;

@@ -3,15 +3,27 @@
 
 use arc_swap::ArcSwap;
 use endcap_auction::Snapshot;
-use endcap_core::{Campaign, Creative, LineItem, Status};
+use endcap_core::{Campaign, CampaignId, Creative, LineItem, LineItemId, Status};
 use endcap_store::{CampaignStore, ListQuery, StoredObject};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Every campaign and line item this process has served, as last seen: a charge for an ad
+/// served before its campaign was paused still needs the campaign's budget.
+#[derive(Default)]
+pub struct Known {
+    /// Campaigns by id.
+    pub campaigns: HashMap<CampaignId, Arc<Campaign>>,
+    /// Line items by id.
+    pub line_items: HashMap<LineItemId, Arc<LineItem>>,
+}
 
 /// The current snapshot and how to rebuild it.
 pub struct Index {
     store: CampaignStore,
     current: ArcSwap<Snapshot>,
+    known: ArcSwap<Known>,
     /// The store's change marker when the current snapshot was built.
     built_from: std::sync::Mutex<Option<Vec<(i64, i64)>>>,
 }
@@ -45,6 +57,7 @@ impl Index {
         Self {
             store,
             current: ArcSwap::from_pointee(Snapshot::default()),
+            known: ArcSwap::from_pointee(Known::default()),
             built_from: std::sync::Mutex::new(None),
         }
     }
@@ -52,6 +65,41 @@ impl Index {
     /// The snapshot to serve from.
     pub fn load(&self) -> Arc<Snapshot> {
         self.current.load_full()
+    }
+
+    /// A campaign served at some point, as last seen.
+    pub fn campaign(&self, id: CampaignId) -> Option<Arc<Campaign>> {
+        self.known.load().campaigns.get(&id).cloned()
+    }
+
+    /// A line item served at some point, as last seen.
+    pub fn line_item(&self, id: LineItemId) -> Option<Arc<LineItem>> {
+        self.known.load().line_items.get(&id).cloned()
+    }
+
+    /// Reads a campaign this process has not indexed from the store, and remembers it.
+    pub async fn fetch_campaign(&self, id: CampaignId) -> Option<Arc<Campaign>> {
+        match self.store.get::<Campaign>(&id.to_string()).await {
+            Ok(c) => {
+                let c = Arc::new(c);
+                let mut known = Known {
+                    campaigns: self.known.load().campaigns.clone(),
+                    line_items: self.known.load().line_items.clone(),
+                };
+                known.campaigns.insert(id, c.clone());
+                self.known.store(Arc::new(known));
+                Some(c)
+            }
+            Err(e) => {
+                tracing::warn!(campaign = %id, error = %e, "campaign not found for a charge");
+                None
+            }
+        }
+    }
+
+    /// Ids of the campaigns that can serve now (whose shared spend must be kept fresh).
+    pub fn serving_campaigns(&self) -> Vec<CampaignId> {
+        self.current.load().campaign_ids()
     }
 
     /// Rebuilds the snapshot if the store changed since the last build. A rebuild reads and
@@ -77,15 +125,28 @@ impl Index {
         let campaigns: Vec<Campaign> = all(&self.store, Some(Status::Active)).await?;
         let line_items: Vec<LineItem> = all(&self.store, Some(Status::Active)).await?;
         let creatives: Vec<Creative> = all(&self.store, None).await?;
+        let mut known = Known {
+            campaigns: self.known.load().campaigns.clone(),
+            line_items: self.known.load().line_items.clone(),
+        };
+        for c in &campaigns {
+            known.campaigns.insert(c.id, Arc::new(c.clone()));
+        }
+        for l in &line_items {
+            known.line_items.insert(l.id, Arc::new(l.clone()));
+        }
         let snap = Snapshot::build(campaigns, line_items, creatives, chrono::Utc::now());
         let n = snap.len();
         self.current.store(Arc::new(snap));
+        self.known.store(Arc::new(known));
         *self.built_from.lock().unwrap_or_else(|p| p.into_inner()) = Some(marker);
         Ok(n)
     }
 
     /// Refreshes forever, every `every`; a failed refresh keeps the previous snapshot.
     pub async fn keep_fresh(self: Arc<Self>, every: Duration) {
+        // Only paused or ended campaigns leave the snapshot; a paused one keeps its budget
+        // in `known` for the charges still to come.
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

@@ -2,7 +2,8 @@
 //! the cap on another once it loads the user.
 
 use chrono::Utc;
-use endcap_auction::{CapCounter, SharedCaps};
+use endcap_auction::CapCounter;
+use endcap_serving::SharedCaps;
 use endcap_core::{CapPeriod, LineItemId};
 use std::time::Duration;
 

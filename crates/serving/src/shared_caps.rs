@@ -8,8 +8,8 @@
 //! be exceeded by what other replicas served within one TTL; with Redis down, caps are this
 //! replica's own counts.
 
-use crate::caps::{bucket, tag, PERIODS};
-use crate::CapCounter;
+use endcap_auction::{cap_bucket as bucket, cap_tag as tag, CapCounter, CAP_PERIODS as PERIODS};
+use endcap_billing::RedisHandle;
 use chrono::{DateTime, Utc};
 use endcap_core::{CapPeriod, LineItemId};
 use moka::sync::Cache;
@@ -108,15 +108,10 @@ impl SharedCaps {
     }
 
     /// Flushes every `every` while the process runs.
-    pub async fn run(
-        self: Arc<Self>,
-        conn: Arc<tokio::sync::OnceCell<ConnectionManager>>,
-        every: Duration,
-    ) {
+    pub async fn run(self: Arc<Self>, redis: RedisHandle, every: Duration) {
         loop {
             tokio::time::sleep(every).await;
-            if let Some(c) = conn.get() {
-                let mut c = c.clone();
+            if let Some(mut c) = redis.get() {
                 if let Err(e) = self.flush(&mut c).await {
                     tracing::warn!(error = %e, "frequency cap flush failed; will retry");
                 }

@@ -1,0 +1,127 @@
+//! Which events were already seen: shared across replicas and restarts for each token's
+//! lifetime, so a replayed token is never logged or charged twice.
+//!
+//! With Redis, the first sighting is a `SET endcap:seen:{kind}:{id} 1 NX EX {lifetime}`;
+//! every replica agrees on it. Without Redis (one process on embedded defaults) an
+//! in-process cache holds the keys, re-filled at start from the event log. A Redis fault
+//! falls back to the local cache, which also remembers every sighting made here.
+
+use endcap_billing::RedisHandle;
+use endcap_tracking::TokenKind;
+use moka::sync::Cache;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+#[derive(Clone, Copy)]
+struct Expires(Instant);
+
+struct ByDeadline;
+
+impl moka::Expiry<(TokenKind, Uuid), Expires> for ByDeadline {
+    fn expire_after_create(
+        &self,
+        _: &(TokenKind, Uuid),
+        v: &Expires,
+        now: Instant,
+    ) -> Option<Duration> {
+        Some(v.0.saturating_duration_since(now))
+    }
+}
+
+/// Events seen recently, by token kind.
+pub struct Seen {
+    local: Cache<(TokenKind, Uuid), Expires>,
+    redis: Option<RedisHandle>,
+    timeout: Duration,
+}
+
+fn key(kind: TokenKind, id: Uuid) -> String {
+    format!("endcap:seen:{}:{id}", kind.as_str())
+}
+
+impl Seen {
+    /// A dedup set holding up to `capacity` keys locally, shared through `redis` when given.
+    pub fn new(capacity: u64, redis: Option<RedisHandle>, timeout: Duration) -> Self {
+        Self {
+            local: Cache::builder()
+                .max_capacity(capacity)
+                .expire_after(ByDeadline)
+                .build(),
+            redis,
+            timeout,
+        }
+    }
+
+    /// Remembers a sighting made before a restart (from the event log), until `until`.
+    pub fn preload(&self, kind: TokenKind, id: Uuid, until: Instant) {
+        if until > Instant::now() {
+            self.local.insert((kind, id), Expires(until));
+        }
+    }
+
+    /// True the first time `id` is seen for `kind` within `ttl`.
+    pub async fn first(&self, kind: TokenKind, id: Uuid, ttl: Duration) -> bool {
+        let fresh_here = self
+            .local
+            .entry((kind, id))
+            .or_insert(Expires(Instant::now() + ttl))
+            .is_fresh();
+        if let Some(mut conn) = self.redis.as_ref().and_then(RedisHandle::get) {
+            let mut cmd = redis::cmd("SET");
+            cmd.arg(key(kind, id))
+                .arg(1)
+                .arg("NX")
+                .arg("EX")
+                .arg(ttl.as_secs().max(1));
+            let set = cmd.query_async::<Option<String>>(&mut conn);
+            match tokio::time::timeout(self.timeout, set).await {
+                Ok(Ok(reply)) => return reply.is_some() && fresh_here,
+                Ok(Err(e)) => tracing::warn!(error = %e, "dedup through redis failed; deciding locally"),
+                Err(_) => tracing::warn!("dedup through redis timed out; deciding locally"),
+            }
+        }
+        fresh_here
+    }
+
+    /// Whether `id` was seen for `kind` (a click's impression), here or on any replica.
+    pub async fn was_seen(&self, kind: TokenKind, id: Uuid) -> bool {
+        if self.local.contains_key(&(kind, id)) {
+            return true;
+        }
+        if let Some(mut conn) = self.redis.as_ref().and_then(RedisHandle::get) {
+            let mut cmd = redis::cmd("EXISTS");
+            cmd.arg(key(kind, id));
+            let exists = cmd.query_async::<u32>(&mut conn);
+            if let Ok(Ok(n)) = tokio::time::timeout(self.timeout, exists).await {
+                return n > 0;
+            }
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_sighting_counts_once_per_kind() {
+        let s = Seen::new(100, None, Duration::from_millis(5));
+        let id = Uuid::now_v7();
+        let ttl = Duration::from_secs(60);
+        assert!(s.first(TokenKind::Impression, id, ttl).await);
+        assert!(!s.first(TokenKind::Impression, id, ttl).await);
+        assert!(s.first(TokenKind::Click, id, ttl).await, "kinds are apart");
+        assert!(s.was_seen(TokenKind::Impression, id).await);
+    }
+
+    #[tokio::test]
+    async fn preloaded_sightings_survive_a_restart_until_they_expire() {
+        let s = Seen::new(100, None, Duration::from_millis(5));
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        s.preload(TokenKind::Click, a, Instant::now() + Duration::from_secs(60));
+        s.preload(TokenKind::Click, b, Instant::now() - Duration::from_secs(1));
+        assert!(!s.first(TokenKind::Click, a, Duration::from_secs(60)).await);
+        assert!(s.first(TokenKind::Click, b, Duration::from_secs(60)).await);
+    }
+}

@@ -1,0 +1,216 @@
+//! Endcap's serving pipeline, as the ad server runs it.
+//!
+//! A [`Server`] holds what serving reads and writes: the eligibility [`Index`], segments,
+//! budgets ([`endcap_billing::Budgets`]), frequency caps, the CTR model, the event sink and
+//! the token keys. [`Server::decide_onsite`] and [`Server::bid`] parse nothing and answer
+//! nothing over HTTP: they take validated requests, run `endcap_auction::decide`, sign the
+//! tracking URLs, write the decision log (every filled slot and every ghost) and return what
+//! the handler serializes. [`Server::impression`], [`Server::click`], [`Server::bill`] and
+//! [`Server::loss`] verify tokens, de-duplicate across replicas, charge the advertiser
+//! (clamped to the budget) and write the charge ledger. Nothing on the request path waits
+//! on the event log: events are queued.
+#![warn(missing_docs)]
+
+mod dedup;
+mod index;
+mod log;
+mod metrics;
+mod offsite;
+mod onsite;
+mod shared_caps;
+mod track;
+
+pub use dedup::Seen;
+pub use index::{Index, Known};
+pub use metrics::TrackingMetrics;
+pub use offsite::BidAnswer;
+pub use onsite::{DecisionRequest, DecisionResponse, PageContext, PlacementRequest};
+pub use shared_caps::SharedCaps;
+pub use track::Tracked;
+
+use endcap_auction::{CapCounter, CtrModel};
+use endcap_billing::{Budgets, RedisHandle, RetailerClock, TakeRate};
+use endcap_events::Sink;
+use endcap_openrtb::{Exchange, Rates};
+use endcap_segments::Segments;
+use endcap_tracking::{KeyRing, TokenKind};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why serving refused a request or a tracking call.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A field of the request is wrong (named).
+    #[error(transparent)]
+    Invalid(#[from] endcap_core::ValidationError),
+    /// The tracking token is missing, forged, expired or for another endpoint.
+    #[error("tracking token: {0}")]
+    Token(#[from] endcap_tracking::TokenError),
+    /// The exchange's clearing price is missing, malformed, forged or above our bid.
+    #[error("price: {0}")]
+    Price(#[from] endcap_openrtb::PriceError),
+    /// The bid request breaks the specification (the field is named).
+    #[error("bid request: {0}")]
+    BidRequest(#[from] endcap_openrtb::RequestError),
+}
+
+/// How long each kind of tracking token is accepted (and its dedup key kept).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetimes {
+    /// Impression pixels (default 1 hour).
+    pub impression: Duration,
+    /// Click redirects (default 7 days).
+    pub click: Duration,
+    /// Billing and loss notices (default 1 day).
+    pub bill: Duration,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Self {
+            impression: Duration::from_secs(3_600),
+            click: Duration::from_secs(7 * 86_400),
+            bill: Duration::from_secs(86_400),
+        }
+    }
+}
+
+impl Lifetimes {
+    /// The lifetime of a token kind.
+    pub fn of(&self, kind: TokenKind) -> Duration {
+        match kind {
+            TokenKind::Impression => self.impression,
+            TokenKind::Click => self.click,
+            TokenKind::Bill => self.bill,
+        }
+    }
+}
+
+/// Serving rules and settings.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Base URL of tracking links (the bound address when none is configured).
+    pub public_url: String,
+    /// The retailer's calendar: accounting days for budgets, pacing and the ledger.
+    pub clock: RetailerClock,
+    /// The marketplace currency and conversion rates for the OpenRTB edge.
+    pub rates: Rates,
+    /// First-price auctions onsite instead of second price.
+    pub first_price: bool,
+    /// Reserve eCPM of onsite placements without a floor of their own, micros.
+    pub onsite_floor_cpm_micros: i64,
+    /// Reserve eCPM per placement, micros (`offsite` sets a minimum for every imp).
+    pub placement_floors: HashMap<String, i64>,
+    /// Least a CPC winner pays per click, micros.
+    pub min_cpc_micros: i64,
+    /// Placements that may show one advertiser more than once per request.
+    pub repeat_placements: Vec<String>,
+    /// The retailer's share of offsite advertiser charges.
+    pub take_rate: TakeRate,
+    /// First-price shading, basis points of the surplus over the floor.
+    pub shade_bps: u32,
+    /// Token lifetimes.
+    pub lifetimes: Lifetimes,
+    /// Clicks with no impression seen are not billed (they are counted either way).
+    pub clicks_need_impression: bool,
+    /// Upper bound on OpenRTB `tmax`, ms.
+    pub max_tmax_ms: u64,
+    /// The exchanges we bid on, by caller key.
+    pub exchanges: HashMap<String, Exchange>,
+    /// Settings for exchanges that call without a key (open endpoints only).
+    pub default_exchange: Exchange,
+    /// Keys the retailer's site calls `/v1/decisions` with.
+    pub site_keys: Vec<String>,
+    /// Whether `/v1/decisions` and `/openrtb2/bid` answer callers without a key (the demo).
+    pub open_endpoints: bool,
+    /// Timeout of the request path's segment and cap lookups.
+    pub lookup_timeout: Duration,
+}
+
+/// Everything serving reads and writes.
+pub struct Server {
+    /// Rules and settings.
+    pub config: ServeConfig,
+    /// The eligibility index.
+    pub index: Arc<Index>,
+    /// Audience segments.
+    pub segments: Arc<Segments>,
+    /// Spend and reservations.
+    pub budgets: Arc<Budgets>,
+    /// Frequency cap counters.
+    pub caps: Arc<dyn CapCounter>,
+    /// Shared caps and the Redis connection they load through (with Redis).
+    pub shared_caps: Option<(Arc<SharedCaps>, RedisHandle)>,
+    /// pCTR model.
+    pub model: Arc<dyn CtrModel>,
+    /// The model's version, written into the decision log.
+    pub model_version: String,
+    /// Where events go.
+    pub sink: Sink,
+    /// Tracking token keys.
+    pub keys: KeyRing,
+    /// Events seen, for dedup.
+    pub seen: Seen,
+    /// Tracking counters.
+    pub metrics: TrackingMetrics,
+}
+
+/// Why a caller was turned away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CallerError {
+    /// No key, and the endpoint is not open.
+    #[error("a caller key is required")]
+    Missing,
+    /// A key nobody was given.
+    #[error("unknown caller key")]
+    Unknown,
+}
+
+impl Server {
+    /// Whether a `/v1/decisions` caller may call.
+    pub fn site_allowed(&self, key: Option<&str>) -> Result<(), CallerError> {
+        match key {
+            Some(k) if self.config.site_keys.iter().any(|s| s == k) => Ok(()),
+            Some(_) if !self.config.open_endpoints => Err(CallerError::Unknown),
+            None if !self.config.open_endpoints => Err(CallerError::Missing),
+            _ => Ok(()),
+        }
+    }
+
+    /// The exchange an `/openrtb2/bid` caller is.
+    pub fn exchange_for(&self, key: Option<&str>) -> Result<&Exchange, CallerError> {
+        match key.and_then(|k| self.config.exchanges.get(k)) {
+            Some(x) => Ok(x),
+            None if self.config.open_endpoints => Ok(&self.config.default_exchange),
+            None if key.is_some() => Err(CallerError::Unknown),
+            None => Err(CallerError::Missing),
+        }
+    }
+
+    /// The exchange a billing token names (settings for an exchange since removed fall
+    /// back to the default's).
+    fn exchange_named(&self, name: &str) -> &Exchange {
+        self.config
+            .exchanges
+            .values()
+            .find(|x| x.name == name)
+            .unwrap_or(&self.config.default_exchange)
+    }
+
+    /// The user's segments, with the shared frequency-cap counters loaded alongside: the
+    /// request path's only I/O, one bounded round trip each, run concurrently.
+    async fn user_segments(&self, user_key: &str) -> Vec<String> {
+        if user_key.is_empty() {
+            return Vec::new();
+        }
+        let caps = async {
+            if let Some((caps, redis)) = &self.shared_caps {
+                caps.prefetch(redis.get().as_ref(), user_key, self.config.lookup_timeout)
+                    .await;
+            }
+        };
+        let (lookup, ()) = tokio::join!(self.segments.lookup(user_key), caps);
+        lookup.segments.to_vec()
+    }
+}

@@ -1,0 +1,180 @@
+//! `/openrtb2/bid`: bids for offsite publishers, at the advertiser's value.
+
+use crate::{ServeError, Server};
+use endcap_auction::{decide, uniform_draw, Context, Deps};
+use endcap_core::{AdChannel, HashedKey};
+use endcap_events::Arm;
+use endcap_openrtb::{
+    bid_cpm_micros, bid_for, device_class, offsite_slots, response_currency, Bid, BidRequest,
+    BidResponse, BidUrls, Exchange, SeatBid, AUCTION_PRICE_MACRO,
+};
+use endcap_tracking::{Claims, TokenKind};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// Below this `tmax` a bid cannot be decided and sent back in time.
+const MIN_TMAX: Duration = Duration::from_millis(2);
+
+/// What to answer an exchange.
+#[derive(Debug)]
+pub enum BidAnswer {
+    /// Bids.
+    Bid(BidResponse),
+    /// No bid (HTTP 204).
+    NoBid,
+    /// No bid with a reason code, for a request of a kind we do not serve.
+    Unsupported {
+        /// The request's id.
+        id: String,
+    },
+}
+
+fn host(url: &str) -> String {
+    url.split("://")
+        .nth(1)
+        .and_then(|r| r.split(['/', '?', '#', ':']).next())
+        .unwrap_or("")
+        .trim_start_matches("www.")
+        .to_string()
+}
+
+impl Server {
+    /// Bids on an OpenRTB request from `exchange`. Bids carry the advertiser's value (shaded
+    /// only in first-price auctions); each placed ad's expected cost is reserved, and an ad
+    /// whose reservation fails is not bid (the exchange's bill cannot be clamped later).
+    pub async fn bid(
+        &self,
+        req: BidRequest,
+        exchange: &Exchange,
+        started: Instant,
+    ) -> Result<BidAnswer, ServeError> {
+        req.validate()?;
+        let cfg = &self.config;
+        let tmax =
+            Duration::from_millis(req.tmax.unwrap_or(cfg.max_tmax_ms).min(cfg.max_tmax_ms));
+        // Too little time to decide and answer: do no work, answer no-bid at once.
+        if tmax < MIN_TMAX {
+            return Ok(BidAnswer::NoBid);
+        }
+        let Some(cur) = response_currency(&req, &cfg.rates) else {
+            return Ok(BidAnswer::NoBid);
+        };
+        let min_floor = cfg.placement_floors.get("offsite").copied().unwrap_or(0);
+        let imps = offsite_slots(&req, &cfg.rates, min_floor);
+        if imps.slots.is_empty() {
+            if imps.unsupported > 0 && imps.unknown_currency == 0 {
+                return Ok(BidAnswer::Unsupported { id: req.id });
+            }
+            return Ok(BidAnswer::NoBid);
+        }
+        let user_key = req
+            .user
+            .as_ref()
+            .and_then(|u| u.buyeruid.as_deref())
+            .and_then(|k| HashedKey::parse(k, "user.buyeruid").ok())
+            .map(|k| k.as_str().to_string())
+            .unwrap_or_default();
+        let segments = self.user_segments(&user_key).await;
+        let now = chrono::Utc::now();
+        let ctx = Context {
+            user_key,
+            segments,
+            keywords: Vec::new(),
+            categories: Vec::new(),
+            skus_on_page: Vec::new(),
+            store_id: None,
+            device: device_class(req.device.as_ref().and_then(|d| d.devicetype)),
+            page_type: String::new(),
+            channel: AdChannel::Offsite,
+            now,
+            local: cfg.clock.local(now),
+            draw: uniform_draw(),
+        };
+        let snapshot = self.index.load();
+        let first_price = req.at == Some(1);
+        let deps = Deps {
+            snapshot: &snapshot,
+            model: self.model.as_ref(),
+            budgets: self.budgets.as_ref(),
+            caps: self.caps.as_ref(),
+            first_price: cfg.first_price || first_price,
+            min_cpc_micros: cfg.min_cpc_micros,
+        };
+        let d = decide(&deps, &ctx, &imps.slots);
+        let test = req.test == 1;
+        if started.elapsed() >= tmax || test && d.placed.is_empty() {
+            for p in &d.placed {
+                self.budgets.release(p.decision_id.as_uuid());
+            }
+            return Ok(BidAnswer::NoBid);
+        }
+        let request_id = Uuid::now_v7();
+        if !test {
+            // Offsite, the treated arm is "we bid"; a ghost is "we would have bid".
+            self.log_ghosts(&ctx, request_id, &d.ghosts);
+        }
+        let marketplace = cfg.rates.marketplace();
+        let token_cur = if cur == marketplace { "" } else { cur.as_str() };
+        let base = &cfg.public_url;
+        let mut bids: Vec<Bid> = Vec::new();
+        for p in &d.placed {
+            let floor = imps
+                .slots
+                .iter()
+                .find(|s| s.id == p.slot_id)
+                .map_or(0, |s| s.floor_ecpm_micros);
+            let value = bid_cpm_micros(p.ecpm_micros, floor, first_price, cfg.shade_bps);
+            let blocked = req
+                .badv
+                .iter()
+                .any(|b| b.trim_start_matches("www.") == host(&p.creative.click_url));
+            let (Some(bid), false) = (value, blocked) else {
+                self.budgets.release(p.decision_id.as_uuid());
+                continue;
+            };
+            let Some(price) = cfg.rates.from_marketplace(bid, &cur) else {
+                self.budgets.release(p.decision_id.as_uuid());
+                continue;
+            };
+            let mut x = p.exposure(&ctx);
+            x.bid_cpm_micros = bid;
+            if test {
+                // Answered, never billed nor counted as delivery.
+                self.budgets.release(p.decision_id.as_uuid());
+            } else {
+                self.log_decision(&ctx, request_id, p, &x, Arm::Served);
+            }
+            let sign = |kind: TokenKind| {
+                self.keys.sign(
+                    &Claims::new(kind, &x, &p.creative.click_url).offsite(
+                        &exchange.name,
+                        token_cur,
+                        test,
+                    ),
+                )
+            };
+            let bill = sign(TokenKind::Bill);
+            let urls = BidUrls {
+                impression: format!(
+                    "{base}/v1/events/impression?t={}&f=gif",
+                    sign(TokenKind::Impression)
+                ),
+                click: format!("{base}/v1/events/click?t={}", sign(TokenKind::Click)),
+                bill: format!("{base}/v1/events/bill?t={bill}&price={AUCTION_PRICE_MACRO}"),
+                loss: format!("{base}/v1/events/loss?t={bill}"),
+            };
+            bids.push(bid_for(p, price, &urls, exchange));
+        }
+        if bids.is_empty() {
+            return Ok(BidAnswer::NoBid);
+        }
+        Ok(BidAnswer::Bid(BidResponse {
+            id: req.id,
+            seatbid: vec![SeatBid {
+                bid: bids,
+                seat: "endcap".into(),
+            }],
+            cur,
+        }))
+    }
+}

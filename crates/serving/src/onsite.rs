@@ -1,0 +1,236 @@
+//! `/v1/decisions`: ranked sponsored ads for the retailer's own placements.
+
+use crate::{ServeError, Server};
+use endcap_auction::{decide, uniform_draw, Context, Deps, Explanation, Slot, SlotRequest};
+use endcap_core::{AdChannel, CreativeKind, Device, HashedKey, ValidationError};
+use endcap_events::Arm;
+use endcap_tracking::{Claims, TokenKind};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Most placements in one decision request.
+const MAX_PLACEMENTS: usize = 20;
+/// Most ads per placement.
+const MAX_COUNT: usize = 20;
+
+/// A placement to fill.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlacementRequest {
+    id: String,
+    #[serde(default = "one")]
+    count: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// What the page tells about itself.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageContext {
+    #[serde(default)]
+    page_type: Option<String>,
+    #[serde(default)]
+    keywords: Vec<String>,
+    #[serde(default)]
+    categories: Vec<String>,
+    #[serde(default)]
+    skus_on_page: Vec<String>,
+    #[serde(default)]
+    store_id: Option<String>,
+    #[serde(default)]
+    device: Option<Device>,
+}
+
+/// Body of `POST /v1/decisions`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionRequest {
+    #[serde(default)]
+    user_key: Option<String>,
+    placements: Vec<PlacementRequest>,
+    #[serde(default)]
+    context: PageContext,
+}
+
+/// The creative of an ad, as the page renders it.
+#[derive(Debug, Serialize)]
+pub struct CreativeView {
+    id: String,
+    kind: CreativeKind,
+    sku: Option<String>,
+    image_url: Option<String>,
+    width: Option<u32>,
+    height: Option<u32>,
+}
+
+/// One ad in a placement.
+#[derive(Debug, Serialize)]
+pub struct AdView {
+    rank: usize,
+    decision_id: String,
+    line_item_id: String,
+    campaign_id: String,
+    advertiser_id: String,
+    creative: CreativeView,
+    impression_url: String,
+    click_url: String,
+}
+
+/// One placement's ads.
+#[derive(Debug, Serialize)]
+pub struct PlacementView {
+    id: String,
+    ads: Vec<AdView>,
+}
+
+/// Answer of `POST /v1/decisions`.
+#[derive(Debug, Serialize)]
+pub struct DecisionResponse {
+    request_id: String,
+    placements: Vec<PlacementView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    debug: Option<Vec<Explanation>>,
+}
+
+fn placement_name(raw: &str, field: &str) -> Result<String, ValidationError> {
+    let ok = (1..=128).contains(&raw.len())
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_:.".contains(&b));
+    if ok {
+        Ok(raw.to_string())
+    } else {
+        Err(ValidationError::new(
+            field,
+            "must be 1-128 lower-case letters, digits, - _ : .",
+        ))
+    }
+}
+
+impl Server {
+    /// Turns the request's placements into slots with their floors.
+    fn onsite_slots(&self, input: &DecisionRequest) -> Result<Vec<SlotRequest>, ValidationError> {
+        if input.placements.is_empty() || input.placements.len() > MAX_PLACEMENTS {
+            return Err(ValidationError::new(
+                "placements",
+                format!("send 1 to {MAX_PLACEMENTS} placements"),
+            ));
+        }
+        let mut slots = Vec::with_capacity(input.placements.len());
+        for (i, p) in input.placements.iter().enumerate() {
+            let name = placement_name(&p.id, &format!("placements[{i}].id"))?;
+            if !(1..=MAX_COUNT).contains(&p.count) {
+                return Err(ValidationError::new(
+                    format!("placements[{i}].count"),
+                    format!("must be 1 to {MAX_COUNT}"),
+                ));
+            }
+            let floor = self
+                .config
+                .placement_floors
+                .get(&name)
+                .copied()
+                .unwrap_or(self.config.onsite_floor_cpm_micros);
+            slots.push(SlotRequest {
+                id: name.clone(),
+                slot: Slot::onsite(&name),
+                count: p.count,
+                floor_ecpm_micros: floor,
+                allow_same_advertiser: self.config.repeat_placements.contains(&name),
+            });
+        }
+        Ok(slots)
+    }
+
+    /// Decides a `/v1/decisions` request: ranked ads with signed tracking URLs; ghosts and
+    /// every placed ad go to the decision log. `debug` adds why every line item lost.
+    pub async fn decide_onsite(
+        &self,
+        input: DecisionRequest,
+        debug: bool,
+    ) -> Result<DecisionResponse, ServeError> {
+        let user_key = match input.user_key.as_deref() {
+            Some(k) => HashedKey::parse(k, "user_key")?.as_str().to_string(),
+            None => String::new(),
+        };
+        let slots = self.onsite_slots(&input)?;
+        let segments = self.user_segments(&user_key).await;
+        let c = input.context;
+        let now = chrono::Utc::now();
+        let ctx = Context {
+            user_key,
+            segments,
+            keywords: c
+                .keywords
+                .iter()
+                .map(|k| Context::normalize_keyword(k))
+                .filter(|k| !k.is_empty())
+                .collect(),
+            categories: c.categories,
+            skus_on_page: c.skus_on_page,
+            store_id: c.store_id,
+            device: c.device,
+            page_type: c.page_type.unwrap_or_default(),
+            channel: AdChannel::Onsite,
+            now,
+            local: self.config.clock.local(now),
+            draw: uniform_draw(),
+        };
+        let snapshot = self.index.load();
+        let deps = Deps {
+            snapshot: &snapshot,
+            model: self.model.as_ref(),
+            budgets: self.budgets.as_ref(),
+            caps: self.caps.as_ref(),
+            first_price: self.config.first_price,
+            min_cpc_micros: self.config.min_cpc_micros,
+        };
+        let d = decide(&deps, &ctx, &slots);
+        let request_id = Uuid::now_v7();
+        self.log_ghosts(&ctx, request_id, &d.ghosts);
+        let mut placements: Vec<PlacementView> = slots
+            .iter()
+            .map(|s| PlacementView {
+                id: s.id.clone(),
+                ads: Vec::new(),
+            })
+            .collect();
+        let base = &self.config.public_url;
+        for p in &d.placed {
+            let x = p.exposure(&ctx);
+            self.log_decision(&ctx, request_id, p, &x, Arm::Served);
+            let imp = self.keys.sign(&Claims::new(TokenKind::Impression, &x, ""));
+            let clk = self
+                .keys
+                .sign(&Claims::new(TokenKind::Click, &x, &p.creative.click_url));
+            let li = &p.candidate.line_item;
+            if let Some(view) = placements.iter_mut().find(|v| v.id == p.slot_id) {
+                view.ads.push(AdView {
+                    rank: p.rank,
+                    decision_id: x.decision_id.to_string(),
+                    line_item_id: li.id.to_string(),
+                    campaign_id: li.campaign_id.to_string(),
+                    advertiser_id: li.advertiser_id.to_string(),
+                    creative: CreativeView {
+                        id: p.creative.id.to_string(),
+                        kind: p.creative.kind,
+                        sku: p.creative.sku.clone(),
+                        image_url: p.creative.image_url.clone(),
+                        width: p.creative.width,
+                        height: p.creative.height,
+                    },
+                    impression_url: format!("{base}/v1/events/impression?t={imp}"),
+                    click_url: format!("{base}/v1/events/click?t={clk}"),
+                });
+            }
+        }
+        Ok(DecisionResponse {
+            request_id: request_id.to_string(),
+            placements,
+            debug: debug.then_some(d.explanations),
+        })
+    }
+}

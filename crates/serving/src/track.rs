@@ -1,0 +1,292 @@
+//! Tracking: impressions, clicks, billing and loss notices. Tokens are verified for their
+//! kind and lifetime, sightings de-duplicated across replicas, and every charge clamped to
+//! the budget and written to the ledger.
+
+use crate::{ServeError, Server};
+use chrono::{DateTime, Utc};
+use endcap_billing::{
+    click_charge_nanos, impression_charge_nanos, offsite_cpm_charge_nanos, Limits,
+};
+use endcap_core::{AdChannel, Campaign, Exposure};
+use endcap_events::{AdEvent, ChargeReason, ChargeRecord, ChargeSource, Event, EventSink};
+use endcap_openrtb::clearing_price;
+use endcap_tracking::{Claims, TokenError, TokenKind};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+/// Clock difference allowed between the replica that signed a token and the one reading it.
+const CLOCK_SKEW_MS: i64 = 60_000;
+
+/// What a tracking call did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tracked {
+    /// First sighting: logged (and charged where the pricing says so).
+    Counted,
+    /// Seen before within the token's lifetime: nothing logged or charged again.
+    Duplicate,
+}
+
+/// Why a charge is not billed, if it is not.
+#[derive(Clone, Copy)]
+enum Verdict {
+    Bill,
+    Refuse(ChargeReason),
+}
+
+impl Server {
+    /// Verifies a token for `kind`, counting refusals by reason.
+    pub fn verify(&self, token: Option<&str>, kind: TokenKind) -> Result<Claims, ServeError> {
+        let Some(t) = token.filter(|t| !t.is_empty()) else {
+            self.metrics.rejected("missing");
+            return Err(TokenError::Malformed.into());
+        };
+        let now = Utc::now().timestamp_millis();
+        let max_age = self.config.lifetimes.of(kind).as_millis() as i64;
+        self.keys
+            .verify(t, kind, now, max_age, CLOCK_SKEW_MS)
+            .map_err(|e| {
+                self.metrics.rejected(e.reason());
+                tracing::info!(reason = e.reason(), "tracking token refused");
+                e.into()
+            })
+    }
+
+    /// The campaign charged for: as indexed, else read from the store (paused or ended
+    /// since the ad was served, and this process never saw it).
+    async fn campaign_of(&self, x: &Exposure) -> Option<Arc<Campaign>> {
+        if let Some(c) = self.index.campaign(x.campaign_id) {
+            return Some(c);
+        }
+        self.index.fetch_campaign(x.campaign_id).await
+    }
+
+    fn promoted(&self, x: &Exposure) -> Vec<String> {
+        self.index
+            .line_item(x.line_item_id)
+            .map(|l| l.promoted_skus.clone())
+            .unwrap_or_default()
+    }
+
+    fn ledger_row(
+        &self,
+        x: &Exposure,
+        source: ChargeSource,
+        reason: ChargeReason,
+        now: DateTime<Utc>,
+        charge_nanos: i64,
+        media_cost_nanos: i64,
+    ) {
+        self.sink.send(Event::Charge(ChargeRecord {
+            decision_id: x.decision_id.as_uuid(),
+            source,
+            reason,
+            ts_ms: now.timestamp_millis(),
+            accounting_day: self.config.clock.local(now).day,
+            advertiser_id: x.advertiser_id.as_uuid(),
+            campaign_id: x.campaign_id.as_uuid(),
+            line_item_id: x.line_item_id.as_uuid(),
+            charge_nanos,
+            media_cost_nanos,
+            currency: self.config.rates.marketplace().to_string(),
+        }));
+    }
+
+    /// Charges `amount` nanos (and records `media` nanos of media cost), clamped to the
+    /// campaign's budget, writing the ledger rows. Returns the billable part.
+    async fn charge(
+        &self,
+        x: &Exposure,
+        source: ChargeSource,
+        amount: i64,
+        media: i64,
+        verdict: Verdict,
+        now: DateTime<Utc>,
+    ) -> i64 {
+        if amount <= 0 && media <= 0 {
+            return 0;
+        }
+        if let Verdict::Refuse(reason) = verdict {
+            self.ledger_row(x, source, reason, now, amount, media);
+            return 0;
+        }
+        let Some(campaign) = self.campaign_of(x).await else {
+            // A campaign nobody can find has no budget to bill against.
+            tracing::warn!(campaign = %x.campaign_id, "charge for an unknown campaign recorded as over budget");
+            self.ledger_row(x, source, ChargeReason::OverBudget, now, amount, media);
+            return 0;
+        };
+        let day = self.config.clock.local(now).day;
+        let split = self
+            .budgets
+            .charge(campaign.id, Limits::from(&campaign.budget), day, amount)
+            .await;
+        if split.billable > 0 || media > 0 {
+            self.ledger_row(x, source, ChargeReason::Billable, now, split.billable, media);
+        }
+        if split.over_budget > 0 {
+            self.ledger_row(x, source, ChargeReason::OverBudget, now, split.over_budget, 0);
+        }
+        split.billable
+    }
+
+    fn duplicate(&self, x: &Exposure, source: ChargeSource, amount: i64, media: i64) {
+        self.metrics.duplicates.fetch_add(1, Relaxed);
+        if amount > 0 || media > 0 {
+            self.ledger_row(x, source, ChargeReason::Duplicate, Utc::now(), amount, media);
+        }
+    }
+
+    fn log_ad(&self, kind: TokenKind, x: &Exposure, now: DateTime<Utc>, billable: i64) {
+        let mut e = AdEvent::new(x.clone(), now.timestamp_millis(), self.promoted(x));
+        e.charge_nanos = billable;
+        let (event, label) = match kind {
+            TokenKind::Click => (Event::Click(e), "click"),
+            _ => (Event::Impression(e), "impression"),
+        };
+        self.sink.send(event);
+        self.metrics.logged(label);
+    }
+
+    /// An impression pixel. Onsite CPM ads are charged here; offsite ads are charged by the
+    /// exchange's billing notice, never by the pixel.
+    pub async fn impression(&self, token: Option<&str>) -> Result<Tracked, ServeError> {
+        let c = self.verify(token, TokenKind::Impression)?;
+        let x = &c.exposure;
+        let amount = match x.channel {
+            AdChannel::Onsite => impression_charge_nanos(x.pricing, x.price_micros),
+            AdChannel::Offsite => 0,
+        };
+        let id = x.decision_id.as_uuid();
+        if !self
+            .seen
+            .first(TokenKind::Impression, id, self.config.lifetimes.impression)
+            .await
+        {
+            self.duplicate(x, ChargeSource::Impression, amount, 0);
+            return Ok(Tracked::Duplicate);
+        }
+        let now = Utc::now();
+        if x.channel == AdChannel::Onsite {
+            // The charge replaces the reservation.
+            self.budgets.release(id);
+        }
+        if !x.user_key.is_empty() && !c.test {
+            self.caps.record(&x.user_key, x.line_item_id, now);
+        }
+        let verdict = if c.test {
+            Verdict::Refuse(ChargeReason::TestTraffic)
+        } else {
+            Verdict::Bill
+        };
+        let billable = self
+            .charge(x, ChargeSource::Impression, amount, 0, verdict, now)
+            .await;
+        if !c.test {
+            self.log_ad(TokenKind::Impression, x, now, billable);
+        }
+        Ok(Tracked::Counted)
+    }
+
+    /// A click: charges CPC ads, and answers where to redirect (from the signed token, so
+    /// this is no open redirect).
+    pub async fn click(&self, token: Option<&str>) -> Result<(Tracked, String), ServeError> {
+        let c = self.verify(token, TokenKind::Click)?;
+        let x = &c.exposure;
+        let amount = click_charge_nanos(x.pricing, x.price_micros);
+        let id = x.decision_id.as_uuid();
+        if !self
+            .seen
+            .first(TokenKind::Click, id, self.config.lifetimes.click)
+            .await
+        {
+            self.duplicate(x, ChargeSource::Click, amount, 0);
+            return Ok((Tracked::Duplicate, c.click_url));
+        }
+        let now = Utc::now();
+        let impression_seen = self.seen.was_seen(TokenKind::Impression, id).await;
+        if !impression_seen {
+            self.metrics.clicks_without_impression.fetch_add(1, Relaxed);
+        }
+        let verdict = if c.test {
+            Verdict::Refuse(ChargeReason::TestTraffic)
+        } else if !impression_seen && self.config.clicks_need_impression {
+            Verdict::Refuse(ChargeReason::InvalidTraffic)
+        } else {
+            Verdict::Bill
+        };
+        let billable = self
+            .charge(x, ChargeSource::Click, amount, 0, verdict, now)
+            .await;
+        if !c.test {
+            self.log_ad(TokenKind::Click, x, now, billable);
+        }
+        Ok((Tracked::Counted, c.click_url))
+    }
+
+    /// An exchange's billing notice with its `${AUCTION_PRICE}`: records the media cost
+    /// and charges CPM line items (media cost grossed up by the take rate, never past the
+    /// line item's bid), clamped to the budget. The price is checked first: a number, >= 0,
+    /// <= our bid.
+    pub async fn bill(&self, token: Option<&str>, price: Option<&str>) -> Result<Tracked, ServeError> {
+        let c = self.verify(token, TokenKind::Bill)?;
+        let x = &c.exposure;
+        let rates = &self.config.rates;
+        let cur = if c.currency.is_empty() {
+            rates.marketplace()
+        } else {
+            c.currency.as_str()
+        };
+        let our_bid = rates.from_marketplace(x.bid_cpm_micros, cur).unwrap_or(0);
+        let exchange = self.exchange_named(&c.exchange);
+        let price = clearing_price(exchange.price.as_ref(), price, our_bid).inspect_err(|e| {
+            self.metrics.bad_prices.fetch_add(1, Relaxed);
+            tracing::info!(error = %e, exchange = %exchange.name, "billing notice refused");
+        })?;
+        // Per impression, in marketplace nanos: a CPM of N micros is N nanos per impression.
+        let media = rates
+            .to_marketplace(price, cur)
+            .unwrap_or(0)
+            .min(x.bid_cpm_micros);
+        let amount = offsite_cpm_charge_nanos(x.pricing, x.bid_cpm_micros, media, self.config.take_rate);
+        let id = x.decision_id.as_uuid();
+        if !self
+            .seen
+            .first(TokenKind::Bill, id, self.config.lifetimes.bill)
+            .await
+        {
+            self.duplicate(x, ChargeSource::Bill, amount, media);
+            return Ok(Tracked::Duplicate);
+        }
+        let now = Utc::now();
+        self.budgets.release(id);
+        let verdict = if c.test {
+            Verdict::Refuse(ChargeReason::TestTraffic)
+        } else {
+            Verdict::Bill
+        };
+        let billable = self
+            .charge(x, ChargeSource::Bill, amount, media, verdict, now)
+            .await;
+        // A billed ad was shown: count the impression if its pixel has not.
+        if !c.test
+            && self
+                .seen
+                .first(TokenKind::Impression, id, self.config.lifetimes.impression)
+                .await
+        {
+            if !x.user_key.is_empty() {
+                self.caps.record(&x.user_key, x.line_item_id, now);
+            }
+            self.log_ad(TokenKind::Impression, x, now, billable);
+        }
+        Ok(Tracked::Counted)
+    }
+
+    /// An exchange's loss notice: the reservation is released at once.
+    pub fn loss(&self, token: Option<&str>) -> Result<(), ServeError> {
+        let c = self.verify(token, TokenKind::Bill)?;
+        self.budgets.release(c.exposure.decision_id.as_uuid());
+        self.metrics.logged("loss");
+        Ok(())
+    }
+}

@@ -1,0 +1,222 @@
+//! The money rules end to end: hard budgets, the ledger, duplicates, invalid clicks, and
+//! spend that survives a restart.
+
+use super::*;
+use endcap_core::*;
+
+/// A campaign with one line item and one creative, in the app's store.
+pub(crate) struct One {
+    pub(crate) campaign: Campaign,
+    pub(crate) line_item: LineItem,
+    pub(crate) creative: CreativeId,
+}
+
+pub(crate) async fn seed_one(db: &str, pricing: Value, daily: i64, total: i64) -> One {
+    let store = CampaignStore::connect(db).await.unwrap();
+    let adv = store
+        .create_advertiser(
+            "t",
+            AdvertiserInput {
+                name: "Acme".into(),
+                currency: "USD".into(),
+            }
+            .validate()
+            .unwrap(),
+            None,
+        )
+        .await
+        .unwrap()
+        .value;
+    let now = chrono::Utc::now();
+    let input: CampaignInput = serde_json::from_value(json!({"name": "c", "status": "active",
+        "budget": {"total_micros": total, "daily_micros": daily},
+        "start_at": (now - chrono::Duration::days(1)).to_rfc3339(),
+        "end_at": (now + chrono::Duration::days(30)).to_rfc3339()}))
+    .unwrap();
+    let campaign = store
+        .create_campaign("t", adv.id, None, |_| Ok(input.validate()?))
+        .await
+        .unwrap()
+        .value;
+    let li: LineItemInput = serde_json::from_value(json!({"name": "li", "status": "active",
+        "promoted_skus": ["sku-9"], "pricing": pricing, "targeting": {"placements": ["money"]}}))
+    .unwrap();
+    let line_item = store
+        .create_line_item("t", campaign.id, None, |c| Ok(li.validate(c)?))
+        .await
+        .unwrap()
+        .value;
+    let cr: CreativeInput = serde_json::from_value(json!({"kind": "sponsored_product",
+        "sku": "sku-9", "click_url": "https://shop.example/p/sku-9"}))
+    .unwrap();
+    let creative = store
+        .create_creative("t", line_item.id, None, |li| Ok(cr.validate(li)?))
+        .await
+        .unwrap()
+        .value
+        .id;
+    One {
+        campaign,
+        line_item,
+        creative,
+    }
+}
+
+/// A fresh exposure of the seeded line item at `price` (what a decision would sign).
+pub(crate) fn served(one: &One, price: i64) -> Exposure {
+    Exposure {
+        decision_id: DecisionId::generate(),
+        decided_at_ms: chrono::Utc::now().timestamp_millis(),
+        user_key: "12".repeat(32),
+        advertiser_id: one.campaign.advertiser_id,
+        campaign_id: one.campaign.id,
+        line_item_id: one.line_item.id,
+        creative_id: one.creative,
+        channel: AdChannel::Onsite,
+        placement: "money".into(),
+        position: 0,
+        sku: Some("sku-9".into()),
+        pricing: one.line_item.pricing.model,
+        price_micros: price,
+        bid_cpm_micros: 0,
+    }
+}
+
+fn sum_reason(ledger: &[Event], reason: ChargeReason) -> i64 {
+    charges(ledger)
+        .iter()
+        .filter(|c| c.reason == reason)
+        .map(|c| c.charge_nanos)
+        .sum()
+}
+
+#[actix_web::test]
+async fn a_budget_is_never_billed_past_its_limit_and_the_rest_is_recorded() {
+    let app = spawn(false).await;
+    // $1.00 a day; clicks at $0.30: three and a third clicks are billable.
+    let one = seed_one(&app.db, json!({"model": "cpc", "bid_micros": 300_000}), 1_000_000, 5_000_000).await;
+    app.index.refresh().await.unwrap();
+    for _ in 0..10 {
+        let t = token(TokenKind::Click, &served(&one, 300_000));
+        assert_eq!(app.get(&format!("/v1/events/click?t={t}")).await.status, 302);
+    }
+    let ledger = app.logged(Table::Charges).await;
+    assert_eq!(billable_nanos(&ledger), 1_000_000_000, "exactly the daily budget");
+    assert_eq!(sum_reason(&ledger, ChargeReason::OverBudget), 2_000_000_000);
+    let split: Vec<(ChargeReason, i64)> = charges(&ledger)
+        .iter()
+        .filter(|c| c.charge_nanos == 100_000_000 || c.charge_nanos == 200_000_000)
+        .map(|c| (c.reason, c.charge_nanos))
+        .collect();
+    assert!(
+        split.contains(&(ChargeReason::Billable, 100_000_000))
+            && split.contains(&(ChargeReason::OverBudget, 200_000_000)),
+        "the click that crossed the line is split: {split:?}"
+    );
+    let clicks = app.logged(Table::Clicks).await;
+    let logged: i64 = clicks.iter().map(|e| ad(e).charge_nanos).sum();
+    assert_eq!(logged, 1_000_000_000, "click rows carry their billable part");
+    let day = charges(&ledger)[0].accounting_day;
+    assert_eq!(
+        day,
+        (chrono::Utc::now().date_naive() - chrono::NaiveDate::default()).num_days() as i32,
+        "the accounting day (UTC by default)"
+    );
+}
+
+#[actix_web::test]
+async fn a_replayed_click_is_charged_once_and_recorded_as_a_duplicate() {
+    let app = spawn(false).await;
+    let one = seed_one(&app.db, json!({"model": "cpc", "bid_micros": 400_000}), 10_000_000, 50_000_000).await;
+    app.index.refresh().await.unwrap();
+    let t = token(TokenKind::Click, &served(&one, 400_000));
+    for _ in 0..5 {
+        assert_eq!(app.get(&format!("/v1/events/click?t={t}")).await.status, 302);
+    }
+    let ledger = app.logged(Table::Charges).await;
+    assert_eq!(billable_nanos(&ledger), 400_000_000);
+    assert_eq!(
+        charges(&ledger)
+            .iter()
+            .filter(|c| c.reason == ChargeReason::Duplicate)
+            .count(),
+        4
+    );
+}
+
+#[actix_web::test]
+async fn clicks_without_a_seen_impression_can_be_refused_for_billing() {
+    let app = spawn_with(false, None, &[("ENDCAP_CLICKS_NEED_IMPRESSION", "true")]).await;
+    let one = seed_one(&app.db, json!({"model": "cpc", "bid_micros": 200_000}), 10_000_000, 50_000_000).await;
+    app.index.refresh().await.unwrap();
+    let blind = served(&one, 200_000);
+    app.get(&format!("/v1/events/click?t={}", token(TokenKind::Click, &blind)))
+        .await;
+    let seen = served(&one, 200_000);
+    app.get(&format!("/v1/events/impression?t={}", token(TokenKind::Impression, &seen)))
+        .await;
+    app.get(&format!("/v1/events/click?t={}", token(TokenKind::Click, &seen)))
+        .await;
+    let ledger = app.logged(Table::Charges).await;
+    let rows: Vec<(uuid::Uuid, ChargeReason)> =
+        charges(&ledger).iter().map(|c| (c.decision_id, c.reason)).collect();
+    assert!(rows.contains(&(blind.decision_id.as_uuid(), ChargeReason::InvalidTraffic)));
+    assert!(rows.contains(&(seen.decision_id.as_uuid(), ChargeReason::Billable)));
+    assert_eq!(billable_nanos(&ledger), 200_000_000);
+    assert!(app
+        .metrics()
+        .await
+        .contains("endcap_tracking_clicks_without_impression_total 1"));
+}
+
+#[actix_web::test]
+async fn spend_and_dedup_survive_a_restart_on_embedded_defaults() {
+    let first = spawn(false).await;
+    let one = seed_one(&first.db, json!({"model": "cpc", "bid_micros": 300_000}), 1_000_000, 5_000_000).await;
+    first.index.refresh().await.unwrap();
+    let tokens: Vec<String> = (0..4)
+        .map(|_| token(TokenKind::Click, &served(&one, 300_000)))
+        .collect();
+    for t in &tokens {
+        first.get(&format!("/v1/events/click?t={t}")).await;
+    }
+    first.sink.flush().await;
+    // A second process on the same file log and store: it rebuilds spend from the ledger.
+    let again = spawn_on(false, None, &[], first.events.clone(), first.db.clone()).await;
+    let r = again
+        .send(
+            "POST",
+            "/v1/decisions?debug=1",
+            Some(ADMIN),
+            Some(json!({"placements": [{"id": "money"}]})),
+        )
+        .await;
+    assert_eq!(r.body["placements"][0]["ads"], json!([]), "the day's budget is spent");
+    assert!(r.body["debug"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["outcome"] == "budget"), "{}", r.body);
+    // A replayed click is still a duplicate after the restart.
+    again.get(&format!("/v1/events/click?t={}", tokens[0])).await;
+    let ledger = again.logged(Table::Charges).await;
+    assert_eq!(billable_nanos(&ledger), 1_000_000_000);
+    assert_eq!(
+        charges(&ledger)
+            .iter()
+            .filter(|c| c.reason == ChargeReason::Duplicate && c.decision_id == one_id(&tokens[0]))
+            .count(),
+        1
+    );
+}
+
+fn one_id(t: &str) -> uuid::Uuid {
+    let now = chrono::Utc::now().timestamp_millis();
+    KeyRing::parse(KEYS)
+        .unwrap()
+        .verify(t, TokenKind::Click, now, 3_600_000, 60_000)
+        .unwrap()
+        .exposure
+        .decision_id
+        .as_uuid()
+}

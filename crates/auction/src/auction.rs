@@ -114,8 +114,9 @@ pub fn run_auction(
             PricingModel::Cpm => clearing_ecpm,
             // Per click: the eCPM divided back by the expected clicks per mille, rounded up
             // so the winner never pays less than what keeps its rank.
-            PricingModel::Cpc => ((clearing_ecpm as f64 / (b.pctr * 1000.0)).ceil() as i64)
-                .max(rules.min_cpc_micros),
+            PricingModel::Cpc => {
+                ((clearing_ecpm as f64 / (b.pctr * 1000.0)).ceil() as i64).max(rules.min_cpc_micros)
+            }
         };
         wins.push(Win {
             bidder: b.clone(),

@@ -57,13 +57,23 @@ impl MemoryCaps {
 impl CapCounter for MemoryCaps {
     fn count(&self, user: &str, line_item: LineItemId, per: CapPeriod, now: DateTime<Utc>) -> u32 {
         self.counts
-            .get(&(user.to_string(), line_item, cap_tag(per), cap_bucket(per, now)))
+            .get(&(
+                user.to_string(),
+                line_item,
+                cap_tag(per),
+                cap_bucket(per, now),
+            ))
             .map_or(0, |c| c.load(Ordering::Relaxed))
     }
 
     fn record(&self, user: &str, line_item: LineItemId, now: DateTime<Utc>) {
         for per in CAP_PERIODS {
-            let key = (user.to_string(), line_item, cap_tag(per), cap_bucket(per, now));
+            let key = (
+                user.to_string(),
+                line_item,
+                cap_tag(per),
+                cap_bucket(per, now),
+            );
             self.counts
                 .get_with(key, || Arc::new(AtomicU32::new(0)))
                 .fetch_add(1, Ordering::Relaxed);

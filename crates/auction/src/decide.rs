@@ -7,7 +7,8 @@ use crate::{
 };
 use endcap_billing::{Limits, NANOS_PER_MICRO};
 use endcap_core::{
-    AdChannel, AdvertiserId, CampaignId, Creative, DecisionId, Exposure, LineItemId, PricingModel, Targeting,
+    AdChannel, AdvertiserId, CampaignId, Creative, DecisionId, Exposure, LineItemId, PricingModel,
+    Targeting,
 };
 use serde::Serialize;
 use std::sync::Arc;

@@ -119,19 +119,34 @@ mod tests {
     #[test]
     fn spent_budgets_stop_serving() {
         let c = campaign(100, 1_000);
-        assert_eq!(pacing_allows(&c, spent(100, 500), 0, 0.5, 0.0), Err("budget"));
-        assert_eq!(pacing_allows(&c, spent(10, 1_000), 0, 0.5, 0.0), Err("budget"));
+        assert_eq!(
+            pacing_allows(&c, spent(100, 500), 0, 0.5, 0.0),
+            Err("budget")
+        );
+        assert_eq!(
+            pacing_allows(&c, spent(10, 1_000), 0, 0.5, 0.0),
+            Err("budget")
+        );
         // Reservations count: what is held for open decisions is not there to spend.
-        assert_eq!(pacing_allows(&c, spent(40, 40), 60_000, 0.99, 0.0), Err("budget"));
+        assert_eq!(
+            pacing_allows(&c, spent(40, 40), 60_000, 0.99, 0.0),
+            Err("budget")
+        );
     }
 
     #[test]
     fn an_even_day_serves_behind_the_line_and_throttles_ahead_of_it() {
         let c = campaign(1_000_000, 100_000_000);
         // At a quarter of the day the even line is 25% of the day's budget: 250,000.
-        assert_eq!(pacing_allows(&c, spent(200_000, 200_000), 0, 0.25, 0.99), Ok(()));
+        assert_eq!(
+            pacing_allows(&c, spent(200_000, 200_000), 0, 0.25, 0.99),
+            Ok(())
+        );
         // 25,000 ahead (half the 5% ramp): half the requests are skipped.
-        assert_eq!(pacing_allows(&c, spent(275_000, 275_000), 0, 0.25, 0.4), Ok(()));
+        assert_eq!(
+            pacing_allows(&c, spent(275_000, 275_000), 0, 0.25, 0.4),
+            Ok(())
+        );
         assert_eq!(
             pacing_allows(&c, spent(275_000, 275_000), 0, 0.25, 0.6),
             Err("pacing")
@@ -141,7 +156,10 @@ mod tests {
             pacing_allows(&c, spent(300_000, 300_000), 0, 0.25, 0.0),
             Err("pacing")
         );
-        assert_eq!(pacing_allows(&c, spent(300_000, 300_000), 0, 0.375, 0.99), Ok(()));
+        assert_eq!(
+            pacing_allows(&c, spent(300_000, 300_000), 0, 0.375, 0.99),
+            Ok(())
+        );
     }
 
     #[test]
@@ -156,9 +174,17 @@ mod tests {
                 s.total += 100_000;
             }
             if sec == 43_200 {
-                assert!((500_000_000..=550_000_000).contains(&s.today), "half a day: {}", s.today);
+                assert!(
+                    (500_000_000..=550_000_000).contains(&s.today),
+                    "half a day: {}",
+                    s.today
+                );
             }
         }
-        assert!((950_000_000..=1_000_000_000).contains(&s.today), "whole day: {}", s.today);
+        assert!(
+            (950_000_000..=1_000_000_000).contains(&s.today),
+            "whole day: {}",
+            s.today
+        );
     }
 }

@@ -290,7 +290,8 @@ fn spent_budgets_and_reached_caps_stop_an_item() {
         creative(&broke, CreativeKind::SponsoredProduct, None),
     ];
     let w = World::new(vec![c, c2.clone()], vec![capped.clone(), broke.clone()], cr);
-    w.budgets.rebuild([(c2.id, today(), 1_000_000_000)], today());
+    w.budgets
+        .rebuild([(c2.id, today(), 1_000_000_000)], today());
     w.caps.record("u", capped.id, now());
     let d = w.decide(&ctx("u"), &[slot("home", 2)]);
     assert_eq!(outcome_of(&d, broke.id), Outcome::Budget);
@@ -452,8 +453,18 @@ fn one_line_item_fills_one_slot_per_request() {
 #[test]
 fn a_ghosted_campaign_leaves_the_whole_request() {
     let held = campaign(AdvertiserId::generate(), 50, 100_000_000);
-    let a = line_item(&held, json!({}), json!({"model": "cpm", "bid_micros": 9_000_000}), None);
-    let b = line_item(&held, json!({}), json!({"model": "cpm", "bid_micros": 8_000_000}), None);
+    let a = line_item(
+        &held,
+        json!({}),
+        json!({"model": "cpm", "bid_micros": 9_000_000}),
+        None,
+    );
+    let b = line_item(
+        &held,
+        json!({}),
+        json!({"model": "cpm", "bid_micros": 8_000_000}),
+        None,
+    );
     let w = World::new(
         vec![held.clone()],
         vec![a.clone(), b.clone()],
@@ -470,7 +481,10 @@ fn a_ghosted_campaign_leaves_the_whole_request() {
     top.allow_same_advertiser = true;
     let d = w.decide(&ctx(&user), &[top, slot("side", 1)]);
     assert_eq!(d.ghosts.len(), 1, "one ghost, not one per line item");
-    assert!(d.placed.is_empty(), "no line item of the campaign is promoted in its place");
+    assert!(
+        d.placed.is_empty(),
+        "no line item of the campaign is promoted in its place"
+    );
     assert!(d
         .explanations
         .iter()
@@ -483,7 +497,12 @@ fn decisions_reserve_their_expected_cost_and_stop_when_it_no_longer_fits() {
     // Daily budget 10,000 micros = 10,000,000 nanos; a CPM of 4,000,000 micros costs
     // 4,000,000 nanos per impression: two decisions fit, the third does not.
     let c = campaign(AdvertiserId::generate(), 0, 10_000);
-    let li = line_item(&c, json!({}), json!({"model": "cpm", "bid_micros": 4_000_000}), None);
+    let li = line_item(
+        &c,
+        json!({}),
+        json!({"model": "cpm", "bid_micros": 4_000_000}),
+        None,
+    );
     let mut s = slot("home", 1);
     s.floor_ecpm_micros = 4_000_000;
     let w = World::new(
@@ -510,7 +529,12 @@ fn decisions_reserve_their_expected_cost_and_stop_when_it_no_longer_fits() {
 #[test]
 fn a_replica_that_never_read_the_shared_counters_does_not_serve() {
     let c = campaign(AdvertiserId::generate(), 0, 100_000_000);
-    let li = line_item(&c, json!({}), json!({"model": "cpm", "bid_micros": 1_000_000}), None);
+    let li = line_item(
+        &c,
+        json!({}),
+        json!({"model": "cpm", "bid_micros": 1_000_000}),
+        None,
+    );
     let mut w = World::new(
         vec![c],
         vec![li.clone()],
@@ -529,7 +553,12 @@ fn a_replica_that_never_read_the_shared_counters_does_not_serve() {
 #[test]
 fn placed_ads_become_exposures_with_their_decision_and_price() {
     let c = campaign(AdvertiserId::generate(), 0, 100_000_000);
-    let li = line_item(&c, json!({}), json!({"model": "cpm", "bid_micros": 3_000_000}), None);
+    let li = line_item(
+        &c,
+        json!({}),
+        json!({"model": "cpm", "bid_micros": 3_000_000}),
+        None,
+    );
     let w = World::new(
         vec![c],
         vec![li.clone()],
@@ -539,7 +568,10 @@ fn placed_ads_become_exposures_with_their_decision_and_price() {
     let d = w.decide(&cx, &[slot("home", 1)]);
     let x = d.placed[0].exposure(&cx);
     assert_eq!(x.decision_id, d.placed[0].decision_id);
-    assert_eq!((x.line_item_id, x.placement.as_str(), x.position), (li.id, "home", 0));
+    assert_eq!(
+        (x.line_item_id, x.placement.as_str(), x.position),
+        (li.id, "home", 0)
+    );
     assert_eq!(x.sku.as_deref(), Some("sku-1"));
     assert_eq!(x.decided_at_ms, now().timestamp_millis());
 }

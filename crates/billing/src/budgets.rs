@@ -309,7 +309,9 @@ impl Budgets {
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "shared charge failed; billing against this replica's share")
                 }
-                Err(_) => tracing::warn!("shared charge timed out; billing against this replica's share"),
+                Err(_) => {
+                    tracing::warn!("shared charge timed out; billing against this replica's share")
+                }
             }
         }
         let mut inner = self.lock();
@@ -320,7 +322,7 @@ impl Budgets {
             s.day = day;
             s.today = 0;
         }
-        let split = if local {
+        if local {
             let split = clamp(amount, limits, s.spent(day));
             s.today += split.billable;
             s.total += split.billable;
@@ -342,8 +344,7 @@ impl Budgets {
                 s.offline.push((day, split.billable));
             }
             split
-        };
-        split
+        }
     }
 
     /// Sends offline charges and a heartbeat, counts live replicas, and reads every listed
@@ -407,10 +408,8 @@ impl Budgets {
                 .iter()
                 .flat_map(|c| [day_key(*c, day), total_key(*c)])
                 .collect();
-            let values: Vec<Option<i64>> = redis::cmd("MGET")
-                .arg(&keys)
-                .query_async(&mut conn)
-                .await?;
+            let values: Vec<Option<i64>> =
+                redis::cmd("MGET").arg(&keys).query_async(&mut conn).await?;
             for (i, c) in chunk.iter().enumerate() {
                 let d = values.get(2 * i).copied().flatten().unwrap_or(0);
                 let t = values.get(2 * i + 1).copied().flatten().unwrap_or(0);
@@ -507,7 +506,13 @@ mod tests {
         assert_eq!((billed, over), (1_000, 1_100));
         // A new accounting day has a fresh daily budget but the same total.
         assert_eq!(b.charge(c, l, 6, 300).await.billable, 300);
-        assert_eq!(b.spent(c, 6), Some(Spent { today: 300, total: 1_300 }));
+        assert_eq!(
+            b.spent(c, 6),
+            Some(Spent {
+                today: 300,
+                total: 1_300
+            })
+        );
     }
 
     #[test]
@@ -529,15 +534,32 @@ mod tests {
         let b = Budgets::local();
         let c = CampaignId::generate();
         b.rebuild([(c, 9, 100), (c, 10, 250), (c, 10, 50)], 10);
-        assert_eq!(b.spent(c, 10), Some(Spent { today: 300, total: 400 }));
+        assert_eq!(
+            b.spent(c, 10),
+            Some(Spent {
+                today: 300,
+                total: 400
+            })
+        );
     }
 
     #[tokio::test]
     async fn a_shared_replica_never_synced_does_not_serve_and_bills_only_its_share_offline() {
-        let b = Budgets::shared(RedisHandle::default(), "r1".into(), Duration::from_millis(5));
+        let b = Budgets::shared(
+            RedisHandle::default(),
+            "r1".into(),
+            Duration::from_millis(5),
+        );
         let c = CampaignId::generate();
         assert_eq!(b.spent(c, 1), None);
-        assert!(!b.reserve(Uuid::now_v7(), c, limits(1_000, 1_000), 1, 1, Duration::ZERO));
+        assert!(!b.reserve(
+            Uuid::now_v7(),
+            c,
+            limits(1_000, 1_000),
+            1,
+            1,
+            Duration::ZERO
+        ));
         b.lock().replicas = 4;
         // Redis never answered: a quarter of the daily budget at most.
         let s = b.charge(c, limits(1_000, 10_000), 1, 600).await;

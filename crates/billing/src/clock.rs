@@ -96,6 +96,10 @@ mod tests {
         // 2026-03-29 has 23 hours in Paris; noon local is 10:00 UTC, 11 hours in.
         let t = Utc.with_ymd_and_hms(2026, 3, 29, 10, 0, 0).unwrap();
         let l = paris.local(t);
-        assert!((l.day_fraction - 11.0 / 23.0).abs() < 1e-9, "{}", l.day_fraction);
+        assert!(
+            (l.day_fraction - 11.0 / 23.0).abs() < 1e-9,
+            "{}",
+            l.day_fraction
+        );
     }
 }

@@ -62,10 +62,16 @@ pub fn read_table(dir: &std::path::Path, table: crate::Table) -> Result<Vec<Even
         Err(e) => return Err(e.into()),
     };
     let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         match serde_json::from_str(line) {
             Ok(ev) => out.push(ev),
-            Err(e) => tracing::warn!(file = %path.display(), line = i + 1, error = %e, "skipping unreadable event line"),
+            Err(e) => {
+                tracing::warn!(file = %path.display(), line = i + 1, error = %e, "skipping unreadable event line")
+            }
         }
     }
     Ok(out)

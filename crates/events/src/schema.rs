@@ -108,7 +108,10 @@ pub async fn drop_partitions_before(
         };
         if day < keep_from {
             client
-                .query(&format!("ALTER TABLE {} DROP PARTITION {day}", table.name()))
+                .query(&format!(
+                    "ALTER TABLE {} DROP PARTITION {day}",
+                    table.name()
+                ))
                 .execute()
                 .await?;
             dropped.push(day);

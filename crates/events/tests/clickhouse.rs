@@ -116,7 +116,11 @@ async fn every_table_round_trips() {
         assert_eq!(r, &AdRow::from(want), "{table}");
         assert_eq!(
             (r.event_id, r.ts_ms as i64, r.decision_ts as i64),
-            (want.event_id(), want.ts_ms, want.exposure.decided_at_ms / 1000),
+            (
+                want.event_id(),
+                want.ts_ms,
+                want.exposure.decided_at_ms / 1000
+            ),
             "{table}"
         );
     }
@@ -501,7 +505,10 @@ async fn the_decision_log_and_the_charge_ledger_round_trip_and_collapse_replays(
         currency: "USD".into(),
     };
     let w = ClickHouseWriter::new(&cfg);
-    let batch = vec![Event::Decision(Box::new(d.clone())), Event::Charge(charge.clone())];
+    let batch = vec![
+        Event::Decision(Box::new(d.clone())),
+        Event::Charge(charge.clone()),
+    ];
     w.write(&batch).await.unwrap();
     w.write(&batch).await.unwrap();
     let c = cfg.client();
@@ -510,7 +517,11 @@ async fn the_decision_log_and_the_charge_ledger_round_trip_and_collapse_replays(
         .fetch_all()
         .await
         .unwrap();
-    assert_eq!(rows, vec![DecisionRow::from(&d)], "a replayed batch collapses");
+    assert_eq!(
+        rows,
+        vec![DecisionRow::from(&d)],
+        "a replayed batch collapses"
+    );
     let rows: Vec<ChargeRow> = c
         .query("SELECT ?fields FROM charges FINAL")
         .fetch_all()
@@ -528,12 +539,17 @@ async fn old_decision_partitions_are_dropped_whole() {
     let old = decision(Arm::Served, now_ms() - 100 * day);
     let new = decision(Arm::Served, now_ms());
     ClickHouseWriter::new(&cfg)
-        .write(&[Event::Decision(Box::new(old)), Event::Decision(Box::new(new.clone()))])
+        .write(&[
+            Event::Decision(Box::new(old)),
+            Event::Decision(Box::new(new.clone())),
+        ])
         .await
         .unwrap();
     let cutoff = chrono::Utc::now().date_naive() - chrono::Duration::days(90);
     let keep_from: u32 = cutoff.format("%Y%m%d").to_string().parse().unwrap();
-    let dropped = drop_partitions_before(&cfg, Table::Decisions, keep_from).await.unwrap();
+    let dropped = drop_partitions_before(&cfg, Table::Decisions, keep_from)
+        .await
+        .unwrap();
     assert_eq!(dropped.len(), 1);
     assert_eq!(count(&cfg, "SELECT count() FROM decisions").await, 1);
 }

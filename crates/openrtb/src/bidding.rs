@@ -95,7 +95,12 @@ pub fn offsite_slots(req: &BidRequest, rates: &Rates, min_floor_micros: i64) -> 
 /// The currency we answer in: ours when allowed (or when the request names none), else the
 /// first listed one we can convert to; `None` when we can convert to none of them.
 pub fn response_currency(req: &BidRequest, rates: &Rates) -> Option<String> {
-    if req.cur.is_empty() || req.cur.iter().any(|c| c.eq_ignore_ascii_case(rates.marketplace())) {
+    if req.cur.is_empty()
+        || req
+            .cur
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(rates.marketplace()))
+    {
         return Some(rates.marketplace().to_string());
     }
     req.cur
@@ -118,7 +123,12 @@ pub fn device_class(devicetype: Option<u8>) -> Option<Device> {
 /// 1000), never our internal clearing price. In a first-price auction (`at=1`) the value is
 /// shaded: we bid the floor plus `(1 - shade)` of the surplus over it, the documented rule
 /// (`shade_bps` basis points, 2,000 by default). `None` when the value is under the floor.
-pub fn bid_cpm_micros(value_micros: i64, floor_micros: i64, first_price: bool, shade_bps: u32) -> Option<i64> {
+pub fn bid_cpm_micros(
+    value_micros: i64,
+    floor_micros: i64,
+    first_price: bool,
+    shade_bps: u32,
+) -> Option<i64> {
     if value_micros <= 0 || value_micros < floor_micros {
         return None;
     }
@@ -161,7 +171,10 @@ pub struct BidUrls {
 
 fn banner_markup(p: &Placed, pixel: &str, click: &str) -> String {
     let img = p.creative.image_url.as_deref().unwrap_or("");
-    let (w, h) = (p.creative.width.unwrap_or(0), p.creative.height.unwrap_or(0));
+    let (w, h) = (
+        p.creative.width.unwrap_or(0),
+        p.creative.height.unwrap_or(0),
+    );
     format!(
         "<a href=\"{}\" target=\"_blank\"><img src=\"{}\" width=\"{w}\" height=\"{h}\" alt=\"\"></a>\
          <img src=\"{}\" width=\"1\" height=\"1\" style=\"display:none\" alt=\"\">",
@@ -224,9 +237,15 @@ mod tests {
 
     #[test]
     fn second_price_bids_the_value_and_first_price_shades_toward_the_floor() {
-        assert_eq!(bid_cpm_micros(4_000_000, 1_000_000, false, 2_000), Some(4_000_000));
+        assert_eq!(
+            bid_cpm_micros(4_000_000, 1_000_000, false, 2_000),
+            Some(4_000_000)
+        );
         // Surplus 3.00 over the floor, 20% shaded: 1.00 + 2.40.
-        assert_eq!(bid_cpm_micros(4_000_000, 1_000_000, true, 2_000), Some(3_400_000));
+        assert_eq!(
+            bid_cpm_micros(4_000_000, 1_000_000, true, 2_000),
+            Some(3_400_000)
+        );
         assert_eq!(bid_cpm_micros(900_000, 1_000_000, false, 2_000), None);
         assert_eq!(bid_cpm_micros(0, 0, false, 0), None);
     }

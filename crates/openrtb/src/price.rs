@@ -159,7 +159,11 @@ mod tests {
     fn clear_prices_are_decimal_cpms_and_nothing_else() {
         let c = ClearPrice;
         assert_eq!(c.decode("1.25"), Ok(1_250_000));
-        assert_eq!(c.decode("0.0000019"), Ok(1), "digits past micros are dropped");
+        assert_eq!(
+            c.decode("0.0000019"),
+            Ok(1),
+            "digits past micros are dropped"
+        );
         assert_eq!(c.decode("3"), Ok(3_000_000));
         for bad in ["-1", "1e3", "NaN", "1.2.3", ".5", "0x10", " "] {
             assert!(c.decode(bad).is_err(), "{bad}");
@@ -176,8 +180,14 @@ mod tests {
                 bid: 2_000_000
             })
         );
-        assert_eq!(clearing_price(&ClearPrice, None, 1), Err(PriceError::Missing));
-        assert_eq!(clearing_price(&ClearPrice, Some("1.5"), 2_000_000), Ok(1_500_000));
+        assert_eq!(
+            clearing_price(&ClearPrice, None, 1),
+            Err(PriceError::Missing)
+        );
+        assert_eq!(
+            clearing_price(&ClearPrice, Some("1.5"), 2_000_000),
+            Ok(1_500_000)
+        );
     }
 
     #[test]
@@ -192,7 +202,10 @@ mod tests {
         assert_eq!(d.decode(&t), Ok(1_900_000));
         let mut bytes = URL_SAFE.decode(&t).unwrap();
         bytes[18] ^= 1;
-        assert_eq!(d.decode(&URL_SAFE.encode(bytes)), Err(PriceError::BadSignature));
+        assert_eq!(
+            d.decode(&URL_SAFE.encode(bytes)),
+            Err(PriceError::BadSignature)
+        );
         assert_eq!(d.decode("short"), Err(PriceError::Malformed));
         let other = HmacSha1Price::from_base64("AAAA", "BBBB").unwrap();
         assert_eq!(other.decode(&t), Err(PriceError::BadSignature));

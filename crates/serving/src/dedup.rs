@@ -76,7 +76,9 @@ impl Seen {
             let set = cmd.query_async::<Option<String>>(&mut conn);
             match tokio::time::timeout(self.timeout, set).await {
                 Ok(Ok(reply)) => return reply.is_some() && fresh_here,
-                Ok(Err(e)) => tracing::warn!(error = %e, "dedup through redis failed; deciding locally"),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "dedup through redis failed; deciding locally")
+                }
                 Err(_) => tracing::warn!("dedup through redis timed out; deciding locally"),
             }
         }
@@ -119,7 +121,11 @@ mod tests {
     async fn preloaded_sightings_survive_a_restart_until_they_expire() {
         let s = Seen::new(100, None, Duration::from_millis(5));
         let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
-        s.preload(TokenKind::Click, a, Instant::now() + Duration::from_secs(60));
+        s.preload(
+            TokenKind::Click,
+            a,
+            Instant::now() + Duration::from_secs(60),
+        );
         s.preload(TokenKind::Click, b, Instant::now() - Duration::from_secs(1));
         assert!(!s.first(TokenKind::Click, a, Duration::from_secs(60)).await);
         assert!(s.first(TokenKind::Click, b, Duration::from_secs(60)).await);

@@ -19,7 +19,10 @@ pub struct TrackingMetrics {
 }
 
 fn bump(m: &Mutex<BTreeMap<&'static str, u64>>, k: &'static str) {
-    *m.lock().unwrap_or_else(|p| p.into_inner()).entry(k).or_default() += 1;
+    *m.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(k)
+        .or_default() += 1;
 }
 
 impl TrackingMetrics {
@@ -50,7 +53,12 @@ impl TrackingMetrics {
             let _ = writeln!(out, "# TYPE {name} counter\n{name} {}", v.load(Relaxed));
         }
         out.push_str("# TYPE endcap_tracking_rejected_total counter\n");
-        for (k, v) in self.rejected.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        for (k, v) in self
+            .rejected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
             let _ = writeln!(out, "endcap_tracking_rejected_total{{reason=\"{k}\"}} {v}");
         }
         out

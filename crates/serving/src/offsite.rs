@@ -50,8 +50,7 @@ impl Server {
     ) -> Result<BidAnswer, ServeError> {
         req.validate()?;
         let cfg = &self.config;
-        let tmax =
-            Duration::from_millis(req.tmax.unwrap_or(cfg.max_tmax_ms).min(cfg.max_tmax_ms));
+        let tmax = Duration::from_millis(req.tmax.unwrap_or(cfg.max_tmax_ms).min(cfg.max_tmax_ms));
         // Too little time to decide and answer: do no work, answer no-bid at once.
         if tmax < MIN_TMAX {
             return Ok(BidAnswer::NoBid);
@@ -145,13 +144,12 @@ impl Server {
                 self.log_decision(&ctx, request_id, p, &x, Arm::Served);
             }
             let sign = |kind: TokenKind| {
-                self.keys.sign(
-                    &Claims::new(kind, &x, &p.creative.click_url).offsite(
+                self.keys
+                    .sign(&Claims::new(kind, &x, &p.creative.click_url).offsite(
                         &exchange.name,
                         token_cur,
                         test,
-                    ),
-                )
+                    ))
             };
             let bill = sign(TokenKind::Bill);
             let urls = BidUrls {

@@ -8,9 +8,9 @@
 //! be exceeded by what other replicas served within one TTL; with Redis down, caps are this
 //! replica's own counts.
 
+use chrono::{DateTime, Utc};
 use endcap_auction::{cap_bucket as bucket, cap_tag as tag, CapCounter, CAP_PERIODS as PERIODS};
 use endcap_billing::RedisHandle;
-use chrono::{DateTime, Utc};
 use endcap_core::{CapPeriod, LineItemId};
 use moka::sync::Cache;
 use redis::aio::ConnectionManager;

@@ -121,10 +121,24 @@ impl Server {
             .charge(campaign.id, Limits::from(&campaign.budget), day, amount)
             .await;
         if split.billable > 0 || media > 0 {
-            self.ledger_row(x, source, ChargeReason::Billable, now, split.billable, media);
+            self.ledger_row(
+                x,
+                source,
+                ChargeReason::Billable,
+                now,
+                split.billable,
+                media,
+            );
         }
         if split.over_budget > 0 {
-            self.ledger_row(x, source, ChargeReason::OverBudget, now, split.over_budget, 0);
+            self.ledger_row(
+                x,
+                source,
+                ChargeReason::OverBudget,
+                now,
+                split.over_budget,
+                0,
+            );
         }
         split.billable
     }
@@ -132,7 +146,14 @@ impl Server {
     fn duplicate(&self, x: &Exposure, source: ChargeSource, amount: i64, media: i64) {
         self.metrics.duplicates.fetch_add(1, Relaxed);
         if amount > 0 || media > 0 {
-            self.ledger_row(x, source, ChargeReason::Duplicate, Utc::now(), amount, media);
+            self.ledger_row(
+                x,
+                source,
+                ChargeReason::Duplicate,
+                Utc::now(),
+                amount,
+                media,
+            );
         }
     }
 
@@ -227,7 +248,11 @@ impl Server {
     /// and charges CPM line items (media cost grossed up by the take rate, never past the
     /// line item's bid), clamped to the budget. The price is checked first: a number, >= 0,
     /// <= our bid.
-    pub async fn bill(&self, token: Option<&str>, price: Option<&str>) -> Result<Tracked, ServeError> {
+    pub async fn bill(
+        &self,
+        token: Option<&str>,
+        price: Option<&str>,
+    ) -> Result<Tracked, ServeError> {
         let c = self.verify(token, TokenKind::Bill)?;
         let x = &c.exposure;
         let rates = &self.config.rates;
@@ -247,7 +272,8 @@ impl Server {
             .to_marketplace(price, cur)
             .unwrap_or(0)
             .min(x.bid_cpm_micros);
-        let amount = offsite_cpm_charge_nanos(x.pricing, x.bid_cpm_micros, media, self.config.take_rate);
+        let amount =
+            offsite_cpm_charge_nanos(x.pricing, x.bid_cpm_micros, media, self.config.take_rate);
         let id = x.decision_id.as_uuid();
         if !self
             .seen

@@ -3,8 +3,8 @@
 
 use chrono::Utc;
 use endcap_auction::CapCounter;
-use endcap_serving::SharedCaps;
 use endcap_core::{CapPeriod, LineItemId};
+use endcap_serving::SharedCaps;
 use std::time::Duration;
 
 async fn conn() -> redis::aio::ConnectionManager {

@@ -285,7 +285,16 @@ mod tests {
         let r = ring("k1:0123456789abcdef0123");
         let c = claims();
         let t = r.sign(&c);
-        assert_eq!(r.verify(&t, TokenKind::Click, c.exposure.decided_at_ms + 1, HOUR, 60_000), Ok(c));
+        assert_eq!(
+            r.verify(
+                &t,
+                TokenKind::Click,
+                c.exposure.decided_at_ms + 1,
+                HOUR,
+                60_000
+            ),
+            Ok(c)
+        );
     }
 
     #[test]
@@ -294,11 +303,23 @@ mod tests {
         let rotated = ring("k2:fedcba9876543210fedc,k1:0123456789abcdef0123");
         let c = claims();
         assert!(rotated
-            .verify(&old.sign(&c), TokenKind::Click, c.exposure.decided_at_ms, HOUR, 0)
+            .verify(
+                &old.sign(&c),
+                TokenKind::Click,
+                c.exposure.decided_at_ms,
+                HOUR,
+                0
+            )
             .is_ok());
         assert!(rotated.sign(&c).starts_with("k2."));
         assert_eq!(
-            old.verify(&rotated.sign(&c), TokenKind::Click, c.exposure.decided_at_ms, HOUR, 0),
+            old.verify(
+                &rotated.sign(&c),
+                TokenKind::Click,
+                c.exposure.decided_at_ms,
+                HOUR,
+                0
+            ),
             Err(TokenError::UnknownKey)
         );
     }
@@ -309,11 +330,23 @@ mod tests {
         let c = claims();
         let t = r.sign(&c);
         assert_eq!(
-            r.verify(&t, TokenKind::Click, c.exposure.decided_at_ms + HOUR + 1, HOUR, 0),
+            r.verify(
+                &t,
+                TokenKind::Click,
+                c.exposure.decided_at_ms + HOUR + 1,
+                HOUR,
+                0
+            ),
             Err(TokenError::Expired)
         );
         assert_eq!(
-            r.verify(&t, TokenKind::Click, c.exposure.decided_at_ms - 120_000, HOUR, 60_000),
+            r.verify(
+                &t,
+                TokenKind::Click,
+                c.exposure.decided_at_ms - 120_000,
+                HOUR,
+                60_000
+            ),
             Err(TokenError::NotYetValid)
         );
     }
@@ -324,7 +357,13 @@ mod tests {
         let attacker = ring("k1:attacker-secret-000000");
         let c = claims();
         assert_eq!(
-            mine.verify(&attacker.sign(&c), TokenKind::Click, c.exposure.decided_at_ms, HOUR, 0),
+            mine.verify(
+                &attacker.sign(&c),
+                TokenKind::Click,
+                c.exposure.decided_at_ms,
+                HOUR,
+                0
+            ),
             Err(TokenError::BadSignature)
         );
     }
@@ -340,8 +379,13 @@ mod tests {
             Err(TokenError::WrongKind)
         );
         let imp = Claims::new(TokenKind::Impression, &c.exposure, "https://x.example");
-        assert_eq!(imp.click_url, "", "only click tokens carry the landing page");
-        assert!(r.verify(&r.sign(&imp), TokenKind::Impression, at, HOUR, 0).is_ok());
+        assert_eq!(
+            imp.click_url, "",
+            "only click tokens carry the landing page"
+        );
+        assert!(r
+            .verify(&r.sign(&imp), TokenKind::Impression, at, HOUR, 0)
+            .is_ok());
     }
 
     #[test]

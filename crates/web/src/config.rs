@@ -177,7 +177,9 @@ impl<'a> Layers<'a> {
         match raw.parse::<u64>() {
             Ok(n) => Some(n),
             Err(_) => {
-                self.error(format!("{var} / {key}: {raw:?} must be a whole number >= 0"));
+                self.error(format!(
+                    "{var} / {key}: {raw:?} must be a whole number >= 0"
+                ));
                 None
             }
         }

@@ -103,7 +103,9 @@ fn exchange(entry: &str) -> Result<(String, Exchange), String> {
         return Err(format!("{entry:?} is not name:key:billing:price"));
     };
     if name.is_empty() || key.len() < 16 {
-        return Err(format!("{entry:?}: a name and a key of 16+ characters are needed"));
+        return Err(format!(
+            "{entry:?}: a name and a key of 16+ characters are needed"
+        ));
     }
     let billing = BillingNotice::parse(billing)
         .ok_or_else(|| format!("{entry:?}: billing must be burl, nurl or adm"))?;
@@ -113,7 +115,11 @@ fn exchange(entry: &str) -> Result<(String, Exchange), String> {
             HmacSha1Price::from_base64(e, i)
                 .ok_or_else(|| format!("{entry:?}: keys must be websafe base64"))?,
         ),
-        _ => return Err(format!("{entry:?}: price must be clear or hmac-sha1/EKEY/IKEY")),
+        _ => {
+            return Err(format!(
+                "{entry:?}: price must be clear or hmac-sha1/EKEY/IKEY"
+            ))
+        }
     };
     Ok((
         key.to_string(),
@@ -150,9 +156,24 @@ impl Settings {
             Duration::from_secs(l.count(var, key).unwrap_or(default))
         };
         let lifetimes = Lifetimes {
-            impression: secs(&mut layers, "ENDCAP_IMPRESSION_TOKEN_SECS", "impression_token_secs", 3_600),
-            click: secs(&mut layers, "ENDCAP_CLICK_TOKEN_SECS", "click_token_secs", 7 * 86_400),
-            bill: secs(&mut layers, "ENDCAP_BILL_TOKEN_SECS", "bill_token_secs", 86_400),
+            impression: secs(
+                &mut layers,
+                "ENDCAP_IMPRESSION_TOKEN_SECS",
+                "impression_token_secs",
+                3_600,
+            ),
+            click: secs(
+                &mut layers,
+                "ENDCAP_CLICK_TOKEN_SECS",
+                "click_token_secs",
+                7 * 86_400,
+            ),
+            bill: secs(
+                &mut layers,
+                "ENDCAP_BILL_TOKEN_SECS",
+                "bill_token_secs",
+                86_400,
+            ),
         };
         let model_dir = layers
             .text(
@@ -169,7 +190,12 @@ impl Settings {
         let public_url = layers
             .text(None, "ENDCAP_PUBLIC_URL", "public_url")
             .map(|u| u.trim_end_matches('/').to_string());
-        let index_refresh = secs(&mut layers, "ENDCAP_INDEX_REFRESH_SECS", "index_refresh_secs", 5);
+        let index_refresh = secs(
+            &mut layers,
+            "ENDCAP_INDEX_REFRESH_SECS",
+            "index_refresh_secs",
+            5,
+        );
         let max_tmax_ms = layers
             .count("ENDCAP_MAX_TMAX_MS", "max_tmax_ms")
             .unwrap_or(100);
@@ -191,9 +217,13 @@ impl Settings {
                 "ENDCAP_CURRENCY / currency: {currency:?} is not an ISO 4217 code"
             ));
         }
-        let fx = layers.text(None, "ENDCAP_FX_RATES", "fx_rates").unwrap_or_default();
+        let fx = layers
+            .text(None, "ENDCAP_FX_RATES", "fx_rates")
+            .unwrap_or_default();
         let rates = Rates::parse(&currency, &fx).unwrap_or_else(|bad| {
-            layers.error(format!("ENDCAP_FX_RATES / fx_rates: {bad:?} is not CUR:rate with a rate > 0"));
+            layers.error(format!(
+                "ENDCAP_FX_RATES / fx_rates: {bad:?} is not CUR:rate with a rate > 0"
+            ));
             Rates::none(&currency)
         });
         let onsite_floor_cpm_micros = layers
@@ -243,7 +273,12 @@ impl Settings {
             RetailerClock::default()
         });
         let segment_cache = (
-            secs(&mut layers, "ENDCAP_SEGMENT_CACHE_TTL_SECS", "segment_cache_ttl_secs", 60),
+            secs(
+                &mut layers,
+                "ENDCAP_SEGMENT_CACHE_TTL_SECS",
+                "segment_cache_ttl_secs",
+                60,
+            ),
             layers
                 .count("ENDCAP_SEGMENT_CACHE_USERS", "segment_cache_users")
                 .unwrap_or(1_000_000),
@@ -385,8 +420,14 @@ mod tests {
             &Cli::default(),
             &env(&[
                 KEYS,
-                ("ENDCAP_PLACEMENT_FLOORS", "search-top:500000, offsite:200000"),
-                ("ENDCAP_EXCHANGES", "adx:exchange-key-0123456789:adm:hmac-sha1/AAAA/BBBB"),
+                (
+                    "ENDCAP_PLACEMENT_FLOORS",
+                    "search-top:500000, offsite:200000",
+                ),
+                (
+                    "ENDCAP_EXCHANGES",
+                    "adx:exchange-key-0123456789:adm:hmac-sha1/AAAA/BBBB",
+                ),
                 ("ENDCAP_TIME_ZONE", "America/Chicago"),
                 ("ENDCAP_TAKE_RATE_BPS", "0"),
             ]),
@@ -394,10 +435,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.placement_floors.get("search-top"), Some(&500_000));
-        assert_eq!(s.exchanges["exchange-key-0123456789"].billing, BillingNotice::Adm);
+        assert_eq!(
+            s.exchanges["exchange-key-0123456789"].billing,
+            BillingNotice::Adm
+        );
         assert_eq!(s.clock.name(), "America/Chicago");
         assert_eq!(s.take_rate.bps(), 0);
-        assert!(!s.open_endpoints, "decisions and bids need keys unless opened");
+        assert!(
+            !s.open_endpoints,
+            "decisions and bids need keys unless opened"
+        );
         let errs = Settings::resolve(
             &Cli::default(),
             &env(&[
@@ -411,8 +458,17 @@ mod tests {
             None,
         )
         .unwrap_err();
-        for needle in ["PLACEMENT_FLOORS", "EXCHANGES", "TIME_ZONE", "TAKE_RATE", "FX_RATES"] {
-            assert!(errs.iter().any(|e| e.contains(needle)), "{needle} in {errs:?}");
+        for needle in [
+            "PLACEMENT_FLOORS",
+            "EXCHANGES",
+            "TIME_ZONE",
+            "TAKE_RATE",
+            "FX_RATES",
+        ] {
+            assert!(
+                errs.iter().any(|e| e.contains(needle)),
+                "{needle} in {errs:?}"
+            );
         }
     }
 }

@@ -65,9 +65,7 @@ fn caller_key(req: &HttpRequest) -> Option<String> {
         .get("X-Endcap-Key")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
-        .or_else(|| {
-            form_key(req.query_string())
-        })
+        .or_else(|| form_key(req.query_string()))
 }
 
 fn form_key(query: &str) -> Option<String> {

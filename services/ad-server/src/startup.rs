@@ -39,7 +39,12 @@ pub struct Application {
 /// On embedded defaults (one process, the file log) spend and dedup survive a restart:
 /// billable charges are summed back into the budgets, and events still inside their token's
 /// lifetime are remembered as seen.
-fn rebuild_from_file_log(dir: &std::path::Path, settings: &Settings, budgets: &Budgets, seen: &Seen) -> anyhow::Result<()> {
+fn rebuild_from_file_log(
+    dir: &std::path::Path,
+    settings: &Settings,
+    budgets: &Budgets,
+    seen: &Seen,
+) -> anyhow::Result<()> {
     let now_ms = chrono::Utc::now().timestamp_millis();
     let today = settings.clock.local(chrono::Utc::now()).day;
     let until = |ts_ms: i64, kind: TokenKind| {
@@ -66,8 +71,16 @@ fn rebuild_from_file_log(dir: &std::path::Path, settings: &Settings, budgets: &B
     for table in [Table::Impressions, Table::Clicks] {
         for e in read_table(dir, table)? {
             match e {
-                Event::Impression(a) => seen.preload(TokenKind::Impression, a.event_id(), until(a.ts_ms, TokenKind::Impression)),
-                Event::Click(a) => seen.preload(TokenKind::Click, a.event_id(), until(a.ts_ms, TokenKind::Click)),
+                Event::Impression(a) => seen.preload(
+                    TokenKind::Impression,
+                    a.event_id(),
+                    until(a.ts_ms, TokenKind::Impression),
+                ),
+                Event::Click(a) => seen.preload(
+                    TokenKind::Click,
+                    a.event_id(),
+                    until(a.ts_ms, TokenKind::Click),
+                ),
                 _ => {}
             }
         }
@@ -244,7 +257,11 @@ impl Application {
 
 /// Every second: expired reservations go, and shared spend is read for every campaign in
 /// the index (not only those this replica charged).
-async fn keep_budgets(budgets: Arc<Budgets>, index: Arc<Index>, clock: endcap_billing::RetailerClock) {
+async fn keep_budgets(
+    budgets: Arc<Budgets>,
+    index: Arc<Index>,
+    clock: endcap_billing::RetailerClock,
+) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -263,9 +280,15 @@ async fn keep_retention(cfg: endcap_events::ClickHouseConfig, days: u32) {
     loop {
         tick.tick().await;
         let cutoff = chrono::Utc::now().date_naive() - chrono::Duration::days(i64::from(days));
-        let keep_from = cutoff.format("%Y%m%d").to_string().parse::<u32>().unwrap_or(0);
+        let keep_from = cutoff
+            .format("%Y%m%d")
+            .to_string()
+            .parse::<u32>()
+            .unwrap_or(0);
         match endcap_events::drop_partitions_before(&cfg, Table::Decisions, keep_from).await {
-            Ok(d) if !d.is_empty() => tracing::info!(partitions = ?d, "decision log retention applied"),
+            Ok(d) if !d.is_empty() => {
+                tracing::info!(partitions = ?d, "decision log retention applied")
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "decision log retention failed; will retry"),
         }

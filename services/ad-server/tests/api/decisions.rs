@@ -95,7 +95,6 @@ pub(crate) async fn seed(app: &TestApp, holdout: u8, daily_micros: i64) -> Seede
     }
 }
 
-
 #[actix_web::test]
 async fn a_search_decision_returns_a_signed_ad_that_tracks() {
     let app = spawn(false).await;
@@ -140,27 +139,54 @@ async fn a_search_decision_returns_a_signed_ad_that_tracks() {
     assert_eq!(ad(&imps[0]).exposure.decision_id.to_string(), decision);
     let clicks = app.logged(Table::Clicks).await;
     let c = ad(&clicks[0]);
-    assert_eq!((c.exposure.user_key.as_str(), c.exposure.decision_id.to_string().as_str()), (user.as_str(), decision));
+    assert_eq!(
+        (
+            c.exposure.user_key.as_str(),
+            c.exposure.decision_id.to_string().as_str()
+        ),
+        (user.as_str(), decision)
+    );
     assert!(
         c.exposure.price_micros > 0 && c.exposure.price_micros <= 1_000_000,
         "a CPC price within the bid"
     );
-    assert_eq!(c.charge_nanos, c.exposure.price_micros * 1_000, "charged in nanos");
+    assert_eq!(
+        c.charge_nanos,
+        c.exposure.price_micros * 1_000,
+        "charged in nanos"
+    );
     // The decision log has the context and the model's view; the tokens do not.
     let log = app.logged(Table::Decisions).await;
-    let Event::Decision(d) = &log[0] else { panic!("{log:?}") };
+    let Event::Decision(d) = &log[0] else {
+        panic!("{log:?}")
+    };
     assert_eq!(d.exposure.decision_id.to_string(), decision);
-    assert_eq!((d.arm, d.slot_count, d.keywords.clone()), (endcap_events::Arm::Served, 2, vec!["organic milk".to_string(), "milk".to_string()]));
-    assert!(d.features.contains("\"keyword_match\":true"), "{}", d.features);
+    assert_eq!(
+        (d.arm, d.slot_count, d.keywords.clone()),
+        (
+            endcap_events::Arm::Served,
+            2,
+            vec!["organic milk".to_string(), "milk".to_string()]
+        )
+    );
+    assert!(
+        d.features.contains("\"keyword_match\":true"),
+        "{}",
+        d.features
+    );
     assert_eq!(d.device, "mobile");
     for url in [&ads[0]["impression_url"], &ads[0]["click_url"]] {
         let t = url.as_str().unwrap().split("t=").nth(1).unwrap();
         let payload = t.split('.').nth(1).unwrap();
         let json = String::from_utf8(
-            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).unwrap(),
+            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+                .unwrap(),
         )
         .unwrap();
-        assert!(!json.contains("keyword") && !json.contains("feature"), "tokens carry ids and prices only: {json}");
+        assert!(
+            !json.contains("keyword") && !json.contains("feature"),
+            "tokens carry ids and prices only: {json}"
+        );
     }
 }
 
@@ -272,7 +298,11 @@ async fn holdout_users_see_no_ad_of_the_campaign_and_a_ghost_is_logged() {
     assert_eq!(ghosts.len(), 1);
     let g = ad(&ghosts[0]);
     assert_eq!(
-        (g.exposure.user_key.as_str(), g.exposure.campaign_id, g.charge_nanos),
+        (
+            g.exposure.user_key.as_str(),
+            g.exposure.campaign_id,
+            g.charge_nanos
+        ),
         (held_user.as_str(), s.held_campaign, 0)
     );
     // Both arms are in the decision log, written at decision time.
@@ -284,12 +314,21 @@ async fn holdout_users_see_no_ad_of_the_campaign_and_a_ghost_is_logged() {
             other => panic!("{other:?}"),
         })
         .collect();
-    assert!(arms.contains(&(endcap_events::Arm::Ghost, s.held_campaign)), "{arms:?}");
-    assert!(arms.contains(&(endcap_events::Arm::Served, s.held_campaign)), "{arms:?}");
-    let ghost_row = log.iter().find_map(|e| match e {
-        Event::Decision(d) if d.arm == endcap_events::Arm::Ghost => Some(d),
-        _ => None,
-    }).unwrap();
+    assert!(
+        arms.contains(&(endcap_events::Arm::Ghost, s.held_campaign)),
+        "{arms:?}"
+    );
+    assert!(
+        arms.contains(&(endcap_events::Arm::Served, s.held_campaign)),
+        "{arms:?}"
+    );
+    let ghost_row = log
+        .iter()
+        .find_map(|e| match e {
+            Event::Decision(d) if d.arm == endcap_events::Arm::Ghost => Some(d),
+            _ => None,
+        })
+        .unwrap();
     assert!(
         ghost_row.features.contains("\"placement\":\"home\""),
         "the model's inputs are kept for ghosts too"
@@ -356,8 +395,13 @@ async fn decisions_and_bids_need_a_caller_key_unless_open() {
     .await;
     seed(&app, 0, 100_000_000).await;
     let body = json!({"placements": [{"id": "home"}]});
-    let r = app.send("POST", "/v1/decisions", None, Some(body.clone())).await;
-    assert_eq!((r.status, r.body["field"].as_str()), (401, Some("X-Endcap-Key")));
+    let r = app
+        .send("POST", "/v1/decisions", None, Some(body.clone()))
+        .await;
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (401, Some("X-Endcap-Key"))
+    );
     let m = awc::http::Method::POST;
     let mut ok = app
         .client
@@ -368,14 +412,26 @@ async fn decisions_and_bids_need_a_caller_key_unless_open() {
         .unwrap();
     assert_eq!(ok.status().as_u16(), 200, "{:?}", ok.body().await);
     let bid = json!({"id": "r", "imp": [{"id": "1", "banner": {"w": 300, "h": 250}}]});
-    let r = app.send("POST", "/openrtb2/bid", None, Some(bid.clone())).await;
+    let r = app
+        .send("POST", "/openrtb2/bid", None, Some(bid.clone()))
+        .await;
     assert_eq!(r.status, 401);
     let r = app
-        .send("POST", &format!("/openrtb2/bid?key={site}"), None, Some(bid.clone()))
+        .send(
+            "POST",
+            &format!("/openrtb2/bid?key={site}"),
+            None,
+            Some(bid.clone()),
+        )
         .await;
     assert_eq!(r.status, 401, "a site key is not an exchange key");
     let r = app
-        .send("POST", &format!("/openrtb2/bid?key={exch}"), None, Some(bid))
+        .send(
+            "POST",
+            &format!("/openrtb2/bid?key={exch}"),
+            None,
+            Some(bid),
+        )
         .await;
     assert_eq!(r.status, 200);
 }
@@ -385,17 +441,100 @@ async fn tracking_links_name_the_address_actually_bound() {
     let app = spawn(false).await;
     seed(&app, 0, 100_000_000).await;
     let r = app
-        .send("POST", "/v1/decisions", None, Some(json!({"placements": [{"id": "home"}]})))
+        .send(
+            "POST",
+            "/v1/decisions",
+            None,
+            Some(json!({"placements": [{"id": "home"}]})),
+        )
         .await;
-    let url = r.body["placements"][0]["ads"][0]["impression_url"].as_str().unwrap();
+    let url = r.body["placements"][0]["ads"][0]["impression_url"]
+        .as_str()
+        .unwrap();
     assert!(
-        url.starts_with(&format!("http://127.0.0.1:{}/v1/events/impression?t=", app.port)),
+        url.starts_with(&format!(
+            "http://127.0.0.1:{}/v1/events/impression?t=",
+            app.port
+        )),
         "{url}"
     );
 }
 
+/// A private Redis this test can kill.
+struct PrivateRedis(std::process::Child, u16);
+
+impl PrivateRedis {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (scripts/test.sh)");
+        Self(child, port)
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[actix_web::test]
-async fn redis_down_still_serves_ads_without_segments() {
+async fn redis_down_after_the_first_sync_still_serves_ads_without_segments() {
+    let mut redis = PrivateRedis::start();
+    let app = spawn_with(false, Some(format!("redis://127.0.0.1:{}/0", redis.1)), &[]).await;
+    seed(&app, 0, 100_000_000).await;
+    let ask = json!({"user_key": "cd".repeat(32), "placements": [{"id": "search-top"}], "context": {"keywords": ["milk"]}});
+    // A replica serves a campaign only once it has read its shared spend (synced every second).
+    let mut served = false;
+    for _ in 0..50 {
+        let r = app
+            .send("POST", "/v1/decisions", None, Some(ask.clone()))
+            .await;
+        if !r.body["placements"][0]["ads"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+        {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(served, "served after the first sync");
+    let _ = redis.0.kill();
+    let _ = redis.0.wait();
+    let r = app.send("POST", "/v1/decisions", None, Some(ask)).await;
+    assert_eq!(r.status, 200);
+    let ads = r.body["placements"][0]["ads"].as_array().unwrap();
+    assert_eq!(ads.len(), 1, "Redis down: no segments, no error, still ads");
+    // And a click is billed against this replica's share of what is left.
+    let click = app
+        .get(&path_of(ads[0]["click_url"].as_str().unwrap()))
+        .await;
+    assert_eq!(click.status, 302);
+    let ledger = app.logged(Table::Charges).await;
+    assert!(billable_nanos(&ledger) > 0, "{ledger:?}");
+}
+
+#[actix_web::test]
+async fn a_replica_that_never_reached_redis_serves_nothing_it_cannot_budget() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -406,8 +545,8 @@ async fn redis_down_still_serves_ads_without_segments() {
     let r = app
         .send("POST", "/v1/decisions", None, Some(json!({"user_key": "cd".repeat(32), "placements": [{"id": "search-top"}], "context": {"keywords": ["milk"]}})))
         .await;
-    assert_eq!(r.status, 200);
-    assert_eq!(r.body["placements"][0]["ads"].as_array().unwrap().len(), 1);
+    assert_eq!(r.status, 200, "an answer, never an error");
+    assert_eq!(r.body["placements"][0]["ads"], json!([]));
 }
 
 fn conformance_dir() -> String {
@@ -451,11 +590,11 @@ async fn every_iab_example_request_gets_a_valid_answer() {
                     );
                     assert!(b["cid"].as_str().is_some());
                     assert!(
-                        b["burl"]
-                            .as_str()
-                            .unwrap()
-                            .contains("/v1/events/bill?t=")
-                            && b["burl"].as_str().unwrap().ends_with("price=${AUCTION_PRICE}"),
+                        b["burl"].as_str().unwrap().contains("/v1/events/bill?t=")
+                            && b["burl"]
+                                .as_str()
+                                .unwrap()
+                                .ends_with("price=${AUCTION_PRICE}"),
                         "{name}"
                     );
                     assert!(b["lurl"].as_str().unwrap().contains("/v1/events/loss?t="));

@@ -74,9 +74,9 @@ async fn spawn_on(
         ("ENDCAP_WORKERS", "1"),
         ("ENDCAP_OPEN_ENDPOINTS", "true"),
     ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
     if let Some(name) = &clickhouse_db {
         let base = std::env::var("ENDCAP_TEST_CLICKHOUSE_URL")
             .unwrap_or_else(|_| "http://127.0.0.1:8123".into());
@@ -275,7 +275,9 @@ async fn a_click_redirects_to_the_signed_landing_page_only() {
     assert_eq!(r.status, 302);
     assert_eq!(r.headers.get("location").map(String::as_str), Some(LANDING));
     let r = app
-        .get(&format!("/v1/events/click?t={t}&redirect=https://evil.example"))
+        .get(&format!(
+            "/v1/events/click?t={t}&redirect=https://evil.example"
+        ))
         .await;
     assert_eq!(
         (r.status, r.headers.get("location").map(String::as_str)),
@@ -357,17 +359,27 @@ async fn a_token_works_only_on_its_own_endpoint_and_within_its_own_lifetime() {
         ..x
     };
     let r = app
-        .get(&format!("/v1/events/impression?t={}", token(TokenKind::Impression, &aged)))
+        .get(&format!(
+            "/v1/events/impression?t={}",
+            token(TokenKind::Impression, &aged)
+        ))
         .await;
-    assert_eq!((r.status, r.body["message"].as_str()), (403, Some("token expired")));
+    assert_eq!(
+        (r.status, r.body["message"].as_str()),
+        (403, Some("token expired"))
+    );
     let r = app
-        .get(&format!("/v1/events/click?t={}", token(TokenKind::Click, &aged)))
+        .get(&format!(
+            "/v1/events/click?t={}",
+            token(TokenKind::Click, &aged)
+        ))
         .await;
     assert_eq!(r.status, 302);
 }
 
 #[actix_web::test]
-async fn conversions_need_the_admin_key_and_count_once_per_order() {    let app = spawn(false).await;
+async fn conversions_need_the_admin_key_and_count_once_per_order() {
+    let app = spawn(false).await;
     let body = json!({"order_id": "o-1001", "user_key": "cd".repeat(32), "skus": ["sku-1"], "amount_micros": 12_990_000, "currency": "USD"});
     assert_eq!(
         app.send("POST", "/v1/events/conversion", None, Some(body.clone()))

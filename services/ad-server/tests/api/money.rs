@@ -94,14 +94,27 @@ fn sum_reason(ledger: &[Event], reason: ChargeReason) -> i64 {
 async fn a_budget_is_never_billed_past_its_limit_and_the_rest_is_recorded() {
     let app = spawn(false).await;
     // $1.00 a day; clicks at $0.30: three and a third clicks are billable.
-    let one = seed_one(&app.db, json!({"model": "cpc", "bid_micros": 300_000}), 1_000_000, 5_000_000).await;
+    let one = seed_one(
+        &app.db,
+        json!({"model": "cpc", "bid_micros": 300_000}),
+        1_000_000,
+        5_000_000,
+    )
+    .await;
     app.index.refresh().await.unwrap();
     for _ in 0..10 {
         let t = token(TokenKind::Click, &served(&one, 300_000));
-        assert_eq!(app.get(&format!("/v1/events/click?t={t}")).await.status, 302);
+        assert_eq!(
+            app.get(&format!("/v1/events/click?t={t}")).await.status,
+            302
+        );
     }
     let ledger = app.logged(Table::Charges).await;
-    assert_eq!(billable_nanos(&ledger), 1_000_000_000, "exactly the daily budget");
+    assert_eq!(
+        billable_nanos(&ledger),
+        1_000_000_000,
+        "exactly the daily budget"
+    );
     assert_eq!(sum_reason(&ledger, ChargeReason::OverBudget), 2_000_000_000);
     let split: Vec<(ChargeReason, i64)> = charges(&ledger)
         .iter()
@@ -115,7 +128,10 @@ async fn a_budget_is_never_billed_past_its_limit_and_the_rest_is_recorded() {
     );
     let clicks = app.logged(Table::Clicks).await;
     let logged: i64 = clicks.iter().map(|e| ad(e).charge_nanos).sum();
-    assert_eq!(logged, 1_000_000_000, "click rows carry their billable part");
+    assert_eq!(
+        logged, 1_000_000_000,
+        "click rows carry their billable part"
+    );
     let day = charges(&ledger)[0].accounting_day;
     assert_eq!(
         day,
@@ -127,11 +143,20 @@ async fn a_budget_is_never_billed_past_its_limit_and_the_rest_is_recorded() {
 #[actix_web::test]
 async fn a_replayed_click_is_charged_once_and_recorded_as_a_duplicate() {
     let app = spawn(false).await;
-    let one = seed_one(&app.db, json!({"model": "cpc", "bid_micros": 400_000}), 10_000_000, 50_000_000).await;
+    let one = seed_one(
+        &app.db,
+        json!({"model": "cpc", "bid_micros": 400_000}),
+        10_000_000,
+        50_000_000,
+    )
+    .await;
     app.index.refresh().await.unwrap();
     let t = token(TokenKind::Click, &served(&one, 400_000));
     for _ in 0..5 {
-        assert_eq!(app.get(&format!("/v1/events/click?t={t}")).await.status, 302);
+        assert_eq!(
+            app.get(&format!("/v1/events/click?t={t}")).await.status,
+            302
+        );
     }
     let ledger = app.logged(Table::Charges).await;
     assert_eq!(billable_nanos(&ledger), 400_000_000);
@@ -147,19 +172,36 @@ async fn a_replayed_click_is_charged_once_and_recorded_as_a_duplicate() {
 #[actix_web::test]
 async fn clicks_without_a_seen_impression_can_be_refused_for_billing() {
     let app = spawn_with(false, None, &[("ENDCAP_CLICKS_NEED_IMPRESSION", "true")]).await;
-    let one = seed_one(&app.db, json!({"model": "cpc", "bid_micros": 200_000}), 10_000_000, 50_000_000).await;
+    let one = seed_one(
+        &app.db,
+        json!({"model": "cpc", "bid_micros": 200_000}),
+        10_000_000,
+        50_000_000,
+    )
+    .await;
     app.index.refresh().await.unwrap();
     let blind = served(&one, 200_000);
-    app.get(&format!("/v1/events/click?t={}", token(TokenKind::Click, &blind)))
-        .await;
+    app.get(&format!(
+        "/v1/events/click?t={}",
+        token(TokenKind::Click, &blind)
+    ))
+    .await;
     let seen = served(&one, 200_000);
-    app.get(&format!("/v1/events/impression?t={}", token(TokenKind::Impression, &seen)))
-        .await;
-    app.get(&format!("/v1/events/click?t={}", token(TokenKind::Click, &seen)))
-        .await;
+    app.get(&format!(
+        "/v1/events/impression?t={}",
+        token(TokenKind::Impression, &seen)
+    ))
+    .await;
+    app.get(&format!(
+        "/v1/events/click?t={}",
+        token(TokenKind::Click, &seen)
+    ))
+    .await;
     let ledger = app.logged(Table::Charges).await;
-    let rows: Vec<(uuid::Uuid, ChargeReason)> =
-        charges(&ledger).iter().map(|c| (c.decision_id, c.reason)).collect();
+    let rows: Vec<(uuid::Uuid, ChargeReason)> = charges(&ledger)
+        .iter()
+        .map(|c| (c.decision_id, c.reason))
+        .collect();
     assert!(rows.contains(&(blind.decision_id.as_uuid(), ChargeReason::InvalidTraffic)));
     assert!(rows.contains(&(seen.decision_id.as_uuid(), ChargeReason::Billable)));
     assert_eq!(billable_nanos(&ledger), 200_000_000);
@@ -172,7 +214,13 @@ async fn clicks_without_a_seen_impression_can_be_refused_for_billing() {
 #[actix_web::test]
 async fn spend_and_dedup_survive_a_restart_on_embedded_defaults() {
     let first = spawn(false).await;
-    let one = seed_one(&first.db, json!({"model": "cpc", "bid_micros": 300_000}), 1_000_000, 5_000_000).await;
+    let one = seed_one(
+        &first.db,
+        json!({"model": "cpc", "bid_micros": 300_000}),
+        1_000_000,
+        5_000_000,
+    )
+    .await;
     first.index.refresh().await.unwrap();
     let tokens: Vec<String> = (0..4)
         .map(|_| token(TokenKind::Click, &served(&one, 300_000)))
@@ -191,14 +239,24 @@ async fn spend_and_dedup_survive_a_restart_on_embedded_defaults() {
             Some(json!({"placements": [{"id": "money"}]})),
         )
         .await;
-    assert_eq!(r.body["placements"][0]["ads"], json!([]), "the day's budget is spent");
-    assert!(r.body["debug"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|e| e["outcome"] == "budget"), "{}", r.body);
+    assert_eq!(
+        r.body["placements"][0]["ads"],
+        json!([]),
+        "the day's budget is spent"
+    );
+    assert!(
+        r.body["debug"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["outcome"] == "budget"),
+        "{}",
+        r.body
+    );
     // A replayed click is still a duplicate after the restart.
-    again.get(&format!("/v1/events/click?t={}", tokens[0])).await;
+    again
+        .get(&format!("/v1/events/click?t={}", tokens[0]))
+        .await;
     let ledger = again.logged(Table::Charges).await;
     assert_eq!(billable_nanos(&ledger), 1_000_000_000);
     assert_eq!(

@@ -28,18 +28,39 @@ fn offsite_rows(ledger: &[Event]) -> Vec<(ChargeReason, i64, i64)> {
 async fn a_billing_notice_records_media_cost_and_charges_the_advertiser_once() {
     let app = spawn(false).await;
     decisions::seed(&app, 0, 100_000_000).await;
-    let r = app.send("POST", "/openrtb2/bid", None, Some(banner(json!({})))).await;
+    let r = app
+        .send("POST", "/openrtb2/bid", None, Some(banner(json!({}))))
+        .await;
     let bid = &r.body["seatbid"][0]["bid"][0];
     assert_eq!(bid["price"], 2.0);
-    assert!(bid.get("nurl").is_none(), "only the billing URL carries the price");
+    assert!(
+        bid.get("nurl").is_none(),
+        "only the billing URL carries the price"
+    );
     let burl = bid["burl"].as_str().unwrap();
-    for (bad, why) in [("2.5", "above our bid"), ("${AUCTION_PRICE}", "never substituted"), ("abc", "not a number"), ("-1", "negative")] {
+    for (bad, why) in [
+        ("2.5", "above our bid"),
+        ("${AUCTION_PRICE}", "never substituted"),
+        ("abc", "not a number"),
+        ("-1", "negative"),
+    ] {
         let r = app.get(&with_price(burl, bad)).await;
-        assert_eq!((r.status, r.body["field"].as_str()), (400, Some("price")), "{why}");
+        assert_eq!(
+            (r.status, r.body["field"].as_str()),
+            (400, Some("price")),
+            "{why}"
+        );
     }
-    assert!(app.metrics().await.contains("endcap_tracking_bad_prices_total 4"));
+    assert!(app
+        .metrics()
+        .await
+        .contains("endcap_tracking_bad_prices_total 4"));
     assert_eq!(app.get(&with_price(burl, "1.2")).await.status, 204);
-    assert_eq!(app.get(&with_price(burl, "1.2")).await.status, 204, "a replay is answered");
+    assert_eq!(
+        app.get(&with_price(burl, "1.2")).await.status,
+        204,
+        "a replay is answered"
+    );
     // The render pixel in adm counts the impression but never charges.
     let adm = bid["adm"].as_str().unwrap();
     let pixel = adm
@@ -68,18 +89,31 @@ async fn loss_notices_release_the_reservation_and_test_traffic_is_never_billed()
     // A daily budget of 3,000 micros holds one reservation of a 2.00 CPM impression
     // (2,000 micros) at a time.
     decisions::seed(&app, 0, 3_000).await;
-    let first = app.send("POST", "/openrtb2/bid", None, Some(banner(json!({})))).await;
+    let first = app
+        .send("POST", "/openrtb2/bid", None, Some(banner(json!({}))))
+        .await;
     assert_eq!(first.status, 200);
-    let second = app.send("POST", "/openrtb2/bid", None, Some(banner(json!({})))).await;
+    let second = app
+        .send("POST", "/openrtb2/bid", None, Some(banner(json!({}))))
+        .await;
     assert_eq!(second.status, 204, "no bid while the budget is reserved");
     let lurl = first.body["seatbid"][0]["bid"][0]["lurl"].as_str().unwrap();
     assert_eq!(app.get(&path_of(lurl)).await.status, 204);
-    let third = app.send("POST", "/openrtb2/bid", None, Some(banner(json!({})))).await;
-    assert_eq!(third.status, 200, "the loss gave the reservation back");
-    app.get(&path_of(third.body["seatbid"][0]["bid"][0]["lurl"].as_str().unwrap()))
+    let third = app
+        .send("POST", "/openrtb2/bid", None, Some(banner(json!({}))))
         .await;
+    assert_eq!(third.status, 200, "the loss gave the reservation back");
+    app.get(&path_of(
+        third.body["seatbid"][0]["bid"][0]["lurl"].as_str().unwrap(),
+    ))
+    .await;
     let test = app
-        .send("POST", "/openrtb2/bid", None, Some(banner(json!({"test": 1}))))
+        .send(
+            "POST",
+            "/openrtb2/bid",
+            None,
+            Some(banner(json!({"test": 1}))),
+        )
         .await;
     assert_eq!(test.status, 200, "test traffic is answered");
     let burl = test.body["seatbid"][0]["bid"][0]["burl"].as_str().unwrap();
@@ -88,28 +122,45 @@ async fn loss_notices_release_the_reservation_and_test_traffic_is_never_billed()
     assert_eq!(billable_nanos(&ledger), 0);
     assert_eq!(charges(&ledger)[0].reason, ChargeReason::TestTraffic);
     assert!(app.logged(Table::Decisions).await.len() >= 2);
-    assert!(app.logged(Table::Impressions).await.is_empty(), "test traffic is not delivery");
+    assert!(
+        app.logged(Table::Impressions).await.is_empty(),
+        "test traffic is not delivery"
+    );
 }
 
 #[actix_web::test]
 async fn encrypted_prices_from_a_keyed_exchange_are_decrypted_and_checked() {
-    let (ekey, ikey) = ("skU7Ax_NL5pPAFyKdkfZjZz2-VhIN8bjj1rVFOaJ_5o", "arO23ykdNqUQ5LEoQ0FVmPkBd7xB5CO89PDZlSjpFxo");
+    let (ekey, ikey) = (
+        "skU7Ax_NL5pPAFyKdkfZjZz2-VhIN8bjj1rVFOaJ_5o",
+        "arO23ykdNqUQ5LEoQ0FVmPkBd7xB5CO89PDZlSjpFxo",
+    );
     let key = "exchange-key-0123456789";
     let app = spawn_with(
         false,
         None,
         &[
             ("ENDCAP_OPEN_ENDPOINTS", "false"),
-            ("ENDCAP_EXCHANGES", &format!("adx:{key}:nurl:hmac-sha1/{ekey}/{ikey}")),
+            (
+                "ENDCAP_EXCHANGES",
+                &format!("adx:{key}:nurl:hmac-sha1/{ekey}/{ikey}"),
+            ),
         ],
     )
     .await;
     decisions::seed(&app, 0, 100_000_000).await;
     let r = app
-        .send("POST", &format!("/openrtb2/bid?key={key}"), None, Some(banner(json!({}))))
+        .send(
+            "POST",
+            &format!("/openrtb2/bid?key={key}"),
+            None,
+            Some(banner(json!({}))),
+        )
         .await;
     let bid = &r.body["seatbid"][0]["bid"][0];
-    assert!(bid.get("burl").is_none(), "this exchange bills through nurl");
+    assert!(
+        bid.get("burl").is_none(),
+        "this exchange bills through nurl"
+    );
     let nurl = bid["nurl"].as_str().unwrap();
     let crypt = endcap_openrtb::HmacSha1Price::from_base64(ekey, ikey).unwrap();
     let good = crypt.encrypt(1_000_000, *b"fedcba9876543210");
@@ -120,7 +171,10 @@ async fn encrypted_prices_from_a_keyed_exchange_are_decrypted_and_checked() {
     assert_eq!((r.status, r.body["field"].as_str()), (400, Some("price")));
     assert_eq!(app.get(&with_price(nurl, &good)).await.status, 204);
     let ledger = app.logged(Table::Charges).await;
-    assert_eq!(offsite_rows(&ledger), vec![(ChargeReason::Billable, 1_250_000, 1_000_000)]);
+    assert_eq!(
+        offsite_rows(&ledger),
+        vec![(ChargeReason::Billable, 1_250_000, 1_000_000)]
+    );
 }
 
 #[actix_web::test]
@@ -134,10 +188,21 @@ async fn bids_in_another_currency_are_converted_at_the_edge() {
     let bid = &r.body["seatbid"][0]["bid"][0];
     assert_eq!(bid["price"], 1.6, "2.00 USD is 1.60 EUR");
     let burl = bid["burl"].as_str().unwrap();
-    assert_eq!(app.get(&with_price(burl, "1.7")).await.status, 400, "above our 1.60 EUR bid");
+    assert_eq!(
+        app.get(&with_price(burl, "1.7")).await.status,
+        400,
+        "above our 1.60 EUR bid"
+    );
     assert_eq!(app.get(&with_price(burl, "1.2")).await.status, 204);
     let ledger = app.logged(Table::Charges).await;
     // 1.20 EUR is 1.50 USD of media; at a 20% take 1.875, under the 2.00 bid.
-    assert_eq!(offsite_rows(&ledger), vec![(ChargeReason::Billable, 1_875_000, 1_500_000)]);
-    assert_eq!(charges(&ledger)[0].currency, "USD", "the ledger is in the marketplace currency");
+    assert_eq!(
+        offsite_rows(&ledger),
+        vec![(ChargeReason::Billable, 1_875_000, 1_500_000)]
+    );
+    assert_eq!(
+        charges(&ledger)[0].currency,
+        "USD",
+        "the ledger is in the marketplace currency"
+    );
 }

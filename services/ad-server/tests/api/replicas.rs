@@ -20,7 +20,14 @@ impl Drop for Replica {
 
 fn start(db: &str, events: &std::path::Path, redis: &str) -> Replica {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ad-server"))
-        .args(["--listen", "127.0.0.1:0", "--database", db, "--redis", redis])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            db,
+            "--redis",
+            redis,
+        ])
         .arg("--event-dir")
         .arg(events)
         .env("ENDCAP_SIGNING_KEYS", KEYS)
@@ -56,7 +63,13 @@ async fn two_replicas_sharing_redis_never_bill_past_the_budget_under_a_burst_of_
         .unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into());
     let db = endcap_store::testing::fresh_sqlite_url();
     // $1.00 a day, clicks at $0.05: twenty clicks' worth, against 160 clicks.
-    let one = seed_one(&db, json!({"model": "cpc", "bid_micros": 50_000}), 1_000_000, 10_000_000).await;
+    let one = seed_one(
+        &db,
+        json!({"model": "cpc", "bid_micros": 50_000}),
+        1_000_000,
+        10_000_000,
+    )
+    .await;
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let a = start(&db, dir_a.path(), &redis);
     let b = start(&db, dir_b.path(), &redis);
@@ -67,7 +80,10 @@ async fn two_replicas_sharing_redis_never_bill_past_the_budget_under_a_burst_of_
     let urls: Vec<String> = (0..160)
         .map(|i| {
             let base = if i % 2 == 0 { &a.base } else { &b.base };
-            format!("{base}/v1/events/click?t={}", token(TokenKind::Click, &served(&one, 50_000)))
+            format!(
+                "{base}/v1/events/click?t={}",
+                token(TokenKind::Click, &served(&one, 50_000))
+            )
         })
         .collect();
     let burst = urls.iter().map(|u| {
@@ -75,7 +91,10 @@ async fn two_replicas_sharing_redis_never_bill_past_the_budget_under_a_burst_of_
         async move { req.send().await.map(|r| r.status().as_u16()) }
     });
     let statuses = futures_util::future::join_all(burst).await;
-    assert!(statuses.iter().all(|s| matches!(s, Ok(302))), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| matches!(s, Ok(302))),
+        "{statuses:?}"
+    );
     // The sinks write every 500 ms.
     tokio::time::sleep(std::time::Duration::from_millis(2_000)).await;
     let mut billable = 0;

@@ -27,7 +27,7 @@ redis-cli -n "$REDIS_DB" flushdb >/dev/null
 awk -v n="$USERS_TOTAL" 'BEGIN { for (i = 0; i < n; i++) printf "SADD seg:u:%064x rss-segment\r\n", i }' |
   redis-cli -n "$REDIS_DB" --pipe >/dev/null
 
-ENDCAP_SIGNING_KEYS="k1:load-test-signing-secret" ENDCAP_WORKERS=1 RUST_LOG=warn \
+ENDCAP_SIGNING_KEYS="k1:load-test-signing-secret" ENDCAP_WORKERS=1 ENDCAP_OPEN_ENDPOINTS=true RUST_LOG=warn \
 ENDCAP_SEGMENT_CACHE_TTL_SECS=3600 ENDCAP_INDEX_REFRESH_SECS=3600 \
   "$SERVER" --listen 127.0.0.1:18092 --database "sqlite://$OUT/rss.db" --event-dir "$OUT/events" \
   --redis "redis://127.0.0.1:6379/$REDIS_DB" &

@@ -37,7 +37,7 @@ attack() { # attack NAME HOST SCENARIO [extra goose flags...]
 sleep 1
 attack hello http://127.0.0.1:18090 Hello
 
-ENDCAP_SIGNING_KEYS="k1:load-test-signing-secret" ENDCAP_WORKERS=1 RUST_LOG=warn \
+ENDCAP_SIGNING_KEYS="k1:load-test-signing-secret" ENDCAP_WORKERS=1 ENDCAP_OPEN_ENDPOINTS=true RUST_LOG=warn \
   "$SERVER" --listen 127.0.0.1:18091 --database "sqlite://$OUT/bench.db" --event-dir "$OUT/events" &
 AD_PID=$!
 pids+=($AD_PID)

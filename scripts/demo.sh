@@ -33,7 +33,9 @@ for _ in $(seq 1 100); do
   curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
   sleep 0.1
 done
-"$BIN_DIR/ad-server" \
+# The demo's ad endpoints answer callers without a key; production sets ENDCAP_SITE_KEYS
+# and ENDCAP_EXCHANGES instead.
+ENDCAP_OPEN_ENDPOINTS=true "$BIN_DIR/ad-server" \
   --listen "127.0.0.1:$AD_PORT" \
   --database "sqlite://$DATA_DIR/endcap.db" \
   --event-dir "$DATA_DIR/events" &
@@ -43,7 +45,7 @@ cat >&2 <<MSG
 
 Endcap demo
   campaign API   http://127.0.0.1:$PORT   (OpenAPI: /openapi.json)
-  ad server      http://127.0.0.1:$AD_PORT   (tracking: /v1/events/impression|click|conversion)
+  ad server      http://127.0.0.1:$AD_PORT   (decisions: /v1/decisions, OpenRTB: /openrtb2/bid)
   admin key      $ENDCAP_ADMIN_KEY
   advertiser key $ENDCAP_DEMO_ADVERTISER_KEY   (advertiser "Demo Brand", USD)
   events         $DATA_DIR/events/*.ndjson

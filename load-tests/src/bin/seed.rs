@@ -1,7 +1,8 @@
 //! Seeds a campaign store for load tests: N active line items with creatives, of which
 //! CANDIDATES target `search-top` with the keyword `milk` (the decision benchmark's
 //! candidates) and 30 target offsite 300x250 banners; the rest spread over 50 other
-//! placements. Usage: `seed sqlite://bench.db [N] [CANDIDATES]`.
+//! placements. Usage: `seed sqlite://bench.db [N] [CANDIDATES] [HOLDOUT_PERCENT]` (holdout
+//! default 5: that share of users are ghosts of each campaign, logged at decision time).
 
 use endcap_core::*;
 use endcap_store::CampaignStore;
@@ -13,6 +14,7 @@ async fn main() -> anyhow::Result<()> {
     let url = args.next().unwrap_or_else(|| "sqlite://bench.db".into());
     let n: usize = args.next().map(|v| v.parse()).transpose()?.unwrap_or(1_000);
     let candidates: usize = args.next().map(|v| v.parse()).transpose()?.unwrap_or(50);
+    let holdout: u8 = args.next().map(|v| v.parse()).transpose()?.unwrap_or(5);
     let store = CampaignStore::connect(&url).await?;
     let now = chrono::Utc::now();
     let per_campaign = 10;
@@ -34,7 +36,7 @@ async fn main() -> anyhow::Result<()> {
                 "budget": {"total_micros": 1_000_000_000_000i64, "daily_micros": 100_000_000_000i64},
                 "start_at": (now - chrono::Duration::days(1)).to_rfc3339(),
                 "end_at": (now + chrono::Duration::days(60)).to_rfc3339(),
-                "holdout_percent": 5
+                "holdout_percent": holdout
             }))?;
             campaign = Some(
                 store

@@ -31,6 +31,9 @@ const REPLICAS_KEY: &str = "endcap:replicas";
 const HEARTBEAT_WINDOW_MS: i64 = 15_000;
 const DAY_KEY_TTL_SECS: i64 = 3 * 86_400;
 
+/// A campaign's offline charges as (day, nanos).
+type Pending = (CampaignId, Vec<(i32, i64)>);
+
 /// One reconnecting Redis connection shared by every user in a process; empty until Redis
 /// first answers (users degrade meanwhile).
 #[derive(Clone, Default)]
@@ -318,6 +321,14 @@ impl Budgets {
         let replicas = inner.replicas.max(1);
         let local = self.redis.is_none();
         let s = inner.campaigns.entry(campaign).or_default();
+        if !local && !s.synced {
+            // Redis unreachable and this campaign's shared spend never read: nothing is
+            // known to be left, so nothing is billed.
+            return ChargeSplit {
+                billable: 0,
+                over_budget: amount,
+            };
+        }
         if s.day != day {
             s.day = day;
             s.today = 0;
@@ -349,19 +360,27 @@ impl Budgets {
 
     /// Sends offline charges and a heartbeat, counts live replicas, and reads every listed
     /// campaign's counters (shared mode; a no-op locally).
-    pub async fn sync(&self, campaigns: &[CampaignId], day: i32) -> Result<(), redis::RedisError> {
+    pub async fn sync(&self, serving: &[CampaignId], day: i32) -> Result<(), redis::RedisError> {
         let Some(mut conn) = self.redis.as_ref().and_then(RedisHandle::get) else {
             return Ok(());
         };
-        let offline: Vec<(CampaignId, Vec<(i32, i64)>)> = {
-            let mut inner = self.lock();
-            inner
+        // Offline charges stay in the local view until Redis has them; the sent ones are then
+        // dropped (newer ones stay) and count as known spend until the read below lands.
+        let (offline, mut campaigns): (Vec<Pending>, Vec<CampaignId>) = {
+            let inner = self.lock();
+            let offline = inner
                 .campaigns
-                .iter_mut()
+                .iter()
                 .filter(|(_, s)| !s.offline.is_empty())
-                .map(|(c, s)| (*c, std::mem::take(&mut s.offline)))
-                .collect()
+                .map(|(c, s)| (*c, s.offline.clone()))
+                .collect();
+            // Every campaign this replica has charged, besides the serving ones: a paused
+            // campaign's late clicks are still charged against fresh figures.
+            (offline, inner.campaigns.keys().copied().collect())
         };
+        campaigns.extend_from_slice(serving);
+        campaigns.sort_unstable();
+        campaigns.dedup();
         if !offline.is_empty() {
             let mut p = redis::pipe();
             p.atomic();
@@ -375,17 +394,19 @@ impl Budgets {
                     p.cmd("INCRBY").arg(total_key(*c)).arg(*n).ignore();
                 }
             }
-            if let Err(e) = p.query_async::<()>(&mut conn).await {
-                let mut inner = self.lock();
-                for (c, mut charges) in offline {
-                    inner
-                        .campaigns
-                        .entry(c)
-                        .or_default()
-                        .offline
-                        .append(&mut charges);
+            p.query_async::<()>(&mut conn).await?;
+            let mut inner = self.lock();
+            for (c, sent) in &offline {
+                if let Some(s) = inner.campaigns.get_mut(c) {
+                    let n = sent.len().min(s.offline.len());
+                    s.offline.drain(..n);
+                    for (d, nanos) in sent {
+                        s.total += nanos;
+                        if *d == s.day {
+                            s.today += nanos;
+                        }
+                    }
                 }
-                return Err(e);
             }
         }
         let now_ms = chrono::Utc::now().timestamp_millis();
@@ -544,7 +565,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_shared_replica_never_synced_does_not_serve_and_bills_only_its_share_offline() {
+    async fn a_shared_replica_that_never_read_a_campaign_neither_serves_nor_bills_it() {
         let b = Budgets::shared(
             RedisHandle::default(),
             "r1".into(),
@@ -560,9 +581,35 @@ mod tests {
             1,
             Duration::ZERO
         ));
-        b.lock().replicas = 4;
-        // Redis never answered: a quarter of the daily budget at most.
         let s = b.charge(c, limits(1_000, 10_000), 1, 600).await;
-        assert_eq!((s.billable, s.over_budget), (250, 350));
+        assert_eq!((s.billable, s.over_budget), (0, 600));
+    }
+
+    #[tokio::test]
+    async fn offline_a_replica_bills_only_its_share_of_what_was_left() {
+        let b = Budgets::shared(
+            RedisHandle::default(),
+            "r1".into(),
+            Duration::from_millis(5),
+        );
+        let c = CampaignId::generate();
+        {
+            // As the last sync left it: 200 of 1,000 spent today, four replicas alive.
+            let mut inner = b.lock();
+            inner.replicas = 4;
+            let s = inner.campaigns.entry(c).or_default();
+            (s.day, s.today, s.total, s.synced) = (1, 200, 200, true);
+        }
+        // A quarter of the 800 left: 200.
+        let first = b.charge(c, limits(1_000, 10_000), 1, 150).await;
+        let second = b.charge(c, limits(1_000, 10_000), 1, 150).await;
+        assert_eq!((first.billable, second.billable), (150, 50));
+        assert_eq!(
+            b.spent(c, 1),
+            Some(Spent {
+                today: 400,
+                total: 400
+            })
+        );
     }
 }

@@ -48,4 +48,20 @@ impl AdvertiserInput {
             currency: Currency::parse(self.currency.trim(), "currency")?,
         })
     }
+
+    /// Checks the input for a marketplace that trades in `marketplace` only: every
+    /// advertiser (and so every campaign and line item) is in the retailer's currency.
+    pub fn validate_for(self, marketplace: &Currency) -> Result<NewAdvertiser, ValidationError> {
+        let new = self.validate()?;
+        if &new.currency != marketplace {
+            return Err(ValidationError::new(
+                "currency",
+                format!(
+                    "must be the marketplace currency {}; other currencies are converted only at the OpenRTB edge",
+                    marketplace.as_str()
+                ),
+            ));
+        }
+        Ok(new)
+    }
 }

@@ -103,7 +103,7 @@ pub struct DecisionRecord {
 }
 
 /// What triggered a charge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChargeSource {
     /// An impression (CPM line items onsite).
@@ -115,7 +115,7 @@ pub enum ChargeSource {
 }
 
 /// Whether a ledger row is billed, and why not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChargeReason {
     /// Billed.

@@ -223,6 +223,8 @@ pub fn bid_for(p: &Placed, price_micros: i64, urls: &BidUrls, exchange: &Exchang
         nurl: (exchange.billing == BillingNotice::Nurl).then(|| urls.bill.clone()),
         burl: (exchange.billing == BillingNotice::Burl).then(|| urls.bill.clone()),
         lurl: Some(urls.loss.clone()),
+        // As long as the budget reservation holds.
+        exp: Some(60),
         crid: p.creative.id.to_string(),
         cid: li.campaign_id.to_string(),
         adomain: vec![host(&p.creative.click_url)],

@@ -216,6 +216,9 @@ pub struct Bid {
     /// Loss notice URL.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lurl: Option<String>,
+    /// Seconds the bid may wait between the auction and the billing notice.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<u32>,
     /// Creative id.
     pub crid: String,
     /// Campaign id.

@@ -59,20 +59,18 @@ impl Seen {
         }
     }
 
-    /// True the first time `id` is seen for `kind` within `ttl`.
-    pub async fn first(&self, kind: TokenKind, id: Uuid, ttl: Duration) -> bool {
+    /// True the first time `id` is seen for `kind` before `until_ms` (ms since the epoch:
+    /// the token's own deadline, so the key outlives every copy of the token).
+    pub async fn first(&self, kind: TokenKind, id: Uuid, until_ms: i64) -> bool {
+        let left = (until_ms - chrono::Utc::now().timestamp_millis()).max(1_000);
         let fresh_here = self
             .local
             .entry((kind, id))
-            .or_insert(Expires(Instant::now() + ttl))
+            .or_insert(Expires(Instant::now() + Duration::from_millis(left as u64)))
             .is_fresh();
         if let Some(mut conn) = self.redis.as_ref().and_then(RedisHandle::get) {
             let mut cmd = redis::cmd("SET");
-            cmd.arg(key(kind, id))
-                .arg(1)
-                .arg("NX")
-                .arg("EX")
-                .arg(ttl.as_secs().max(1));
+            cmd.arg(key(kind, id)).arg(1).arg("NX").arg("PX").arg(left);
             let set = cmd.query_async::<Option<String>>(&mut conn);
             match tokio::time::timeout(self.timeout, set).await {
                 Ok(Ok(reply)) => return reply.is_some() && fresh_here,
@@ -110,7 +108,7 @@ mod tests {
     async fn a_sighting_counts_once_per_kind() {
         let s = Seen::new(100, None, Duration::from_millis(5));
         let id = Uuid::now_v7();
-        let ttl = Duration::from_secs(60);
+        let ttl = chrono::Utc::now().timestamp_millis() + 60_000;
         assert!(s.first(TokenKind::Impression, id, ttl).await);
         assert!(!s.first(TokenKind::Impression, id, ttl).await);
         assert!(s.first(TokenKind::Click, id, ttl).await, "kinds are apart");
@@ -127,7 +125,8 @@ mod tests {
             Instant::now() + Duration::from_secs(60),
         );
         s.preload(TokenKind::Click, b, Instant::now() - Duration::from_secs(1));
-        assert!(!s.first(TokenKind::Click, a, Duration::from_secs(60)).await);
-        assert!(s.first(TokenKind::Click, b, Duration::from_secs(60)).await);
+        let later = chrono::Utc::now().timestamp_millis() + 60_000;
+        assert!(!s.first(TokenKind::Click, a, later).await);
+        assert!(s.first(TokenKind::Click, b, later).await);
     }
 }

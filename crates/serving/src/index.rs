@@ -122,7 +122,9 @@ impl Index {
     /// Rebuilds the snapshot from the store and swaps it in.
     pub async fn refresh(&self) -> Result<usize, endcap_store::StoreError> {
         let marker = self.store.change_marker().await?;
-        let campaigns: Vec<Campaign> = all(&self.store, Some(Status::Active)).await?;
+        // Every campaign, not only active ones: a paused campaign's budget (and its changes)
+        // still governs the charges of ads it served before the pause.
+        let campaigns: Vec<Campaign> = all(&self.store, None).await?;
         let line_items: Vec<LineItem> = all(&self.store, Some(Status::Active)).await?;
         let creatives: Vec<Creative> = all(&self.store, None).await?;
         let mut known = Known {

@@ -17,6 +17,7 @@ mod log;
 mod metrics;
 mod offsite;
 mod onsite;
+mod restart;
 mod shared_caps;
 mod track;
 
@@ -25,6 +26,7 @@ pub use index::{Index, Known};
 pub use metrics::TrackingMetrics;
 pub use offsite::BidAnswer;
 pub use onsite::{DecisionRequest, DecisionResponse, PageContext, PlacementRequest};
+pub use restart::{kind_of, LedgerReplay};
 pub use shared_caps::SharedCaps;
 pub use track::Tracked;
 
@@ -82,7 +84,7 @@ impl Lifetimes {
         match kind {
             TokenKind::Impression => self.impression,
             TokenKind::Click => self.click,
-            TokenKind::Bill => self.bill,
+            TokenKind::Bill | TokenKind::Loss => self.bill,
         }
     }
 }

@@ -137,6 +137,11 @@ impl Server {
             };
             let mut x = p.exposure(&ctx);
             x.bid_cpm_micros = bid;
+            if x.pricing == endcap_core::PricingModel::Cpm {
+                // What the advertiser agreed to pay per mille: the cap of its charge, above
+                // the (possibly shaded) bid so the take rate survives first-price clearing.
+                x.price_micros = p.ecpm_micros;
+            }
             if test {
                 // Answered, never billed nor counted as delivery.
                 self.budgets.release(p.decision_id.as_uuid());
@@ -159,7 +164,7 @@ impl Server {
                 ),
                 click: format!("{base}/v1/events/click?t={}", sign(TokenKind::Click)),
                 bill: format!("{base}/v1/events/bill?t={bill}&price={AUCTION_PRICE_MACRO}"),
-                loss: format!("{base}/v1/events/loss?t={bill}"),
+                loss: format!("{base}/v1/events/loss?t={}", sign(TokenKind::Loss)),
             };
             bids.push(bid_for(p, price, &urls, exchange));
         }

@@ -51,6 +51,11 @@ impl Server {
             })
     }
 
+    /// When tokens of `kind` for this exposure stop being accepted, ms since the epoch.
+    fn deadline(&self, x: &Exposure, kind: TokenKind) -> i64 {
+        x.decided_at_ms + self.config.lifetimes.of(kind).as_millis() as i64 + CLOCK_SKEW_MS
+    }
+
     /// The campaign charged for: as indexed, else read from the store (paused or ended
     /// since the ad was served, and this process never saw it).
     async fn campaign_of(&self, x: &Exposure) -> Option<Arc<Campaign>> {
@@ -180,7 +185,11 @@ impl Server {
         let id = x.decision_id.as_uuid();
         if !self
             .seen
-            .first(TokenKind::Impression, id, self.config.lifetimes.impression)
+            .first(
+                TokenKind::Impression,
+                id,
+                self.deadline(x, TokenKind::Impression),
+            )
             .await
         {
             self.duplicate(x, ChargeSource::Impression, amount, 0);
@@ -217,7 +226,7 @@ impl Server {
         let id = x.decision_id.as_uuid();
         if !self
             .seen
-            .first(TokenKind::Click, id, self.config.lifetimes.click)
+            .first(TokenKind::Click, id, self.deadline(x, TokenKind::Click))
             .await
         {
             self.duplicate(x, ChargeSource::Click, amount, 0);
@@ -273,11 +282,12 @@ impl Server {
             .unwrap_or(0)
             .min(x.bid_cpm_micros);
         let amount =
-            offsite_cpm_charge_nanos(x.pricing, x.bid_cpm_micros, media, self.config.take_rate);
+            // Offsite a CPM exposure's price is the advertiser's value per mille: the cap.
+            offsite_cpm_charge_nanos(x.pricing, x.price_micros, media, self.config.take_rate);
         let id = x.decision_id.as_uuid();
         if !self
             .seen
-            .first(TokenKind::Bill, id, self.config.lifetimes.bill)
+            .first(TokenKind::Bill, id, self.deadline(x, TokenKind::Bill))
             .await
         {
             self.duplicate(x, ChargeSource::Bill, amount, media);
@@ -297,7 +307,11 @@ impl Server {
         if !c.test
             && self
                 .seen
-                .first(TokenKind::Impression, id, self.config.lifetimes.impression)
+                .first(
+                    TokenKind::Impression,
+                    id,
+                    self.deadline(x, TokenKind::Impression),
+                )
                 .await
         {
             if !x.user_key.is_empty() {
@@ -308,9 +322,10 @@ impl Server {
         Ok(Tracked::Counted)
     }
 
-    /// An exchange's loss notice: the reservation is released at once.
+    /// An exchange's loss notice: the reservation is released at once. Its token is a
+    /// loss token, which `/v1/events/bill` refuses: the loss URL reaches many hands.
     pub fn loss(&self, token: Option<&str>) -> Result<(), ServeError> {
-        let c = self.verify(token, TokenKind::Bill)?;
+        let c = self.verify(token, TokenKind::Loss)?;
         self.budgets.release(c.exposure.decision_id.as_uuid());
         self.metrics.logged("loss");
         Ok(())

@@ -30,9 +30,12 @@ pub enum TokenKind {
     /// The click redirect (`/v1/events/click`).
     #[serde(rename = "c")]
     Click,
-    /// An exchange's billing or loss notice (`/v1/events/bill`, `/v1/events/loss`).
+    /// An exchange's billing notice (`/v1/events/bill`).
     #[serde(rename = "b")]
     Bill,
+    /// An exchange's loss notice (`/v1/events/loss`): releases a reservation, never bills.
+    #[serde(rename = "l")]
+    Loss,
 }
 
 impl TokenKind {
@@ -42,6 +45,7 @@ impl TokenKind {
             TokenKind::Impression => "impression",
             TokenKind::Click => "click",
             TokenKind::Bill => "bill",
+            TokenKind::Loss => "loss",
         }
     }
 }

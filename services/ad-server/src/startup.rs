@@ -6,16 +6,16 @@ use actix_web::{dev::Server as HttpRunning, web, App, HttpServer};
 use anyhow::Context;
 use endcap_auction::{CapCounter, MemoryCaps, PriorCtr};
 use endcap_billing::{Budgets, RedisHandle};
-use endcap_events::{open_sink, read_table, Event, EventTarget, Sink, SinkConfig, Table};
+use endcap_events::{open_sink, read_table, Event, EventTarget, Sink, SinkConfig, Spool, Table};
 use endcap_openrtb::{ClearPrice, Exchange};
 use endcap_segments::{Segments, SegmentsConfig};
-use endcap_serving::{Index, Seen, ServeConfig, Server, SharedCaps, TrackingMetrics};
+use endcap_serving::{Index, LedgerReplay, Seen, ServeConfig, Server, SharedCaps, TrackingMetrics};
 use endcap_store::CampaignStore;
 use endcap_tracking::TokenKind;
 use endcap_web::{HttpMetrics, Observe};
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::task::JoinSet;
 
 /// Shared state of every handler.
@@ -36,57 +36,76 @@ pub struct Application {
     tasks: JoinSet<()>,
 }
 
-/// On embedded defaults (one process, the file log) spend and dedup survive a restart:
-/// billable charges are summed back into the budgets, and events still inside their token's
-/// lifetime are remembered as seen.
-fn rebuild_from_file_log(
-    dir: &std::path::Path,
-    settings: &Settings,
-    budgets: &Budgets,
-    seen: &Seen,
-) -> anyhow::Result<()> {
-    let now_ms = chrono::Utc::now().timestamp_millis();
-    let today = settings.clock.local(chrono::Utc::now()).day;
-    let until = |ts_ms: i64, kind: TokenKind| {
-        let left = ts_ms + settings.lifetimes.of(kind).as_millis() as i64 - now_ms;
-        Instant::now() + Duration::from_millis(left.max(0) as u64)
-    };
-    let mut rows = Vec::new();
-    for e in read_table(dir, Table::Charges)? {
-        if let Event::Charge(c) = e {
-            let kind = match c.source {
-                endcap_events::ChargeSource::Impression => TokenKind::Impression,
-                endcap_events::ChargeSource::Click => TokenKind::Click,
-                endcap_events::ChargeSource::Bill => TokenKind::Bill,
-            };
-            seen.preload(kind, c.decision_id, until(c.ts_ms, kind));
-            if c.billable() {
-                let campaign = endcap_core::CampaignId::from_uuid(c.campaign_id);
-                rows.push((campaign, c.accounting_day, c.charge_nanos));
+/// Without Redis, spend and dedup live in this process: they are rebuilt from the charge
+/// ledger at start (the spool first, then the file log), so a restart neither hands out a
+/// spent budget again nor charges a replayed token twice.
+fn replay_files(settings: &Settings, replay: &mut LedgerReplay<'_>) -> anyhow::Result<()> {
+    // Spooled batches are not in the log yet; the sink replays them as soon as it opens.
+    let spool = Spool::open(&settings.spool_dir)?;
+    for path in spool.pending()? {
+        for e in spool.read(&path).unwrap_or_default() {
+            if let Event::Charge(c) = e {
+                replay.row(&c);
             }
         }
     }
-    let charges = rows.len();
-    budgets.rebuild(rows, today);
+    let EventTarget::Files(dir) = &settings.events else {
+        return Ok(());
+    };
+    for e in read_table(dir, Table::Charges)? {
+        if let Event::Charge(c) = e {
+            replay.row(&c);
+        }
+    }
     for table in [Table::Impressions, Table::Clicks] {
         for e in read_table(dir, table)? {
             match e {
-                Event::Impression(a) => seen.preload(
-                    TokenKind::Impression,
-                    a.event_id(),
-                    until(a.ts_ms, TokenKind::Impression),
-                ),
-                Event::Click(a) => seen.preload(
-                    TokenKind::Click,
-                    a.event_id(),
-                    until(a.ts_ms, TokenKind::Click),
-                ),
+                Event::Impression(a) => replay.seen(a.event_id(), TokenKind::Impression, a.ts_ms),
+                Event::Click(a) => replay.seen(a.event_id(), TokenKind::Click, a.ts_ms),
                 _ => {}
             }
         }
     }
-    tracing::info!(charges, "spend rebuilt from the charge ledger");
     Ok(())
+}
+
+/// The ClickHouse half of the rebuild: billable spend per campaign and day, and the charges
+/// still inside a token lifetime. Retried for 10 s; without it the server does not start,
+/// since it could not tell what is left of any budget.
+async fn replay_clickhouse(url: &str, replay: &mut LedgerReplay<'_>) -> anyhow::Result<()> {
+    let cfg = endcap_events::ClickHouseConfig::from_url(url)?;
+    let since = chrono::Utc::now().timestamp_millis() - 8 * 86_400_000;
+    let mut last = None;
+    for _ in 0..20 {
+        let read = async {
+            Ok::<_, endcap_events::EventError>((
+                endcap_events::billable_spend(&cfg).await?,
+                endcap_events::recent_charges(&cfg, since).await?,
+            ))
+        };
+        match read.await {
+            Ok((spend, seen)) => {
+                for (campaign, day, nanos) in spend {
+                    replay.spend(campaign, day, nanos);
+                }
+                for (decision, source, ts_ms) in seen {
+                    let kind = match source.as_str() {
+                        "impression" => TokenKind::Impression,
+                        "click" => TokenKind::Click,
+                        _ => TokenKind::Bill,
+                    };
+                    replay.seen(decision, kind, ts_ms);
+                }
+                return Ok(());
+            }
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Err(anyhow::anyhow!(
+        "cannot read the charge ledger from ClickHouse ({}); without Redis the ad server needs it to know what is left of each budget",
+        last.map(|e| e.to_string()).unwrap_or_default()
+    ))
 }
 
 impl Application {
@@ -96,9 +115,6 @@ impl Application {
         let store = CampaignStore::connect(&settings.common.database)
             .await
             .context("failed to open the campaign store")?;
-        let sink: Sink = open_sink(&settings.events, &settings.spool_dir, SinkConfig::default())
-            .await
-            .context("failed to open the event log")?;
         let index = Arc::new(Index::new(store.clone()));
         match index.refresh().await {
             Ok(n) => tracing::info!(line_items = n, "index built"),
@@ -125,9 +141,23 @@ impl Application {
             None => Budgets::local(),
         });
         let seen = Seen::new(10_000_000, redis.clone(), settings.redis_timeout);
-        if let (None, EventTarget::Files(dir)) = (&redis, &settings.events) {
-            rebuild_from_file_log(dir, settings, &budgets, &seen)
-                .context("failed to rebuild spend from the charge ledger")?;
+        let today = settings.clock.local(chrono::Utc::now()).day;
+        let mut replay = redis
+            .is_none()
+            .then(|| LedgerReplay::new(&budgets, &seen, settings.lifetimes, today));
+        if let Some(r) = replay.as_mut() {
+            replay_files(settings, r).context("failed to rebuild spend from the charge ledger")?;
+        }
+        let sink: Sink = open_sink(&settings.events, &settings.spool_dir, SinkConfig::default())
+            .await
+            .context("failed to open the event log")?;
+        if let (Some(r), EventTarget::ClickHouse(url)) = (replay.as_mut(), &settings.events) {
+            replay_clickhouse(url, r).await?;
+        }
+        if let Some(r) = replay {
+            // Not inside the log macro: its fields are only evaluated when logging is on.
+            let entries = r.finish();
+            tracing::info!(entries, "spend rebuilt from the charge ledger");
         }
         let (caps, shared_caps): (Arc<dyn CapCounter>, _) = match &redis {
             Some(r) => {

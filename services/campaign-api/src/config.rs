@@ -33,6 +33,9 @@ pub struct Settings {
     /// Salt for hashing raw loyalty ids on upload (ENDCAP_CUSTOMER_KEY_SALT, 16+ characters);
     /// without it, uploads must carry SHA-256 customer keys.
     pub customer_key_salt: Option<String>,
+    /// The marketplace currency (ENDCAP_CURRENCY, default USD): advertisers in another one
+    /// are refused.
+    pub currency: endcap_core::Currency,
 }
 
 /// Default key of the seeded demo advertiser; only ever used with `--seed-demo`.
@@ -78,12 +81,22 @@ impl Settings {
                 "ENDCAP_CUSTOMER_KEY_SALT must be at least {MIN_KEY_LEN} characters"
             ));
         }
+        let raw = layers
+            .text(None, "ENDCAP_CURRENCY", "currency")
+            .unwrap_or_else(|| "USD".into());
+        let currency = endcap_core::Currency::parse(&raw, "currency").unwrap_or_else(|_| {
+            layers.error(format!(
+                "ENDCAP_CURRENCY / currency: {raw:?} is not an ISO 4217 code"
+            ));
+            endcap_core::Currency::parse("USD", "currency").unwrap_or_else(|_| unreachable!())
+        });
         layers.finish()?;
         Ok(Settings {
             common,
             admin_key,
             demo_advertiser_key,
             customer_key_salt,
+            currency,
         })
     }
 }

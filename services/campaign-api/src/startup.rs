@@ -25,6 +25,8 @@ pub struct AppState {
     pub segments: Arc<Segments>,
     /// Salt for hashing raw loyalty ids (ENDCAP_CUSTOMER_KEY_SALT).
     pub customer_key_salt: Option<String>,
+    /// The marketplace currency.
+    pub currency: endcap_core::Currency,
 }
 
 /// A built, bound, not yet running campaign API.
@@ -87,6 +89,7 @@ impl Application {
             sink,
             segments: Arc::new(segments),
             customer_key_salt: settings.customer_key_salt.clone(),
+            currency: settings.currency,
         };
         let data = web::Data::new(state);
         let server = HttpServer::new(move || {

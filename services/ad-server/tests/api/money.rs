@@ -278,3 +278,59 @@ fn one_id(t: &str) -> uuid::Uuid {
         .decision_id
         .as_uuid()
 }
+
+#[actix_web::test]
+async fn with_clickhouse_and_no_redis_spend_survives_a_restart_too() {
+    let base = std::env::var("ENDCAP_TEST_CLICKHOUSE_URL")
+        .unwrap_or_else(|_| "http://127.0.0.1:8123".into());
+    let url = format!("{base}?database=endcap_t_{}", uuid::Uuid::now_v7().simple());
+    let env = [("ENDCAP_CLICKHOUSE", url.as_str())];
+    let first = spawn_with(false, None, &env).await;
+    let one = seed_one(
+        &first.db,
+        json!({"model": "cpc", "bid_micros": 300_000}),
+        1_000_000,
+        5_000_000,
+    )
+    .await;
+    first.index.refresh().await.unwrap();
+    let t = token(TokenKind::Click, &served(&one, 300_000));
+    first.get(&format!("/v1/events/click?t={t}")).await;
+    for _ in 0..3 {
+        let t = token(TokenKind::Click, &served(&one, 300_000));
+        first.get(&format!("/v1/events/click?t={t}")).await;
+    }
+    first.sink.flush().await;
+    let again = spawn_on(false, None, &env, first.events.clone(), first.db.clone()).await;
+    let r = again
+        .send(
+            "POST",
+            "/v1/decisions?debug=1",
+            Some(ADMIN),
+            Some(json!({"placements": [{"id": "money"}]})),
+        )
+        .await;
+    assert_eq!(
+        r.body["placements"][0]["ads"],
+        json!([]),
+        "the day's budget is spent: {}",
+        r.body
+    );
+    again.get(&format!("/v1/events/click?t={t}")).await;
+    again.sink.flush().await;
+    let cfg = endcap_events::ClickHouseConfig::from_url(&url).unwrap();
+    let (billable, duplicates): (i64, u64) = cfg
+        .client()
+        .query("SELECT sumIf(charge_nanos, billable = 1), countIf(reason = 'duplicate') FROM charges FINAL")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(
+        billable, 1_000_000_000,
+        "never past the budget across the restart"
+    );
+    assert_eq!(
+        duplicates, 1,
+        "the replayed click is a duplicate after the restart"
+    );
+}

@@ -206,3 +206,50 @@ async fn bids_in_another_currency_are_converted_at_the_edge() {
         "the ledger is in the marketplace currency"
     );
 }
+
+#[actix_web::test]
+async fn a_loss_url_cannot_be_turned_into_a_bill() {
+    let app = spawn(false).await;
+    decisions::seed(&app, 0, 100_000_000).await;
+    let r = app
+        .send("POST", "/openrtb2/bid", None, Some(banner(json!({}))))
+        .await;
+    let bid = &r.body["seatbid"][0]["bid"][0];
+    assert_eq!(bid["exp"], 60, "the bid lives as long as its reservation");
+    let lurl = path_of(bid["lurl"].as_str().unwrap());
+    let forged = lurl.replace("/v1/events/loss", "/v1/events/bill") + "&price=2.0";
+    let r = app.get(&forged).await;
+    assert_eq!(
+        (r.status, r.body["message"].as_str()),
+        (403, Some("token is for another event type"))
+    );
+    assert!(app.logged(Table::Charges).await.is_empty());
+}
+
+#[actix_web::test]
+async fn a_first_price_clearing_at_our_shaded_bid_still_pays_the_take_rate() {
+    let app = spawn(false).await;
+    decisions::seed(&app, 0, 100_000_000).await;
+    let r = app
+        .send(
+            "POST",
+            "/openrtb2/bid",
+            None,
+            Some(banner(json!({"at": 1}))),
+        )
+        .await;
+    let bid = &r.body["seatbid"][0]["bid"][0];
+    assert_eq!(bid["price"], 1.7);
+    assert_eq!(
+        app.get(&with_price(bid["burl"].as_str().unwrap(), "1.7"))
+            .await
+            .status,
+        204
+    );
+    let ledger = app.logged(Table::Charges).await;
+    // Media 1.70; grossed up by 20% is 2.125, capped at the advertiser's 2.00 value.
+    assert_eq!(
+        offsite_rows(&ledger),
+        vec![(ChargeReason::Billable, 2_000_000, 1_700_000)]
+    );
+}

@@ -59,7 +59,7 @@ pub async fn create_advertiser(
     caller.admin()?;
     let input: AdvertiserInput = body.parse()?;
     let idem = idempotency(&req, &caller, &body.raw)?;
-    let new = input.validate()?;
+    let new = input.validate_for(&state.currency)?;
     let c = state
         .store
         .create_advertiser(&caller.actor(), new, idem.as_ref())

@@ -1,0 +1,58 @@
+//! Reading the charge ledger back from ClickHouse (spend after a restart without Redis).
+
+use crate::{ClickHouseConfig, EventError};
+use clickhouse::Row;
+use serde::Deserialize;
+use uuid::Uuid;
+
+#[derive(Row, Deserialize)]
+struct SpendRow {
+    #[serde(with = "clickhouse::serde::uuid")]
+    campaign_id: Uuid,
+    day: u16,
+    nanos: i64,
+}
+
+#[derive(Row, Deserialize)]
+struct SeenRow {
+    #[serde(with = "clickhouse::serde::uuid")]
+    decision_id: Uuid,
+    source: String,
+    ts_ms: u64,
+}
+
+/// Billable nanos per (campaign, accounting day) in the `charges` table, replays collapsed.
+pub async fn billable_spend(
+    config: &ClickHouseConfig,
+) -> Result<Vec<(Uuid, i32, i64)>, EventError> {
+    let rows: Vec<SpendRow> = config
+        .client()
+        .query(
+            "SELECT campaign_id, toUInt16(accounting_date) AS day, sum(charge_nanos) AS nanos \
+             FROM charges FINAL WHERE billable = 1 GROUP BY campaign_id, day",
+        )
+        .fetch_all()
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.campaign_id, i32::from(r.day), r.nanos))
+        .collect())
+}
+
+/// (decision id, source, ms) of every charge recorded since `since_ms`: the events still
+/// inside their token's lifetime, to remember as seen.
+pub async fn recent_charges(
+    config: &ClickHouseConfig,
+    since_ms: i64,
+) -> Result<Vec<(Uuid, String, i64)>, EventError> {
+    let rows: Vec<SeenRow> = config
+        .client()
+        .query("SELECT DISTINCT decision_id, source, ts_ms FROM charges WHERE ts_ms >= ?")
+        .bind(since_ms.max(0) as u64)
+        .fetch_all()
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.decision_id, r.source, r.ts_ms as i64))
+        .collect())
+}

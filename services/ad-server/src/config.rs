@@ -91,6 +91,9 @@ pub struct Settings {
     /// Longest a charge or dedup call waits for Redis before deciding locally
     /// (ENDCAP_REDIS_TIMEOUT_MS, default 50).
     pub redis_timeout: Duration,
+    /// Longest an event waits in a partial batch (ENDCAP_EVENT_FLUSH_MS, default 500; 2,000
+    /// measured no better for the decision p99, see BENCHMARKS.md).
+    pub event_flush: Duration,
 }
 
 fn pairs(raw: &str) -> impl Iterator<Item = &str> {
@@ -333,6 +336,11 @@ impl Settings {
                 .count("ENDCAP_REDIS_TIMEOUT_MS", "redis_timeout_ms")
                 .unwrap_or(50),
         );
+        let event_flush = Duration::from_millis(
+            layers
+                .count("ENDCAP_EVENT_FLUSH_MS", "event_flush_ms")
+                .unwrap_or(500),
+        );
         layers.finish()?;
         let Some(signing_keys) = signing_keys else {
             return Err(vec!["ENDCAP_SIGNING_KEYS is required".into()]);
@@ -364,6 +372,7 @@ impl Settings {
             open_endpoints,
             decision_retention_days,
             redis_timeout,
+            event_flush,
         })
     }
 }

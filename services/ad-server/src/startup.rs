@@ -148,7 +148,11 @@ impl Application {
         if let Some(r) = replay.as_mut() {
             replay_files(settings, r).context("failed to rebuild spend from the charge ledger")?;
         }
-        let sink: Sink = open_sink(&settings.events, &settings.spool_dir, SinkConfig::default())
+        let sink_config = SinkConfig {
+            max_delay: settings.event_flush,
+            ..SinkConfig::default()
+        };
+        let sink: Sink = open_sink(&settings.events, &settings.spool_dir, sink_config)
             .await
             .context("failed to open the event log")?;
         if let (Some(r), EventTarget::ClickHouse(url)) = (replay.as_mut(), &settings.events) {

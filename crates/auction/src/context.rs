@@ -64,6 +64,9 @@ impl Slot {
 pub struct Context {
     /// Hashed user key (empty when unknown: no caps, no holdout bucket but "exposed").
     pub user_key: String,
+    /// The holdout unit: the shopper's customer key when the identity map links the user
+    /// key to one (so a shopper's devices share an arm), else the user key.
+    pub holdout_key: String,
     /// The user's segments.
     pub segments: Vec<String>,
     /// Search keywords, normalized (lower case, single spaces).

@@ -348,7 +348,7 @@ pub fn decide(deps: &Deps<'_>, ctx: &Context, slots: &[SlotRequest]) -> Decision
             let (wins, losses) = run_auction(bidders.clone(), rules);
             let held = wins.iter().find(|w| {
                 let c = &eligible[w.bidder.idx].cand.campaign;
-                in_holdout(&ctx.user_key, c.id, c.holdout_percent)
+                in_holdout(&ctx.holdout_key, c.id, c.holdout_percent)
             });
             if let Some(w) = held {
                 let campaign = eligible[w.bidder.idx].cand.campaign.id;

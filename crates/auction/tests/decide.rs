@@ -76,6 +76,7 @@ fn creative(li: &LineItem, kind: CreativeKind, size: Option<(u32, u32)>) -> Crea
 fn ctx(user: &str) -> Context {
     Context {
         user_key: user.into(),
+        holdout_key: user.into(),
         segments: vec!["dairy-lovers".into()],
         keywords: vec![Context::normalize_keyword("Organic  MILK")],
         categories: vec!["dairy".into()],
@@ -574,4 +575,43 @@ fn placed_ads_become_exposures_with_their_decision_and_price() {
     );
     assert_eq!(x.sku.as_deref(), Some("sku-1"));
     assert_eq!(x.decided_at_ms, now().timestamp_millis());
+}
+
+#[test]
+fn a_shoppers_devices_share_one_holdout_arm() {
+    let held = campaign(AdvertiserId::generate(), 50, 100_000_000);
+    let li = line_item(
+        &held,
+        json!({}),
+        json!({"model": "cpm", "bid_micros": 9_000_000}),
+        None,
+    );
+    let w = World::new(
+        vec![held.clone()],
+        vec![li.clone()],
+        vec![creative(&li, CreativeKind::SponsoredProduct, None)],
+    );
+    let keys: Vec<String> = (0..1000).map(|i| format!("{i:064x}")).collect();
+    let shopper = keys.iter().find(|k| in_holdout(k, held.id, 50)).unwrap();
+    // Two devices whose own keys would be exposed, linked to a held-out shopper.
+    let devices: Vec<&String> = keys
+        .iter()
+        .filter(|k| !in_holdout(k, held.id, 50))
+        .take(2)
+        .collect();
+    for d in devices {
+        let mut c = ctx(d);
+        c.holdout_key = shopper.clone();
+        let out = w.decide(&c, &[slot("home", 1)]);
+        assert!(
+            out.placed.is_empty(),
+            "the shopper is held out on every device"
+        );
+        assert_eq!(out.ghosts.len(), 1);
+        assert_eq!(
+            out.ghosts[0].exposure(&c).user_key,
+            **d,
+            "the ghost keeps the device's key"
+        );
+    }
 }

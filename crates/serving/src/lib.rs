@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 mod dedup;
+mod identity;
 mod index;
 mod log;
 mod metrics;
@@ -22,6 +23,7 @@ mod shared_caps;
 mod track;
 
 pub use dedup::Seen;
+pub use identity::Identities;
 pub use index::{Index, Known};
 pub use metrics::TrackingMetrics;
 pub use offsite::BidAnswer;
@@ -138,6 +140,8 @@ pub struct Server {
     pub index: Arc<Index>,
     /// Audience segments.
     pub segments: Arc<Segments>,
+    /// The identity map (the holdout unit is the shopper).
+    pub identities: Identities,
     /// Spend and reservations.
     pub budgets: Arc<Budgets>,
     /// Frequency cap counters.
@@ -200,11 +204,11 @@ impl Server {
             .unwrap_or(&self.config.default_exchange)
     }
 
-    /// The user's segments, with the shared frequency-cap counters loaded alongside: the
-    /// request path's only I/O, one bounded round trip each, run concurrently.
-    async fn user_segments(&self, user_key: &str) -> Vec<String> {
+    /// The user's segments and holdout unit, with the shared frequency-cap counters loaded
+    /// alongside: the request path's only I/O, one bounded round trip each, concurrently.
+    async fn user_lookup(&self, user_key: &str) -> (Vec<String>, String) {
         if user_key.is_empty() {
-            return Vec::new();
+            return (Vec::new(), String::new());
         }
         let caps = async {
             if let Some((caps, redis)) = &self.shared_caps {
@@ -212,7 +216,11 @@ impl Server {
                     .await;
             }
         };
-        let (lookup, ()) = tokio::join!(self.segments.lookup(user_key), caps);
-        lookup.segments.to_vec()
+        let (lookup, holdout_key, ()) = tokio::join!(
+            self.segments.lookup(user_key),
+            self.identities.holdout_key(user_key),
+            caps
+        );
+        (lookup.segments.to_vec(), holdout_key)
     }
 }

@@ -73,10 +73,11 @@ impl Server {
             .and_then(|k| HashedKey::parse(k, "user.buyeruid").ok())
             .map(|k| k.as_str().to_string())
             .unwrap_or_default();
-        let segments = self.user_segments(&user_key).await;
+        let (segments, holdout_key) = self.user_lookup(&user_key).await;
         let now = chrono::Utc::now();
         let ctx = Context {
             user_key,
+            holdout_key,
             segments,
             keywords: Vec::new(),
             categories: Vec::new(),

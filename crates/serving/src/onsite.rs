@@ -157,11 +157,12 @@ impl Server {
             None => String::new(),
         };
         let slots = self.onsite_slots(&input)?;
-        let segments = self.user_segments(&user_key).await;
+        let (segments, holdout_key) = self.user_lookup(&user_key).await;
         let c = input.context;
         let now = chrono::Utc::now();
         let ctx = Context {
             user_key,
+            holdout_key,
             segments,
             keywords: c
                 .keywords

@@ -152,6 +152,38 @@ impl CampaignStore {
         Ok(items.len())
     }
 
+    /// Records the latest customer key of each online user key (identity links), in one
+    /// transaction. Returns how many were written.
+    pub async fn upsert_identity(&self, links: &[(String, String)]) -> Result<usize> {
+        let mut tx = self.pool().begin().await?;
+        let now = micros(Utc::now());
+        for (user, customer) in links {
+            sqlx::query(
+                "INSERT INTO identity_links (user_key, customer_key, updated_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (user_key) DO UPDATE SET customer_key = excluded.customer_key, updated_at = excluded.updated_at",
+            )
+            .bind(user)
+            .bind(customer)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(links.len())
+    }
+
+    /// The customer key linked to an online user key, if any.
+    pub async fn customer_key(&self, user_key: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT customer_key FROM identity_links WHERE user_key = $1")
+            .bind(user_key)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get::<String, _>(0)?),
+            None => None,
+        })
+    }
+
     /// Rows of `select ... WHERE key IN (keys)`, in chunks that stay under parameter limits.
     async fn select_in<T>(
         &self,

@@ -29,6 +29,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "change_marker_indexes",
         sql: include_str!("../../../schemas/migrations/0003_change_marker_indexes.sql"),
     },
+    Migration {
+        version: 4,
+        name: "identity_links",
+        sql: include_str!("../../../schemas/migrations/0004_identity_links.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {

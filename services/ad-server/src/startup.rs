@@ -225,6 +225,12 @@ impl Application {
                 config,
                 index,
                 segments: Arc::new(segments),
+                identities: endcap_serving::Identities::new(
+                    store.clone(),
+                    settings.segment_cache.1,
+                    settings.segment_cache.0,
+                    Duration::from_millis(5),
+                ),
                 budgets,
                 caps,
                 shared_caps,

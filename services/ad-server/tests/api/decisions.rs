@@ -692,3 +692,52 @@ async fn openrtb_blocking_floors_and_bad_requests() {
         .unwrap();
     assert_eq!(garbage.status().as_u16(), 400);
 }
+
+#[actix_web::test]
+async fn the_holdout_unit_is_the_shopper_through_the_identity_map() {
+    let app = spawn(false).await;
+    let s = seed(&app, 50, 100_000_000).await;
+    let keys: Vec<String> = (0..1000).map(|i| format!("{i:064x}")).collect();
+    let shopper = keys
+        .iter()
+        .find(|k| endcap_auction::in_holdout(k, s.held_campaign, 50))
+        .unwrap()
+        .clone();
+    let devices: Vec<String> = keys
+        .iter()
+        .filter(|k| !endcap_auction::in_holdout(k, s.held_campaign, 50))
+        .take(2)
+        .cloned()
+        .collect();
+    let store = CampaignStore::connect(&app.db).await.unwrap();
+    store
+        .upsert_identity(
+            &devices
+                .iter()
+                .map(|d| (d.clone(), shopper.clone()))
+                .collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap();
+    for d in &devices {
+        let r = app
+            .send(
+                "POST",
+                "/v1/decisions",
+                None,
+                Some(json!({"user_key": d, "placements": [{"id": "home"}]})),
+            )
+            .await;
+        assert_eq!(
+            r.body["placements"][0]["ads"],
+            json!([]),
+            "device {d} of a held-out shopper"
+        );
+    }
+    let ghosts = app.logged(Table::ExposureHoldouts).await;
+    assert_eq!(
+        ghosts.len(),
+        2,
+        "one ghost per device, both in the held-out arm"
+    );
+}

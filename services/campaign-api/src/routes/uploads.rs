@@ -226,15 +226,24 @@ pub async fn upload_identity_map(
         if batch.is_empty() {
             break;
         }
+        let mut links = Vec::new();
         for (n, line) in batch {
             match endcap_ingest::parse_identity(n, &line, salt) {
-                Ok(Some(link)) => {
-                    state.sink.send(endcap_events::Event::Identity(link));
-                    summary.accepted += 1;
-                }
+                Ok(Some(link)) => links.push(link),
                 Ok(None) => {}
                 Err(e) => summary.reject(e),
             }
+        }
+        // The store's copy is what the ad server reads at decision time (the holdout unit is
+        // the shopper); the event log keeps the history.
+        let pairs: Vec<(String, String)> = links
+            .iter()
+            .map(|l| (l.user_key.clone(), l.customer_key.clone()))
+            .collect();
+        state.store.upsert_identity(&pairs).await?;
+        for link in links {
+            state.sink.send(endcap_events::Event::Identity(link));
+            summary.accepted += 1;
         }
     }
     state.sink.flush().await;

@@ -37,6 +37,8 @@ pub struct TestApp {
     pub events: tempfile::TempDir,
     /// The ClickHouse database events go to, when used.
     pub clickhouse: Option<endcap_events::ClickHouseConfig>,
+    /// The campaign store's URL.
+    pub db: String,
 }
 
 /// Real backing services beyond the campaign store.
@@ -92,10 +94,11 @@ pub async fn spawn_app_with(backend: Backend, extras: Extras) -> TestApp {
         );
         endcap_events::ClickHouseConfig::from_url(&url).expect("clickhouse url")
     });
+    let db = database_url(backend).await;
     let cli = Cli {
         common: endcap_web::config::CommonArgs {
             listen: Some("127.0.0.1:0".into()),
-            database: Some(database_url(backend).await),
+            database: Some(db.clone()),
             event_dir: Some(events.path().to_path_buf()),
             clickhouse: clickhouse
                 .as_ref()
@@ -125,6 +128,7 @@ pub async fn spawn_app_with(backend: Backend, extras: Extras) -> TestApp {
             .finish(),
         events,
         clickhouse,
+        db,
     }
 }
 

@@ -275,6 +275,10 @@ async fn identity_links_land_in_the_event_log() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(links.len(), 2);
+    // The ad server reads the latest link per user key from the store.
+    let store = endcap_store::CampaignStore::connect(&app.db).await.unwrap();
+    assert_eq!(store.customer_key(&key('a')).await.unwrap(), Some(key('b')));
+    assert_eq!(store.customer_key(&key('c')).await.unwrap(), None);
 }
 
 async fn segments_are_owned_uploaded_and_emptied(backend: Backend) {

@@ -1,0 +1,60 @@
+//! The identity map at decision time: which shopper (customer key) an online user key
+//! belongs to, so the holdout unit is the shopper and not the device.
+
+use endcap_store::CampaignStore;
+use moka::sync::Cache;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Identity links from the campaign store, behind an in-process cache.
+pub struct Identities {
+    store: CampaignStore,
+    /// User key -> customer key ("" when the user key is linked to nobody).
+    cache: Cache<String, Arc<str>>,
+    timeout: Duration,
+}
+
+impl Identities {
+    /// Links read from `store` within `timeout`, `capacity` users cached for `ttl`.
+    pub fn new(store: CampaignStore, capacity: u64, ttl: Duration, timeout: Duration) -> Self {
+        Self {
+            store,
+            cache: Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(ttl)
+                .build(),
+            timeout,
+        }
+    }
+
+    /// The holdout unit of a user: its customer key when linked, else the user key itself.
+    /// A slow or failing store degrades to the user key (never an error).
+    pub async fn holdout_key(&self, user_key: &str) -> String {
+        if user_key.is_empty() {
+            return String::new();
+        }
+        if let Some(c) = self.cache.get(user_key) {
+            return if c.is_empty() {
+                user_key.to_string()
+            } else {
+                c.to_string()
+            };
+        }
+        match tokio::time::timeout(self.timeout, self.store.customer_key(user_key)).await {
+            Ok(Ok(found)) => {
+                let c: Arc<str> = found.unwrap_or_default().into();
+                self.cache.insert(user_key.to_string(), c.clone());
+                if c.is_empty() {
+                    user_key.to_string()
+                } else {
+                    c.to_string()
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "identity lookup failed; holding out by user key");
+                user_key.to_string()
+            }
+            Err(_) => user_key.to_string(),
+        }
+    }
+}

@@ -553,3 +553,22 @@ async fn old_decision_partitions_are_dropped_whole() {
     assert_eq!(dropped.len(), 1);
     assert_eq!(count(&cfg, "SELECT count() FROM decisions").await, 1);
 }
+
+#[tokio::test]
+async fn an_impression_replayed_on_a_later_day_collapses_into_the_first() {
+    let cfg = fresh_db(&shared_url());
+    apply_schema(&cfg).await.unwrap();
+    let first = ad(42);
+    // The same token replayed two days later: a later arrival, the same decision.
+    let replay = AdEvent {
+        ts_ms: first.ts_ms + 2 * 86_400_000,
+        ..first.clone()
+    };
+    let w = ClickHouseWriter::new(&cfg);
+    w.write(&[Event::Impression(first)]).await.unwrap();
+    w.write(&[Event::Impression(replay)]).await.unwrap();
+    assert_eq!(
+        count(&cfg, "SELECT count() FROM impressions FINAL").await,
+        1
+    );
+}

@@ -6,6 +6,7 @@ use endcap_core::*;
 pub(crate) struct Seeded {
     pub(crate) search: LineItemId,
     pub(crate) held_campaign: CampaignId,
+    pub(crate) held_line_item: LineItem,
 }
 
 pub(crate) async fn seed(app: &TestApp, holdout: u8, daily_micros: i64) -> Seeded {
@@ -92,6 +93,7 @@ pub(crate) async fn seed(app: &TestApp, holdout: u8, daily_micros: i64) -> Seede
     Seeded {
         search: search.id,
         held_campaign: held.id,
+        held_line_item: ghosted,
     }
 }
 
@@ -739,5 +741,45 @@ async fn the_holdout_unit_is_the_shopper_through_the_identity_map() {
         ghosts.len(),
         2,
         "one ghost per device, both in the held-out arm"
+    );
+}
+
+#[actix_web::test]
+async fn ghosts_count_toward_frequency_caps_like_real_ads() {
+    let app = spawn(false).await;
+    let store = CampaignStore::connect(&app.db).await.unwrap();
+    let s = seed(&app, 50, 100_000_000).await;
+    // Cap the held campaign's line item at one ad a day.
+    let li = s.held_line_item.clone();
+    let patch: LineItemPatch = serde_json::from_value(
+        json!({"version": li.version, "frequency_cap": {"max": 1, "per": "day"}}),
+    )
+    .unwrap();
+    store
+        .update_line_item("t", li.id, li.version, |cur, c| Ok(patch.apply(cur, c)?))
+        .await
+        .unwrap();
+    app.index.refresh().await.unwrap();
+    let held_user = (0..1000)
+        .map(|i| format!("{i:064x}"))
+        .find(|u| endcap_auction::in_holdout(u, s.held_campaign, 50))
+        .unwrap();
+    let ask = json!({"user_key": held_user, "placements": [{"id": "home"}]});
+    app.send("POST", "/v1/decisions", None, Some(ask.clone()))
+        .await;
+    let r = app
+        .send("POST", "/v1/decisions?debug=1", Some(ADMIN), Some(ask))
+        .await;
+    let outcome = r.body["debug"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["line_item_id"] == li.id.to_string())
+        .map(|e| e["outcome"].clone());
+    assert_eq!(outcome, Some(json!("frequency_cap")), "{}", r.body);
+    assert_eq!(
+        app.logged(Table::ExposureHoldouts).await.len(),
+        1,
+        "capped after one ghost"
     );
 }

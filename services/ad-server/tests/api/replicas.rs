@@ -113,4 +113,16 @@ async fn two_replicas_sharing_redis_never_bill_past_the_budget_under_a_burst_of_
         billable >= 900_000_000,
         "the budget is spent, not starved by the race ({billable})"
     );
+    // Each replica reads every indexed campaign's shared spend, not only what it charged:
+    // a decision on either one now finds the budget spent.
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    for base in [&a.base, &b.base] {
+        let mut r = client
+            .post(format!("{base}/v1/decisions"))
+            .send_json(&json!({"placements": [{"id": "money"}]}))
+            .await
+            .unwrap();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["placements"][0]["ads"], json!([]), "{base}: {body}");
+    }
 }

@@ -194,7 +194,9 @@ fn native_markup(p: &Placed, pixel: &str, click: &str) -> String {
     .to_string()
 }
 
-fn host(url: &str) -> String {
+/// The advertiser domain of a landing page: its host without `www.` (for `adomain` and
+/// `badv` blocking).
+pub fn advertiser_domain(url: &str) -> String {
     url.split("://")
         .nth(1)
         .and_then(|r| r.split(['/', '?', '#', ':']).next())
@@ -227,7 +229,7 @@ pub fn bid_for(p: &Placed, price_micros: i64, urls: &BidUrls, exchange: &Exchang
         exp: Some(60),
         crid: p.creative.id.to_string(),
         cid: li.campaign_id.to_string(),
-        adomain: vec![host(&p.creative.click_url)],
+        adomain: vec![advertiser_domain(&p.creative.click_url)],
         w: p.creative.width,
         h: p.creative.height,
     }

@@ -13,8 +13,8 @@ mod fx;
 mod price;
 
 pub use bidding::{
-    bid_cpm_micros, bid_for, device_class, escape_attr, offsite_slots, response_currency, BidUrls,
-    BillingNotice, Exchange, OffsiteSlots, AUCTION_PRICE_MACRO,
+    advertiser_domain, bid_cpm_micros, bid_for, device_class, escape_attr, offsite_slots,
+    response_currency, BidUrls, BillingNotice, Exchange, OffsiteSlots, AUCTION_PRICE_MACRO,
 };
 pub use fx::Rates;
 pub use price::{clearing_price, ClearPrice, HmacSha1Price, PriceDecoder, PriceError};

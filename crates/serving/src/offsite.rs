@@ -5,8 +5,8 @@ use endcap_auction::{decide, uniform_draw, Context, Deps};
 use endcap_core::{AdChannel, HashedKey};
 use endcap_events::Arm;
 use endcap_openrtb::{
-    bid_cpm_micros, bid_for, device_class, offsite_slots, response_currency, Bid, BidRequest,
-    BidResponse, BidUrls, Exchange, SeatBid, AUCTION_PRICE_MACRO,
+    advertiser_domain, bid_cpm_micros, bid_for, device_class, offsite_slots, response_currency,
+    Bid, BidRequest, BidResponse, BidUrls, Exchange, SeatBid, AUCTION_PRICE_MACRO,
 };
 use endcap_tracking::{Claims, TokenKind};
 use std::time::{Duration, Instant};
@@ -27,15 +27,6 @@ pub enum BidAnswer {
         /// The request's id.
         id: String,
     },
-}
-
-fn host(url: &str) -> String {
-    url.split("://")
-        .nth(1)
-        .and_then(|r| r.split(['/', '?', '#', ':']).next())
-        .unwrap_or("")
-        .trim_start_matches("www.")
-        .to_string()
 }
 
 impl Server {
@@ -127,7 +118,7 @@ impl Server {
             let blocked = req
                 .badv
                 .iter()
-                .any(|b| b.trim_start_matches("www.") == host(&p.creative.click_url));
+                .any(|b| b.trim_start_matches("www.") == advertiser_domain(&p.creative.click_url));
             let (Some(bid), false) = (value, blocked) else {
                 self.budgets.release(p.decision_id.as_uuid());
                 continue;

@@ -11,20 +11,7 @@ pub(crate) struct Seeded {
 
 pub(crate) async fn seed(app: &TestApp, holdout: u8, daily_micros: i64) -> Seeded {
     let store = CampaignStore::connect(&app.db).await.unwrap();
-    let adv = store
-        .create_advertiser(
-            "t",
-            AdvertiserInput {
-                name: "Acme".into(),
-                currency: "USD".into(),
-            }
-            .validate()
-            .unwrap(),
-            None,
-        )
-        .await
-        .unwrap()
-        .value;
+    let adv = acme(&store).await;
     let now = chrono::Utc::now();
     let campaign_json = |h: u8| {
         json!({"name": "c", "status": "active", "holdout_percent": h,

@@ -170,6 +170,17 @@ impl TestApp {
     }
 }
 
+/// The advertiser every seeded campaign belongs to.
+async fn acme(store: &CampaignStore) -> endcap_core::Advertiser {
+    let new = endcap_core::AdvertiserInput {
+        name: "Acme".into(),
+        currency: "USD".into(),
+    }
+    .validate()
+    .unwrap();
+    store.create_advertiser("t", new, None).await.unwrap().value
+}
+
 fn path_of(url: &str) -> String {
     let rest = url.split("://").nth(1).unwrap();
     rest[rest.find('/').unwrap()..].to_string()

@@ -13,20 +13,7 @@ pub(crate) struct One {
 
 pub(crate) async fn seed_one(db: &str, pricing: Value, daily: i64, total: i64) -> One {
     let store = CampaignStore::connect(db).await.unwrap();
-    let adv = store
-        .create_advertiser(
-            "t",
-            AdvertiserInput {
-                name: "Acme".into(),
-                currency: "USD".into(),
-            }
-            .validate()
-            .unwrap(),
-            None,
-        )
-        .await
-        .unwrap()
-        .value;
+    let adv = acme(&store).await;
     let now = chrono::Utc::now();
     let input: CampaignInput = serde_json::from_value(json!({"name": "c", "status": "active",
         "budget": {"total_micros": total, "daily_micros": daily},

@@ -65,8 +65,9 @@ pub struct Context {
     /// Hashed user key (empty when unknown: no caps, no holdout bucket but "exposed").
     pub user_key: String,
     /// The holdout unit: the shopper's customer key when the identity map links the user
-    /// key to one (so a shopper's devices share an arm), else the user key.
-    pub holdout_key: String,
+    /// key to one (so a shopper's devices share an arm), else the user key; `None` when the
+    /// identity lookup failed (campaigns with a holdout then sit this request out).
+    pub holdout_key: Option<String>,
     /// The user's segments.
     pub segments: Vec<String>,
     /// Search keywords, normalized (lower case, single spaces).

@@ -209,6 +209,9 @@ fn candidates<'s>(
             Some(Outcome::Filtered(dim))
         } else if state.ghosted.contains(&c.id) {
             Some(Outcome::Holdout)
+        } else if c.holdout_percent > 0 && ctx.holdout_key.is_none() {
+            // Without the shopper's arm, neither serving nor ghosting would be honest.
+            Some(Outcome::Filtered("holdout_unit"))
         } else if state.used.contains(&li.id) {
             Some(Outcome::AlreadyPlaced)
         } else if !req.allow_same_advertiser && state.advertisers.contains(&li.advertiser_id) {
@@ -348,7 +351,11 @@ pub fn decide(deps: &Deps<'_>, ctx: &Context, slots: &[SlotRequest]) -> Decision
             let (wins, losses) = run_auction(bidders.clone(), rules);
             let held = wins.iter().find(|w| {
                 let c = &eligible[w.bidder.idx].cand.campaign;
-                in_holdout(&ctx.holdout_key, c.id, c.holdout_percent)
+                in_holdout(
+                    ctx.holdout_key.as_deref().unwrap_or(""),
+                    c.id,
+                    c.holdout_percent,
+                )
             });
             if let Some(w) = held {
                 let campaign = eligible[w.bidder.idx].cand.campaign.id;

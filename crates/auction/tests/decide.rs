@@ -76,7 +76,7 @@ fn creative(li: &LineItem, kind: CreativeKind, size: Option<(u32, u32)>) -> Crea
 fn ctx(user: &str) -> Context {
     Context {
         user_key: user.into(),
-        holdout_key: user.into(),
+        holdout_key: Some(user.into()),
         segments: vec!["dairy-lovers".into()],
         keywords: vec![Context::normalize_keyword("Organic  MILK")],
         categories: vec!["dairy".into()],
@@ -601,7 +601,7 @@ fn a_shoppers_devices_share_one_holdout_arm() {
         .collect();
     for d in devices {
         let mut c = ctx(d);
-        c.holdout_key = shopper.clone();
+        c.holdout_key = Some(shopper.clone());
         let out = w.decide(&c, &[slot("home", 1)]);
         assert!(
             out.placed.is_empty(),
@@ -614,4 +614,36 @@ fn a_shoppers_devices_share_one_holdout_arm() {
             "the ghost keeps the device's key"
         );
     }
+}
+
+#[test]
+fn without_the_shoppers_arm_holdout_campaigns_sit_the_request_out() {
+    let held = campaign(AdvertiserId::generate(), 10, 100_000_000);
+    let open = campaign(AdvertiserId::generate(), 0, 100_000_000);
+    let a = line_item(
+        &held,
+        json!({}),
+        json!({"model": "cpm", "bid_micros": 9_000_000}),
+        None,
+    );
+    let b = line_item(
+        &open,
+        json!({}),
+        json!({"model": "cpm", "bid_micros": 1_000_000}),
+        None,
+    );
+    let w = World::new(
+        vec![held, open],
+        vec![a.clone(), b.clone()],
+        vec![
+            creative(&a, CreativeKind::SponsoredProduct, None),
+            creative(&b, CreativeKind::SponsoredProduct, None),
+        ],
+    );
+    let mut c = ctx("u");
+    c.holdout_key = None;
+    let d = w.decide(&c, &[slot("home", 1)]);
+    assert_eq!(outcome_of(&d, a.id), Outcome::Filtered("holdout_unit"));
+    assert!(d.ghosts.is_empty());
+    assert_eq!(d.placed[0].candidate.line_item.id, b.id);
 }

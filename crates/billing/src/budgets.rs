@@ -441,9 +441,16 @@ impl Budgets {
         inner.replicas = replicas.max(1);
         for (c, d, t) in read {
             let s = inner.campaigns.entry(c).or_default();
+            if s.synced && s.day > day {
+                // A charge after midnight already wrote the new day's figures.
+                continue;
+            }
+            // Within a day the shared counters only grow: a charge that answered while this
+            // read was in flight may know more than the read.
+            let same_day = s.synced && s.day == day;
+            s.today = if same_day { s.today.max(d) } else { d };
+            s.total = if s.synced { s.total.max(t) } else { t };
             s.day = day;
-            s.today = d;
-            s.total = t;
             s.synced = true;
         }
         Ok(())

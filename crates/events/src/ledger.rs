@@ -39,6 +39,34 @@ pub async fn billable_spend(
         .collect())
 }
 
+#[derive(Row, Deserialize)]
+struct IdRow {
+    #[serde(with = "clickhouse::serde::uuid")]
+    decision_id: Uuid,
+    ts_ms: u64,
+}
+
+/// (decision id, ms) of the impressions or clicks that arrived since `since_ms`.
+pub async fn recent_ad_events(
+    config: &ClickHouseConfig,
+    table: crate::Table,
+    since_ms: i64,
+) -> Result<Vec<(Uuid, i64)>, EventError> {
+    let rows: Vec<IdRow> = config
+        .client()
+        .query(&format!(
+            "SELECT DISTINCT decision_id, ts_ms FROM {} WHERE ts_ms >= ?",
+            table.name()
+        ))
+        .bind(since_ms.max(0) as u64)
+        .fetch_all()
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.decision_id, r.ts_ms as i64))
+        .collect())
+}
+
 /// (decision id, source, ms) of every charge recorded since `since_ms`: the events still
 /// inside their token's lifetime, to remember as seen.
 pub async fn recent_charges(

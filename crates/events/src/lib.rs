@@ -28,7 +28,7 @@ pub use event::{
     IdentityLink, ReceiptLineEvent, Table,
 };
 pub use file_writer::{read_table, FileWriter};
-pub use ledger::{billable_spend, recent_charges};
+pub use ledger::{billable_spend, recent_ad_events, recent_charges};
 pub use metrics::SinkMetrics;
 pub use schema::{apply_schema, drop_partitions_before};
 pub use sink::{BatchWriter, EventSink, Sink, SinkConfig};

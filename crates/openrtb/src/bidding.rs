@@ -226,7 +226,7 @@ pub fn bid_for(p: &Placed, price_micros: i64, urls: &BidUrls, exchange: &Exchang
         burl: (exchange.billing == BillingNotice::Burl).then(|| urls.bill.clone()),
         lurl: Some(urls.loss.clone()),
         // As long as the budget reservation holds.
-        exp: Some(60),
+        exp: Some(endcap_auction::RESERVATION_TTL.as_secs() as u32),
         crid: p.creative.id.to_string(),
         cid: li.campaign_id.to_string(),
         adomain: vec![advertiser_domain(&p.creative.click_url)],

@@ -27,34 +27,34 @@ impl Identities {
         }
     }
 
-    /// The holdout unit of a user: its customer key when linked, else the user key itself.
-    /// A slow or failing store degrades to the user key (never an error).
-    pub async fn holdout_key(&self, user_key: &str) -> String {
+    /// The holdout unit of a user: its customer key when linked, else the user key itself;
+    /// `None` when the store did not answer in time (the caller then keeps campaigns with a
+    /// holdout out of the request rather than guess an arm).
+    pub async fn holdout_key(&self, user_key: &str) -> Option<String> {
         if user_key.is_empty() {
-            return String::new();
+            return Some(String::new());
         }
-        if let Some(c) = self.cache.get(user_key) {
-            return if c.is_empty() {
+        let unit = |c: &str| {
+            if c.is_empty() {
                 user_key.to_string()
             } else {
                 c.to_string()
-            };
+            }
+        };
+        if let Some(c) = self.cache.get(user_key) {
+            return Some(unit(&c));
         }
         match tokio::time::timeout(self.timeout, self.store.customer_key(user_key)).await {
             Ok(Ok(found)) => {
                 let c: Arc<str> = found.unwrap_or_default().into();
                 self.cache.insert(user_key.to_string(), c.clone());
-                if c.is_empty() {
-                    user_key.to_string()
-                } else {
-                    c.to_string()
-                }
+                Some(unit(&c))
             }
             Ok(Err(e)) => {
-                tracing::debug!(error = %e, "identity lookup failed; holding out by user key");
-                user_key.to_string()
+                tracing::debug!(error = %e, "identity lookup failed; holdout campaigns sit out");
+                None
             }
-            Err(_) => user_key.to_string(),
+            Err(_) => None,
         }
     }
 }

@@ -78,7 +78,10 @@ impl Index {
     }
 
     /// Reads a campaign this process has not indexed from the store, and remembers it.
-    pub async fn fetch_campaign(&self, id: CampaignId) -> Option<Arc<Campaign>> {
+    pub async fn fetch_campaign(
+        &self,
+        id: CampaignId,
+    ) -> Result<Option<Arc<Campaign>>, endcap_store::StoreError> {
         match self.store.get::<Campaign>(&id.to_string()).await {
             Ok(c) => {
                 let c = Arc::new(c);
@@ -88,12 +91,13 @@ impl Index {
                 };
                 known.campaigns.insert(id, c.clone());
                 self.known.store(Arc::new(known));
-                Some(c)
+                Ok(Some(c))
             }
-            Err(e) => {
-                tracing::warn!(campaign = %id, error = %e, "campaign not found for a charge");
-                None
+            Err(endcap_store::StoreError::NotFound(_)) => {
+                tracing::warn!(campaign = %id, "campaign not found for a charge");
+                Ok(None)
             }
+            Err(e) => Err(e),
         }
     }
 

@@ -11,6 +11,7 @@
 //! on the event log: events are queued.
 #![warn(missing_docs)]
 
+mod conversion;
 mod dedup;
 mod identity;
 mod index;
@@ -22,6 +23,7 @@ mod restart;
 mod shared_caps;
 mod track;
 
+pub use conversion::ConversionInput;
 pub use dedup::Seen;
 pub use identity::Identities;
 pub use index::{Index, Known};
@@ -57,6 +59,9 @@ pub enum ServeError {
     /// The bid request breaks the specification (the field is named).
     #[error("bid request: {0}")]
     BidRequest(#[from] endcap_openrtb::RequestError),
+    /// The campaign store did not answer: nothing was counted, the caller may retry.
+    #[error("the campaign store is unavailable")]
+    Unavailable(#[from] endcap_store::StoreError),
 }
 
 /// How long each kind of tracking token is accepted (and its dedup key kept).
@@ -206,9 +211,9 @@ impl Server {
 
     /// The user's segments and holdout unit, with the shared frequency-cap counters loaded
     /// alongside: the request path's only I/O, one bounded round trip each, concurrently.
-    async fn user_lookup(&self, user_key: &str) -> (Vec<String>, String) {
+    async fn user_lookup(&self, user_key: &str) -> (Vec<String>, Option<String>) {
         if user_key.is_empty() {
-            return (Vec::new(), String::new());
+            return (Vec::new(), Some(String::new()));
         }
         let caps = async {
             if let Some((caps, redis)) = &self.shared_caps {

@@ -58,11 +58,21 @@ impl Server {
 
     /// The campaign charged for: as indexed, else read from the store (paused or ended
     /// since the ad was served, and this process never saw it).
-    async fn campaign_of(&self, x: &Exposure) -> Option<Arc<Campaign>> {
+    async fn campaign_of(&self, x: &Exposure) -> Result<Option<Arc<Campaign>>, ServeError> {
         if let Some(c) = self.index.campaign(x.campaign_id) {
-            return Some(c);
+            return Ok(Some(c));
         }
-        self.index.fetch_campaign(x.campaign_id).await
+        Ok(self.index.fetch_campaign(x.campaign_id).await?)
+    }
+
+    /// Makes sure the budget a charge needs is at hand before the event is marked seen: a
+    /// store that does not answer fails the call (the sender retries) instead of turning a
+    /// real charge into an unbillable one whose retry would be a duplicate.
+    async fn budget_ready(&self, x: &Exposure, amount: i64, media: i64) -> Result<(), ServeError> {
+        if amount > 0 || media > 0 {
+            self.campaign_of(x).await?;
+        }
+        Ok(())
     }
 
     fn promoted(&self, x: &Exposure) -> Vec<String> {
@@ -114,7 +124,7 @@ impl Server {
             self.ledger_row(x, source, reason, now, amount, media);
             return 0;
         }
-        let Some(campaign) = self.campaign_of(x).await else {
+        let Ok(Some(campaign)) = self.campaign_of(x).await else {
             // A campaign nobody can find has no budget to bill against.
             tracing::warn!(campaign = %x.campaign_id, "charge for an unknown campaign recorded as over budget");
             self.ledger_row(x, source, ChargeReason::OverBudget, now, amount, media);
@@ -183,6 +193,7 @@ impl Server {
             AdChannel::Offsite => 0,
         };
         let id = x.decision_id.as_uuid();
+        self.budget_ready(x, amount, 0).await?;
         if !self
             .seen
             .first(
@@ -224,6 +235,7 @@ impl Server {
         let x = &c.exposure;
         let amount = click_charge_nanos(x.pricing, x.price_micros);
         let id = x.decision_id.as_uuid();
+        self.budget_ready(x, amount, 0).await?;
         if !self
             .seen
             .first(TokenKind::Click, id, self.deadline(x, TokenKind::Click))
@@ -285,6 +297,7 @@ impl Server {
             // Offsite a CPM exposure's price is the advertiser's value per mille: the cap.
             offsite_cpm_charge_nanos(x.pricing, x.price_micros, media, self.config.take_rate);
         let id = x.decision_id.as_uuid();
+        self.budget_ready(x, amount, media).await?;
         if !self
             .seen
             .first(TokenKind::Bill, id, self.deadline(x, TokenKind::Bill))

@@ -113,6 +113,12 @@ fn exchange(entry: &str) -> Result<(String, Exchange), String> {
     let billing = BillingNotice::parse(billing)
         .ok_or_else(|| format!("{entry:?}: billing must be burl, nurl or adm"))?;
     let price: Arc<dyn PriceDecoder> = match price.split('/').collect::<Vec<_>>().as_slice() {
+        // The adm pixel sits in the page: with a clear price anyone could bill it first.
+        ["clear"] if billing == BillingNotice::Adm => {
+            return Err(format!(
+                "{entry:?}: adm billing puts the notice in the page; it needs hmac-sha1 prices"
+            ))
+        }
         ["clear"] => Arc::new(ClearPrice),
         ["hmac-sha1", e, i] => Arc::new(
             HmacSha1Price::from_base64(e, i)
@@ -310,12 +316,15 @@ impl Settings {
         }
         let default_billing = match layers.text(None, "ENDCAP_DEFAULT_BILLING", "default_billing") {
             None => BillingNotice::Burl,
-            Some(b) => BillingNotice::parse(&b).unwrap_or_else(|| {
-                layers.error(format!(
-                    "ENDCAP_DEFAULT_BILLING / default_billing: {b:?} must be burl, nurl or adm"
-                ));
-                BillingNotice::Burl
-            }),
+            Some(b) => match BillingNotice::parse(&b) {
+                Some(BillingNotice::Adm) | None => {
+                    layers.error(format!(
+                        "ENDCAP_DEFAULT_BILLING / default_billing: {b:?} must be burl or nurl (keyless callers send clear prices)"
+                    ));
+                    BillingNotice::Burl
+                }
+                Some(n) => n,
+            },
         };
         let site_keys: Vec<String> = layers
             .text(None, "ENDCAP_SITE_KEYS", "site_keys")
@@ -459,7 +468,10 @@ mod tests {
             &env(&[
                 KEYS,
                 ("ENDCAP_PLACEMENT_FLOORS", "search-top"),
-                ("ENDCAP_EXCHANGES", "adx:short:burl:clear"),
+                (
+                    "ENDCAP_EXCHANGES",
+                    "adx:short:burl:clear,b:exchange-key-0123456789:adm:clear",
+                ),
                 ("ENDCAP_TIME_ZONE", "Mars/Base"),
                 ("ENDCAP_TAKE_RATE_BPS", "10000"),
                 ("ENDCAP_FX_RATES", "EUR:zero"),

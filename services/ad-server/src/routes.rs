@@ -3,14 +3,12 @@
 use crate::startup::AppState;
 use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
 use endcap_core::Role;
-use endcap_events::{ConversionEvent, Event, EventSink};
 use endcap_openrtb::{nbr, BidRequest};
-use endcap_serving::{BidAnswer, CallerError, DecisionRequest, ServeError};
+use endcap_serving::{BidAnswer, CallerError, ConversionInput, DecisionRequest, ServeError};
 use endcap_tracking::TokenError;
 use endcap_web::{parse_json, ApiError, JsonBody, ValidQuery};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
-use uuid::Uuid;
 
 /// Mounts every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -45,6 +43,15 @@ fn api_error(e: ServeError) -> ApiError {
         }
         ServeError::BidRequest(r) => {
             ApiError::bad_request("invalid_bid_request", Some(r.field.clone()), r.message)
+        }
+        ServeError::Unavailable(e) => {
+            tracing::warn!(error = %e, "campaign store unavailable during tracking");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                None,
+                "try again: nothing was counted",
+            )
         }
     }
 }
@@ -222,33 +229,6 @@ async fn openrtb_bid(
     )
 }
 
-/// Body of `POST /v1/events/conversion`: an online order, reported by the retailer's site.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConversionInput {
-    /// The retailer's order id; reporting it again counts once.
-    order_id: String,
-    /// Hashed (SHA-256 hex) online user key.
-    user_key: String,
-    /// SKUs bought.
-    #[serde(default)]
-    skus: Vec<String>,
-    /// Order amount in micros, >= 0.
-    amount_micros: i64,
-    /// ISO 4217 currency.
-    currency: String,
-    /// When the order was placed (RFC 3339); default now.
-    ts: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-#[derive(Serialize)]
-struct Accepted {
-    event_id: Uuid,
-}
-
-/// Namespace of conversion event ids: the same order always maps to the same id.
-const CONVERSION_NS: Uuid = Uuid::from_u128(0x6e64_6361_705f_636f_6e76_6572_7369_6f6e);
-
 async fn conversion(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -261,30 +241,8 @@ async fn conversion(
         ));
     }
     let input: ConversionInput = body.parse()?;
-    let order_id = endcap_core::validate_label(&input.order_id, "order_id")?;
-    let user_key = endcap_core::HashedKey::parse(&input.user_key, "user_key")?;
-    endcap_core::Micros::non_negative(input.amount_micros, "amount_micros")?;
-    let currency = endcap_core::Currency::parse(input.currency.trim(), "currency")?;
-    let mut skus = Vec::with_capacity(input.skus.len());
-    for (i, s) in input.skus.iter().enumerate() {
-        skus.push(
-            endcap_core::Sku::parse(s, &format!("skus[{i}]"))?
-                .as_str()
-                .to_string(),
-        );
-    }
-    let event_id = Uuid::new_v5(&CONVERSION_NS, order_id.as_bytes());
-    state.server.sink.send(Event::Conversion(ConversionEvent {
-        event_id,
-        ts_ms: input.ts.unwrap_or_else(chrono::Utc::now).timestamp_millis(),
-        user_key: user_key.as_str().to_string(),
-        order_id,
-        skus,
-        amount_micros: input.amount_micros,
-        currency: currency.as_str().to_string(),
-    }));
-    state.server.metrics.logged("conversion");
-    Ok(HttpResponse::Accepted().json(Accepted { event_id }))
+    let event_id = state.server.conversion(input).map_err(api_error)?;
+    Ok(HttpResponse::Accepted().json(serde_json::json!({ "event_id": event_id })))
 }
 
 async fn healthz() -> HttpResponse {

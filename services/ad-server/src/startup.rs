@@ -40,7 +40,11 @@ pub struct Application {
 /// ledger at start (the spool first, then the file log), so a restart neither hands out a
 /// spent budget again nor charges a replayed token twice.
 fn replay_files(settings: &Settings, replay: &mut LedgerReplay<'_>) -> anyhow::Result<()> {
+    let EventTarget::Files(dir) = &settings.events else {
+        return Ok(());
+    };
     // Spooled batches are not in the log yet; the sink replays them as soon as it opens.
+    // (Rows in both places count once: the replay keys rows.)
     let spool = Spool::open(&settings.spool_dir)?;
     for path in spool.pending()? {
         for e in spool.read(&path).unwrap_or_default() {
@@ -49,9 +53,6 @@ fn replay_files(settings: &Settings, replay: &mut LedgerReplay<'_>) -> anyhow::R
             }
         }
     }
-    let EventTarget::Files(dir) = &settings.events else {
-        return Ok(());
-    };
     for e in read_table(dir, Table::Charges)? {
         if let Event::Charge(c) = e {
             replay.row(&c);
@@ -69,22 +70,43 @@ fn replay_files(settings: &Settings, replay: &mut LedgerReplay<'_>) -> anyhow::R
     Ok(())
 }
 
-/// The ClickHouse half of the rebuild: billable spend per campaign and day, and the charges
-/// still inside a token lifetime. Retried for 10 s; without it the server does not start,
-/// since it could not tell what is left of any budget.
-async fn replay_clickhouse(url: &str, replay: &mut LedgerReplay<'_>) -> anyhow::Result<()> {
+/// The ClickHouse half of the rebuild: billable spend per campaign and day (read once the
+/// spool has drained into ClickHouse, so nothing is counted from both), and the charges,
+/// impressions and clicks still inside a token lifetime. Retried for 10 s; without it the
+/// server does not start, since it could not tell what is left of any budget.
+async fn replay_clickhouse(
+    url: &str,
+    settings: &Settings,
+    replay: &mut LedgerReplay<'_>,
+) -> anyhow::Result<()> {
     let cfg = endcap_events::ClickHouseConfig::from_url(url)?;
-    let since = chrono::Utc::now().timestamp_millis() - 8 * 86_400_000;
+    let l = settings.lifetimes;
+    let longest = l.impression.max(l.click).max(l.bill);
+    let since = chrono::Utc::now().timestamp_millis() - longest.as_millis() as i64 - 120_000;
+    let spool = Spool::open(&settings.spool_dir)?;
     let mut last = None;
     for _ in 0..20 {
+        if !spool.pending()?.is_empty() {
+            last = Some("events are still spooled".to_string());
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        }
         let read = async {
             Ok::<_, endcap_events::EventError>((
                 endcap_events::billable_spend(&cfg).await?,
                 endcap_events::recent_charges(&cfg, since).await?,
+                endcap_events::recent_ad_events(&cfg, Table::Impressions, since).await?,
+                endcap_events::recent_ad_events(&cfg, Table::Clicks, since).await?,
             ))
         };
         match read.await {
-            Ok((spend, seen)) => {
+            Ok((spend, seen, impressions, clicks)) => {
+                for (decision, ts_ms) in impressions {
+                    replay.seen(decision, TokenKind::Impression, ts_ms);
+                }
+                for (decision, ts_ms) in clicks {
+                    replay.seen(decision, TokenKind::Click, ts_ms);
+                }
                 for (campaign, day, nanos) in spend {
                     replay.spend(campaign, day, nanos);
                 }
@@ -98,13 +120,13 @@ async fn replay_clickhouse(url: &str, replay: &mut LedgerReplay<'_>) -> anyhow::
                 }
                 return Ok(());
             }
-            Err(e) => last = Some(e),
+            Err(e) => last = Some(e.to_string()),
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     Err(anyhow::anyhow!(
         "cannot read the charge ledger from ClickHouse ({}); without Redis the ad server needs it to know what is left of each budget",
-        last.map(|e| e.to_string()).unwrap_or_default()
+        last.unwrap_or_default()
     ))
 }
 
@@ -156,7 +178,7 @@ impl Application {
             .await
             .context("failed to open the event log")?;
         if let (Some(r), EventTarget::ClickHouse(url)) = (replay.as_mut(), &settings.events) {
-            replay_clickhouse(url, r).await?;
+            replay_clickhouse(url, settings, r).await?;
         }
         if let Some(r) = replay {
             // Not inside the log macro: its fields are only evaluated when logging is on.
@@ -178,10 +200,7 @@ impl Application {
         if let Some(r) = &redis {
             // Serve nothing unknown: read the shared counters once before the first request.
             if r.ready(Duration::from_secs(2)).await {
-                let day = settings.clock.local(chrono::Utc::now()).day;
-                if let Err(e) = budgets.sync(&index.serving_campaigns(), day).await {
-                    tracing::warn!(error = %e, "first spend sync failed");
-                }
+                sync_once(&budgets, &index, settings.clock).await;
             }
         }
         tasks.spawn(keep_budgets(budgets.clone(), index.clone(), settings.clock));
@@ -285,6 +304,9 @@ impl Application {
         let res = self.http.await;
         self.tasks.abort_all();
         while self.tasks.join_next().await.is_some() {}
+        // Charges billed while Redis was unreachable reach it now, or they would be lost.
+        let s = &self.state.server;
+        sync_once(&s.budgets, &s.index, s.config.clock).await;
         if tokio::time::timeout(Duration::from_secs(30), self.state.server.sink.flush())
             .await
             .is_err()
@@ -307,10 +329,22 @@ async fn keep_budgets(
     loop {
         tick.tick().await;
         budgets.expire_reservations();
-        let day = clock.local(chrono::Utc::now()).day;
-        if let Err(e) = budgets.sync(&index.serving_campaigns(), day).await {
-            tracing::warn!(error = %e, "spend sync failed; billing against this replica's share");
+        sync_once(&budgets, &index, clock).await;
+    }
+}
+
+/// One bounded spend sync: a Redis that accepts connections but never answers must not
+/// hold up reservation expiry or the next sync.
+async fn sync_once(budgets: &Budgets, index: &Index, clock: endcap_billing::RetailerClock) {
+    let day = clock.local(chrono::Utc::now()).day;
+    let serving = index.serving_campaigns();
+    let sync = budgets.sync(&serving, day);
+    match tokio::time::timeout(Duration::from_millis(900), sync).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "spend sync failed; billing against this replica's share")
         }
+        Err(_) => tracing::warn!("spend sync timed out; billing against this replica's share"),
     }
 }
 

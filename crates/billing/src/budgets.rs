@@ -19,7 +19,8 @@
 use crate::{clamp, ChargeSplit, Limits, Spent};
 use endcap_core::CampaignId;
 use redis::aio::ConnectionManager;
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::OnceCell;
@@ -126,6 +127,9 @@ struct Reservation {
 struct Inner {
     campaigns: HashMap<CampaignId, CampaignState>,
     reservations: HashMap<Uuid, Reservation>,
+    /// Reservation ids by expiry, soonest first: expiry pops the expired ones instead of
+    /// scanning every open reservation.
+    expiry: BinaryHeap<Reverse<(Instant, Uuid)>>,
     reserved: HashMap<CampaignId, i64>,
     replicas: i64,
 }
@@ -226,14 +230,16 @@ impl Budgets {
             return false;
         }
         if nanos > 0 {
+            let expires = Instant::now() + ttl;
             inner.reservations.insert(
                 id,
                 Reservation {
                     campaign,
                     nanos,
-                    expires: Instant::now() + ttl,
+                    expires,
                 },
             );
+            inner.expiry.push(Reverse((expires, id)));
             *inner.reserved.entry(campaign).or_default() += nanos;
         }
         true
@@ -245,18 +251,24 @@ impl Budgets {
         self.lock().drop_reservation(&id);
     }
 
-    /// Drops expired reservations.
+    /// Drops expired reservations (already released ones are skipped).
     pub fn expire_reservations(&self) {
         let now = Instant::now();
         let mut inner = self.lock();
-        let old: Vec<Uuid> = inner
-            .reservations
-            .iter()
-            .filter(|(_, r)| r.expires <= now)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in old {
-            inner.drop_reservation(&id);
+        while inner
+            .expiry
+            .peek()
+            .is_some_and(|Reverse((at, _))| *at <= now)
+        {
+            if let Some(Reverse((_, id))) = inner.expiry.pop() {
+                if inner
+                    .reservations
+                    .get(&id)
+                    .is_some_and(|r| r.expires <= now)
+                {
+                    inner.drop_reservation(&id);
+                }
+            }
         }
     }
 

@@ -1,0 +1,318 @@
+//! Endcap's offline-to-online attribution engine.
+//!
+//! Links ad exposures ([`Touch`]: impressions and clicks) to receipt lines through the
+//! identity map, and splits each line's amount among the exposures that earned it:
+//! eligible when the exposure's user maps to the receipt's customer, the line came 0 to
+//! `window` whole days after it (click window for clicks, view window for views, inclusive),
+//! and the line's SKU matches under the campaign's scope. Each advertiser stands alone: a
+//! line's credit is shared only among one advertiser's eligible exposures, clicks beating
+//! views, by the run's model; [`retailer_total`] counts each credited line once across
+//! advertisers. Amounts are integer micros split by [`split_exact`], so the credits of a line
+//! add up to its amount exactly. Pure: no I/O.
+//!
+//! Not built yet (issue 8 continues): incrementality, the `attribution-job` binary, reports.
+#![warn(missing_docs)]
+
+mod split;
+
+pub use split::{split_exact, weights};
+
+use endcap_core::{AttributionModel, AttributionSettings, MatchScope};
+use endcap_events::{AdEvent, ReceiptLineEvent};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use uuid::Uuid;
+
+/// Seconds in an attribution day (windows are whole days of 86,400 s).
+pub const DAY_SECS: i64 = 86_400;
+
+/// A view or a click.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TouchKind {
+    /// An impression.
+    View,
+    /// A click (beats every view of the same advertiser).
+    Click,
+}
+
+/// An ad exposure as attribution reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Touch {
+    /// Its event id (the decision id).
+    pub event_id: Uuid,
+    /// View or click.
+    pub kind: TouchKind,
+    /// When, ms since the epoch.
+    pub ts_ms: i64,
+    /// Hashed online user key.
+    pub user_key: String,
+    /// Owner.
+    pub advertiser_id: Uuid,
+    /// Campaign.
+    pub campaign_id: Uuid,
+    /// Line item.
+    pub line_item_id: Uuid,
+    /// SKUs the line item promotes.
+    pub skus: Vec<String>,
+}
+
+impl From<(&AdEvent, TouchKind)> for Touch {
+    fn from((e, kind): (&AdEvent, TouchKind)) -> Self {
+        Self {
+            event_id: e.event_id(),
+            kind,
+            ts_ms: e.ts_ms,
+            user_key: e.exposure.user_key.clone(),
+            advertiser_id: e.exposure.advertiser_id.as_uuid(),
+            campaign_id: e.exposure.campaign_id.as_uuid(),
+            line_item_id: e.exposure.line_item_id.as_uuid(),
+            skus: e.promoted_skus.clone(),
+        }
+    }
+}
+
+/// What the catalog says of a SKU.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Product {
+    /// Brand ("" when unknown: never matches).
+    pub brand: String,
+    /// Category ("" when unknown: never matches).
+    pub category: String,
+}
+
+/// SKU -> product.
+pub type Catalog = HashMap<String, Product>;
+
+/// Online user key -> customer key; a user key with no entry maps to itself.
+pub type IdentityMap = HashMap<String, String>;
+
+/// How a run attributes.
+pub struct Rules<'a> {
+    /// Windows and scope of each campaign (or the run's override).
+    pub settings: &'a dyn Fn(Uuid) -> AttributionSettings,
+    /// How an advertiser's credit for a line is split.
+    pub model: AttributionModel,
+    /// Half-life of the time-decay model, seconds (default 7 days).
+    pub half_life_secs: i64,
+}
+
+/// One exposure's share of one receipt line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Credit {
+    /// The receipt.
+    pub receipt_id: String,
+    /// Its version.
+    pub version: i64,
+    /// The line.
+    pub line_no: u32,
+    /// The customer.
+    pub customer_key: String,
+    /// The exposure credited.
+    pub event_id: Uuid,
+    /// View or click.
+    pub kind: TouchKind,
+    /// Owner of the exposure.
+    pub advertiser_id: Uuid,
+    /// Its campaign.
+    pub campaign_id: Uuid,
+    /// Its line item.
+    pub line_item_id: Uuid,
+    /// Share of the line, 0..=1 (the shares of one advertiser sum to 1).
+    pub weight: f64,
+    /// Attributed amount, micros (negative for returns).
+    pub amount_micros: i64,
+    /// Attributed units, in millionths.
+    pub units_micros: i64,
+    /// The line's SKU is one the exposure promoted (else a halo sale).
+    pub direct: bool,
+    /// Seconds from the exposure to the purchase.
+    pub lag_secs: i64,
+}
+
+/// The current content of each receipt: only its highest version's lines; a receipt whose
+/// highest version is in `voided` (a version with no lines) is dropped.
+pub fn current_lines(
+    lines: Vec<ReceiptLineEvent>,
+    voided: &HashMap<String, i64>,
+) -> Vec<ReceiptLineEvent> {
+    let mut top: HashMap<String, i64> = voided.clone();
+    for l in &lines {
+        let v = top.entry(l.receipt_id.clone()).or_insert(l.version);
+        *v = (*v).max(l.version);
+    }
+    lines
+        .into_iter()
+        .filter(|l| top.get(&l.receipt_id) == Some(&l.version))
+        .filter(|l| voided.get(&l.receipt_id) != Some(&l.version))
+        .collect()
+}
+
+fn brand_or_category(catalog: &Catalog, sku: &str, scope: MatchScope) -> Option<String> {
+    let p = catalog.get(sku)?;
+    let v = match scope {
+        MatchScope::Brand => &p.brand,
+        MatchScope::Category => &p.category,
+        MatchScope::Sku => return None,
+    };
+    (!v.trim().is_empty()).then(|| v.clone())
+}
+
+/// Whether a line's SKU matches a touch's promoted SKUs under `scope`. A promoted SKU
+/// itself matches under every scope (a direct sale); brand and category matches need both
+/// SKUs in the catalog with that field non-empty (a line whose SKU is not in the catalog
+/// can match only its own SKU).
+pub fn matches(scope: MatchScope, line_sku: &str, promoted: &[String], catalog: &Catalog) -> bool {
+    if promoted.iter().any(|p| p == line_sku) {
+        return true;
+    }
+    let Some(want) = brand_or_category(catalog, line_sku, scope) else {
+        return false;
+    };
+    promoted
+        .iter()
+        .any(|p| brand_or_category(catalog, p, scope).as_deref() == Some(want.as_str()))
+}
+
+/// Attributes every line to the exposures that earned it.
+pub fn attribute(
+    touches: &[Touch],
+    lines: &[ReceiptLineEvent],
+    catalog: &Catalog,
+    identity: &IdentityMap,
+    rules: &Rules<'_>,
+) -> Vec<Credit> {
+    let mut by_customer: HashMap<&str, Vec<&Touch>> = HashMap::new();
+    for t in touches {
+        let customer = identity
+            .get(&t.user_key)
+            .map(String::as_str)
+            .unwrap_or(t.user_key.as_str());
+        by_customer.entry(customer).or_default().push(t);
+    }
+    let mut out = Vec::new();
+    for line in lines {
+        let Some(mine) = by_customer.get(line.customer_key.as_str()) else {
+            continue;
+        };
+        // Eligible exposures, by advertiser, de-duplicated by event id.
+        let mut per_adv: BTreeMap<Uuid, BTreeMap<(i64, Uuid), &Touch>> = BTreeMap::new();
+        for t in mine {
+            let s = (rules.settings)(t.campaign_id);
+            let window = match t.kind {
+                TouchKind::Click => i64::from(s.click_window_days.days()),
+                TouchKind::View => i64::from(s.view_window_days.days()),
+            } * DAY_SECS
+                * 1_000;
+            let lag = line.ts_ms - t.ts_ms;
+            if (0..=window).contains(&lag) && matches(s.scope, &line.sku, &t.skus, catalog) {
+                per_adv
+                    .entry(t.advertiser_id)
+                    .or_default()
+                    .insert((t.ts_ms, t.event_id), t);
+            }
+        }
+        for set in per_adv.values() {
+            let clicked = set.values().any(|t| t.kind == TouchKind::Click);
+            let chosen: Vec<&Touch> = set
+                .values()
+                .filter(|t| !clicked || t.kind == TouchKind::Click)
+                .copied()
+                .collect();
+            let lags: Vec<i64> = chosen
+                .iter()
+                .map(|t| (line.ts_ms - t.ts_ms) / 1_000)
+                .collect();
+            let w = weights(rules.model, &lags, rules.half_life_secs);
+            let amounts = split_exact(line.amount_micros, &w);
+            let units = split_exact(i64::from(line.quantity) * 1_000_000, &w);
+            for (i, t) in chosen.iter().enumerate() {
+                if w[i] <= 0.0 {
+                    continue;
+                }
+                out.push(Credit {
+                    receipt_id: line.receipt_id.clone(),
+                    version: line.version,
+                    line_no: line.line_no,
+                    customer_key: line.customer_key.clone(),
+                    event_id: t.event_id,
+                    kind: t.kind,
+                    advertiser_id: t.advertiser_id,
+                    campaign_id: t.campaign_id,
+                    line_item_id: t.line_item_id,
+                    weight: w[i],
+                    amount_micros: amounts[i],
+                    units_micros: units[i],
+                    direct: t.skus.iter().any(|s| s == &line.sku),
+                    lag_secs: lags[i],
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Attributed totals of a group (a campaign, or the retailer).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Receipts with a line crediting the group.
+    pub orders: u64,
+    /// Units, in millionths.
+    pub units_micros: i64,
+    /// Sales, micros (net of returns).
+    pub sales_micros: i64,
+    /// Of which on the promoted SKUs.
+    pub direct_sales_micros: i64,
+    /// Of which on other SKUs of the brand or category.
+    pub halo_sales_micros: i64,
+}
+
+/// Totals per campaign, each advertiser's credit standing alone.
+pub fn by_campaign(credits: &[Credit]) -> BTreeMap<Uuid, Totals> {
+    let mut out: BTreeMap<Uuid, Totals> = BTreeMap::new();
+    let mut orders: BTreeSet<(Uuid, &str)> = BTreeSet::new();
+    for c in credits {
+        let t = out.entry(c.campaign_id).or_default();
+        t.units_micros += c.units_micros;
+        t.sales_micros += c.amount_micros;
+        if c.direct {
+            t.direct_sales_micros += c.amount_micros;
+        } else {
+            t.halo_sales_micros += c.amount_micros;
+        }
+        if orders.insert((c.campaign_id, c.receipt_id.as_str())) {
+            t.orders += 1;
+        }
+    }
+    out
+}
+
+/// The retailer's total: every credited line once, whichever advertisers shared it.
+pub fn retailer_total(credits: &[Credit], lines: &[ReceiptLineEvent]) -> Totals {
+    let credited: BTreeSet<(&str, i64, u32)> = credits
+        .iter()
+        .map(|c| (c.receipt_id.as_str(), c.version, c.line_no))
+        .collect();
+    let direct: BTreeSet<(&str, i64, u32)> = credits
+        .iter()
+        .filter(|c| c.direct)
+        .map(|c| (c.receipt_id.as_str(), c.version, c.line_no))
+        .collect();
+    let mut t = Totals::default();
+    let mut orders: BTreeSet<&str> = BTreeSet::new();
+    for l in lines {
+        let key = (l.receipt_id.as_str(), l.version, l.line_no);
+        if !credited.contains(&key) {
+            continue;
+        }
+        t.units_micros += i64::from(l.quantity) * 1_000_000;
+        t.sales_micros += l.amount_micros;
+        if direct.contains(&key) {
+            t.direct_sales_micros += l.amount_micros;
+        } else {
+            t.halo_sales_micros += l.amount_micros;
+        }
+        if orders.insert(l.receipt_id.as_str()) {
+            t.orders += 1;
+        }
+    }
+    t
+}

@@ -10,11 +10,17 @@
 //! advertisers. Amounts are integer micros split by [`split_exact`], so the credits of a line
 //! add up to its amount exactly. Pure: no I/O.
 //!
-//! Not built yet (issue 8 continues): incrementality, the `attribution-job` binary, reports.
+//! The file formats of `attribution-job run` (CSV in, CSV out) are read and written here
+//! too. Not built yet (issue 8 continues): incrementality, the ClickHouse path, reports.
 #![warn(missing_docs)]
 
+mod files;
 mod split;
 
+pub use files::{
+    by_campaign_csv, lines_csv, read_catalog, read_exposures, read_identity, read_receipts,
+    total_csv, RowError,
+};
 pub use split::{split_exact, weights};
 
 use endcap_core::{AttributionModel, AttributionSettings, MatchScope};

@@ -11,16 +11,19 @@
 //! add up to its amount exactly. Pure: no I/O.
 //!
 //! The file formats of `attribution-job run` (CSV in, CSV out) are read and written here
-//! too. Not built yet (issue 8 continues): incrementality, the ClickHouse path, reports.
+//! too, and [`lift`] measures a campaign's incrementality from its holdout. Not built yet
+//! (issue 8 continues): the ClickHouse path, sharding, the simulator, finance reports.
 #![warn(missing_docs)]
 
 mod files;
+mod lift;
 mod split;
 
 pub use files::{
     by_campaign_csv, lines_csv, read_catalog, read_exposures, read_identity, read_receipts,
     total_csv, RowError,
 };
+pub use lift::{lift, Arm, Estimate, Lift, LiftInput};
 pub use split::{split_exact, weights};
 
 use endcap_core::{AttributionModel, AttributionSettings, MatchScope};

@@ -28,7 +28,7 @@ pub use split::{split_exact, weights};
 
 use endcap_core::{AttributionModel, AttributionSettings, MatchScope};
 use endcap_events::{AdEvent, ReceiptLineEvent};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use uuid::Uuid;
 
 /// Seconds in an attribution day (windows are whole days of 86,400 s).
@@ -145,8 +145,12 @@ pub fn current_lines(
 ) -> Vec<ReceiptLineEvent> {
     let mut top: HashMap<String, i64> = voided.clone();
     for l in &lines {
-        let v = top.entry(l.receipt_id.clone()).or_insert(l.version);
-        *v = (*v).max(l.version);
+        match top.get_mut(&l.receipt_id) {
+            Some(v) => *v = (*v).max(l.version),
+            None => {
+                top.insert(l.receipt_id.clone(), l.version);
+            }
+        }
     }
     lines
         .into_iter()
@@ -296,17 +300,17 @@ pub fn by_campaign(credits: &[Credit]) -> BTreeMap<Uuid, Totals> {
 
 /// The retailer's total: every credited line once, whichever advertisers shared it.
 pub fn retailer_total(credits: &[Credit], lines: &[ReceiptLineEvent]) -> Totals {
-    let credited: BTreeSet<(&str, i64, u32)> = credits
+    let credited: HashSet<(&str, i64, u32)> = credits
         .iter()
         .map(|c| (c.receipt_id.as_str(), c.version, c.line_no))
         .collect();
-    let direct: BTreeSet<(&str, i64, u32)> = credits
+    let direct: HashSet<(&str, i64, u32)> = credits
         .iter()
         .filter(|c| c.direct)
         .map(|c| (c.receipt_id.as_str(), c.version, c.line_no))
         .collect();
     let mut t = Totals::default();
-    let mut orders: BTreeSet<&str> = BTreeSet::new();
+    let mut orders: HashSet<&str> = HashSet::new();
     for l in lines {
         let key = (l.receipt_id.as_str(), l.version, l.line_no);
         if !credited.contains(&key) {

@@ -168,7 +168,6 @@ struct ReceiptRow {
 /// Lines are numbered in file order within each receipt and version.
 pub fn read_receipts(file: &str, data: &[u8]) -> (Vec<ReceiptLineEvent>, Vec<RowError>) {
     let mut next_line: HashMap<(String, i64), u32> = HashMap::new();
-    let mut current: Option<(String, i64, u32)> = None;
     rows(file, data, |r: ReceiptRow| {
         let version = r.version.unwrap_or(1);
         if version < 1 {

@@ -167,8 +167,7 @@ struct ReceiptRow {
 /// optional `version` (default 1) and `channel` (`in_store` default, `online`, `pickup`).
 /// Lines are numbered in file order within each receipt and version.
 pub fn read_receipts(file: &str, data: &[u8]) -> (Vec<ReceiptLineEvent>, Vec<RowError>) {
-    let mut next_line: HashMap<(String, i64), u32> = HashMap::new();
-    rows(file, data, |r: ReceiptRow| {
+    let (mut lines, errors) = rows(file, data, |r: ReceiptRow| {
         let version = r.version.unwrap_or(1);
         if version < 1 {
             return Err(("version", "must be 1 or more".into()));
@@ -198,15 +197,10 @@ pub fn read_receipts(file: &str, data: &[u8]) -> (Vec<ReceiptLineEvent>, Vec<Row
                 "a return has a negative quantity and amount".into(),
             ));
         }
-        let n = next_line
-            .entry((r.receipt_id.clone(), version))
-            .or_insert(0);
-        let line_no = *n;
-        *n += 1;
         Ok(ReceiptLineEvent {
             receipt_id: r.receipt_id,
             version,
-            line_no,
+            line_no: 0,
             customer_key: r.customer_key,
             store_id: r.store_id,
             channel,
@@ -217,7 +211,24 @@ pub fn read_receipts(file: &str, data: &[u8]) -> (Vec<ReceiptLineEvent>, Vec<Row
             quantity: r.quantity,
             amount_micros: r.amount_micros,
         })
-    })
+    });
+    // Number lines in file order within each receipt and version (keys borrowed, then set).
+    let numbers: Vec<u32> = {
+        let mut next: HashMap<(&str, i64), u32, foldhash::fast::RandomState> =
+            HashMap::with_capacity_and_hasher(lines.len(), Default::default());
+        lines
+            .iter()
+            .map(|l| {
+                let n = next.entry((l.receipt_id.as_str(), l.version)).or_insert(0);
+                *n += 1;
+                *n - 1
+            })
+            .collect()
+    };
+    for (l, n) in lines.iter_mut().zip(numbers) {
+        l.line_no = n;
+    }
+    (lines, errors)
 }
 
 #[derive(Deserialize)]

@@ -29,6 +29,11 @@ pub use split::{split_exact, weights};
 use endcap_core::{AttributionModel, AttributionSettings, MatchScope};
 use endcap_events::{AdEvent, ReceiptLineEvent};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+/// Maps and sets over per-line keys: a fast non-cryptographic hasher (the keys are ours,
+/// not an attacker's, and SipHash was a seventh of a run).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
 use uuid::Uuid;
 
 /// Seconds in an attribution day (windows are whole days of 86,400 s).
@@ -143,19 +148,32 @@ pub fn current_lines(
     lines: Vec<ReceiptLineEvent>,
     voided: &HashMap<String, i64>,
 ) -> Vec<ReceiptLineEvent> {
-    let mut top: HashMap<String, i64> = voided.clone();
-    for l in &lines {
-        match top.get_mut(&l.receipt_id) {
-            Some(v) => *v = (*v).max(l.version),
-            None => {
-                top.insert(l.receipt_id.clone(), l.version);
+    // Keys borrowed from the lines (no copy per line), hashed fast: this runs over every
+    // receipt line of a run.
+    let keep: Vec<bool> = {
+        let mut top: FastMap<&str, i64> =
+            FastMap::with_capacity_and_hasher(lines.len(), Default::default());
+        for l in &lines {
+            let v = top.entry(l.receipt_id.as_str()).or_insert(l.version);
+            *v = (*v).max(l.version);
+        }
+        for (id, v) in voided {
+            if let Some(t) = top.get_mut(id.as_str()) {
+                *t = (*t).max(*v);
             }
         }
-    }
+        lines
+            .iter()
+            .map(|l| {
+                top.get(l.receipt_id.as_str()) == Some(&l.version)
+                    && voided.get(&l.receipt_id) != Some(&l.version)
+            })
+            .collect()
+    };
     lines
         .into_iter()
-        .filter(|l| top.get(&l.receipt_id) == Some(&l.version))
-        .filter(|l| voided.get(&l.receipt_id) != Some(&l.version))
+        .zip(keep)
+        .filter_map(|(l, k)| k.then_some(l))
         .collect()
 }
 
@@ -193,7 +211,7 @@ pub fn attribute(
     identity: &IdentityMap,
     rules: &Rules<'_>,
 ) -> Vec<Credit> {
-    let mut by_customer: HashMap<&str, Vec<&Touch>> = HashMap::new();
+    let mut by_customer: FastMap<&str, Vec<&Touch>> = FastMap::default();
     for t in touches {
         let customer = identity
             .get(&t.user_key)
@@ -300,17 +318,17 @@ pub fn by_campaign(credits: &[Credit]) -> BTreeMap<Uuid, Totals> {
 
 /// The retailer's total: every credited line once, whichever advertisers shared it.
 pub fn retailer_total(credits: &[Credit], lines: &[ReceiptLineEvent]) -> Totals {
-    let credited: HashSet<(&str, i64, u32)> = credits
+    let credited: FastSet<(&str, i64, u32)> = credits
         .iter()
         .map(|c| (c.receipt_id.as_str(), c.version, c.line_no))
         .collect();
-    let direct: HashSet<(&str, i64, u32)> = credits
+    let direct: FastSet<(&str, i64, u32)> = credits
         .iter()
         .filter(|c| c.direct)
         .map(|c| (c.receipt_id.as_str(), c.version, c.line_no))
         .collect();
     let mut t = Totals::default();
-    let mut orders: HashSet<&str> = HashSet::new();
+    let mut orders: FastSet<&str> = FastSet::default();
     for l in lines {
         let key = (l.receipt_id.as_str(), l.version, l.line_no);
         if !credited.contains(&key) {

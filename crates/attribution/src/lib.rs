@@ -203,6 +203,38 @@ pub fn matches(scope: MatchScope, line_sku: &str, promoted: &[String], catalog: 
         .any(|p| brand_or_category(catalog, p, scope).as_deref() == Some(want.as_str()))
 }
 
+/// A stable shard of a customer key, 0..n (FNV-1a 64: the same on every run and machine),
+/// for `--shard i/N`: a shard holds every receipt and exposure of its customers.
+pub fn shard_of(customer_key: &str, n: u32) -> u32 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in customer_key.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h % u64::from(n.max(1))) as u32
+}
+
+/// Keeps shard `i` of `n` (0-based): the receipt lines of its customers, and the exposures
+/// whose user maps (through `identity`) to one of them.
+pub fn keep_shard(
+    touches: Vec<Touch>,
+    lines: Vec<ReceiptLineEvent>,
+    identity: &IdentityMap,
+    i: u32,
+    n: u32,
+) -> (Vec<Touch>, Vec<ReceiptLineEvent>) {
+    let customer = |u: &str| identity.get(u).map_or(u, String::as_str).to_string();
+    let touches = touches
+        .into_iter()
+        .filter(|t| shard_of(&customer(&t.user_key), n) == i)
+        .collect();
+    let lines = lines
+        .into_iter()
+        .filter(|l| shard_of(&l.customer_key, n) == i)
+        .collect();
+    (touches, lines)
+}
+
 /// Attributes every line to the exposures that earned it.
 pub fn attribute(
     touches: &[Touch],

@@ -145,3 +145,40 @@ fn attribution_on_a_simulated_world_credits_exposed_shoppers_and_never_more_than
         "held-out shoppers saw nothing, so nothing is attributed to them"
     );
 }
+
+#[test]
+fn three_shards_of_a_simulated_world_add_up_to_the_whole_run() {
+    use endcap_attribution::{attribute, by_campaign, keep_shard, Rules};
+    use endcap_core::AttributionSettings;
+    let w = world(1_500, 10, 0.02, 21);
+    let s = AttributionSettings::default();
+    let f = move |_: Uuid| s;
+    let rules = Rules {
+        settings: &f,
+        model: s.model,
+        half_life_secs: 7 * 86_400,
+    };
+    let whole = by_campaign(&attribute(
+        &w.touches,
+        &w.receipts,
+        &w.catalog,
+        &w.identity,
+        &rules,
+    ));
+    let mut sum = std::collections::BTreeMap::<Uuid, (u64, i64, i64)>::new();
+    for i in 0..3 {
+        let (t, l) = keep_shard(w.touches.clone(), w.receipts.clone(), &w.identity, i, 3);
+        assert!(!l.is_empty(), "every shard has customers");
+        for (c, tot) in by_campaign(&attribute(&t, &l, &w.catalog, &w.identity, &rules)) {
+            let e = sum.entry(c).or_default();
+            e.0 += tot.orders;
+            e.1 += tot.units_micros;
+            e.2 += tot.sales_micros;
+        }
+    }
+    let whole: std::collections::BTreeMap<Uuid, (u64, i64, i64)> = whole
+        .into_iter()
+        .map(|(c, t)| (c, (t.orders, t.units_micros, t.sales_micros)))
+        .collect();
+    assert_eq!(sum, whole);
+}

@@ -7,7 +7,7 @@
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use endcap_attribution::{
-    attribute, by_campaign, by_campaign_csv, current_lines, lines_csv, read_catalog,
+    attribute, by_campaign, by_campaign_csv, current_lines, keep_shard, lines_csv, read_catalog,
     read_exposures, read_identity, read_receipts, retailer_total, total_csv, Catalog, IdentityMap,
     RowError, Rules,
 };
@@ -63,6 +63,21 @@ struct RunArgs {
     /// Attribute the good rows and report the bad ones instead of failing.
     #[arg(long)]
     skip_bad_rows: bool,
+    /// Only shard i of N (1-based), by a stable hash of the customer key: shards 1..N
+    /// together give exactly what 1/1 gives.
+    #[arg(long, default_value = "1/1")]
+    shard: String,
+}
+
+/// Parses `i/N` (1-based) into a 0-based shard and the count.
+fn shard(raw: &str) -> anyhow::Result<(u32, u32)> {
+    let parsed = raw
+        .split_once('/')
+        .and_then(|(i, n)| Some((i.trim().parse::<u32>().ok()?, n.trim().parse::<u32>().ok()?)));
+    match parsed {
+        Some((i, n)) if n >= 1 && (1..=n).contains(&i) => Ok((i - 1, n)),
+        _ => bail!("--shard {raw:?}: use i/N with 1 <= i <= N"),
+    }
 }
 
 fn model(raw: &str) -> anyhow::Result<AttributionModel> {
@@ -108,6 +123,7 @@ fn publish(out: &Path, files: &[(&str, String)]) -> anyhow::Result<()> {
 }
 
 fn run(a: RunArgs) -> anyhow::Result<()> {
+    let (shard_i, shard_n) = shard(&a.shard)?;
     let settings = AttributionSettings {
         click_window_days: WindowDays::parse(a.click_window_days, "--click-window-days")?,
         view_window_days: WindowDays::parse(a.view_window_days, "--view-window-days")?,
@@ -139,6 +155,7 @@ fn run(a: RunArgs) -> anyhow::Result<()> {
             errors.len()
         );
     }
+    let (touches, lines) = keep_shard(touches, lines, &identity, shard_i, shard_n);
     let lines = current_lines(lines, &HashMap::new());
     let for_campaign = move |_| settings;
     let rules = Rules {

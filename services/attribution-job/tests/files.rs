@@ -111,3 +111,33 @@ fn a_bad_row_is_named_and_nothing_is_written_unless_skipped() {
     assert!(skipped.status.success());
     assert!(out.join("by_campaign.csv").exists());
 }
+
+#[test]
+fn shards_together_give_exactly_the_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let total = |shard: &str| -> (u64, f64) {
+        let out = dir.path().join(format!("out-{}", shard.replace('/', "-")));
+        let ok = Command::new(env!("CARGO_BIN_EXE_attribution-job"))
+            .args(inputs(dir.path(), ""))
+            .args(["--view-window-days", "14", "--shard", shard])
+            .arg("--out")
+            .arg(&out)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "{shard}");
+        let text = std::fs::read_to_string(out.join("total.csv")).unwrap();
+        let row: Vec<&str> = text.lines().nth(1).unwrap().split(',').collect();
+        (row[0].parse().unwrap(), row[2].parse().unwrap())
+    };
+    let whole = total("1/1");
+    let (a, b) = (total("1/2"), total("2/2"));
+    assert_eq!((a.0 + b.0, a.1 + b.1), whole);
+    let refused = Command::new(env!("CARGO_BIN_EXE_attribution-job"))
+        .args(inputs(dir.path(), ""))
+        .args(["--shard", "3/2", "--out"])
+        .arg(dir.path().join("x"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--shard \"3/2\""));
+}

@@ -195,7 +195,11 @@ impl Budgets {
     /// Billable spend so far; `None` while shared counters were never read (a replica does
     /// not serve a campaign before its first sync).
     pub fn spent(&self, campaign: CampaignId, day: i32) -> Option<Spent> {
-        let inner = self.lock();
+        self.known_spent(&self.lock(), campaign, day)
+    }
+
+    /// `spent` under a lock already held.
+    fn known_spent(&self, inner: &Inner, campaign: CampaignId, day: i32) -> Option<Spent> {
         match inner.campaigns.get(&campaign) {
             Some(s) if s.synced || self.redis.is_none() => Some(s.spent(day)),
             None if self.redis.is_none() => Some(Spent::default()),
@@ -220,10 +224,8 @@ impl Budgets {
         ttl: Duration,
     ) -> bool {
         let mut inner = self.lock();
-        let spent = match inner.campaigns.get(&campaign) {
-            Some(s) if s.synced || self.redis.is_none() => s.spent(day),
-            None if self.redis.is_none() => Spent::default(),
-            _ => return false,
+        let Some(spent) = self.known_spent(&inner, campaign, day) else {
+            return false;
         };
         let reserved = inner.reserved.get(&campaign).copied().unwrap_or(0);
         if spent.room(limits) - reserved < nanos.max(0) {

@@ -298,14 +298,9 @@ pub struct ChargeRow {
 
 impl From<&crate::ChargeRecord> for ChargeRow {
     fn from(c: &crate::ChargeRecord) -> Self {
-        let source = match c.source {
-            crate::ChargeSource::Impression => "impression",
-            crate::ChargeSource::Click => "click",
-            crate::ChargeSource::Bill => "bill",
-        };
         ChargeRow {
             decision_id: c.decision_id,
-            source: source.into(),
+            source: c.source.as_str().into(),
             reason: c.reason.as_str().into(),
             billable: u8::from(c.billable()),
             ts: secs(c.ts_ms),

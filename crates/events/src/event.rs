@@ -114,6 +114,24 @@ pub enum ChargeSource {
     Bill,
 }
 
+impl ChargeSource {
+    /// Its name in tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChargeSource::Impression => "impression",
+            ChargeSource::Click => "click",
+            ChargeSource::Bill => "bill",
+        }
+    }
+
+    /// The source named `name` in a table.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Impression, Self::Click, Self::Bill]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+    }
+}
+
 /// Whether a ledger row is billed, and why not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

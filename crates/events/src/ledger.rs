@@ -1,6 +1,6 @@
 //! Reading the charge ledger back from ClickHouse (spend after a restart without Redis).
 
-use crate::{ClickHouseConfig, EventError};
+use crate::{ChargeSource, ClickHouseConfig, EventError};
 use clickhouse::Row;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -72,7 +72,7 @@ pub async fn recent_ad_events(
 pub async fn recent_charges(
     config: &ClickHouseConfig,
     since_ms: i64,
-) -> Result<Vec<(Uuid, String, i64)>, EventError> {
+) -> Result<Vec<(Uuid, ChargeSource, i64)>, EventError> {
     let rows: Vec<SeenRow> = config
         .client()
         .query("SELECT DISTINCT decision_id, source, ts_ms FROM charges WHERE ts_ms >= ?")
@@ -81,6 +81,12 @@ pub async fn recent_charges(
         .await?;
     Ok(rows
         .into_iter()
-        .map(|r| (r.decision_id, r.source, r.ts_ms as i64))
+        .filter_map(|r| {
+            Some((
+                r.decision_id,
+                ChargeSource::parse(&r.source)?,
+                r.ts_ms as i64,
+            ))
+        })
         .collect())
 }

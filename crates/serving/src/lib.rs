@@ -209,6 +209,22 @@ impl Server {
             .unwrap_or(&self.config.default_exchange)
     }
 
+    /// What `decide` reads, over `snapshot`; `first_price` adds to the configured auction.
+    fn deps<'a>(
+        &'a self,
+        snapshot: &'a endcap_auction::Snapshot,
+        first_price: bool,
+    ) -> endcap_auction::Deps<'a> {
+        endcap_auction::Deps {
+            snapshot,
+            model: self.model.as_ref(),
+            budgets: self.budgets.as_ref(),
+            caps: self.caps.as_ref(),
+            first_price: self.config.first_price || first_price,
+            min_cpc_micros: self.config.min_cpc_micros,
+        }
+    }
+
     /// The user's segments and holdout unit, with the shared frequency-cap counters loaded
     /// alongside: the request path's only I/O, one bounded round trip each, concurrently.
     async fn user_lookup(&self, user_key: &str) -> (Vec<String>, Option<String>) {

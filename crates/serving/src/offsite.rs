@@ -1,7 +1,7 @@
 //! `/openrtb2/bid`: bids for offsite publishers, at the advertiser's value.
 
 use crate::{ServeError, Server};
-use endcap_auction::{decide, uniform_draw, Context, Deps};
+use endcap_auction::{decide, uniform_draw, Context};
 use endcap_core::{AdChannel, HashedKey};
 use endcap_events::Arm;
 use endcap_openrtb::{
@@ -83,15 +83,7 @@ impl Server {
         };
         let snapshot = self.index.load();
         let first_price = req.at == Some(1);
-        let deps = Deps {
-            snapshot: &snapshot,
-            model: self.model.as_ref(),
-            budgets: self.budgets.as_ref(),
-            caps: self.caps.as_ref(),
-            first_price: cfg.first_price || first_price,
-            min_cpc_micros: cfg.min_cpc_micros,
-        };
-        let d = decide(&deps, &ctx, &imps.slots);
+        let d = decide(&self.deps(&snapshot, first_price), &ctx, &imps.slots);
         let test = req.test == 1;
         if started.elapsed() >= tmax || test && d.placed.is_empty() {
             for p in &d.placed {

@@ -1,7 +1,7 @@
 //! `/v1/decisions`: ranked sponsored ads for the retailer's own placements.
 
 use crate::{ServeError, Server};
-use endcap_auction::{decide, uniform_draw, Context, Deps, Explanation, Slot, SlotRequest};
+use endcap_auction::{decide, uniform_draw, Context, Explanation, Slot, SlotRequest};
 use endcap_core::{AdChannel, CreativeKind, Device, HashedKey, ValidationError};
 use endcap_events::Arm;
 use endcap_tracking::{Claims, TokenKind};
@@ -181,15 +181,7 @@ impl Server {
             draw: uniform_draw(),
         };
         let snapshot = self.index.load();
-        let deps = Deps {
-            snapshot: &snapshot,
-            model: self.model.as_ref(),
-            budgets: self.budgets.as_ref(),
-            caps: self.caps.as_ref(),
-            first_price: self.config.first_price,
-            min_cpc_micros: self.config.min_cpc_micros,
-        };
-        let d = decide(&deps, &ctx, &slots);
+        let d = decide(&self.deps(&snapshot, false), &ctx, &slots);
         let request_id = Uuid::now_v7();
         self.log_ghosts(&ctx, request_id, &d.ghosts);
         let mut placements: Vec<PlacementView> = slots

@@ -33,6 +33,17 @@ enum Verdict {
     Refuse(ChargeReason),
 }
 
+impl Verdict {
+    /// Test traffic is answered but never billed.
+    fn unless_test(test: bool) -> Self {
+        if test {
+            Verdict::Refuse(ChargeReason::TestTraffic)
+        } else {
+            Verdict::Bill
+        }
+    }
+}
+
 impl Server {
     /// Verifies a token for `kind`, counting refusals by reason.
     pub fn verify(&self, token: Option<&str>, kind: TokenKind) -> Result<Claims, ServeError> {
@@ -158,6 +169,26 @@ impl Server {
         split.billable
     }
 
+    /// True on the first sighting of the exposure for `kind`; a replay is ledgered as a
+    /// duplicate instead. The budget a charge needs is made sure of first, so a store outage
+    /// fails the call before anything is marked seen.
+    async fn first_sighting(
+        &self,
+        x: &Exposure,
+        kind: TokenKind,
+        source: ChargeSource,
+        amount: i64,
+        media: i64,
+    ) -> Result<bool, ServeError> {
+        self.budget_ready(x, amount, media).await?;
+        let id = x.decision_id.as_uuid();
+        if self.seen.first(kind, id, self.deadline(x, kind)).await {
+            return Ok(true);
+        }
+        self.duplicate(x, source, amount, media);
+        Ok(false)
+    }
+
     fn duplicate(&self, x: &Exposure, source: ChargeSource, amount: i64, media: i64) {
         self.metrics.duplicates.fetch_add(1, Relaxed);
         if amount > 0 || media > 0 {
@@ -193,17 +224,16 @@ impl Server {
             AdChannel::Offsite => 0,
         };
         let id = x.decision_id.as_uuid();
-        self.budget_ready(x, amount, 0).await?;
         if !self
-            .seen
-            .first(
+            .first_sighting(
+                x,
                 TokenKind::Impression,
-                id,
-                self.deadline(x, TokenKind::Impression),
+                ChargeSource::Impression,
+                amount,
+                0,
             )
-            .await
+            .await?
         {
-            self.duplicate(x, ChargeSource::Impression, amount, 0);
             return Ok(Tracked::Duplicate);
         }
         let now = Utc::now();
@@ -214,11 +244,7 @@ impl Server {
         if !x.user_key.is_empty() && !c.test {
             self.caps.record(&x.user_key, x.line_item_id, now);
         }
-        let verdict = if c.test {
-            Verdict::Refuse(ChargeReason::TestTraffic)
-        } else {
-            Verdict::Bill
-        };
+        let verdict = Verdict::unless_test(c.test);
         let billable = self
             .charge(x, ChargeSource::Impression, amount, 0, verdict, now)
             .await;
@@ -235,13 +261,10 @@ impl Server {
         let x = &c.exposure;
         let amount = click_charge_nanos(x.pricing, x.price_micros);
         let id = x.decision_id.as_uuid();
-        self.budget_ready(x, amount, 0).await?;
         if !self
-            .seen
-            .first(TokenKind::Click, id, self.deadline(x, TokenKind::Click))
-            .await
+            .first_sighting(x, TokenKind::Click, ChargeSource::Click, amount, 0)
+            .await?
         {
-            self.duplicate(x, ChargeSource::Click, amount, 0);
             return Ok((Tracked::Duplicate, c.click_url));
         }
         let now = Utc::now();
@@ -249,12 +272,10 @@ impl Server {
         if !impression_seen {
             self.metrics.clicks_without_impression.fetch_add(1, Relaxed);
         }
-        let verdict = if c.test {
-            Verdict::Refuse(ChargeReason::TestTraffic)
-        } else if !impression_seen && self.config.clicks_need_impression {
+        let verdict = if !c.test && !impression_seen && self.config.clicks_need_impression {
             Verdict::Refuse(ChargeReason::InvalidTraffic)
         } else {
-            Verdict::Bill
+            Verdict::unless_test(c.test)
         };
         let billable = self
             .charge(x, ChargeSource::Click, amount, 0, verdict, now)
@@ -297,22 +318,15 @@ impl Server {
             // Offsite a CPM exposure's price is the advertiser's value per mille: the cap.
             offsite_cpm_charge_nanos(x.pricing, x.price_micros, media, self.config.take_rate);
         let id = x.decision_id.as_uuid();
-        self.budget_ready(x, amount, media).await?;
         if !self
-            .seen
-            .first(TokenKind::Bill, id, self.deadline(x, TokenKind::Bill))
-            .await
+            .first_sighting(x, TokenKind::Bill, ChargeSource::Bill, amount, media)
+            .await?
         {
-            self.duplicate(x, ChargeSource::Bill, amount, media);
             return Ok(Tracked::Duplicate);
         }
         let now = Utc::now();
         self.budgets.release(id);
-        let verdict = if c.test {
-            Verdict::Refuse(ChargeReason::TestTraffic)
-        } else {
-            Verdict::Bill
-        };
+        let verdict = Verdict::unless_test(c.test);
         let billable = self
             .charge(x, ChargeSource::Bill, amount, media, verdict, now)
             .await;

@@ -147,25 +147,16 @@ impl<'a> Layers<'a> {
 
     /// A whole number setting from the variable or the file key, `> 0`.
     pub fn count(&mut self, var: &str, key: &str) -> Option<u64> {
-        let from_file = self.file.remove(key);
-        let raw = match (self.env(var), from_file) {
-            (Some(v), _) => v,
-            (None, Some(toml::Value::Integer(i))) => i.to_string(),
-            (None, Some(toml::Value::String(s))) => s,
-            (None, Some(other)) => format!("a {}", other.type_str()),
-            (None, None) => return None,
-        };
-        match raw.parse::<u64>() {
-            Ok(n) if n > 0 => Some(n),
-            _ => {
-                self.error(format!("{var} / {key}: {raw:?} must be a whole number > 0"));
-                None
-            }
-        }
+        self.whole(var, key, 1)
     }
 
     /// A whole number setting from the variable or the file key, `>= 0`.
     pub fn amount(&mut self, var: &str, key: &str) -> Option<u64> {
+        self.whole(var, key, 0)
+    }
+
+    /// A whole number of at least `min` from the variable or the file key.
+    fn whole(&mut self, var: &str, key: &str, min: u64) -> Option<u64> {
         let from_file = self.file.remove(key);
         let raw = match (self.env(var), from_file) {
             (Some(v), _) => v,
@@ -175,10 +166,11 @@ impl<'a> Layers<'a> {
             (None, None) => return None,
         };
         match raw.parse::<u64>() {
-            Ok(n) => Some(n),
-            Err(_) => {
+            Ok(n) if n >= min => Some(n),
+            _ => {
+                let bound = if min == 0 { ">= 0" } else { "> 0" };
                 self.error(format!(
-                    "{var} / {key}: {raw:?} must be a whole number >= 0"
+                    "{var} / {key}: {raw:?} must be a whole number {bound}"
                 ));
                 None
             }

@@ -111,12 +111,7 @@ async fn replay_clickhouse(
                     replay.spend(campaign, day, nanos);
                 }
                 for (decision, source, ts_ms) in seen {
-                    let kind = match source.as_str() {
-                        "impression" => TokenKind::Impression,
-                        "click" => TokenKind::Click,
-                        _ => TokenKind::Bill,
-                    };
-                    replay.seen(decision, kind, ts_ms);
+                    replay.seen(decision, endcap_serving::kind_of(source), ts_ms);
                 }
                 return Ok(());
             }

@@ -11,12 +11,14 @@
 //! add up to its amount exactly. Pure: no I/O.
 //!
 //! The file formats of `attribution-job run` (CSV in, CSV out) are read and written here
-//! too, and [`lift`] measures a campaign's incrementality from its holdout. Not built yet
-//! (issue 8 continues): the ClickHouse path, sharding, the simulator, finance reports.
+//! too, [`lift`] measures a campaign's incrementality from its holdout, and [`BrandHistory`]
+//! tells new-to-brand sales from repeat ones.
 #![warn(missing_docs)]
 
 mod files;
 mod lift;
+mod ntb;
+mod settings;
 mod split;
 
 pub use files::{
@@ -24,6 +26,8 @@ pub use files::{
     total_csv, RowError,
 };
 pub use lift::{lift, Arm, Estimate, Lift, LiftInput};
+pub use ntb::{BrandHistory, NTB_LOOKBACK_DAYS};
+pub use settings::{model_name, scope_name, settings_version};
 pub use split::{split_exact, weights};
 
 use endcap_core::{AttributionModel, AttributionSettings, MatchScope};
@@ -79,6 +83,21 @@ impl From<(&AdEvent, TouchKind)> for Touch {
             advertiser_id: e.exposure.advertiser_id.as_uuid(),
             campaign_id: e.exposure.campaign_id.as_uuid(),
             line_item_id: e.exposure.line_item_id.as_uuid(),
+            skus: e.promoted_skus.clone(),
+        }
+    }
+}
+
+impl From<(&endcap_events::ExposureRead, TouchKind)> for Touch {
+    fn from((e, kind): (&endcap_events::ExposureRead, TouchKind)) -> Self {
+        Self {
+            event_id: e.event_id,
+            kind,
+            ts_ms: e.ts_ms as i64,
+            user_key: e.user_key.clone(),
+            advertiser_id: e.advertiser_id,
+            campaign_id: e.campaign_id,
+            line_item_id: e.line_item_id,
             skus: e.promoted_skus.clone(),
         }
     }

@@ -32,6 +32,11 @@ pub struct LocalTime {
 }
 
 impl RetailerClock {
+    /// A clock for a time zone.
+    pub fn new(tz: Tz) -> Self {
+        Self { tz }
+    }
+
     /// A clock for an IANA zone name such as `Europe/Paris`; `None` when unknown.
     pub fn parse(name: &str) -> Option<Self> {
         name.parse::<Tz>().ok().map(|tz| Self { tz })

@@ -134,7 +134,7 @@ pub struct Receipt {
     pub ts: DateTime<Utc>,
     /// Correction counter: a higher version replaces a lower one.
     pub version: i64,
-    /// Lines.
+    /// Lines (none: this version voids the receipt).
     pub lines: Vec<ReceiptLine>,
 }
 
@@ -143,8 +143,12 @@ impl Receipt {
     pub fn validate(&self) -> Result<(), ValidationError> {
         text::token(&self.receipt_id, "receipt_id")?;
         text::token(&self.store_id, "store_id")?;
-        if self.lines.is_empty() {
-            return Err(ValidationError::new("lines", "must have at least one line"));
+        // A correction with no lines voids the receipt; a first version must have lines.
+        if self.lines.is_empty() && self.version <= 1 {
+            return Err(ValidationError::new(
+                "lines",
+                "must have at least one line (send a higher version with no lines to void a receipt)",
+            ));
         }
         for (i, l) in self.lines.iter().enumerate() {
             if l.quantity == 0 {

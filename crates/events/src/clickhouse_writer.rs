@@ -369,6 +369,42 @@ pub struct ReceiptRow {
     pub amount_micros: i64,
 }
 
+/// A row of `receipt_headers`.
+#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
+pub struct ReceiptHeaderRow {
+    /// Receipt id.
+    pub receipt_id: String,
+    /// Version.
+    pub version: i64,
+    /// Lines in this version (0: voided).
+    pub line_count: u32,
+    /// Hashed customer key.
+    pub customer_key: String,
+    /// Store.
+    pub store_id: String,
+    /// Channel.
+    pub channel: String,
+    /// Seconds since the epoch.
+    pub ts: u32,
+    /// Milliseconds since the epoch.
+    pub ts_ms: u64,
+}
+
+impl From<&crate::ReceiptHeaderEvent> for ReceiptHeaderRow {
+    fn from(h: &crate::ReceiptHeaderEvent) -> Self {
+        Self {
+            receipt_id: h.receipt_id.clone(),
+            version: h.version,
+            line_count: h.line_count,
+            customer_key: h.customer_key.clone(),
+            store_id: h.store_id.clone(),
+            channel: h.channel.clone(),
+            ts: secs(h.ts_ms),
+            ts_ms: h.ts_ms.max(0) as u64,
+        }
+    }
+}
+
 /// A row of `identity_map`.
 #[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
 pub struct IdentityRow {
@@ -434,7 +470,7 @@ impl BatchWriter for ClickHouseWriter {
             Vec::new(),
             Vec::new(),
         );
-        let (mut dec, mut chg) = (Vec::new(), Vec::new());
+        let (mut dec, mut chg, mut heads) = (Vec::new(), Vec::new(), Vec::new());
         for e in batch {
             match e {
                 Event::Impression(a) => imp.push(AdRow::from(a)),
@@ -467,6 +503,7 @@ impl BatchWriter for ClickHouseWriter {
                     quantity: r.quantity,
                     amount_micros: r.amount_micros,
                 }),
+                Event::ReceiptHeader(h) => heads.push(ReceiptHeaderRow::from(h)),
                 Event::Identity(i) => ids.push(IdentityRow {
                     user_key: i.user_key.clone(),
                     customer_key: i.customer_key.clone(),
@@ -481,6 +518,9 @@ impl BatchWriter for ClickHouseWriter {
         self.insert(Table::ExposureHoldouts, hold).await?;
         self.insert(Table::Conversions, conv).await?;
         self.insert(Table::Receipts, rec).await?;
+        // Headers after their lines: a header names the current version, so it must never be
+        // visible before that version's lines are.
+        self.insert(Table::ReceiptHeaders, heads).await?;
         self.insert(Table::IdentityMap, ids).await?;
         self.insert(Table::Decisions, dec).await?;
         self.insert(Table::Charges, chg).await?;

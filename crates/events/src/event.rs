@@ -243,6 +243,26 @@ pub struct ReceiptLineEvent {
     pub amount_micros: i64,
 }
 
+/// A receipt version's header: what says which version of a receipt is current and whether
+/// it was voided (a version with no lines), so readers never sum two versions of one receipt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptHeaderEvent {
+    /// The retailer's receipt id.
+    pub receipt_id: String,
+    /// Correction counter; the highest version of a receipt wins.
+    pub version: i64,
+    /// Lines in this version (0: the receipt is voided).
+    pub line_count: u32,
+    /// Hashed customer key.
+    pub customer_key: String,
+    /// Store.
+    pub store_id: String,
+    /// `in_store`, `online` or `pickup`.
+    pub channel: String,
+    /// When, in milliseconds since the epoch (UTC).
+    pub ts_ms: i64,
+}
+
 /// A link from an online user key to a loyalty customer key (both hashed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdentityLink {
@@ -268,6 +288,8 @@ pub enum Event {
     Conversion(ConversionEvent),
     /// A receipt line.
     ReceiptLine(ReceiptLineEvent),
+    /// A receipt version's header.
+    ReceiptHeader(ReceiptHeaderEvent),
     /// An identity link.
     Identity(IdentityLink),
     /// A decision-log row.
@@ -289,6 +311,8 @@ pub enum Table {
     Conversions,
     /// `receipts`
     Receipts,
+    /// `receipt_headers`
+    ReceiptHeaders,
     /// `identity_map`
     IdentityMap,
     /// `decisions`
@@ -299,12 +323,13 @@ pub enum Table {
 
 impl Table {
     /// Every table, in a fixed order.
-    pub const ALL: [Table; 8] = [
+    pub const ALL: [Table; 9] = [
         Table::Impressions,
         Table::Clicks,
         Table::ExposureHoldouts,
         Table::Conversions,
         Table::Receipts,
+        Table::ReceiptHeaders,
         Table::IdentityMap,
         Table::Decisions,
         Table::Charges,
@@ -318,6 +343,7 @@ impl Table {
             Table::ExposureHoldouts => "exposure_holdouts",
             Table::Conversions => "conversions",
             Table::Receipts => "receipts",
+            Table::ReceiptHeaders => "receipt_headers",
             Table::IdentityMap => "identity_map",
             Table::Decisions => "decisions",
             Table::Charges => "charges",
@@ -334,6 +360,7 @@ impl Event {
             Event::HoldoutExposure(_) => Table::ExposureHoldouts,
             Event::Conversion(_) => Table::Conversions,
             Event::ReceiptLine(_) => Table::Receipts,
+            Event::ReceiptHeader(_) => Table::ReceiptHeaders,
             Event::Identity(_) => Table::IdentityMap,
             Event::Decision(_) => Table::Decisions,
             Event::Charge(_) => Table::Charges,

@@ -9,6 +9,7 @@
 //! a ReplacingMergeTree keyed by the event's id (see `schemas/clickhouse/`).
 #![warn(missing_docs)]
 
+mod attribution;
 mod clickhouse_writer;
 mod event;
 mod file_writer;
@@ -19,13 +20,17 @@ mod sink;
 mod spool;
 mod target;
 
+pub use attribution::{
+    credited_lines, identity_links, stream_current_receipts, stream_exposures, write_run,
+    CreditRow, CreditedLine, ExposureRead, ReceiptRead, RunRow,
+};
 pub use clickhouse_writer::{
     AdRow, ChargeRow, ClickHouseConfig, ClickHouseWriter, ConversionRow, DecisionRow, IdentityRow,
-    ReceiptRow,
+    ReceiptHeaderRow, ReceiptRow,
 };
 pub use event::{
     AdEvent, Arm, ChargeReason, ChargeRecord, ChargeSource, ConversionEvent, DecisionRecord, Event,
-    IdentityLink, ReceiptLineEvent, Table,
+    IdentityLink, ReceiptHeaderEvent, ReceiptLineEvent, Table,
 };
 pub use file_writer::{read_table, FileWriter};
 pub use ledger::{billable_spend, recent_ad_events, recent_charges};

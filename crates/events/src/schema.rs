@@ -18,6 +18,10 @@ const MIGRATIONS: &[Migration] = &[
         version: 2,
         sql: include_str!("../../../schemas/clickhouse/0002_decisions_and_charges.sql"),
     },
+    Migration {
+        version: 3,
+        sql: include_str!("../../../schemas/clickhouse/0003_attribution.sql"),
+    },
 ];
 
 #[derive(Row, Deserialize)]

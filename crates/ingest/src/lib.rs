@@ -8,8 +8,9 @@
 #![warn(missing_docs)]
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use endcap_core::{Channel, HashedKey, Micros, Receipt, ReceiptLine, Sku, ValidationError};
-use endcap_events::{Event, IdentityLink, ReceiptLineEvent};
+use endcap_events::{Event, IdentityLink, ReceiptHeaderEvent, ReceiptLineEvent};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -175,15 +176,17 @@ pub struct ReceiptInput {
     /// `in_store` (default), `online` or `pickup`.
     #[serde(default)]
     pub channel: Option<Channel>,
-    /// When (RFC 3339).
-    pub ts: DateTime<Utc>,
-    /// Lines.
+    /// When: RFC 3339, or a date alone (`YYYY-MM-DD`, a date-only POS export), which means
+    /// the end of that day (23:59:59.999) in the store's time zone.
+    pub ts: String,
+    /// Lines (an empty list at version 2 or more voids the receipt).
     pub lines: Vec<ReceiptLineInput>,
 }
 
 impl ReceiptInput {
-    /// Validates into a receipt (brand/category left as given).
-    pub fn validate(&self, salt: Option<&str>) -> Result<Receipt, ValidationError> {
+    /// Validates into a receipt (brand/category left as given); `tz` is the stores' time
+    /// zone, which places a date-only time at the end of that local day.
+    pub fn validate(&self, salt: Option<&str>, tz: Tz) -> Result<Receipt, ValidationError> {
         let version = self.version.unwrap_or(1);
         if version < 1 {
             return Err(ValidationError::new("version", "must be at least 1"));
@@ -217,7 +220,9 @@ impl ReceiptInput {
             )?,
             store_id: self.store_id.trim().to_string(),
             channel: self.channel.unwrap_or_default(),
-            ts: self.ts,
+            ts: receipt_time(&self.ts, tz).ok_or_else(|| {
+                ValidationError::new("ts", "must be an RFC 3339 time or a YYYY-MM-DD date")
+            })?,
             version,
             lines,
         };
@@ -229,12 +234,33 @@ impl ReceiptInput {
     }
 }
 
-/// Parses and validates one NDJSON receipt line.
-pub fn parse_receipt(line_no: u64, line: &str, salt: Option<&str>) -> Result<Receipt, LineError> {
+/// A receipt time: RFC 3339, or a date alone meaning the last millisecond of that day in
+/// `tz` (a date-only export says "that day"; the end of it keeps every exposure of the day
+/// before the purchase). `None` when it is neither.
+pub fn receipt_time(raw: &str, tz: Tz) -> Option<DateTime<Utc>> {
+    let raw = raw.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
+        return Some(t.with_timezone(&Utc));
+    }
+    let day = chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok()?;
+    let end = day.and_hms_milli_opt(23, 59, 59, 999)?;
+    // `latest()`: on a day whose end falls in a DST fold, the later instant is still that day.
+    end.and_local_timezone(tz)
+        .latest()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Parses and validates one NDJSON receipt line (`tz`: the stores' time zone).
+pub fn parse_receipt(
+    line_no: u64,
+    line: &str,
+    salt: Option<&str>,
+    tz: Tz,
+) -> Result<Receipt, LineError> {
     let input: ReceiptInput =
         serde_json::from_str(line.trim()).map_err(|e| LineError::json(line_no, &e))?;
     input
-        .validate(salt)
+        .validate(salt, tz)
         .map_err(|e| LineError::from_validation(line_no, e))
 }
 
@@ -244,17 +270,26 @@ pub fn receipt_hash(r: &Receipt) -> String {
     hex::encode(Sha256::digest(serde_json::to_vec(r).unwrap_or_default()))
 }
 
-/// The events a receipt becomes, brand and category filled from the catalog when missing.
+/// The events a receipt becomes: its header (which makes this version current, or voids the
+/// receipt when it has no lines), then its lines, brand and category filled from the catalog
+/// when missing.
 pub fn receipt_events(r: &Receipt, catalog: &HashMap<String, (String, String)>) -> Vec<Event> {
     let channel = match r.channel {
         Channel::InStore => "in_store",
         Channel::Online => "online",
         Channel::Pickup => "pickup",
     };
-    r.lines
-        .iter()
-        .enumerate()
-        .map(|(i, l)| {
+    let header = Event::ReceiptHeader(ReceiptHeaderEvent {
+        receipt_id: r.receipt_id.clone(),
+        version: r.version,
+        line_count: r.lines.len() as u32,
+        customer_key: r.customer_key.as_str().to_string(),
+        store_id: r.store_id.clone(),
+        channel: channel.to_string(),
+        ts_ms: r.ts.timestamp_millis(),
+    });
+    std::iter::once(header)
+        .chain(r.lines.iter().enumerate().map(|(i, l)| {
             let known = catalog.get(l.sku.as_str());
             Event::ReceiptLine(ReceiptLineEvent {
                 receipt_id: r.receipt_id.clone(),
@@ -278,7 +313,7 @@ pub fn receipt_events(r: &Receipt, catalog: &HashMap<String, (String, String)>) 
                 quantity: l.quantity,
                 amount_micros: l.amount_micros.get(),
             })
-        })
+        }))
         .collect()
 }
 
@@ -439,14 +474,16 @@ pub fn csv_receipts(data: &[u8]) -> (Vec<(u64, String)>, Vec<LineError>) {
             })
         };
         let parsed = (|| -> Result<(ReceiptInput, ReceiptLineInput), LineError> {
+            // The format is checked here so the error names this row; the time zone of a
+            // date-only value is applied when the record is validated.
             let ts = col(6)
-                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .filter(|t| receipt_time(t, Tz::UTC).is_some())
                 .ok_or_else(|| LineError {
                     line,
                     field: Some("ts".into()),
-                    reason: "must be an RFC 3339 time".into(),
+                    reason: "must be an RFC 3339 time or a YYYY-MM-DD date".into(),
                 })?
-                .with_timezone(&Utc);
+                .to_string();
             let channel = match col(5) {
                 None | Some("in_store") => None,
                 Some("online") => Some(Channel::Online),
@@ -545,14 +582,14 @@ mod tests {
     #[test]
     fn a_receipt_line_is_validated_and_loyalty_ids_are_hashed() {
         let line = r#"{"receipt_id":"r1","loyalty_id":"L-77","store_id":"s1","ts":"2026-11-20T10:00:00Z","lines":[{"sku":"sku-1","quantity":2,"amount_micros":5000000}]}"#.to_string();
-        let r = parse_receipt(1, &line, Some("salt")).unwrap();
+        let r = parse_receipt(1, &line, Some("salt"), Tz::UTC).unwrap();
         assert_eq!(r.customer_key, HashedKey::hash_raw("salt", "L-77"));
         assert_eq!(r.version, 1);
-        let e = parse_receipt(1, &line, None).unwrap_err();
+        let e = parse_receipt(1, &line, None, Tz::UTC).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("loyalty_id"));
         let bad = line.replace("5000000", "-5");
         assert_eq!(
-            parse_receipt(7, &bad, Some("s"))
+            parse_receipt(7, &bad, Some("s"), Tz::UTC)
                 .unwrap_err()
                 .field
                 .as_deref(),
@@ -560,7 +597,7 @@ mod tests {
         );
         let unknown = line.replace("\"store_id\"", "\"shop\":1,\"store_id\"");
         assert_eq!(
-            parse_receipt(8, &unknown, Some("s"))
+            parse_receipt(8, &unknown, Some("s"), Tz::UTC)
                 .unwrap_err()
                 .field
                 .as_deref(),
@@ -569,12 +606,52 @@ mod tests {
     }
 
     #[test]
+    fn a_correction_with_no_lines_voids_and_a_first_version_needs_lines() {
+        let line = |v: i64| {
+            format!(
+                r#"{{"receipt_id":"r9","customer_key":"{}","store_id":"s1","ts":"2026-11-20T10:00:00Z","version":{v},"lines":[]}}"#,
+                key('e')
+            )
+        };
+        let e = parse_receipt(3, &line(1), None, Tz::UTC).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("lines"));
+        let void = parse_receipt(3, &line(2), None, Tz::UTC).unwrap();
+        let ev = receipt_events(&void, &HashMap::new());
+        assert_eq!(ev.len(), 1, "a void is a header alone");
+        let Event::ReceiptHeader(h) = &ev[0] else {
+            panic!()
+        };
+        assert_eq!((h.version, h.line_count), (2, 0));
+    }
+
+    #[test]
+    fn a_date_only_time_is_the_end_of_that_day_in_the_stores_time_zone() {
+        let ny: Tz = "America/New_York".parse().unwrap();
+        // 23:59:59.999 in New York on 20 Nov (EST, UTC-5) is 04:59:59.999 UTC on the 21st.
+        assert_eq!(
+            receipt_time("2026-11-20", ny).unwrap().to_rfc3339(),
+            "2026-11-21T04:59:59.999+00:00"
+        );
+        assert_eq!(
+            receipt_time("2026-11-20", Tz::UTC).unwrap().to_rfc3339(),
+            "2026-11-20T23:59:59.999+00:00"
+        );
+        assert_eq!(
+            receipt_time(" 2026-11-20T10:00:00+01:00 ", ny)
+                .unwrap()
+                .to_rfc3339(),
+            "2026-11-20T09:00:00+00:00"
+        );
+        assert!(receipt_time("20/11/2026", Tz::UTC).is_none());
+    }
+
+    #[test]
     fn catalog_fills_missing_brand_and_category() {
         let line = format!(
             r#"{{"receipt_id":"r1","customer_key":"{}","store_id":"s1","ts":"2026-11-20T10:00:00Z","lines":[{{"sku":"sku-1","quantity":1,"amount_micros":1}},{{"sku":"sku-2","quantity":1,"amount_micros":1,"brand":"Own"}}]}}"#,
             key('c')
         );
-        let r = parse_receipt(1, &line, None).unwrap();
+        let r = parse_receipt(1, &line, None, Tz::UTC).unwrap();
         let catalog: HashMap<_, _> = [
             (
                 "sku-1".to_string(),
@@ -584,10 +661,14 @@ mod tests {
         ]
         .into();
         let ev = receipt_events(&r, &catalog);
-        let Event::ReceiptLine(a) = &ev[0] else {
+        let Event::ReceiptHeader(h) = &ev[0] else {
+            panic!("the header comes first")
+        };
+        assert_eq!((h.version, h.line_count), (1, 2));
+        let Event::ReceiptLine(a) = &ev[1] else {
             panic!()
         };
-        let Event::ReceiptLine(b) = &ev[1] else {
+        let Event::ReceiptLine(b) = &ev[2] else {
             panic!()
         };
         assert_eq!((a.brand.as_str(), a.category.as_str()), ("Acme", "dairy"));
@@ -611,7 +692,7 @@ mod tests {
         let (records, errors) = csv_receipts(csv.as_bytes());
         assert_eq!(records.len(), 2);
         assert_eq!(records[0].0, 2, "a receipt is numbered by its first row");
-        let r1 = parse_receipt(records[0].0, &records[0].1, None).unwrap();
+        let r1 = parse_receipt(records[0].0, &records[0].1, None, Tz::UTC).unwrap();
         assert_eq!(r1.lines.len(), 2);
         let lines: Vec<(u64, Option<&str>)> = errors
             .iter()

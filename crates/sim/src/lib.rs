@@ -125,6 +125,8 @@ pub fn simulate(cfg: &SimConfig) -> World {
         );
     }
     let mut receipt_no = 0u64;
+    // Exposure ids from one counter: unique, as the ad server's are.
+    let mut exposure_no = 0u64;
     for s in 0..cfg.shoppers {
         let customer = format!("customer-{s}");
         let devices: Vec<String> = (0..1 + rng.below(2))
@@ -142,8 +144,9 @@ pub fn simulate(cfg: &SimConfig) -> World {
                     let ts = day_ms + rng.below(12 * 3_600_000) as i64;
                     let device = &devices[rng.below(devices.len() as u64) as usize];
                     let position = rng.below(3) as i32;
+                    exposure_no += 1;
                     let touch = |kind| Touch {
-                        event_id: Uuid::from_u64_pair(cfg.seed, receipt_no ^ rng_id(s, day, c)),
+                        event_id: Uuid::from_u64_pair(cfg.seed, exposure_no),
                         kind,
                         ts_ms: ts,
                         user_key: device.clone(),
@@ -158,7 +161,7 @@ pub fn simulate(cfg: &SimConfig) -> World {
                         w.touches.push(touch(TouchKind::View));
                         if rng.next_f64() < cfg.top_ctr / f64::from(1 << position) {
                             let mut click = touch(TouchKind::Click);
-                            click.event_id = Uuid::from_u64_pair(!cfg.seed, rng_id(s, day, c));
+                            click.event_id = Uuid::from_u64_pair(!cfg.seed, exposure_no);
                             click.ts_ms += 5_000;
                             w.touches.push(click);
                         }
@@ -205,10 +208,6 @@ pub fn simulate(cfg: &SimConfig) -> World {
         }
     }
     w
-}
-
-fn rng_id(shopper: usize, day: u32, c: &SimCampaign) -> u64 {
-    (shopper as u64) << 24 ^ u64::from(day) << 8 ^ (c.campaign_id.as_u128() as u64 & 0xff)
 }
 
 #[cfg(test)]

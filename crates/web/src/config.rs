@@ -65,6 +65,10 @@ pub struct Common {
     pub log_filter: String,
     /// Log format (ENDCAP_LOG_FORMAT / log_format: text or json).
     pub log_format: LogFormat,
+    /// The retailer's time zone (ENDCAP_TIME_ZONE / time_zone, an IANA name, default UTC):
+    /// its days are the accounting days of budgets and reports, and its stores' local time
+    /// places date-only receipts.
+    pub time_zone: chrono_tz::Tz,
 }
 
 /// Reads the `--config` file named in `args` (if any) and hands its text to `resolve`,
@@ -269,7 +273,17 @@ impl<'a> Layers<'a> {
                 LogFormat::Text
             }
         };
+        let tz = self
+            .text(None, "ENDCAP_TIME_ZONE", "time_zone")
+            .unwrap_or_else(|| "UTC".into());
+        let time_zone = tz.parse::<chrono_tz::Tz>().unwrap_or_else(|_| {
+            self.error(format!(
+                "ENDCAP_TIME_ZONE / time_zone: {tz:?} is not an IANA time zone like Europe/Paris"
+            ));
+            chrono_tz::Tz::UTC
+        });
         Common {
+            time_zone,
             listen,
             database,
             clickhouse,

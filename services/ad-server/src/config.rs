@@ -272,15 +272,7 @@ impl Settings {
         if shade_bps > 10_000 {
             layers.error("ENDCAP_FIRST_PRICE_SHADE_BPS / first_price_shade_bps: at most 10000");
         }
-        let tz = layers
-            .text(None, "ENDCAP_TIME_ZONE", "time_zone")
-            .unwrap_or_else(|| "UTC".into());
-        let clock = RetailerClock::parse(&tz).unwrap_or_else(|| {
-            layers.error(format!(
-                "ENDCAP_TIME_ZONE / time_zone: {tz:?} is not an IANA time zone like Europe/Paris"
-            ));
-            RetailerClock::default()
-        });
+        let clock = RetailerClock::new(common.time_zone);
         let segment_cache = (
             secs(
                 &mut layers,

@@ -2,14 +2,19 @@
 //! map (CSV), attributes with `endcap-attribution`, writes `by_campaign.csv`, `total.csv` and
 //! `lines.csv` into `--out`. Bad rows are printed as `FILE:LINE: field: reason` and fail the
 //! run unless `--skip-bad-rows`; the output files appear whole or not at all.
-//! (The ClickHouse path, `--shard` and incrementality come with the rest of issue 8.)
+//!
+//! With `--clickhouse` it reads exposures and current receipts from ClickHouse for the
+//! purchase dates `--from..=--to` instead, and writes `attribution_credits` there (see
+//! `clickhouse.rs`).
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
+mod clickhouse;
+
 use endcap_attribution::{
-    attribute, by_campaign, by_campaign_csv, current_lines, keep_shard, lines_csv, read_catalog,
-    read_exposures, read_identity, read_receipts, retailer_total, total_csv, Catalog, IdentityMap,
-    RowError, Rules,
+    attribute, by_campaign, by_campaign_csv, current_lines, keep_shard, lines_csv, model_name,
+    read_catalog, read_exposures, read_identity, read_receipts, retailer_total, scope_name,
+    total_csv, Catalog, IdentityMap, RowError, Rules,
 };
 use endcap_core::{AttributionModel, AttributionSettings, MatchScope, WindowDays};
 use std::collections::HashMap;
@@ -31,42 +36,99 @@ enum Command {
 #[derive(clap::Args)]
 struct RunArgs {
     /// Exposures CSV: event_id,kind,ts,user_key,campaign_id,line_item_id,advertiser_id,skus.
-    #[arg(long)]
-    exposures: PathBuf,
+    #[arg(long, conflicts_with = "clickhouse")]
+    exposures: Option<PathBuf>,
     /// Receipt lines CSV: receipt_id,customer_key,store_id,ts,sku,quantity,amount_micros[,version,channel].
-    #[arg(long)]
-    receipts: PathBuf,
+    #[arg(long, conflicts_with = "clickhouse")]
+    receipts: Option<PathBuf>,
     /// Catalog CSV: sku,brand,category.
-    #[arg(long)]
-    catalog: PathBuf,
+    #[arg(long, conflicts_with = "clickhouse")]
+    catalog: Option<PathBuf>,
     /// Identity map CSV: user_key,customer_key (a user key without a row maps to itself).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "clickhouse")]
     identity: Option<PathBuf>,
+    /// Where the reports go (created if missing); files only.
+    #[arg(long, conflicts_with = "clickhouse")]
+    out: Option<PathBuf>,
+    /// Read exposures and current receipts from ClickHouse and write `attribution_credits`
+    /// there: `http://host:8123[?database=NAME]` (ENDCAP_CLICKHOUSE).
+    #[arg(long, env = "ENDCAP_CLICKHOUSE")]
+    clickhouse: Option<String>,
+    /// The campaign store, for each campaign's windows and scope and the catalog
+    /// (ENDCAP_DATABASE; ClickHouse runs only).
+    #[arg(long, env = "ENDCAP_DATABASE")]
+    database: Option<String>,
+    /// First purchase date attributed, YYYY-MM-DD in --time-zone (ClickHouse runs).
+    #[arg(long)]
+    from: Option<String>,
+    /// Last purchase date attributed, inclusive, YYYY-MM-DD in --time-zone (ClickHouse runs).
+    #[arg(long)]
+    to: Option<String>,
+    /// The retailer's time zone: its days bound --from/--to and date the results, and a
+    /// date-only receipt time in the files means the end of that day there.
+    #[arg(long, env = "ENDCAP_TIME_ZONE", default_value = "UTC")]
+    time_zone: String,
     /// last_touch, first_touch, linear, time_decay or position.
     #[arg(long, default_value = "last_touch")]
     model: String,
-    /// Days after a click in which a purchase counts (1-90).
-    #[arg(long, default_value_t = 14)]
-    click_window_days: i64,
-    /// Days after an impression in which a purchase counts (1-90).
-    #[arg(long, default_value_t = 7)]
-    view_window_days: i64,
-    /// sku, brand or category.
-    #[arg(long, default_value = "sku")]
-    scope: String,
+    /// Days after a click in which a purchase counts (1-90; default 14 on files, each
+    /// campaign's own on ClickHouse).
+    #[arg(long)]
+    click_window_days: Option<i64>,
+    /// Days after an impression in which a purchase counts (1-90; default 7 on files, each
+    /// campaign's own on ClickHouse).
+    #[arg(long)]
+    view_window_days: Option<i64>,
+    /// sku, brand or category (default sku on files, each campaign's own on ClickHouse).
+    #[arg(long)]
+    scope: Option<String>,
     /// Half-life of the time_decay model, days.
     #[arg(long, default_value_t = 7)]
     half_life_days: i64,
-    /// Where the reports go (created if missing).
-    #[arg(long)]
-    out: PathBuf,
-    /// Attribute the good rows and report the bad ones instead of failing.
+    /// Attribute the good rows and report the bad ones instead of failing (files).
     #[arg(long)]
     skip_bad_rows: bool,
     /// Only shard i of N (1-based), by a stable hash of the customer key: shards 1..N
     /// together give exactly what 1/1 gives.
     #[arg(long, default_value = "1/1")]
     shard: String,
+    /// No progress bar (it is drawn only on a terminal anyway).
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// The run's overrides of the campaigns' settings (each `None`: the campaign's own).
+#[derive(Debug, Clone, Copy)]
+struct Overrides {
+    click: Option<WindowDays>,
+    view: Option<WindowDays>,
+    scope: Option<MatchScope>,
+}
+
+impl Overrides {
+    fn parse(a: &RunArgs) -> anyhow::Result<Self> {
+        Ok(Self {
+            click: a
+                .click_window_days
+                .map(|d| WindowDays::parse(d, "--click-window-days"))
+                .transpose()?,
+            view: a
+                .view_window_days
+                .map(|d| WindowDays::parse(d, "--view-window-days"))
+                .transpose()?,
+            scope: a.scope.as_deref().map(scope).transpose()?,
+        })
+    }
+
+    /// A campaign's settings with the run's overrides applied.
+    fn apply(self, s: AttributionSettings) -> AttributionSettings {
+        AttributionSettings {
+            click_window_days: self.click.unwrap_or(s.click_window_days),
+            view_window_days: self.view.unwrap_or(s.view_window_days),
+            scope: self.scope.unwrap_or(s.scope),
+            model: s.model,
+        }
+    }
 }
 
 /// Parses `i/N` (1-based) into a 0-based shard and the count.
@@ -122,21 +184,30 @@ fn publish(out: &Path, files: &[(&str, String)]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run(a: RunArgs) -> anyhow::Result<()> {
-    let (shard_i, shard_n) = shard(&a.shard)?;
-    let settings = AttributionSettings {
-        click_window_days: WindowDays::parse(a.click_window_days, "--click-window-days")?,
-        view_window_days: WindowDays::parse(a.view_window_days, "--view-window-days")?,
-        scope: scope(&a.scope)?,
-        model: model(&a.model)?,
+fn run_files(a: &RunArgs) -> anyhow::Result<()> {
+    let need = |p: &Option<PathBuf>, flag: &str| {
+        p.clone()
+            .with_context(|| format!("{flag} is required (or --clickhouse)"))
     };
+    let (exposures, receipts, catalog, out) = (
+        need(&a.exposures, "--exposures")?,
+        need(&a.receipts, "--receipts")?,
+        need(&a.catalog, "--catalog")?,
+        need(&a.out, "--out")?,
+    );
+    let (shard_i, shard_n) = shard(&a.shard)?;
+    let model = model(&a.model)?;
+    let settings = Overrides::parse(a)?.apply(AttributionSettings {
+        model,
+        ..AttributionSettings::default()
+    });
     let name = |p: &Path| p.display().to_string();
     let mut errors: Vec<RowError> = Vec::new();
-    let (touches, e) = read_exposures(&name(&a.exposures), &read(&a.exposures)?);
+    let (touches, e) = read_exposures(&name(&exposures), &read(&exposures)?);
     errors.extend(e);
-    let (lines, e) = read_receipts(&name(&a.receipts), &read(&a.receipts)?);
+    let (lines, e) = read_receipts(&name(&receipts), &read(&receipts)?);
     errors.extend(e);
-    let (catalog, e): (Catalog, _) = read_catalog(&name(&a.catalog), &read(&a.catalog)?);
+    let (catalog, e): (Catalog, _) = read_catalog(&name(&catalog), &read(&catalog)?);
     errors.extend(e);
     let identity: IdentityMap = match &a.identity {
         Some(p) => {
@@ -160,18 +231,21 @@ fn run(a: RunArgs) -> anyhow::Result<()> {
     let for_campaign = move |_| settings;
     let rules = Rules {
         settings: &for_campaign,
-        model: settings.model,
+        model,
         half_life_secs: a.half_life_days.max(1) * endcap_attribution::DAY_SECS,
     };
     let credits = attribute(&touches, &lines, &catalog, &identity, &rules);
     let per_campaign = by_campaign(&credits);
     let total = retailer_total(&credits, &lines);
     publish(
-        &a.out,
+        &out,
         &[
             ("by_campaign.csv", by_campaign_csv(&per_campaign)),
             ("total.csv", total_csv(&total)),
-            ("lines.csv", lines_csv(&credits, &a.model, &a.scope)),
+            (
+                "lines.csv",
+                lines_csv(&credits, model_name(model), scope_name(settings.scope)),
+            ),
         ],
     )?;
     let summary = format!(
@@ -185,13 +259,54 @@ fn run(a: RunArgs) -> anyhow::Result<()> {
         per_campaign.len(),
         touches.len(),
         errors.len(),
-        a.out.display()
+        out.display()
     );
     eprintln!("{summary}");
     // The process ends here: freeing millions of small strings one by one would take
     // longer than the attribution itself.
     std::mem::forget((touches, lines, credits, catalog, identity));
     Ok(())
+}
+
+fn run(a: RunArgs) -> anyhow::Result<()> {
+    if a.clickhouse.is_none() {
+        return run_files(&a);
+    }
+    let tz: chrono_tz::Tz = a
+        .time_zone
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--time-zone {:?}: not an IANA time zone", a.time_zone))?;
+    let job = clickhouse::Job {
+        clickhouse: a.clickhouse.clone().unwrap_or_default(),
+        database: a
+            .database
+            .clone()
+            .context("--database (ENDCAP_DATABASE) is required with --clickhouse")?,
+        from: day(a.from.as_deref(), "--from")?,
+        to: day(a.to.as_deref(), "--to")?,
+        tz,
+        model: model(&a.model)?,
+        overrides: Overrides::parse(&a)?,
+        half_life_secs: a.half_life_days.max(1) * endcap_attribution::DAY_SECS,
+        shard: shard(&a.shard)?,
+        progress: !a.quiet,
+    };
+    if job.to < job.from {
+        bail!("--to must not be before --from");
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let summary = runtime.block_on(clickhouse::run(&job))?;
+    eprintln!("{summary}");
+    Ok(())
+}
+
+/// A `YYYY-MM-DD` flag.
+fn day(raw: Option<&str>, flag: &str) -> anyhow::Result<chrono::NaiveDate> {
+    let raw = raw.with_context(|| format!("{flag} is required with --clickhouse"))?;
+    chrono::NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
+        .with_context(|| format!("{flag} {raw:?}: use YYYY-MM-DD"))
 }
 
 fn main() -> std::process::ExitCode {

@@ -27,6 +27,8 @@ pub struct AppState {
     pub customer_key_salt: Option<String>,
     /// The marketplace currency.
     pub currency: endcap_core::Currency,
+    /// The retailer's time zone (date-only receipts, report days).
+    pub time_zone: chrono_tz::Tz,
 }
 
 /// A built, bound, not yet running campaign API.
@@ -90,6 +92,7 @@ impl Application {
             segments: Arc::new(segments),
             customer_key_salt: settings.customer_key_salt.clone(),
             currency: settings.currency,
+            time_zone: settings.common.time_zone,
         };
         let data = web::Data::new(state);
         let server = HttpServer::new(move || {

@@ -125,6 +125,7 @@ pub async fn upload_receipts(
 ) -> Result<HttpResponse, ApiError> {
     caller.admin()?;
     let salt = state.customer_key_salt.as_deref();
+    let tz = state.time_zone;
     let mut summary = UploadSummary::default();
     let mut seen: HashMap<String, (i64, String)> = HashMap::new();
     let mut batches = LineBatches::new(payload);
@@ -135,7 +136,7 @@ pub async fn upload_receipts(
         }
         let mut parsed: Vec<(u64, Receipt, String)> = Vec::new();
         for (n, line) in batch {
-            match endcap_ingest::parse_receipt(n, &line, salt) {
+            match endcap_ingest::parse_receipt(n, &line, salt, tz) {
                 Ok(r) => {
                     let h = endcap_ingest::receipt_hash(&r);
                     parsed.push((n, r, h));

@@ -1,0 +1,330 @@
+//! What the attribution job reads from and writes to ClickHouse: exposures and current
+//! receipts streamed in (memory is the caller's: it keeps only its shard), credits and run
+//! records out. Reruns replace rather than add (see `schemas/clickhouse/0003_attribution.sql`).
+
+use crate::{ClickHouseConfig, EventError};
+use clickhouse::Row;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// An impression or click as attribution reads it.
+#[derive(Debug, Clone, PartialEq, Row, Deserialize)]
+pub struct ExposureRead {
+    /// Event id.
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub event_id: Uuid,
+    /// Milliseconds since the epoch.
+    pub ts_ms: u64,
+    /// Hashed user key.
+    pub user_key: String,
+    /// Advertiser.
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub advertiser_id: Uuid,
+    /// Campaign.
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub campaign_id: Uuid,
+    /// Line item.
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub line_item_id: Uuid,
+    /// `onsite` or `offsite`.
+    pub channel: String,
+    /// SKUs the line item promoted.
+    pub promoted_skus: Vec<String>,
+}
+
+/// A line of `receipts_current` (only the current version of each receipt, voids removed).
+#[derive(Debug, Clone, PartialEq, Row, Deserialize)]
+pub struct ReceiptRead {
+    /// Receipt id.
+    pub receipt_id: String,
+    /// Version.
+    pub version: i64,
+    /// Line number.
+    pub line_no: u32,
+    /// Hashed customer key.
+    pub customer_key: String,
+    /// Store.
+    pub store_id: String,
+    /// Sales channel.
+    pub channel: String,
+    /// Milliseconds since the epoch.
+    pub ts_ms: u64,
+    /// SKU.
+    pub sku: String,
+    /// Brand.
+    pub brand: String,
+    /// Category.
+    pub category: String,
+    /// Units.
+    pub quantity: i32,
+    /// Amount, micros.
+    pub amount_micros: i64,
+}
+
+impl From<ReceiptRead> for crate::ReceiptLineEvent {
+    fn from(r: ReceiptRead) -> Self {
+        Self {
+            receipt_id: r.receipt_id,
+            version: r.version,
+            line_no: r.line_no,
+            customer_key: r.customer_key,
+            store_id: r.store_id,
+            channel: r.channel,
+            ts_ms: r.ts_ms as i64,
+            sku: r.sku,
+            brand: r.brand,
+            category: r.category,
+            quantity: r.quantity,
+            amount_micros: r.amount_micros,
+        }
+    }
+}
+
+/// One row of `attribution_credits`.
+#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
+pub struct CreditRow {
+    /// The run that wrote it.
+    pub run_id: String,
+    /// The run's start, ms (the row's version: the latest run wins).
+    pub run_at_ms: u64,
+    /// Attribution model.
+    pub model: String,
+    /// Hash of the settings the run used.
+    pub settings_version: String,
+    /// Receipt id.
+    pub receipt_id: String,
+    /// Receipt version.
+    pub receipt_version: i64,
+    /// Line number.
+    pub line_no: u32,
+    /// Customer.
+    pub customer_key: String,
+    /// Store.
+    pub store_id: String,
+    /// `in_store`, `online` or `pickup`.
+    pub sales_channel: String,
+    /// Purchase time, seconds.
+    pub purchase_ts: u32,
+    /// Purchase time, ms.
+    pub purchase_ts_ms: u64,
+    /// Purchase date in the retailer's time zone, days since 1970-01-01.
+    pub purchase_date: u16,
+    /// SKU.
+    pub sku: String,
+    /// Brand.
+    pub brand: String,
+    /// Category.
+    pub category: String,
+    /// The line's units.
+    pub line_quantity: i32,
+    /// The line's amount, micros.
+    pub line_amount_micros: i64,
+    /// The exposure credited (nil: a marker that this line now has no credit).
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub exposure_id: Uuid,
+    /// `impression` or `click`.
+    pub exposure_kind: String,
+    /// Exposure time, ms.
+    pub exposure_ts_ms: u64,
+    /// `onsite` or `offsite`.
+    pub ad_channel: String,
+    /// Advertiser.
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub advertiser_id: Uuid,
+    /// Campaign.
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub campaign_id: Uuid,
+    /// Line item.
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub line_item_id: Uuid,
+    /// Share of the line (0: marker).
+    pub weight: f64,
+    /// Attributed amount, micros.
+    pub attributed_micros: i64,
+    /// Attributed units, millionths.
+    pub attributed_units_micros: i64,
+    /// 1 when the SKU is one the exposure promoted.
+    pub direct: u8,
+    /// 1 when the customer had not bought the brand in the lookback before.
+    pub new_to_brand: u8,
+    /// Days of purchase history the new-to-brand test could see (at most 364).
+    pub ntb_lookback_days: u16,
+    /// Seconds from exposure to purchase.
+    pub lag_secs: i64,
+    /// Match scope.
+    pub scope: String,
+    /// The window that applied, days.
+    pub window_days: u16,
+}
+
+/// One row of `attribution_runs`.
+#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
+pub struct RunRow {
+    /// Run id.
+    pub run_id: String,
+    /// Start, ms.
+    pub run_at_ms: u64,
+    /// Model.
+    pub model: String,
+    /// Settings hash.
+    pub settings_version: String,
+    /// First purchase second covered.
+    pub from_ts: u32,
+    /// End (exclusive), seconds.
+    pub to_ts: u32,
+    /// Shard, 0-based.
+    pub shard_index: u32,
+    /// Shards in the run.
+    pub shard_count: u32,
+    /// Current receipt lines read.
+    pub lines: u64,
+    /// Lines credited.
+    pub credited_lines: u64,
+    /// Exposures read.
+    pub exposures: u64,
+}
+
+/// A line an earlier run credited: (receipt id, version, line number, customer key).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Row, Deserialize)]
+pub struct CreditedLine {
+    /// Receipt id.
+    pub receipt_id: String,
+    /// Receipt version.
+    pub receipt_version: i64,
+    /// Line number.
+    pub line_no: u32,
+    /// Customer.
+    pub customer_key: String,
+}
+
+/// Streams the impressions (`clicks = false`) or clicks with `from_ms <= ts_ms < to_ms`,
+/// copies collapsed, into `f`.
+pub async fn stream_exposures(
+    config: &ClickHouseConfig,
+    clicks: bool,
+    from_ms: i64,
+    to_ms: i64,
+    mut f: impl FnMut(ExposureRead),
+) -> Result<u64, EventError> {
+    let table = if clicks { "clicks" } else { "impressions" };
+    let mut cursor = config
+        .client()
+        .query(&format!(
+            "SELECT event_id, ts_ms, user_key, advertiser_id, campaign_id, line_item_id, channel, \
+             promoted_skus FROM {table} FINAL WHERE ts_ms >= ? AND ts_ms < ?"
+        ))
+        .bind(from_ms.max(0) as u64)
+        .bind(to_ms.max(0) as u64)
+        .fetch::<ExposureRead>()?;
+    let mut n = 0;
+    while let Some(row) = cursor.next().await? {
+        n += 1;
+        f(row);
+    }
+    Ok(n)
+}
+
+/// Streams the current receipt lines with `from_ms <= ts_ms < to_ms` into `f`.
+pub async fn stream_current_receipts(
+    config: &ClickHouseConfig,
+    from_ms: i64,
+    to_ms: i64,
+    mut f: impl FnMut(ReceiptRead),
+) -> Result<u64, EventError> {
+    let mut cursor = config
+        .client()
+        .query(
+            "SELECT receipt_id, version, line_no, customer_key, store_id, channel, ts_ms, sku, \
+             brand, category, quantity, amount_micros FROM receipts_current \
+             WHERE ts_ms >= ? AND ts_ms < ?",
+        )
+        .bind(from_ms.max(0) as u64)
+        .bind(to_ms.max(0) as u64)
+        .fetch::<ReceiptRead>()?;
+    let mut n = 0;
+    while let Some(row) = cursor.next().await? {
+        n += 1;
+        f(row);
+    }
+    Ok(n)
+}
+
+#[derive(Row, Deserialize)]
+struct LinkRead {
+    user_key: String,
+    customer_key: String,
+}
+
+/// Every identity link, user key -> customer key (the latest link of a user key wins).
+pub async fn identity_links(
+    config: &ClickHouseConfig,
+) -> Result<Vec<(String, String)>, EventError> {
+    let rows: Vec<LinkRead> = config
+        .client()
+        .query(
+            "SELECT user_key, argMax(customer_key, ts) AS customer_key FROM identity_map \
+             GROUP BY user_key",
+        )
+        .fetch_all()
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.user_key, r.customer_key))
+        .collect())
+}
+
+/// The lines an earlier run of `model` credited, purchased in `[from_ms, to_ms)`.
+pub async fn credited_lines(
+    config: &ClickHouseConfig,
+    model: &str,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<CreditedLine>, EventError> {
+    Ok(config
+        .client()
+        .query(
+            "SELECT DISTINCT receipt_id, receipt_version, line_no, customer_key \
+             FROM attribution_current WHERE model = ? AND purchase_ts_ms >= ? AND purchase_ts_ms < ?",
+        )
+        .bind(model)
+        .bind(from_ms.max(0) as u64)
+        .bind(to_ms.max(0) as u64)
+        .fetch_all()
+        .await?)
+}
+
+/// Rows per INSERT, about (a batch ends at a receipt-line boundary).
+const BATCH_ROWS: usize = 100_000;
+
+/// Writes a run's credits (and markers), then its run record. `credits` must be grouped by
+/// receipt line: each INSERT holds whole lines, so a run that fails part-way leaves every
+/// line with either its old results or its new ones, never half of each (the rerun then
+/// replaces the rest). The run record goes last, so freshness never claims a failed run.
+pub async fn write_run(
+    config: &ClickHouseConfig,
+    credits: &[CreditRow],
+    run: &RunRow,
+) -> Result<(), EventError> {
+    let client = config.client();
+    let same_line = |a: &CreditRow, b: &CreditRow| {
+        (&a.receipt_id, a.receipt_version, a.line_no)
+            == (&b.receipt_id, b.receipt_version, b.line_no)
+    };
+    let mut start = 0;
+    while start < credits.len() {
+        let mut end = (start + BATCH_ROWS).min(credits.len());
+        while end < credits.len() && same_line(&credits[end - 1], &credits[end]) {
+            end += 1;
+        }
+        let mut ins = client.insert::<CreditRow>("attribution_credits").await?;
+        for r in &credits[start..end] {
+            ins.write(r).await?;
+        }
+        ins.end().await?;
+        start = end;
+    }
+    let mut ins = client.insert::<RunRow>("attribution_runs").await?;
+    ins.write(run).await?;
+    ins.end().await?;
+    Ok(())
+}

@@ -1,0 +1,385 @@
+//! `attribution-job run --clickhouse` against the real ClickHouse that scripts/test.sh starts
+//! (`ENDCAP_TEST_CLICKHOUSE_URL`), on a simulated world: the ClickHouse and file paths give
+//! the same results on the same data, reruns and shards replace rather than add, narrower
+//! settings withdraw earlier credit, and corrected and voided receipts count as their current
+//! version.
+
+use endcap_attribution::TouchKind;
+use endcap_events::{
+    AdRow, BatchWriter, ClickHouseConfig, ClickHouseWriter, Event, IdentityLink,
+    ReceiptHeaderEvent, ReceiptLineEvent,
+};
+use endcap_sim::{simulate, SimCampaign, SimConfig, World};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+use uuid::Uuid;
+
+const START_MS: i64 = 1_789_948_800_000; // 2026-09-21T00:00:00Z
+const DAYS: u32 = 30;
+
+fn world() -> World {
+    simulate(&SimConfig {
+        shoppers: 400,
+        days: DAYS,
+        start_ms: START_MS,
+        base_rate: 0.2,
+        top_ctr: 0.05,
+        stores: 4,
+        campaigns: (0..6u128)
+            .map(|i| SimCampaign {
+                advertiser_id: Uuid::from_u128(0xa000 + i / 2),
+                campaign_id: Uuid::from_u128(0xc000 + i),
+                line_item_id: Uuid::from_u128(0xd000 + i),
+                sku: format!("sku-{i}"),
+                holdout_percent: 10,
+                exposure_rate: 0.05,
+                lift_rate: 0.01,
+                price_micros: 1_000_000 + (i as i64) * 37_000,
+            })
+            .collect(),
+        seed: 7,
+    })
+}
+
+fn iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// The world as the CSV files of the file path.
+fn write_files(w: &World, dir: &Path) -> Vec<String> {
+    let mut e =
+        String::from("event_id,kind,ts,user_key,campaign_id,line_item_id,advertiser_id,skus\n");
+    for t in &w.touches {
+        let kind = if t.kind == TouchKind::Click {
+            "click"
+        } else {
+            "impression"
+        };
+        let _ = writeln!(
+            e,
+            "{},{kind},{},{},{},{},{},{}",
+            t.event_id,
+            iso(t.ts_ms),
+            t.user_key,
+            t.campaign_id,
+            t.line_item_id,
+            t.advertiser_id,
+            t.skus.join("|")
+        );
+    }
+    let mut r = String::from(
+        "receipt_id,customer_key,store_id,ts,sku,quantity,amount_micros,channel,version\n",
+    );
+    for l in &w.receipts {
+        let _ = writeln!(
+            r,
+            "{},{},{},{},{},{},{},{},{}",
+            l.receipt_id,
+            l.customer_key,
+            l.store_id,
+            iso(l.ts_ms),
+            l.sku,
+            l.quantity,
+            l.amount_micros,
+            l.channel,
+            l.version
+        );
+    }
+    let mut c = String::from("sku,brand,category\n");
+    for (sku, p) in &w.catalog {
+        let _ = writeln!(c, "{sku},{},{}", p.brand, p.category);
+    }
+    let mut i = String::from("user_key,customer_key\n");
+    for (u, k) in &w.identity {
+        let _ = writeln!(i, "{u},{k}");
+    }
+    let mut args = Vec::new();
+    for (flag, name, body) in [
+        ("--exposures", "e.csv", e),
+        ("--receipts", "r.csv", r),
+        ("--catalog", "c.csv", c),
+        ("--identity", "i.csv", i),
+    ] {
+        std::fs::write(dir.join(name), body).unwrap();
+        args.push(flag.to_string());
+        args.push(dir.join(name).display().to_string());
+    }
+    args
+}
+
+fn ad_row(t: &endcap_attribution::Touch) -> AdRow {
+    AdRow {
+        event_id: t.event_id,
+        decision_id: t.event_id,
+        ts: (t.ts_ms / 1000) as u32,
+        ts_ms: t.ts_ms as u64,
+        decision_ts: (t.ts_ms / 1000) as u32,
+        user_key: t.user_key.clone(),
+        advertiser_id: t.advertiser_id,
+        campaign_id: t.campaign_id,
+        line_item_id: t.line_item_id,
+        creative_id: Uuid::nil(),
+        channel: "onsite".into(),
+        placement: "search-top".into(),
+        position: 1,
+        sku: t.skus.first().cloned().unwrap_or_default(),
+        pricing: "cpm".into(),
+        price_micros: 0,
+        bid_cpm_micros: 0,
+        charge_nanos: 0,
+        promoted_skus: t.skus.clone(),
+    }
+}
+
+/// Receipt events: a header per (receipt, version), then its lines.
+fn receipt_events(lines: &[ReceiptLineEvent]) -> Vec<Event> {
+    let mut by: BTreeMap<(String, i64), Vec<&ReceiptLineEvent>> = BTreeMap::new();
+    for l in lines {
+        by.entry((l.receipt_id.clone(), l.version))
+            .or_default()
+            .push(l);
+    }
+    let mut out = Vec::new();
+    for ((id, version), ls) in by {
+        out.push(Event::ReceiptHeader(ReceiptHeaderEvent {
+            receipt_id: id,
+            version,
+            line_count: ls.len() as u32,
+            customer_key: ls[0].customer_key.clone(),
+            store_id: ls[0].store_id.clone(),
+            channel: ls[0].channel.clone(),
+            ts_ms: ls[0].ts_ms,
+        }));
+        out.extend(ls.into_iter().map(|l| Event::ReceiptLine(l.clone())));
+    }
+    out
+}
+
+async fn load(w: &World, ch: &ClickHouseConfig, store: &endcap_store::CampaignStore) {
+    endcap_events::apply_schema(ch).await.unwrap();
+    let client = ch.client();
+    for (table, kind) in [
+        ("impressions", TouchKind::View),
+        ("clicks", TouchKind::Click),
+    ] {
+        let mut ins = client.insert::<AdRow>(table).await.unwrap();
+        for t in w.touches.iter().filter(|t| t.kind == kind) {
+            ins.write(&ad_row(t)).await.unwrap();
+        }
+        ins.end().await.unwrap();
+    }
+    let mut events = receipt_events(&w.receipts);
+    events.extend(w.identity.iter().map(|(u, c)| {
+        Event::Identity(IdentityLink {
+            user_key: u.clone(),
+            customer_key: c.clone(),
+            ts_ms: START_MS,
+        })
+    }));
+    ClickHouseWriter::new(ch).write(&events).await.unwrap();
+    let items: Vec<(String, String, String)> = w
+        .catalog
+        .iter()
+        .map(|(s, p)| (s.clone(), p.brand.clone(), p.category.clone()))
+        .collect();
+    store.upsert_catalog(&items).await.unwrap();
+}
+
+fn job(args: &[String]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_attribution-job"))
+        .args(args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "attribution-job failed: {err}");
+    err
+}
+
+/// Per campaign: (orders, sales micros) from the file path's by_campaign.csv.
+fn file_totals(dir: &Path) -> BTreeMap<String, (u64, i64)> {
+    std::fs::read_to_string(dir.join("by_campaign.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let sales: f64 = f[3].parse().unwrap();
+            (
+                f[0].to_string(),
+                (f[1].parse().unwrap(), (sales * 1e6).round() as i64),
+            )
+        })
+        .collect()
+}
+
+#[derive(clickhouse::Row, serde::Deserialize)]
+struct Total {
+    campaign: String,
+    orders: u64,
+    sales: i64,
+}
+
+/// Per campaign: (orders, sales micros) from `attribution_current`.
+async fn ch_totals(ch: &ClickHouseConfig) -> BTreeMap<String, (u64, i64)> {
+    let rows: Vec<Total> = ch
+        .client()
+        .query(
+            "SELECT toString(campaign_id) AS campaign, uniqExact(receipt_id) AS orders, \
+             sum(attributed_micros) AS sales FROM attribution_current \
+             WHERE model = 'last_touch' GROUP BY campaign",
+        )
+        .fetch_all()
+        .await
+        .unwrap();
+    rows.into_iter()
+        .map(|r| (r.campaign, (r.orders, r.sales)))
+        .collect()
+}
+
+fn day(ms: i64) -> String {
+    iso(ms)[..10].to_string()
+}
+
+#[tokio::test]
+async fn clickhouse_and_files_agree_and_reruns_replace() {
+    let w = world();
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::env::var("ENDCAP_TEST_CLICKHOUSE_URL")
+        .unwrap_or_else(|_| "http://127.0.0.1:8123".into());
+    let url = format!("{base}?database=endcap_t_{}", Uuid::now_v7().simple());
+    let ch = ClickHouseConfig::from_url(&url).unwrap();
+    let db = format!("sqlite://{}", dir.path().join("store.db").display());
+    let store = endcap_store::CampaignStore::connect(&db).await.unwrap();
+    load(&w, &ch, &store).await;
+
+    let files = write_files(&w, dir.path());
+    let run_files = |extra: &[&str], out: &str| {
+        let mut a = vec!["run".to_string()];
+        a.extend(files.iter().cloned());
+        a.extend(["--out".into(), dir.path().join(out).display().to_string()]);
+        a.extend(extra.iter().map(|s| s.to_string()));
+        job(&a);
+        file_totals(&dir.path().join(out))
+    };
+    let from = day(START_MS);
+    let to = day(START_MS + i64::from(DAYS) * 86_400_000);
+    let run_ch = |extra: &[&str]| {
+        let mut a: Vec<String> = [
+            "run",
+            "--clickhouse",
+            &url,
+            "--database",
+            &db,
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--quiet",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        job(&a)
+    };
+
+    let expected = run_files(&[], "files");
+    assert!(
+        expected.len() >= 4,
+        "the world credits most campaigns: {expected:?}"
+    );
+    let summary = run_ch(&[]);
+    assert!(summary.contains("lines credited"), "{summary}");
+    assert_eq!(
+        ch_totals(&ch).await,
+        expected,
+        "ClickHouse path = file path"
+    );
+
+    // A rerun of the same dates replaces: nothing doubles.
+    run_ch(&[]);
+    assert_eq!(ch_totals(&ch).await, expected, "a rerun replaces");
+
+    // Two shards together replace the whole as well.
+    run_ch(&["--shard", "1/2"]);
+    run_ch(&["--shard", "2/2"]);
+    assert_eq!(ch_totals(&ch).await, expected, "shards 1/2 + 2/2 = 1/1");
+
+    // Narrower windows withdraw what the wider ones credited.
+    let narrow = run_files(
+        &["--view-window-days", "1", "--click-window-days", "1"],
+        "narrow",
+    );
+    run_ch(&["--view-window-days", "1", "--click-window-days", "1"]);
+    assert_eq!(ch_totals(&ch).await, narrow, "earlier credit withdrawn");
+    assert_ne!(narrow, expected, "the narrower windows change the answer");
+
+    // Correct one credited receipt (version 2, one line at a new amount) and void another:
+    // the rerun counts only their current versions.
+    let credited: Vec<String> = ch
+        .client()
+        .query("SELECT DISTINCT receipt_id FROM attribution_current ORDER BY receipt_id LIMIT 2")
+        .fetch_all()
+        .await
+        .unwrap();
+    let (fix, void) = (credited[0].clone(), credited[1].clone());
+    let mut receipts: Vec<ReceiptLineEvent> = w
+        .receipts
+        .iter()
+        .filter(|l| l.receipt_id != void)
+        .cloned()
+        .collect();
+    let first = receipts.iter().position(|l| l.receipt_id == fix).unwrap();
+    let mut corrected = receipts[first].clone();
+    corrected.version = 2;
+    corrected.line_no = 0;
+    corrected.quantity = 1;
+    corrected.amount_micros = 123_457;
+    receipts.retain(|l| l.receipt_id != fix);
+    receipts.push(corrected.clone());
+    let v = &w.receipts.iter().find(|l| l.receipt_id == void).unwrap();
+    let mut changes = receipt_events(&[corrected]);
+    changes.push(Event::ReceiptHeader(ReceiptHeaderEvent {
+        receipt_id: void.clone(),
+        version: 2,
+        line_count: 0,
+        customer_key: v.customer_key.clone(),
+        store_id: v.store_id.clone(),
+        channel: v.channel.clone(),
+        ts_ms: v.ts_ms,
+    }));
+    ClickHouseWriter::new(&ch).write(&changes).await.unwrap();
+    let current: u64 = ch
+        .client()
+        .query("SELECT count() FROM receipts_current")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(
+        current as usize,
+        receipts.len(),
+        "receipts_current: one version each, voids gone"
+    );
+
+    let w2 = World {
+        receipts,
+        ..w.clone()
+    };
+    let dir2 = tempfile::tempdir().unwrap();
+    let files2 = write_files(&w2, dir2.path());
+    let mut a = vec!["run".to_string()];
+    a.extend(files2);
+    a.extend([
+        "--out".into(),
+        dir2.path().join("out").display().to_string(),
+    ]);
+    job(&a);
+    let expected2 = file_totals(&dir2.path().join("out"));
+    run_ch(&[]);
+    assert_eq!(ch_totals(&ch).await, expected2, "corrections and voids");
+    assert_ne!(expected2, expected);
+}

@@ -17,6 +17,13 @@
 -- overlapping daily run or a rerun replaces a line's results instead of adding to them.
 --
 -- attribution_runs: one row per run (and shard), for freshness ("complete through").
+--
+-- campaign_lift: each campaign's incrementality over its flight from its holdout, written
+-- by `attribution-job lift` (the latest computation of a campaign wins; NaN where a figure
+-- does not exist or is suppressed).
+--
+-- charges gains the ad channel (onsite/offsite) of what was charged, so delivery reports
+-- split spend by channel without joining the decision log; older rows read ''.
 -- Statements are separated by a line holding only ';'.
 
 CREATE TABLE IF NOT EXISTS receipt_headers (
@@ -123,4 +130,37 @@ CREATE TABLE IF NOT EXISTS attribution_runs (
     exposures         UInt64
 ) ENGINE = MergeTree()
 ORDER BY (run_at_ms, run_id)
+;
+ALTER TABLE charges ADD COLUMN channel LowCardinality(String) DEFAULT ''
+;
+CREATE TABLE IF NOT EXISTS campaign_lift (
+    campaign_id                 UUID,
+    advertiser_id               UUID,
+    computed_at_ms              UInt64,
+    flight_from                 DateTime('UTC'),
+    flight_to                   DateTime('UTC'),
+    scope                       LowCardinality(String),
+    holdout_percent             UInt8,
+    exposed_customers           UInt64,
+    held_out_customers          UInt64,
+    contaminated                UInt64,
+    exposed_conversion_rate     Float64,
+    held_out_conversion_rate    Float64,
+    exposed_sales_per_customer  Float64,
+    held_out_sales_per_customer Float64,
+    sales_lift                  Float64,
+    sales_lift_low              Float64,
+    sales_lift_high             Float64,
+    relative_lift               Float64,
+    incremental_sales           Float64,
+    incremental_low             Float64,
+    incremental_high            Float64,
+    iroas                       Float64,
+    iroas_low                   Float64,
+    iroas_high                  Float64,
+    spend_micros                Int64,
+    suppressed                  UInt8,
+    sample_ratio_mismatch       UInt8
+) ENGINE = ReplacingMergeTree(computed_at_ms)
+ORDER BY campaign_id
 ;

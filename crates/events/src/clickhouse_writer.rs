@@ -294,6 +294,8 @@ pub struct ChargeRow {
     pub media_cost_nanos: i64,
     /// Currency.
     pub currency: String,
+    /// `onsite` or `offsite`.
+    pub channel: String,
 }
 
 impl From<&crate::ChargeRecord> for ChargeRow {
@@ -312,6 +314,7 @@ impl From<&crate::ChargeRecord> for ChargeRow {
             charge_nanos: c.charge_nanos,
             media_cost_nanos: c.media_cost_nanos,
             currency: c.currency.clone(),
+            channel: c.channel.clone(),
         }
     }
 }

@@ -186,6 +186,9 @@ pub struct ChargeRecord {
     pub media_cost_nanos: i64,
     /// ISO 4217 marketplace currency.
     pub currency: String,
+    /// `onsite` or `offsite` (empty in rows written before it was recorded).
+    #[serde(default)]
+    pub channel: String,
 }
 
 impl ChargeRecord {

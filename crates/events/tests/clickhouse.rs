@@ -503,6 +503,7 @@ async fn the_decision_log_and_the_charge_ledger_round_trip_and_collapse_replays(
         charge_nanos: 123_456_789,
         media_cost_nanos: 7,
         currency: "USD".into(),
+        channel: "onsite".into(),
     };
     let w = ClickHouseWriter::new(&cfg);
     let batch = vec![

@@ -102,6 +102,7 @@ mod tests {
             charge_nanos: nanos,
             media_cost_nanos: 0,
             currency: "USD".into(),
+            channel: "onsite".into(),
         }
     }
 

@@ -114,6 +114,7 @@ impl Server {
             charge_nanos,
             media_cost_nanos,
             currency: self.config.rates.marketplace().to_string(),
+            channel: x.channel.as_str().to_string(),
         }));
     }
 

@@ -12,6 +12,7 @@ mod ingest;
 mod keys;
 mod migrate;
 mod objects;
+mod periods;
 #[doc(hidden)]
 pub mod testing;
 
@@ -28,6 +29,7 @@ use std::time::Duration;
 pub use ingest::{LedgerEntry, Segment};
 pub use keys::{ApiKey, ApiKeySecret};
 pub use objects::StoredObject;
+pub use periods::ClosedPeriod;
 
 /// Everything that can go wrong in the store.
 #[derive(Debug, thiserror::Error)]

@@ -34,6 +34,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "identity_links",
         sql: include_str!("../../../schemas/migrations/0004_identity_links.sql"),
     },
+    Migration {
+        version: 5,
+        name: "closed_periods",
+        sql: include_str!("../../../schemas/migrations/0005_closed_periods.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {

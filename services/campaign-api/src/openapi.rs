@@ -32,6 +32,7 @@ impl Modify for BearerAuth {
         create_creative, list_creatives, get_creative,
         put_segment, get_segment, put_members, delete_members,
         upload_receipts, upload_identity_map, upload_catalog,
+        delivery_report, attribution_report, explain_receipt, close_period,
     ),
     components(schemas(ErrorBody))
 )]

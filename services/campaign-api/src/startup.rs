@@ -29,6 +29,8 @@ pub struct AppState {
     pub currency: endcap_core::Currency,
     /// The retailer's time zone (date-only receipts, report days).
     pub time_zone: chrono_tz::Tz,
+    /// Finance reports (they read ClickHouse; `None` without it).
+    pub finance: Option<Arc<endcap_reports::Finance>>,
 }
 
 /// A built, bound, not yet running campaign API.
@@ -93,6 +95,13 @@ impl Application {
             customer_key_salt: settings.customer_key_salt.clone(),
             currency: settings.currency,
             time_zone: settings.common.time_zone,
+            finance: match &target {
+                EventTarget::ClickHouse(url) => Some(Arc::new(endcap_reports::Finance::new(
+                    endcap_events::ClickHouseConfig::from_url(url).context("bad ClickHouse url")?,
+                    settings.common.time_zone,
+                ))),
+                EventTarget::Files(_) => None,
+            },
         };
         let data = web::Data::new(state);
         let server = HttpServer::new(move || {

@@ -5,6 +5,7 @@ mod campaigns;
 mod creatives;
 mod line_items;
 mod ops;
+mod reports;
 mod segments;
 mod uploads;
 
@@ -22,6 +23,7 @@ pub(crate) use campaigns::*;
 pub(crate) use creatives::*;
 pub(crate) use line_items::*;
 pub(crate) use ops::*;
+pub(crate) use reports::*;
 pub(crate) use segments::*;
 pub(crate) use uploads::*;
 
@@ -65,7 +67,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/segments/{id}/members", web::delete().to(delete_members))
                 .route("/receipts", web::post().to(upload_receipts))
                 .route("/identity-map", web::post().to(upload_identity_map))
-                .route("/catalog", web::post().to(upload_catalog)),
+                .route("/catalog", web::post().to(upload_catalog))
+                .route("/reports/delivery", web::get().to(delivery_report))
+                .route("/reports/attribution", web::get().to(attribution_report))
+                .route(
+                    "/reports/attribution/receipts/{receipt_id}",
+                    web::get().to(explain_receipt),
+                )
+                .route("/periods/{period}/close", web::post().to(close_period)),
         )
         .default_service(web::to(not_found_route));
 }

@@ -9,5 +9,6 @@ mod binary;
 mod crud;
 mod idempotency;
 mod operations;
+mod reports;
 mod uploads;
 mod validation;

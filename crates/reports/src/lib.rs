@@ -1,0 +1,1000 @@
+//! Endcap's finance reports: delivery (from the charge ledger and the ad tables) and
+//! attribution (from `attribution_current`), grouped as finance asks, with freshness, match
+//! rate, lift and month-end close.
+//!
+//! Money is summed in nano-units per group and turned into micros once, by the billing
+//! crate's invoice rule, so a report's spend equals the ledger's billable rows to the micro.
+//! Spend rows are dated by the charge's accounting date, sales rows by the purchase date,
+//! both in the retailer's time zone; every report says so. Delivery figures come from fine
+//! cells (day x advertiser x campaign x line item x ad channel) rolled up in Rust, which is
+//! what lets a closed month be shown from its frozen cells and what the ledger gained for it
+//! later be posted to the next open month as itemised adjustments.
+#![warn(missing_docs)]
+
+mod query;
+mod render;
+
+pub use query::{Dim, Query, ReportError};
+pub use render::Report;
+
+use chrono::{Datelike, NaiveDate};
+use clickhouse::Row;
+use endcap_billing::nanos_to_micros;
+use endcap_events::ClickHouseConfig;
+use endcap_store::{CampaignStore, ClosedPeriod};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// Fewest customers in a lift arm before its figures are shown (privacy minimum).
+pub const DEFAULT_MIN_CUSTOMERS: u64 = 50;
+
+/// Delivery of one day x advertiser x campaign x line item x ad channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Row)]
+pub struct Cell {
+    /// Day in the retailer's time zone, days since 1970-01-01 (charges: accounting date).
+    pub day: u16,
+    /// Advertiser.
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub advertiser_id: Uuid,
+    /// Campaign.
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub campaign_id: Uuid,
+    /// Line item.
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub line_item_id: Uuid,
+    /// `onsite`, `offsite` ("" for ledger rows older than the column).
+    pub ad_channel: String,
+    /// Impressions.
+    pub impressions: u64,
+    /// Clicks.
+    pub clicks: u64,
+    /// Billable advertiser charge, nanos.
+    pub charge_nanos: i64,
+    /// Media cost, nanos (replays excluded).
+    pub media_cost_nanos: i64,
+}
+
+impl Cell {
+    fn add(&mut self, o: &Cell) {
+        self.impressions += o.impressions;
+        self.clicks += o.clicks;
+        self.charge_nanos += o.charge_nanos;
+        self.media_cost_nanos += o.media_cost_nanos;
+    }
+
+    /// The value of one grouping dimension.
+    fn dim(&self, d: Dim) -> String {
+        match d {
+            Dim::Advertiser => self.advertiser_id.to_string(),
+            Dim::Campaign => self.campaign_id.to_string(),
+            Dim::LineItem => self.line_item_id.to_string(),
+            Dim::Day => date_of(self.day).to_string(),
+            Dim::AdChannel => self.ad_channel.clone(),
+            Dim::SalesChannel => String::new(),
+        }
+    }
+}
+
+/// A day number (days since 1970-01-01) as a date.
+fn date_of(day: u16) -> NaiveDate {
+    NaiveDate::default() + chrono::Duration::days(i64::from(day))
+}
+
+/// A date as a day number.
+fn day_of(d: NaiveDate) -> u16 {
+    (d - NaiveDate::default())
+        .num_days()
+        .clamp(0, i64::from(u16::MAX)) as u16
+}
+
+/// `YYYY-MM` of a day number.
+fn month_of(day: u16) -> String {
+    let d = date_of(day);
+    format!("{:04}-{:02}", d.year(), d.month())
+}
+
+/// First and last day of a `YYYY-MM` month.
+fn month_bounds(period: &str) -> Option<(NaiveDate, NaiveDate)> {
+    let first = NaiveDate::parse_from_str(&format!("{period}-01"), "%Y-%m-%d").ok()?;
+    let next = if first.month() == 12 {
+        NaiveDate::from_ymd_opt(first.year() + 1, 1, 1)?
+    } else {
+        NaiveDate::from_ymd_opt(first.year(), first.month() + 1, 1)?
+    };
+    Some((first, next.pred_opt()?))
+}
+
+/// What the ledger gained for a closed month after it closed, posted to the next open month.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Adjustment {
+    /// The closed month the late rows belong to.
+    pub for_period: String,
+    /// The open month it is posted to.
+    pub posted_to: String,
+    /// Campaign.
+    pub campaign_id: Uuid,
+    /// Line item.
+    pub line_item_id: Uuid,
+    /// Ad channel.
+    pub ad_channel: String,
+    /// Impressions added.
+    pub impressions: i64,
+    /// Clicks added.
+    pub clicks: i64,
+    /// Advertiser charge added, micros.
+    pub charge_micros: i64,
+    /// Media cost added, micros.
+    pub media_cost_micros: i64,
+}
+
+/// Reports over one ClickHouse event log in the retailer's time zone.
+pub struct Finance {
+    ch: ClickHouseConfig,
+    tz: chrono_tz::Tz,
+    min_customers: u64,
+}
+
+#[derive(Row, Deserialize)]
+struct Count {
+    day: u16,
+    #[serde(with = "clickhouse::serde::uuid")]
+    advertiser_id: Uuid,
+    #[serde(with = "clickhouse::serde::uuid")]
+    campaign_id: Uuid,
+    #[serde(with = "clickhouse::serde::uuid")]
+    line_item_id: Uuid,
+    ad_channel: String,
+    n: u64,
+}
+
+#[derive(Row, Deserialize)]
+struct Money {
+    day: u16,
+    #[serde(with = "clickhouse::serde::uuid")]
+    advertiser_id: Uuid,
+    #[serde(with = "clickhouse::serde::uuid")]
+    campaign_id: Uuid,
+    #[serde(with = "clickhouse::serde::uuid")]
+    line_item_id: Uuid,
+    ad_channel: String,
+    charge: i64,
+    media: i64,
+}
+
+/// Sales of one group (aliases differ from column names: ClickHouse resolves an alias that
+/// shadows a column inside its own aggregate).
+#[derive(Row, Deserialize)]
+struct Sales {
+    key: String,
+    orders: u64,
+    units: i64,
+    gross: i64,
+    returns: i64,
+    #[serde(rename = "direct_sales")]
+    direct: i64,
+    #[serde(rename = "halo_sales")]
+    halo: i64,
+    #[serde(rename = "ntb_sales")]
+    ntb: i64,
+    ntb_lookback: u16,
+}
+
+#[derive(Row, Deserialize)]
+struct Fresh {
+    source: String,
+    through: u32,
+}
+
+#[derive(Row, Deserialize)]
+struct Matched {
+    receipts: u64,
+    matched_receipts: u64,
+    sales: i64,
+    matched_sales: i64,
+}
+
+#[derive(Row, Deserialize, Serialize)]
+struct LiftRow {
+    #[serde(with = "clickhouse::serde::uuid")]
+    campaign_id: Uuid,
+    computed_at_ms: u64,
+    exposed_customers: u64,
+    held_out_customers: u64,
+    suppressed: u8,
+    sample_ratio_mismatch: u8,
+    sales_lift: f64,
+    sales_lift_low: f64,
+    sales_lift_high: f64,
+    incremental_sales: f64,
+    incremental_low: f64,
+    incremental_high: f64,
+    iroas: f64,
+    iroas_low: f64,
+    iroas_high: f64,
+}
+
+/// One credited exposure of a receipt line, for the explainability report.
+#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
+pub struct Explanation {
+    /// Receipt.
+    pub receipt_id: String,
+    /// Its current version.
+    pub receipt_version: i64,
+    /// Line.
+    pub line_no: u32,
+    /// SKU bought.
+    pub sku: String,
+    /// Line amount, micros.
+    pub line_amount_micros: i64,
+    /// Exposure credited.
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub exposure_id: Uuid,
+    /// `impression` or `click`.
+    pub exposure_kind: String,
+    /// Campaign.
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub campaign_id: Uuid,
+    /// Advertiser.
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub advertiser_id: Uuid,
+    /// Match scope.
+    pub scope: String,
+    /// Window that applied, days.
+    pub window_days: u16,
+    /// Seconds from exposure to purchase.
+    pub lag_secs: i64,
+    /// Model.
+    pub model: String,
+    /// Settings version.
+    pub settings_version: String,
+    /// Share of the line.
+    pub weight: f64,
+    /// Attributed amount, micros.
+    pub attributed_micros: i64,
+    /// A sale of a promoted SKU (else halo).
+    pub direct: u8,
+    /// New to the brand.
+    pub new_to_brand: u8,
+}
+
+impl Finance {
+    /// Reports over `ch`, days in `tz`.
+    pub fn new(ch: ClickHouseConfig, tz: chrono_tz::Tz) -> Self {
+        Self {
+            ch,
+            tz,
+            min_customers: DEFAULT_MIN_CUSTOMERS,
+        }
+    }
+
+    /// Sets the privacy minimum of lift arms.
+    pub fn with_min_customers(mut self, n: u64) -> Self {
+        self.min_customers = n;
+        self
+    }
+
+    fn filter(q: &Query) -> String {
+        // Ids are parsed UUIDs: their text is safe to inline.
+        let mut f = String::new();
+        if let Some(a) = q.advertiser_id {
+            f.push_str(&format!(" AND advertiser_id = toUUID('{a}')"));
+        }
+        if let Some(c) = q.campaign_id {
+            f.push_str(&format!(" AND campaign_id = toUUID('{c}')"));
+        }
+        f
+    }
+
+    /// Fine delivery cells for days `from..=to` (ledger current, nothing frozen applied).
+    async fn cells(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        q: &Query,
+    ) -> Result<Vec<Cell>, ReportError> {
+        let tz = self.tz.name();
+        let filter = Self::filter(q);
+        let mut cells: BTreeMap<(u16, Uuid, Uuid, Uuid, String), Cell> = BTreeMap::new();
+        let client = self.ch.client();
+        for (table, clicks) in [("impressions", false), ("clicks", true)] {
+            let rows: Vec<Count> = client
+                .query(&format!(
+                    "SELECT toUInt16(toDate(ts, '{tz}')) AS day, advertiser_id, campaign_id, \
+                     line_item_id, toString(channel) AS ad_channel, count() AS n \
+                     FROM {table} FINAL WHERE day >= ? AND day <= ?{filter} \
+                     GROUP BY day, advertiser_id, campaign_id, line_item_id, ad_channel"
+                ))
+                .bind(day_of(from))
+                .bind(day_of(to))
+                .fetch_all()
+                .await?;
+            for r in rows {
+                let c = cells
+                    .entry((
+                        r.day,
+                        r.advertiser_id,
+                        r.campaign_id,
+                        r.line_item_id,
+                        r.ad_channel.clone(),
+                    ))
+                    .or_insert_with(|| {
+                        empty(
+                            r.day,
+                            r.advertiser_id,
+                            r.campaign_id,
+                            r.line_item_id,
+                            &r.ad_channel,
+                        )
+                    });
+                if clicks {
+                    c.clicks += r.n;
+                } else {
+                    c.impressions += r.n;
+                }
+            }
+        }
+        let rows: Vec<Money> = client
+            .query(&format!(
+                "SELECT toUInt16(accounting_date) AS day, advertiser_id, campaign_id, line_item_id, \
+                 toString(channel) AS ad_channel, sumIf(charge_nanos, billable = 1) AS charge, \
+                 sumIf(media_cost_nanos, reason != 'duplicate') AS media \
+                 FROM charges FINAL WHERE day >= ? AND day <= ?{filter} \
+                 GROUP BY day, advertiser_id, campaign_id, line_item_id, ad_channel"
+            ))
+            .bind(day_of(from))
+            .bind(day_of(to))
+            .fetch_all()
+            .await?;
+        for r in rows {
+            let c = cells
+                .entry((
+                    r.day,
+                    r.advertiser_id,
+                    r.campaign_id,
+                    r.line_item_id,
+                    r.ad_channel.clone(),
+                ))
+                .or_insert_with(|| {
+                    empty(
+                        r.day,
+                        r.advertiser_id,
+                        r.campaign_id,
+                        r.line_item_id,
+                        &r.ad_channel,
+                    )
+                });
+            c.charge_nanos += r.charge;
+            c.media_cost_nanos += r.media;
+        }
+        Ok(cells.into_values().collect())
+    }
+
+    /// Delivery cells as finance sees them: closed months from their frozen cells, and what
+    /// the ledger gained for them since posted as adjustments to the next open month (only
+    /// those posted inside the report's days are returned).
+    async fn frozen_cells(
+        &self,
+        store: &CampaignStore,
+        q: &Query,
+    ) -> Result<(Vec<Cell>, Vec<Adjustment>), ReportError> {
+        let closed = store.closed_periods().await?;
+        let closed_months: Vec<&ClosedPeriod> = closed.iter().collect();
+        let is_closed = |m: &str| closed_months.iter().any(|p| p.period == m);
+        // The first open month after `m`.
+        let next_open = |m: &str| -> Option<String> {
+            let (_, last) = month_bounds(m)?;
+            let mut day = last.succ_opt()?;
+            loop {
+                let month = format!("{:04}-{:02}", day.year(), day.month());
+                if !is_closed(&month) {
+                    return Some(month);
+                }
+                day = month_bounds(&month)?.1.succ_opt()?;
+            }
+        };
+        let mut out: Vec<Cell> = Vec::new();
+        let mut adjustments = Vec::new();
+        // Current ledger for the report's days.
+        for c in self.cells(q.from, q.to, q).await? {
+            if !is_closed(&month_of(c.day)) {
+                out.push(c);
+            }
+        }
+        for p in &closed {
+            let Some((first, last)) = month_bounds(&p.period) else {
+                continue;
+            };
+            let frozen: Vec<Cell> = serde_json::from_str(&p.cells)
+                .map_err(|e| ReportError::Corrupt(format!("closed period {}: {e}", p.period)))?;
+            let frozen: Vec<Cell> = frozen
+                .into_iter()
+                .filter(|c| {
+                    q.advertiser_id.is_none_or(|a| a == c.advertiser_id)
+                        && q.campaign_id.is_none_or(|x| x == c.campaign_id)
+                })
+                .collect();
+            if first <= q.to && last >= q.from {
+                out.extend(
+                    frozen
+                        .iter()
+                        .filter(|c| (day_of(q.from)..=day_of(q.to)).contains(&c.day))
+                        .cloned(),
+                );
+            }
+            // Adjustments: posted on the first day of the next open month.
+            let Some(posted) = next_open(&p.period) else {
+                continue;
+            };
+            let Some((post_day, _)) = month_bounds(&posted) else {
+                continue;
+            };
+            if post_day < q.from || post_day > q.to {
+                continue;
+            }
+            // Ledger now minus frozen, per (advertiser, campaign, line item, channel).
+            let mut diff: BTreeMap<(Uuid, Uuid, Uuid, String), [i64; 4]> = BTreeMap::new();
+            let now = self.cells(first, last, q).await?;
+            for (c, sign) in now
+                .iter()
+                .map(|c| (c, 1))
+                .chain(frozen.iter().map(|c| (c, -1)))
+            {
+                let d = diff
+                    .entry((
+                        c.advertiser_id,
+                        c.campaign_id,
+                        c.line_item_id,
+                        c.ad_channel.clone(),
+                    ))
+                    .or_default();
+                d[0] += sign * c.impressions as i64;
+                d[1] += sign * c.clicks as i64;
+                d[2] += sign * c.charge_nanos;
+                d[3] += sign * c.media_cost_nanos;
+            }
+            for ((advertiser_id, campaign_id, line_item_id, ad_channel), d) in diff {
+                if d == [0; 4] {
+                    continue;
+                }
+                adjustments.push(Adjustment {
+                    for_period: p.period.clone(),
+                    posted_to: posted.clone(),
+                    campaign_id,
+                    line_item_id,
+                    ad_channel: ad_channel.clone(),
+                    impressions: d[0],
+                    clicks: d[1],
+                    charge_micros: nanos_to_micros(i128::from(d[2])),
+                    media_cost_micros: nanos_to_micros(i128::from(d[3])),
+                });
+                // Posted on the first day of the open month. The ledger only grows, so counts
+                // are not negative; clamp rather than wrap if a replay collapsed after close.
+                out.push(Cell {
+                    impressions: d[0].max(0) as u64,
+                    clicks: d[1].max(0) as u64,
+                    charge_nanos: d[2],
+                    media_cost_nanos: d[3],
+                    ..empty(
+                        day_of(post_day),
+                        advertiser_id,
+                        campaign_id,
+                        line_item_id,
+                        &ad_channel,
+                    )
+                });
+            }
+        }
+        Ok((out, adjustments))
+    }
+
+    /// `GET /v1/reports/delivery`.
+    pub async fn delivery(&self, store: &CampaignStore, q: &Query) -> Result<Report, ReportError> {
+        q.refuse(&[Dim::SalesChannel], "delivery")?;
+        let (cells, adjustments) = self.frozen_cells(store, q).await?;
+        let mut groups: BTreeMap<Vec<String>, Cell> = BTreeMap::new();
+        for c in &cells {
+            let key: Vec<String> = q.group_by.iter().map(|d| c.dim(*d)).collect();
+            groups
+                .entry(key)
+                .or_insert_with(|| empty(0, Uuid::nil(), Uuid::nil(), Uuid::nil(), ""))
+                .add(c);
+        }
+        let mut columns: Vec<String> = q.group_by.iter().map(|d| d.name().to_string()).collect();
+        columns.extend(
+            [
+                "impressions",
+                "clicks",
+                "ctr",
+                "advertiser_charge",
+                "media_cost",
+                "cpc",
+            ]
+            .map(String::from),
+        );
+        let mut total = empty(0, Uuid::nil(), Uuid::nil(), Uuid::nil(), "");
+        let rows = groups
+            .into_iter()
+            .map(|(key, c)| {
+                total.add(&c);
+                let mut row: Vec<Value> = key.into_iter().map(Value::from).collect();
+                row.extend(delivery_values(&c));
+                row
+            })
+            .collect();
+        let mut totals: Vec<Value> = q.group_by.iter().map(|_| Value::Null).collect();
+        totals.extend(delivery_values(&total));
+        Ok(Report {
+            report: "delivery",
+            from: q.from,
+            to: q.to,
+            time_zone: self.tz.name().to_string(),
+            dated_by: "spend by the charge's accounting date; impressions and clicks by the event's date; both in the retailer's time zone".into(),
+            columns,
+            rows,
+            totals,
+            freshness: self.freshness(&q.model).await?,
+            match_rate: None,
+            adjustments,
+            notes: vec!["money in currency units with 6 decimals; spend is the sum of the ledger's billable rows".into()],
+        })
+    }
+
+    /// `GET /v1/reports/attribution`.
+    pub async fn attribution(
+        &self,
+        store: &CampaignStore,
+        q: &Query,
+    ) -> Result<Report, ReportError> {
+        let key = q
+            .group_by
+            .iter()
+            .map(|d| match d {
+                Dim::Advertiser => "toString(advertiser_id)",
+                Dim::Campaign => "toString(campaign_id)",
+                Dim::LineItem => "toString(line_item_id)",
+                Dim::Day => "toString(purchase_date)",
+                Dim::AdChannel => "toString(ad_channel)",
+                Dim::SalesChannel => "toString(sales_channel)",
+            })
+            .collect::<Vec<_>>();
+        let key_sql = if key.is_empty() {
+            "''".to_string()
+        } else {
+            format!("concat({}, '')", key.join(", '\\t', "))
+        };
+        let filter = Self::filter(q);
+        let sales: Vec<Sales> = self
+            .ch
+            .client()
+            .query(&format!(
+                "SELECT {key_sql} AS key, uniqExact(receipt_id) AS orders, \
+                 sum(attributed_units_micros) AS units, sumIf(attributed_micros, attributed_micros > 0) AS gross, \
+                 sumIf(attributed_micros, attributed_micros < 0) AS returns, \
+                 sumIf(attributed_micros, direct = 1) AS direct_sales, sumIf(attributed_micros, direct = 0) AS halo_sales, \
+                 sumIf(attributed_micros, new_to_brand = 1) AS ntb_sales, min(ntb_lookback_days) AS ntb_lookback \
+                 FROM attribution_current WHERE model = ? AND purchase_date >= toDate(?) \
+                 AND purchase_date <= toDate(?){filter} GROUP BY key ORDER BY key"
+            ))
+            .bind(&q.model)
+            .bind(q.from.to_string())
+            .bind(q.to.to_string())
+            .fetch_all()
+            .await?;
+        // Spend for ROAS, grouped the same way (not by sales channel: spend has none).
+        let by_sales_channel = q.group_by.contains(&Dim::SalesChannel);
+        let mut spend: BTreeMap<Vec<String>, i64> = BTreeMap::new();
+        if !by_sales_channel {
+            let (cells, _) = self.frozen_cells(store, q).await?;
+            for c in &cells {
+                let k: Vec<String> = q.group_by.iter().map(|d| c.dim(*d)).collect();
+                *spend.entry(k).or_default() += c.charge_nanos;
+            }
+        }
+        let lifts = if q.group_by == [Dim::Campaign] {
+            self.lifts(q).await?
+        } else {
+            BTreeMap::new()
+        };
+        let mut columns: Vec<String> = q.group_by.iter().map(|d| d.name().to_string()).collect();
+        columns.extend(
+            [
+                "attributed_orders",
+                "attributed_units",
+                "gross_sales",
+                "returns",
+                "net_sales",
+                "direct_sales",
+                "halo_sales",
+                "new_to_brand_sales",
+                "new_to_brand_lookback_days",
+                "advertiser_charge",
+                "roas",
+            ]
+            .map(String::from),
+        );
+        if q.group_by == [Dim::Campaign] {
+            columns.extend(
+                [
+                    "lift_exposed_customers",
+                    "lift_held_out_customers",
+                    "sales_lift_per_customer",
+                    "sales_lift_low",
+                    "sales_lift_high",
+                    "incremental_sales",
+                    "incremental_sales_low",
+                    "incremental_sales_high",
+                    "iroas",
+                    "iroas_low",
+                    "iroas_high",
+                    "sample_ratio_mismatch",
+                ]
+                .map(String::from),
+            );
+        }
+        let mut rows = Vec::new();
+        for s in &sales {
+            let key: Vec<String> = if q.group_by.is_empty() {
+                Vec::new()
+            } else {
+                s.key.split('\t').map(String::from).collect()
+            };
+            let charge = spend.get(&key).copied();
+            let mut row: Vec<Value> = key.iter().cloned().map(Value::from).collect();
+            let net = s.gross + s.returns;
+            row.extend([
+                json!(s.orders),
+                json!(units(s.units)),
+                json!(money(s.gross)),
+                json!(money(s.returns)),
+                json!(money(net)),
+                json!(money(s.direct)),
+                json!(money(s.halo)),
+                json!(money(s.ntb)),
+                json!(s.ntb_lookback),
+                charge.map_or(Value::Null, |c| {
+                    json!(money(nanos_to_micros(i128::from(c))))
+                }),
+                charge
+                    .filter(|c| *c > 0)
+                    .map_or(Value::Null, |c| json!(ratio(net as f64 * 1e3 / c as f64))),
+            ]);
+            if q.group_by == [Dim::Campaign] {
+                row.extend(lift_values(key.first().and_then(|k| lifts.get(k))));
+            }
+            rows.push(row);
+        }
+        let total_row = sales
+            .iter()
+            .fold((0u64, 0i64, 0i64, 0i64, 0i64, 0i64, 0i64), |t, s| {
+                (
+                    t.0 + s.orders,
+                    t.1 + s.units,
+                    t.2 + s.gross,
+                    t.3 + s.returns,
+                    t.4 + s.direct,
+                    t.5 + s.halo,
+                    t.6 + s.ntb,
+                )
+            });
+        let mut totals: Vec<Value> = q.group_by.iter().map(|_| Value::Null).collect();
+        totals.extend([
+            // Orders are distinct per group; their sum can count an order under two groups.
+            json!(total_row.0),
+            json!(units(total_row.1)),
+            json!(money(total_row.2)),
+            json!(money(total_row.3)),
+            json!(money(total_row.2 + total_row.3)),
+            json!(money(total_row.4)),
+            json!(money(total_row.5)),
+            json!(money(total_row.6)),
+            Value::Null,
+            Value::Null,
+            Value::Null,
+        ]);
+        if q.group_by == [Dim::Campaign] {
+            totals.extend(lift_values(None));
+        }
+        Ok(Report {
+            report: "attribution",
+            from: q.from,
+            to: q.to,
+            time_zone: self.tz.name().to_string(),
+            dated_by: "sales by the purchase date; spend (for ROAS) by the charge's accounting date; both in the retailer's time zone".into(),
+            columns,
+            rows,
+            totals,
+            freshness: self.freshness(&q.model).await?,
+            match_rate: Some(self.match_rate(q).await?),
+            adjustments: Vec::new(),
+            notes: vec![
+                format!("model {}; each advertiser's credit stands alone, so campaign rows of different advertisers can share a sale", q.model),
+                "totals sum the rows: an order credited to two groups counts in each".into(),
+                "new-to-brand: no purchase of the brand in the prior 52 weeks; new_to_brand_lookback_days is the shortest history any of the group's sales had".into(),
+                "lift: Welch's 95% interval over customers, from the holdout; arms under the privacy minimum are suppressed".into(),
+            ],
+        })
+    }
+
+    async fn lifts(&self, q: &Query) -> Result<BTreeMap<String, LiftRow>, ReportError> {
+        let filter = Self::filter(q);
+        let rows: Vec<LiftRow> = self
+            .ch
+            .client()
+            .query(&format!(
+                "SELECT campaign_id, computed_at_ms, exposed_customers, held_out_customers, suppressed, \
+                 sample_ratio_mismatch, sales_lift, sales_lift_low, sales_lift_high, incremental_sales, \
+                 incremental_low, incremental_high, iroas, iroas_low, iroas_high \
+                 FROM campaign_lift WHERE 1 = 1{filter} ORDER BY computed_at_ms"
+            ))
+            .fetch_all()
+            .await?;
+        let min = self.min_customers;
+        Ok(rows
+            .into_iter()
+            .map(|mut r| {
+                // The reader enforces the privacy minimum too, whatever the writer used.
+                if r.exposed_customers < min || r.held_out_customers < min {
+                    r.suppressed = 1;
+                }
+                (r.campaign_id.to_string(), r)
+            })
+            .collect())
+    }
+
+    /// "Complete through" per source: the latest event time each table holds (and, for
+    /// attribution, the end of the latest run of the model).
+    async fn freshness(&self, model: &str) -> Result<BTreeMap<String, String>, ReportError> {
+        let rows: Vec<Fresh> = self
+            .ch
+            .client()
+            .query(
+                "SELECT 'charges' AS source, toUInt32(max(ts)) AS through FROM charges \
+                 UNION ALL SELECT 'impressions' AS source, toUInt32(max(ts)) AS through FROM impressions \
+                 UNION ALL SELECT 'clicks' AS source, toUInt32(max(ts)) AS through FROM clicks \
+                 UNION ALL SELECT 'receipts' AS source, toUInt32(max(ts)) AS through FROM receipt_headers \
+                 UNION ALL SELECT 'attribution' AS source, toUInt32(max(to_ts)) AS through FROM attribution_runs WHERE model = ?",
+            )
+            .bind(model)
+            .fetch_all()
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let through = if r.through == 0 {
+                    "no data".to_string()
+                } else {
+                    chrono::DateTime::from_timestamp(i64::from(r.through), 0)
+                        .map(|t| t.to_rfc3339())
+                        .unwrap_or_default()
+                };
+                (r.source, through)
+            })
+            .collect())
+    }
+
+    /// The share of the period's receipts, and of their sales, whose customer was seen by
+    /// any exposure (through the identity map).
+    async fn match_rate(&self, q: &Query) -> Result<Value, ReportError> {
+        let tz = self.tz.name();
+        let m: Matched = self
+            .ch
+            .client()
+            .query(&format!(
+                "SELECT uniqExact(receipt_id) AS receipts, uniqExactIf(receipt_id, matched) AS matched_receipts, \
+                 sum(amount_micros) AS sales, sumIf(amount_micros, matched) AS matched_sales FROM ( \
+                   SELECT receipt_id, amount_micros, customer_key IN ( \
+                     SELECT if(c = '', user_key, c) FROM ( \
+                       SELECT DISTINCT user_key FROM (SELECT user_key FROM impressions UNION ALL SELECT user_key FROM clicks)) \
+                     ANY LEFT JOIN (SELECT user_key, argMax(customer_key, ts) AS c FROM identity_map GROUP BY user_key) \
+                     USING user_key) AS matched \
+                   FROM receipts_current WHERE toDate(ts, '{tz}') >= toDate(?) AND toDate(ts, '{tz}') <= toDate(?))"
+            ))
+            .bind(q.from.to_string())
+            .bind(q.to.to_string())
+            .fetch_one()
+            .await?;
+        let share = |a: f64, b: f64| {
+            if b > 0.0 {
+                json!(ratio(a / b))
+            } else {
+                Value::Null
+            }
+        };
+        Ok(json!({
+            "receipts": m.receipts,
+            "matched_receipts": m.matched_receipts,
+            "receipt_match_rate": share(m.matched_receipts as f64, m.receipts as f64),
+            "sales": money(m.sales),
+            "matched_sales": money(m.matched_sales),
+            "sales_match_rate": share(m.matched_sales as f64, m.sales as f64),
+        }))
+    }
+
+    /// Why a receipt's lines were credited: every credited exposure, with the rule, the lag,
+    /// the model and the settings version. Names a customer's purchases: admin and finance only.
+    pub async fn explain(
+        &self,
+        receipt_id: &str,
+        model: &str,
+    ) -> Result<Vec<Explanation>, ReportError> {
+        Ok(self
+            .ch
+            .client()
+            .query(
+                "SELECT receipt_id, receipt_version, line_no, sku, line_amount_micros, exposure_id, \
+                 exposure_kind, campaign_id, advertiser_id, scope, window_days, lag_secs, model, \
+                 settings_version, weight, attributed_micros, direct, new_to_brand \
+                 FROM attribution_current WHERE receipt_id = ? AND model = ? \
+                 ORDER BY line_no, advertiser_id, exposure_id",
+            )
+            .bind(receipt_id)
+            .bind(model)
+            .fetch_all()
+            .await?)
+    }
+
+    /// Closes an accounting month (`YYYY-MM`): freezes its delivery cells. Closing again
+    /// changes nothing. Returns whether it was closed now, and the frozen totals.
+    pub async fn close(
+        &self,
+        store: &CampaignStore,
+        period: &str,
+        by: &str,
+        today: NaiveDate,
+    ) -> Result<(bool, Value), ReportError> {
+        let (first, last) = month_bounds(period).ok_or_else(|| {
+            ReportError::Invalid("period".into(), "must be a month like 2026-10".into())
+        })?;
+        if last >= today {
+            return Err(ReportError::Invalid(
+                "period".into(),
+                format!("{period} has not ended yet in the retailer's time zone"),
+            ));
+        }
+        let all = Query {
+            from: first,
+            to: last,
+            group_by: Vec::new(),
+            advertiser_id: None,
+            campaign_id: None,
+            model: "last_touch".into(),
+        };
+        let cells = self.cells(first, last, &all).await?;
+        let mut t = empty(0, Uuid::nil(), Uuid::nil(), Uuid::nil(), "");
+        for c in &cells {
+            t.add(c);
+        }
+        let closed = store
+            .close_period(&ClosedPeriod {
+                period: period.to_string(),
+                closed_at_micros: chrono::Utc::now().timestamp_micros(),
+                closed_by: by.to_string(),
+                cells: serde_json::to_string(&cells)
+                    .map_err(|e| ReportError::Corrupt(e.to_string()))?,
+            })
+            .await?;
+        Ok((
+            closed,
+            json!({
+                "period": period,
+                "impressions": t.impressions,
+                "clicks": t.clicks,
+                "advertiser_charge": money(nanos_to_micros(i128::from(t.charge_nanos))),
+                "media_cost": money(nanos_to_micros(i128::from(t.media_cost_nanos))),
+            }),
+        ))
+    }
+}
+
+fn empty(day: u16, advertiser_id: Uuid, campaign_id: Uuid, line_item_id: Uuid, ch: &str) -> Cell {
+    Cell {
+        day,
+        advertiser_id,
+        campaign_id,
+        line_item_id,
+        ad_channel: ch.to_string(),
+        impressions: 0,
+        clicks: 0,
+        charge_nanos: 0,
+        media_cost_nanos: 0,
+    }
+}
+
+/// Micros as currency units with 6 decimals, exactly (a string, so no float rounding).
+pub fn money(micros: i64) -> String {
+    let sign = if micros < 0 { "-" } else { "" };
+    let m = micros.unsigned_abs();
+    format!("{sign}{}.{:06}", m / 1_000_000, m % 1_000_000)
+}
+
+fn units(millionths: i64) -> String {
+    money(millionths)
+}
+
+fn ratio(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
+fn delivery_values(c: &Cell) -> Vec<Value> {
+    let charge = nanos_to_micros(i128::from(c.charge_nanos));
+    vec![
+        json!(c.impressions),
+        json!(c.clicks),
+        if c.impressions > 0 {
+            json!(ratio(c.clicks as f64 / c.impressions as f64))
+        } else {
+            Value::Null
+        },
+        json!(money(charge)),
+        json!(money(nanos_to_micros(i128::from(c.media_cost_nanos)))),
+        if c.clicks > 0 {
+            json!(money(charge / c.clicks as i64))
+        } else {
+            Value::Null
+        },
+    ]
+}
+
+fn lift_values(l: Option<&LiftRow>) -> Vec<Value> {
+    let Some(l) = l else {
+        return vec![Value::Null; 12];
+    };
+    let shown = |x: f64| {
+        if l.suppressed == 1 || !x.is_finite() {
+            Value::Null
+        } else {
+            json!(ratio(x))
+        }
+    };
+    let m = |x: f64| {
+        if l.suppressed == 1 || !x.is_finite() {
+            Value::Null
+        } else {
+            json!(money(x.round() as i64))
+        }
+    };
+    vec![
+        json!(l.exposed_customers),
+        json!(l.held_out_customers),
+        m(l.sales_lift),
+        m(l.sales_lift_low),
+        m(l.sales_lift_high),
+        m(l.incremental_sales),
+        m(l.incremental_low),
+        m(l.incremental_high),
+        shown(l.iroas),
+        shown(l.iroas_low),
+        shown(l.iroas_high),
+        json!(l.sample_ratio_mismatch == 1),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_is_exact_with_six_decimals() {
+        assert_eq!(money(1_234_567), "1.234567");
+        assert_eq!(money(-5), "-0.000005");
+        assert_eq!(money(0), "0.000000");
+    }
+
+    #[test]
+    fn months_have_their_real_bounds() {
+        let (a, b) = month_bounds("2026-02").unwrap();
+        assert_eq!(
+            (a.to_string(), b.to_string()),
+            ("2026-02-01".into(), "2026-02-28".into())
+        );
+        let (_, b) = month_bounds("2026-12").unwrap();
+        assert_eq!(b.to_string(), "2026-12-31");
+        assert!(month_bounds("2026-13").is_none());
+        assert_eq!(
+            month_of(day_of(NaiveDate::from_ymd_opt(2026, 10, 31).unwrap())),
+            "2026-10"
+        );
+    }
+}

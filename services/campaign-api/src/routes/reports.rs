@@ -1,0 +1,217 @@
+//! Finance reports, the attribution explanation of a receipt, and month-end close.
+
+use super::{Caller, ErrorBody};
+use crate::AppState;
+use actix_web::{http::StatusCode, web, HttpResponse};
+use endcap_core::{AdvertiserId, Campaign, CampaignId, Role};
+use endcap_reports::{Query, Report, ReportError};
+use endcap_web::{ApiError, ValidQuery};
+use serde::Deserialize;
+
+/// Query of the report endpoints.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ReportParams {
+    /// First day, `YYYY-MM-DD` in the retailer's time zone.
+    pub from: Option<String>,
+    /// Last day, inclusive.
+    pub to: Option<String>,
+    /// Comma-separated: advertiser, campaign, line_item, day, ad_channel, sales_channel
+    /// (attribution only). Default `campaign`.
+    pub group_by: Option<String>,
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+    /// Attribution model whose results are read (default last_touch).
+    pub model: Option<String>,
+    /// Only this advertiser (an advertiser key: its own only).
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub advertiser_id: Option<AdvertiserId>,
+    /// Only this campaign.
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub campaign_id: Option<CampaignId>,
+}
+
+/// Maps a report failure to the error envelope.
+fn report_error(e: ReportError) -> ApiError {
+    match e {
+        ReportError::Invalid(field, reason) => {
+            ApiError::bad_request("invalid_field", Some(field), reason)
+        }
+        ReportError::Store(s) => ApiError::from(s),
+        other => {
+            tracing::error!(error = %other, "report failed");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "reports_unavailable",
+                None,
+                "the event log could not answer; retry later",
+            )
+        }
+    }
+}
+
+fn finance(state: &AppState) -> Result<&endcap_reports::Finance, ApiError> {
+    state.finance.as_deref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "reports_unavailable",
+            None,
+            "finance reports read ClickHouse; start the service with ENDCAP_CLICKHOUSE",
+        )
+    })
+}
+
+/// Parses the request and applies who may see what: an advertiser key sees only its own
+/// advertiser's figures, and another advertiser's or campaign's id answers 404.
+async fn query(state: &AppState, caller: &Caller, p: &ReportParams) -> Result<Query, ApiError> {
+    let advertiser = caller.listing_scope(p.advertiser_id)?;
+    if let Some(c) = p.campaign_id {
+        let campaign: Campaign = state.store.get(&c.to_string()).await?;
+        if !caller.0.can_read(campaign.advertiser_id)
+            || advertiser.is_some_and(|a| a != campaign.advertiser_id)
+        {
+            return Err(ApiError::not_found("campaign"));
+        }
+    }
+    Query::parse(
+        p.from.as_deref(),
+        p.to.as_deref(),
+        p.group_by.as_deref(),
+        p.model.as_deref(),
+        advertiser.map(|a| a.as_uuid()),
+        p.campaign_id.map(|c| c.as_uuid()),
+    )
+    .map_err(report_error)
+}
+
+/// JSON, or CSV streamed line by line.
+fn respond(report: Report, format: Option<&str>) -> Result<HttpResponse, ApiError> {
+    match format.unwrap_or("json") {
+        "json" => Ok(HttpResponse::Ok().json(report)),
+        "csv" => {
+            let through = report
+                .freshness
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let name = format!("{}_{}_{}.csv", report.report, report.from, report.to);
+            let lines: Vec<Result<web::Bytes, ApiError>> = report
+                .csv_lines()
+                .map(|l| Ok(web::Bytes::from(l)))
+                .collect();
+            Ok(HttpResponse::Ok()
+                .content_type("text/csv; charset=utf-8")
+                .insert_header((
+                    "Content-Disposition",
+                    format!("attachment; filename=\"{name}\""),
+                ))
+                .insert_header(("X-Endcap-Complete-Through", through))
+                .insert_header(("X-Endcap-Dated-By", report.dated_by.clone()))
+                .streaming(futures_util::stream::iter(lines)))
+        }
+        _ => Err(ApiError::bad_request(
+            "invalid_field",
+            Some("format".into()),
+            "use json or csv",
+        )),
+    }
+}
+
+/// Delivery: impressions, clicks, CTR, advertiser charge, media cost, CPC. Spend is the
+/// ledger's billable rows by accounting date; closed months show their frozen figures.
+#[utoipa::path(get, path = "/v1/reports/delivery", tag = "reports", params(ReportParams),
+    responses((status = 200), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 503, body = ErrorBody)))]
+pub async fn delivery_report(
+    state: web::Data<AppState>,
+    caller: Caller,
+    p: ValidQuery<ReportParams>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query(&state, &caller, &p.0).await?;
+    let report = finance(&state)?
+        .delivery(&state.store, &q)
+        .await
+        .map_err(report_error)?;
+    respond(report, p.0.format.as_deref())
+}
+
+/// Attribution: attributed orders, units and sales (gross, returns, net; direct and halo;
+/// new-to-brand), ROAS, and with `group_by=campaign` lift and iROAS with their intervals.
+#[utoipa::path(get, path = "/v1/reports/attribution", tag = "reports", params(ReportParams),
+    responses((status = 200), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 503, body = ErrorBody)))]
+pub async fn attribution_report(
+    state: web::Data<AppState>,
+    caller: Caller,
+    p: ValidQuery<ReportParams>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query(&state, &caller, &p.0).await?;
+    let report = finance(&state)?
+        .attribution(&state.store, &q)
+        .await
+        .map_err(report_error)?;
+    respond(report, p.0.format.as_deref())
+}
+
+/// Query of the receipt explanation.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ExplainParams {
+    /// Attribution model (default last_touch).
+    pub model: Option<String>,
+}
+
+fn staff(caller: &Caller) -> Result<(), ApiError> {
+    match caller.0.role {
+        Role::Admin | Role::Finance => Ok(()),
+        // It names a customer's purchases: not for advertisers, and not even its existence.
+        Role::Advertiser => Err(ApiError::not_found("route")),
+    }
+}
+
+/// Why each line of a receipt was credited: exposures, rule, lag, model, settings version
+/// (admin and finance only: it names a customer's purchases).
+#[utoipa::path(get, path = "/v1/reports/attribution/receipts/{receipt_id}", tag = "reports",
+    params(("receipt_id" = String, Path), ExplainParams),
+    responses((status = 200), (status = 404, body = ErrorBody)))]
+pub async fn explain_receipt(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    p: ValidQuery<ExplainParams>,
+) -> Result<HttpResponse, ApiError> {
+    staff(&caller)?;
+    let model = p.0.model.unwrap_or_else(|| "last_touch".into());
+    let lines = finance(&state)?
+        .explain(&path.into_inner(), &model)
+        .await
+        .map_err(report_error)?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "model": model, "credits": lines })))
+}
+
+/// Closes an accounting month (`YYYY-MM`, admin and finance): its delivery figures freeze,
+/// and what arrives for it later is posted to the next open month as adjustments.
+#[utoipa::path(post, path = "/v1/periods/{period}/close", tag = "reports",
+    params(("period" = String, Path)),
+    responses((status = 201), (status = 200), (status = 400, body = ErrorBody)))]
+pub async fn close_period(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    staff(&caller)?;
+    let today = chrono::Utc::now()
+        .with_timezone(&state.time_zone)
+        .date_naive();
+    let (closed_now, totals) = finance(&state)?
+        .close(&state.store, &path.into_inner(), &caller.actor(), today)
+        .await
+        .map_err(report_error)?;
+    let body = serde_json::json!({ "closed_now": closed_now, "frozen": totals });
+    Ok(if closed_now {
+        HttpResponse::Created().json(body)
+    } else {
+        HttpResponse::Ok().json(body)
+    })
+}

@@ -328,3 +328,126 @@ pub async fn write_run(
     ins.end().await?;
     Ok(())
 }
+
+/// One row of `campaign_lift`: a campaign's incrementality over its flight (NaN where a
+/// figure does not exist or is suppressed).
+#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
+pub struct CampaignLiftRow {
+    /// Campaign.
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub campaign_id: Uuid,
+    /// Its advertiser.
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub advertiser_id: Uuid,
+    /// When computed, ms (the latest wins).
+    pub computed_at_ms: u64,
+    /// Flight start, seconds.
+    pub flight_from: u32,
+    /// End of what was measured, seconds.
+    pub flight_to: u32,
+    /// Match scope of the purchases counted.
+    pub scope: String,
+    /// Configured holdout share, percent.
+    pub holdout_percent: u8,
+    /// Customers exposed.
+    pub exposed_customers: u64,
+    /// Customers held out.
+    pub held_out_customers: u64,
+    /// Customers in both arms (left out).
+    pub contaminated: u64,
+    /// Exposed arm's conversion rate.
+    pub exposed_conversion_rate: f64,
+    /// Held-out arm's conversion rate.
+    pub held_out_conversion_rate: f64,
+    /// Exposed arm's sales per customer, micros.
+    pub exposed_sales_per_customer: f64,
+    /// Held-out arm's sales per customer, micros.
+    pub held_out_sales_per_customer: f64,
+    /// Absolute lift in sales per customer, micros.
+    pub sales_lift: f64,
+    /// Its 95% lower bound.
+    pub sales_lift_low: f64,
+    /// Its 95% upper bound.
+    pub sales_lift_high: f64,
+    /// Relative lift.
+    pub relative_lift: f64,
+    /// Incremental sales, micros.
+    pub incremental_sales: f64,
+    /// Its lower bound.
+    pub incremental_low: f64,
+    /// Its upper bound.
+    pub incremental_high: f64,
+    /// Incremental sales per unit of spend.
+    pub iroas: f64,
+    /// Its lower bound.
+    pub iroas_low: f64,
+    /// Its upper bound.
+    pub iroas_high: f64,
+    /// Billable spend over the flight, micros.
+    pub spend_micros: i64,
+    /// 1: an arm is under the privacy minimum.
+    pub suppressed: u8,
+    /// 1: the arm sizes disagree with the holdout share.
+    pub sample_ratio_mismatch: u8,
+}
+
+/// Streams one campaign's rows of an ad table (`impressions`, `clicks` or
+/// `exposure_holdouts`) with `from_ms <= ts_ms < to_ms` into `f`.
+pub async fn stream_campaign_exposures(
+    config: &ClickHouseConfig,
+    table: crate::Table,
+    campaign_id: Uuid,
+    from_ms: i64,
+    to_ms: i64,
+    mut f: impl FnMut(ExposureRead),
+) -> Result<u64, EventError> {
+    let mut cursor = config
+        .client()
+        .query(&format!(
+            "SELECT event_id, ts_ms, user_key, advertiser_id, campaign_id, line_item_id, channel, \
+             promoted_skus FROM {} FINAL WHERE campaign_id = toUUID(?) AND ts_ms >= ? AND ts_ms < ?",
+            table.name()
+        ))
+        .bind(campaign_id.to_string())
+        .bind(from_ms.max(0) as u64)
+        .bind(to_ms.max(0) as u64)
+        .fetch::<ExposureRead>()?;
+    let mut n = 0;
+    while let Some(row) = cursor.next().await? {
+        n += 1;
+        f(row);
+    }
+    Ok(n)
+}
+
+/// A campaign's billable charge in nanos, replays collapsed.
+pub async fn campaign_spend_nanos(
+    config: &ClickHouseConfig,
+    campaign_id: Uuid,
+) -> Result<i64, EventError> {
+    Ok(config
+        .client()
+        .query(
+            "SELECT toInt64(sum(charge_nanos)) FROM charges FINAL \
+             WHERE campaign_id = toUUID(?) AND billable = 1",
+        )
+        .bind(campaign_id.to_string())
+        .fetch_one::<i64>()
+        .await?)
+}
+
+/// Writes campaign lift rows.
+pub async fn write_lifts(
+    config: &ClickHouseConfig,
+    rows: &[CampaignLiftRow],
+) -> Result<(), EventError> {
+    let mut ins = config
+        .client()
+        .insert::<CampaignLiftRow>("campaign_lift")
+        .await?;
+    for r in rows {
+        ins.write(r).await?;
+    }
+    ins.end().await?;
+    Ok(())
+}

@@ -21,8 +21,9 @@ mod spool;
 mod target;
 
 pub use attribution::{
-    credited_lines, identity_links, stream_current_receipts, stream_exposures, write_run,
-    CreditRow, CreditedLine, ExposureRead, ReceiptRead, RunRow,
+    campaign_spend_nanos, credited_lines, identity_links, stream_campaign_exposures,
+    stream_current_receipts, stream_exposures, write_lifts, write_run, CampaignLiftRow, CreditRow,
+    CreditedLine, ExposureRead, ReceiptRead, RunRow,
 };
 pub use clickhouse_writer::{
     AdRow, ChargeRow, ClickHouseConfig, ClickHouseWriter, ConversionRow, DecisionRow, IdentityRow,

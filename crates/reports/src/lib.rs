@@ -20,7 +20,7 @@ pub use render::Report;
 use chrono::{Datelike, NaiveDate};
 use clickhouse::Row;
 use endcap_billing::nanos_to_micros;
-use endcap_events::ClickHouseConfig;
+use endcap_events::{CampaignLiftRow, ClickHouseConfig};
 use endcap_store::{CampaignStore, ClosedPeriod};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -193,26 +193,6 @@ struct Matched {
     matched_receipts: u64,
     sales: i64,
     matched_sales: i64,
-}
-
-#[derive(Row, Deserialize, Serialize)]
-struct LiftRow {
-    #[serde(with = "clickhouse::serde::uuid")]
-    campaign_id: Uuid,
-    computed_at_ms: u64,
-    exposed_customers: u64,
-    held_out_customers: u64,
-    suppressed: u8,
-    sample_ratio_mismatch: u8,
-    sales_lift: f64,
-    sales_lift_low: f64,
-    sales_lift_high: f64,
-    incremental_sales: f64,
-    incremental_low: f64,
-    incremental_high: f64,
-    iroas: f64,
-    iroas_low: f64,
-    iroas_high: f64,
 }
 
 /// One credited exposure of a receipt line, for the explainability report.
@@ -717,16 +697,13 @@ impl Finance {
         })
     }
 
-    async fn lifts(&self, q: &Query) -> Result<BTreeMap<String, LiftRow>, ReportError> {
+    async fn lifts(&self, q: &Query) -> Result<BTreeMap<String, CampaignLiftRow>, ReportError> {
         let filter = Self::filter(q);
-        let rows: Vec<LiftRow> = self
+        let rows: Vec<CampaignLiftRow> = self
             .ch
             .client()
             .query(&format!(
-                "SELECT campaign_id, computed_at_ms, exposed_customers, held_out_customers, suppressed, \
-                 sample_ratio_mismatch, sales_lift, sales_lift_low, sales_lift_high, incremental_sales, \
-                 incremental_low, incremental_high, iroas, iroas_low, iroas_high \
-                 FROM campaign_lift WHERE 1 = 1{filter} ORDER BY computed_at_ms"
+                "SELECT ?fields FROM campaign_lift WHERE 1 = 1{filter} ORDER BY computed_at_ms"
             ))
             .fetch_all()
             .await?;
@@ -937,7 +914,7 @@ fn delivery_values(c: &Cell) -> Vec<Value> {
     ]
 }
 
-fn lift_values(l: Option<&LiftRow>) -> Vec<Value> {
+fn lift_values(l: Option<&CampaignLiftRow>) -> Vec<Value> {
     let Some(l) = l else {
         return vec![Value::Null; 12];
     };

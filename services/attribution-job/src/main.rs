@@ -10,6 +10,7 @@
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 mod clickhouse;
+mod lift;
 
 use endcap_attribution::{
     attribute, by_campaign, by_campaign_csv, current_lines, keep_shard, lines_csv, model_name,
@@ -30,7 +31,25 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Attribute receipts to exposures.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
+    /// Measure each holdout campaign's incrementality over its flight (ClickHouse).
+    Lift(LiftArgs),
+}
+
+#[derive(clap::Args)]
+struct LiftArgs {
+    /// ClickHouse URL, `http://host:8123[?database=NAME]` (ENDCAP_CLICKHOUSE).
+    #[arg(long, env = "ENDCAP_CLICKHOUSE")]
+    clickhouse: String,
+    /// The campaign store (ENDCAP_DATABASE).
+    #[arg(long, env = "ENDCAP_DATABASE")]
+    database: String,
+    /// Only this campaign.
+    #[arg(long)]
+    campaign: Option<String>,
+    /// Fewest customers per arm before figures are written (privacy minimum).
+    #[arg(long, default_value_t = 50)]
+    min_customers: u64,
 }
 
 #[derive(clap::Args)]
@@ -309,9 +328,32 @@ fn day(raw: Option<&str>, flag: &str) -> anyhow::Result<chrono::NaiveDate> {
         .with_context(|| format!("{flag} {raw:?}: use YYYY-MM-DD"))
 }
 
+fn run_lift(a: LiftArgs) -> anyhow::Result<()> {
+    let campaign = a
+        .campaign
+        .as_deref()
+        .map(|c| uuid::Uuid::parse_str(c).with_context(|| format!("--campaign {c:?}: not a UUID")))
+        .transpose()?;
+    let job = lift::LiftJob {
+        clickhouse: a.clickhouse,
+        database: a.database,
+        campaign,
+        min_customers: a.min_customers,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let summary = runtime.block_on(lift::run(&job))?;
+    eprintln!("{summary}");
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
-    let Command::Run(args) = Cli::parse().command;
-    match run(args) {
+    let result = match Cli::parse().command {
+        Command::Run(args) => run(*args),
+        Command::Lift(args) => run_lift(args),
+    };
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("attribution-job: {e:#}");

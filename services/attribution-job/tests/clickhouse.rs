@@ -383,3 +383,121 @@ async fn clickhouse_and_files_agree_and_reruns_replace() {
     assert_eq!(ch_totals(&ch).await, expected2, "corrections and voids");
     assert_ne!(expected2, expected);
 }
+
+#[tokio::test]
+async fn lift_on_clickhouse_is_the_engines_lift_on_the_same_world() {
+    use endcap_core::*;
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::env::var("ENDCAP_TEST_CLICKHOUSE_URL")
+        .unwrap_or_else(|_| "http://127.0.0.1:8123".into());
+    let url = format!("{base}?database=endcap_t_{}", Uuid::now_v7().simple());
+    let ch = ClickHouseConfig::from_url(&url).unwrap();
+    let db = format!("sqlite://{}", dir.path().join("store.db").display());
+    let store = endcap_store::CampaignStore::connect(&db).await.unwrap();
+    let adv = store
+        .create_advertiser(
+            "test",
+            NewAdvertiser {
+                name: "Acme".into(),
+                currency: Currency::parse("USD", "currency").unwrap(),
+            },
+            None,
+        )
+        .await
+        .unwrap()
+        .value;
+    let start = chrono::DateTime::from_timestamp_millis(START_MS).unwrap();
+    let campaign = store
+        .create_campaign("test", adv.id, None, |_| {
+            Ok(NewCampaign {
+                name: "Milk".into(),
+                status: Status::Active,
+                budget: Budget {
+                    total_micros: Micros::new(100_000_000),
+                    daily_micros: Micros::new(10_000_000),
+                },
+                start_at: start,
+                end_at: start + chrono::Duration::days(14),
+                attribution: AttributionSettings::default(),
+                holdout_percent: 20,
+            })
+        })
+        .await
+        .unwrap()
+        .value;
+    let w = simulate(&SimConfig {
+        shoppers: 6_000,
+        days: 14,
+        start_ms: START_MS,
+        base_rate: 0.01,
+        top_ctr: 0.05,
+        stores: 5,
+        campaigns: vec![SimCampaign {
+            advertiser_id: adv.id.as_uuid(),
+            campaign_id: campaign.id.as_uuid(),
+            line_item_id: Uuid::from_u128(3),
+            sku: "milk-1".into(),
+            holdout_percent: 20,
+            exposure_rate: 0.3,
+            lift_rate: 0.01,
+            price_micros: 5_000_000,
+        }],
+        seed: 1,
+    });
+    load(&w, &ch, &store).await;
+    let mut ins = ch
+        .client()
+        .insert::<AdRow>("exposure_holdouts")
+        .await
+        .unwrap();
+    for g in &w.ghosts {
+        ins.write(&ad_row(g)).await.unwrap();
+    }
+    ins.end().await.unwrap();
+
+    let summary = job(&[
+        "lift".into(),
+        "--clickhouse".into(),
+        url.clone(),
+        "--database".into(),
+        db.clone(),
+    ]);
+    assert!(summary.contains("measured 1 campaigns"), "{summary}");
+
+    let expected = endcap_attribution::lift(
+        &endcap_attribution::LiftInput {
+            exposures: &w.touches,
+            ghosts: &w.ghosts,
+            promoted_skus: &["milk-1".to_string()],
+            scope: MatchScope::Sku,
+            holdout_percent: 20,
+            spend_micros: 0,
+            min_customers: 50,
+        },
+        &w.receipts,
+        &w.catalog,
+        &w.identity,
+    );
+    let rows: Vec<endcap_events::CampaignLiftRow> = ch
+        .client()
+        .query("SELECT ?fields FROM campaign_lift")
+        .fetch_all()
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let r = &rows[0];
+    assert_eq!(
+        (r.exposed_customers, r.held_out_customers, r.suppressed),
+        (expected.exposed.customers, expected.held_out.customers, 0)
+    );
+    let i = expected.incremental_sales.unwrap();
+    assert!(
+        (r.incremental_sales - i.value).abs() < 1e-6,
+        "{r:?} vs {i:?}"
+    );
+    assert!((r.incremental_low - i.low).abs() < 1e-6);
+    assert!((r.incremental_high - i.high).abs() < 1e-6);
+    assert!(r.iroas.is_nan(), "no spend, no iROAS");
+    let truth = w.true_incremental_micros[&campaign.id.as_uuid()] as f64;
+    assert!(i.value > 0.0 && truth > 0.0, "the simulated ads sold more");
+}

@@ -90,7 +90,7 @@ where
 
 /// An RFC 3339 time, or a date alone meaning the end of that day (UTC: the files carry no
 /// store time zone).
-fn time_ms(raw: &str) -> Result<i64, String> {
+pub(crate) fn time_ms(raw: &str) -> Result<i64, String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
         return Ok(t.with_timezone(&Utc).timestamp_millis());
     }

@@ -17,6 +17,7 @@
 
 mod files;
 mod lift;
+mod scan;
 mod split;
 
 pub use files::{
@@ -24,6 +25,7 @@ pub use files::{
     total_csv, RowError,
 };
 pub use lift::{lift, Arm, Estimate, Lift, LiftInput};
+pub use scan::{read_current_receipts, CurrentReceipts};
 pub use split::{split_exact, weights};
 
 use endcap_core::{AttributionModel, AttributionSettings, MatchScope};

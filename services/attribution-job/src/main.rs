@@ -8,8 +8,8 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use endcap_attribution::{
     attribute, by_campaign, by_campaign_csv, current_lines, keep_shard, lines_csv, read_catalog,
-    read_exposures, read_identity, read_receipts, retailer_total, total_csv, Catalog, IdentityMap,
-    RowError, Rules,
+    read_current_receipts, read_exposures, read_identity, read_receipts, retailer_total, total_csv,
+    Catalog, IdentityMap, RowError, Rules,
 };
 use endcap_core::{AttributionModel, AttributionSettings, MatchScope, WindowDays};
 use std::collections::HashMap;
@@ -131,21 +131,46 @@ fn run(a: RunArgs) -> anyhow::Result<()> {
         model: model(&a.model)?,
     };
     let name = |p: &Path| p.display().to_string();
-    let mut errors: Vec<RowError> = Vec::new();
-    let (touches, e) = read_exposures(&name(&a.exposures), &read(&a.exposures)?);
-    errors.extend(e);
-    let (lines, e) = read_receipts(&name(&a.receipts), &read(&a.receipts)?);
-    errors.extend(e);
-    let (catalog, e): (Catalog, _) = read_catalog(&name(&a.catalog), &read(&a.catalog)?);
-    errors.extend(e);
-    let identity: IdentityMap = match &a.identity {
-        Some(p) => {
-            let (m, e) = read_identity(&name(p), &read(p)?);
-            errors.extend(e);
-            m
-        }
-        None => IdentityMap::new(),
+    // Every file is read before any is parsed: the receipts' fast reader needs the
+    // exposures, the catalog and the identity map first.
+    let exposures = read(&a.exposures)?;
+    let receipts = read(&a.receipts)?;
+    let catalog = read(&a.catalog)?;
+    let identity = a.identity.as_deref().map(read).transpose()?;
+    let (touches, exposure_errors) = read_exposures(&name(&a.exposures), &exposures);
+    let (catalog, catalog_errors): (Catalog, _) = read_catalog(&name(&a.catalog), &catalog);
+    let (identity, identity_errors): (IdentityMap, _) = match (&a.identity, &identity) {
+        (Some(p), Some(data)) => read_identity(&name(p), data),
+        _ => (IdentityMap::new(), Vec::new()),
     };
+    let (touches, _) = keep_shard(touches, Vec::new(), &identity, shard_i, shard_n);
+    let for_campaign = move |_| settings;
+    let rules = Rules {
+        settings: &for_campaign,
+        model: settings.model,
+        half_life_secs: a.half_life_days.max(1) * endcap_attribution::DAY_SECS,
+    };
+    // The fast reader keeps only the current lines an exposure can credit (the credits
+    // and totals are the same) and counts the rest; on a file it does not read (quotes,
+    // bad rows...) the general reader gives every line and the exact errors.
+    let (lines, current, receipt_errors) = match read_current_receipts(
+        &receipts, &touches, &catalog, &identity, &rules, shard_i, shard_n,
+    ) {
+        Some(r) => (r.creditable, r.current, Vec::new()),
+        None => {
+            let (lines, e) = read_receipts(&name(&a.receipts), &receipts);
+            let (_, lines) = keep_shard(Vec::new(), lines, &identity, shard_i, shard_n);
+            let lines = current_lines(lines, &HashMap::new());
+            let n = lines.len();
+            (lines, n, e)
+        }
+    };
+    let errors: Vec<RowError> = exposure_errors
+        .into_iter()
+        .chain(receipt_errors)
+        .chain(catalog_errors)
+        .chain(identity_errors)
+        .collect();
     for e in &errors {
         eprintln!("{e}");
     }
@@ -155,14 +180,6 @@ fn run(a: RunArgs) -> anyhow::Result<()> {
             errors.len()
         );
     }
-    let (touches, lines) = keep_shard(touches, lines, &identity, shard_i, shard_n);
-    let lines = current_lines(lines, &HashMap::new());
-    let for_campaign = move |_| settings;
-    let rules = Rules {
-        settings: &for_campaign,
-        model: settings.model,
-        half_life_secs: a.half_life_days.max(1) * endcap_attribution::DAY_SECS,
-    };
     let credits = attribute(&touches, &lines, &catalog, &identity, &rules);
     let per_campaign = by_campaign(&credits);
     let total = retailer_total(&credits, &lines);
@@ -181,7 +198,7 @@ fn run(a: RunArgs) -> anyhow::Result<()> {
             .map(|c| (&c.receipt_id, c.version, c.line_no))
             .collect::<std::collections::BTreeSet<_>>()
             .len(),
-        lines.len(),
+        current,
         per_campaign.len(),
         touches.len(),
         errors.len(),

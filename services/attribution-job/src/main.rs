@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use endcap_attribution::{
     attribute, by_campaign, by_campaign_csv, current_lines, keep_shard, lines_csv, read_catalog,
     read_current_receipts, read_exposures, read_identity, read_receipts, retailer_total, total_csv,
-    Catalog, IdentityMap, RowError, Rules,
+    IdentityMap, RowError, Rules,
 };
 use endcap_core::{AttributionModel, AttributionSettings, MatchScope, WindowDays};
 use std::collections::HashMap;
@@ -131,18 +131,24 @@ fn run(a: RunArgs) -> anyhow::Result<()> {
         model: model(&a.model)?,
     };
     let name = |p: &Path| p.display().to_string();
-    // Every file is read before any is parsed: the receipts' fast reader needs the
-    // exposures, the catalog and the identity map first.
-    let exposures = read(&a.exposures)?;
-    let receipts = read(&a.receipts)?;
-    let catalog = read(&a.catalog)?;
-    let identity = a.identity.as_deref().map(read).transpose()?;
-    let (touches, exposure_errors) = read_exposures(&name(&a.exposures), &exposures);
-    let (catalog, catalog_errors): (Catalog, _) = read_catalog(&name(&a.catalog), &catalog);
-    let (identity, identity_errors): (IdentityMap, _) = match (&a.identity, &identity) {
-        (Some(p), Some(data)) => read_identity(&name(p), data),
-        _ => (IdentityMap::new(), Vec::new()),
-    };
+    // The receipts file (the big one) is read on a thread of its own while the others
+    // are read and parsed; the receipts' fast reader needs them all first. A file that
+    // cannot be read is reported in command-line order.
+    let (exposures, receipts, catalog, identity) = std::thread::scope(|s| {
+        let receipts = s.spawn(|| read(&a.receipts));
+        let exposures = read(&a.exposures).map(|d| read_exposures(&name(&a.exposures), &d));
+        let catalog = read(&a.catalog).map(|d| read_catalog(&name(&a.catalog), &d));
+        let identity = match &a.identity {
+            Some(p) => read(p).map(|d| read_identity(&name(p), &d)),
+            None => Ok((IdentityMap::new(), Vec::new())),
+        };
+        let receipts = receipts
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        anyhow::Ok((exposures?, receipts?, catalog?, identity?))
+    })?;
+    let ((touches, exposure_errors), (catalog, catalog_errors), (identity, identity_errors)) =
+        (exposures, catalog, identity);
     let (touches, _) = keep_shard(touches, Vec::new(), &identity, shard_i, shard_n);
     let for_campaign = move |_| settings;
     let rules = Rules {
@@ -196,7 +202,7 @@ fn run(a: RunArgs) -> anyhow::Result<()> {
         credits
             .iter()
             .map(|c| (&c.receipt_id, c.version, c.line_no))
-            .collect::<std::collections::BTreeSet<_>>()
+            .collect::<std::collections::HashSet<_>>()
             .len(),
         current,
         per_campaign.len(),

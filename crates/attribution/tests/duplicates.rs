@@ -51,7 +51,7 @@ fn the_later_of_two_rows_with_one_event_id_and_time_stands() {
         let touches = [touch(100, first), touch(200, second)];
         let credits = attribute(
             &touches,
-            &[line.clone()],
+            std::slice::from_ref(&line),
             &Catalog::new(),
             &IdentityMap::new(),
             &rules,

@@ -187,24 +187,32 @@ fn run(a: RunArgs) -> anyhow::Result<()> {
         );
     }
     let credits = attribute(&touches, &lines, &catalog, &identity, &rules);
-    let per_campaign = by_campaign(&credits);
-    let total = retailer_total(&credits, &lines);
+    // lines.csv (the big report) is rendered on a thread of its own meanwhile the totals
+    // are summed.
+    let (per_campaign, total, lines_file, credited) = std::thread::scope(|s| {
+        let lines_file = s.spawn(|| lines_csv(&credits, &a.model, &a.scope));
+        let per_campaign = by_campaign(&credits);
+        let total = retailer_total(&credits, &lines);
+        let credited = credits
+            .iter()
+            .map(|c| (&c.receipt_id, c.version, c.line_no))
+            .collect::<std::collections::HashSet<_>>()
+            .len();
+        let lines_file = lines_file
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (per_campaign, total, lines_file, credited)
+    });
     publish(
         &a.out,
         &[
             ("by_campaign.csv", by_campaign_csv(&per_campaign)),
             ("total.csv", total_csv(&total)),
-            ("lines.csv", lines_csv(&credits, &a.model, &a.scope)),
+            ("lines.csv", lines_file),
         ],
     )?;
     let summary = format!(
-        "attributed {} of {} receipt lines to {} campaigns ({} exposures, {} bad rows skipped) into {}",
-        credits
-            .iter()
-            .map(|c| (&c.receipt_id, c.version, c.line_no))
-            .collect::<std::collections::HashSet<_>>()
-            .len(),
-        current,
+        "attributed {credited} of {current} receipt lines to {} campaigns ({} exposures, {} bad rows skipped) into {}",
         per_campaign.len(),
         touches.len(),
         errors.len(),

@@ -404,15 +404,26 @@ pub fn read_current_receipts<'d>(
         // About 80 bytes a line: one allocation instead of twenty doublings.
         let mut lines = Vec::with_capacity(piece.len() / 64);
         let mut candidates = Vec::new();
+        // The previous line's customer and what was found for it: a receipt's lines (and
+        // in many exports a shopper's receipts) come together, and a comparison is cheaper
+        // than a hash and a look-up.
+        let mut last: Option<(&str, Option<&Shopper<'_>>, bool)> = None;
         let ok = table.rows(piece, |f| {
             let field = |i: usize| f.get(i).copied().map_or("", trim);
             let Some(line) = receipt_line(&cols, field, &hasher) else {
                 return false;
             };
-            let shopper = index.get(line.customer_key).and_then(|&i| shoppers.get(i));
-            let in_shard = match shopper {
-                Some(s) => s.in_shard,
-                None => shards <= 1 || shard_of(line.customer_key, shards) == shard,
+            let (shopper, in_shard) = match last {
+                Some((key, shopper, in_shard)) if key == line.customer_key => (shopper, in_shard),
+                _ => {
+                    let shopper = index.get(line.customer_key).and_then(|&i| shoppers.get(i));
+                    let in_shard = match shopper {
+                        Some(s) => s.in_shard,
+                        None => shards <= 1 || shard_of(line.customer_key, shards) == shard,
+                    };
+                    last = Some((line.customer_key, shopper, in_shard));
+                    (shopper, in_shard)
+                }
             };
             let candidate =
                 in_shard && shopper.is_some_and(|s| s.can_credit(line.ts_ms, line.sku, catalog));
@@ -569,8 +580,11 @@ fn current(parts: &[(Vec<Line<'_>>, Vec<Candidate<'_>>)], threads: usize) -> Cur
             }
         }
     }
+    // Sized up front: `flatten` gives no exact length, and growing moved every line.
+    let mut creditable = Vec::with_capacity(slots.iter().flatten().count());
+    creditable.extend(slots.into_iter().flatten());
     CurrentReceipts {
-        creditable: slots.into_iter().flatten().collect(),
+        creditable,
         current,
     }
 }
@@ -665,14 +679,12 @@ fn share(
             numbered.push((index, number, true));
         }
     }
-    let kept = numbered
-        .into_iter()
-        .filter_map(|(i, line_no, mapped)| {
-            let c = candidates.get(i)?;
-            let current = !mapped || receipts.get(&c.key).is_some_and(|r| r.top == c.version);
-            current.then(|| (i, c.line(line_no)))
-        })
-        .collect();
+    let mut kept = Vec::with_capacity(numbered.len());
+    kept.extend(numbered.into_iter().filter_map(|(i, line_no, mapped)| {
+        let c = candidates.get(i)?;
+        let current = !mapped || receipts.get(&c.key).is_some_and(|r| r.top == c.version);
+        current.then(|| (i, c.line(line_no)))
+    }));
     let repeated: usize = receipts.values().map(|r| r.top_lines as usize).sum();
     Share {
         kept,

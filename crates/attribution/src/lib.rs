@@ -18,6 +18,7 @@
 mod files;
 mod lift;
 mod ntb;
+mod scan;
 mod settings;
 mod split;
 
@@ -27,12 +28,13 @@ pub use files::{
 };
 pub use lift::{lift, Arm, Estimate, Lift, LiftInput};
 pub use ntb::{BrandHistory, NTB_LOOKBACK_DAYS};
+pub use scan::{read_current_receipts, CurrentReceipts};
 pub use settings::{model_name, scope_name, settings_version};
 pub use split::{split_exact, weights};
 
 use endcap_core::{AttributionModel, AttributionSettings, MatchScope};
 use endcap_events::{AdEvent, ReceiptLineEvent};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Maps and sets over per-line keys: a fast non-cryptographic hasher (the keys are ours,
 /// not an attacker's, and SipHash was a seventh of a run).
@@ -214,6 +216,11 @@ pub fn matches(scope: MatchScope, line_sku: &str, promoted: &[String], catalog: 
     if promoted.iter().any(|p| p == line_sku) {
         return true;
     }
+    // Under SKU scope nothing else matches: skip the catalog look-ups (a hash of the SKU
+    // for every exposure in the window of every line).
+    if scope == MatchScope::Sku {
+        return false;
+    }
     let Some(want) = brand_or_category(catalog, line_sku, scope) else {
         return false;
     };
@@ -271,13 +278,16 @@ pub fn attribute(
         by_customer.entry(customer).or_default().push(t);
     }
     let mut out = Vec::new();
+    // A line's eligible exposures as (advertiser, time, event id, order seen, exposure),
+    // one buffer for every line: sorted, they are what a map of advertiser -> map of
+    // (time, event id) -> exposure held, without two maps allocated per line.
+    let mut eligible: Vec<(Uuid, i64, Uuid, usize, &Touch)> = Vec::new();
     for line in lines {
         let Some(mine) = by_customer.get(line.customer_key.as_str()) else {
             continue;
         };
-        // Eligible exposures, by advertiser, de-duplicated by event id.
-        let mut per_adv: BTreeMap<Uuid, BTreeMap<(i64, Uuid), &Touch>> = BTreeMap::new();
-        for t in mine {
+        eligible.clear();
+        for (seen, t) in mine.iter().enumerate() {
             let s = (rules.settings)(t.campaign_id);
             let window = match t.kind {
                 TouchKind::Click => i64::from(s.click_window_days.days()),
@@ -286,18 +296,21 @@ pub fn attribute(
                 * 1_000;
             let lag = line.ts_ms - t.ts_ms;
             if (0..=window).contains(&lag) && matches(s.scope, &line.sku, &t.skus, catalog) {
-                per_adv
-                    .entry(t.advertiser_id)
-                    .or_default()
-                    .insert((t.ts_ms, t.event_id), t);
+                eligible.push((t.advertiser_id, t.ts_ms, t.event_id, seen, t));
             }
         }
-        for set in per_adv.values() {
-            let clicked = set.values().any(|t| t.kind == TouchKind::Click);
+        // De-duplicated by event id: of exposures alike in advertiser, time and event id
+        // the last seen stands (as a map insert would leave it), so it sorts first.
+        eligible.sort_unstable_by(|a, b| {
+            (a.0, a.1, a.2, std::cmp::Reverse(a.3)).cmp(&(b.0, b.1, b.2, std::cmp::Reverse(b.3)))
+        });
+        eligible.dedup_by_key(|e| (e.0, e.1, e.2));
+        for set in eligible.chunk_by(|a, b| a.0 == b.0) {
+            let clicked = set.iter().any(|e| e.4.kind == TouchKind::Click);
             let chosen: Vec<&Touch> = set
-                .values()
+                .iter()
+                .map(|e| e.4)
                 .filter(|t| !clicked || t.kind == TouchKind::Click)
-                .copied()
                 .collect();
             let lags: Vec<i64> = chosen
                 .iter()
@@ -350,7 +363,9 @@ pub struct Totals {
 /// Totals per campaign, each advertiser's credit standing alone.
 pub fn by_campaign(credits: &[Credit]) -> BTreeMap<Uuid, Totals> {
     let mut out: BTreeMap<Uuid, Totals> = BTreeMap::new();
-    let mut orders: BTreeSet<(Uuid, &str)> = BTreeSet::new();
+    // Hashed and sized up front: one entry per credit at most.
+    let mut orders: FastSet<(Uuid, &str)> =
+        FastSet::with_capacity_and_hasher(credits.len(), Default::default());
     for c in credits {
         let t = out.entry(c.campaign_id).or_default();
         t.units_micros += c.units_micros;
@@ -369,25 +384,24 @@ pub fn by_campaign(credits: &[Credit]) -> BTreeMap<Uuid, Totals> {
 
 /// The retailer's total: every credited line once, whichever advertisers shared it.
 pub fn retailer_total(credits: &[Credit], lines: &[ReceiptLineEvent]) -> Totals {
-    let credited: FastSet<(&str, i64, u32)> = credits
-        .iter()
-        .map(|c| (c.receipt_id.as_str(), c.version, c.line_no))
-        .collect();
-    let direct: FastSet<(&str, i64, u32)> = credits
-        .iter()
-        .filter(|c| c.direct)
-        .map(|c| (c.receipt_id.as_str(), c.version, c.line_no))
-        .collect();
+    // One map (credited line -> credited on a promoted SKU), sized up front.
+    let mut credited: FastMap<(&str, i64, u32), bool> =
+        FastMap::with_capacity_and_hasher(credits.len(), Default::default());
+    for c in credits {
+        *credited
+            .entry((c.receipt_id.as_str(), c.version, c.line_no))
+            .or_default() |= c.direct;
+    }
     let mut t = Totals::default();
-    let mut orders: FastSet<&str> = FastSet::default();
+    let mut orders: FastSet<&str> =
+        FastSet::with_capacity_and_hasher(credited.len(), Default::default());
     for l in lines {
-        let key = (l.receipt_id.as_str(), l.version, l.line_no);
-        if !credited.contains(&key) {
+        let Some(&direct) = credited.get(&(l.receipt_id.as_str(), l.version, l.line_no)) else {
             continue;
-        }
+        };
         t.units_micros += i64::from(l.quantity) * 1_000_000;
         t.sales_micros += l.amount_micros;
-        if direct.contains(&key) {
+        if direct {
             t.direct_sales_micros += l.amount_micros;
         } else {
             t.halo_sales_micros += l.amount_micros;

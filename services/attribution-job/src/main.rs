@@ -14,8 +14,8 @@ mod lift;
 
 use endcap_attribution::{
     attribute, by_campaign, by_campaign_csv, current_lines, keep_shard, lines_csv, model_name,
-    read_catalog, read_exposures, read_identity, read_receipts, retailer_total, scope_name,
-    total_csv, Catalog, IdentityMap, RowError, Rules,
+    read_catalog, read_current_receipts, read_exposures, read_identity, read_receipts,
+    retailer_total, scope_name, total_csv, IdentityMap, RowError, Rules,
 };
 use endcap_core::{AttributionModel, AttributionSettings, MatchScope, WindowDays};
 use std::collections::HashMap;
@@ -208,7 +208,7 @@ fn run_files(a: &RunArgs) -> anyhow::Result<()> {
         p.clone()
             .with_context(|| format!("{flag} is required (or --clickhouse)"))
     };
-    let (exposures, receipts, catalog, out) = (
+    let (exposures_path, receipts_path, catalog_path, out) = (
         need(&a.exposures, "--exposures")?,
         need(&a.receipts, "--receipts")?,
         need(&a.catalog, "--catalog")?,
@@ -221,21 +221,52 @@ fn run_files(a: &RunArgs) -> anyhow::Result<()> {
         ..AttributionSettings::default()
     });
     let name = |p: &Path| p.display().to_string();
-    let mut errors: Vec<RowError> = Vec::new();
-    let (touches, e) = read_exposures(&name(&exposures), &read(&exposures)?);
-    errors.extend(e);
-    let (lines, e) = read_receipts(&name(&receipts), &read(&receipts)?);
-    errors.extend(e);
-    let (catalog, e): (Catalog, _) = read_catalog(&name(&catalog), &read(&catalog)?);
-    errors.extend(e);
-    let identity: IdentityMap = match &a.identity {
-        Some(p) => {
-            let (m, e) = read_identity(&name(p), &read(p)?);
-            errors.extend(e);
-            m
-        }
-        None => IdentityMap::new(),
+    // The receipts file (the big one) is read on a thread of its own while the others
+    // are read and parsed; the receipts' fast reader needs them all first. A file that
+    // cannot be read is reported in command-line order.
+    let (exposures, receipts, catalog, identity) = std::thread::scope(|s| {
+        let receipts = s.spawn(|| read(&receipts_path));
+        let exposures = read(&exposures_path).map(|d| read_exposures(&name(&exposures_path), &d));
+        let catalog = read(&catalog_path).map(|d| read_catalog(&name(&catalog_path), &d));
+        let identity = match &a.identity {
+            Some(p) => read(p).map(|d| read_identity(&name(p), &d)),
+            None => Ok((IdentityMap::new(), Vec::new())),
+        };
+        let receipts = receipts
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        anyhow::Ok((exposures?, receipts?, catalog?, identity?))
+    })?;
+    let ((touches, exposure_errors), (catalog, catalog_errors), (identity, identity_errors)) =
+        (exposures, catalog, identity);
+    let (touches, _) = keep_shard(touches, Vec::new(), &identity, shard_i, shard_n);
+    let for_campaign = move |_| settings;
+    let rules = Rules {
+        settings: &for_campaign,
+        model,
+        half_life_secs: a.half_life_days.max(1) * endcap_attribution::DAY_SECS,
     };
+    // The fast reader keeps only the current lines an exposure can credit (the credits
+    // and totals are the same) and counts the rest; on a file it does not read (quotes,
+    // bad rows...) the general reader gives every line and the exact errors.
+    let (lines, current, receipt_errors) = match read_current_receipts(
+        &receipts, &touches, &catalog, &identity, &rules, shard_i, shard_n,
+    ) {
+        Some(r) => (r.creditable, r.current, Vec::new()),
+        None => {
+            let (lines, e) = read_receipts(&name(&receipts_path), &receipts);
+            let (_, lines) = keep_shard(Vec::new(), lines, &identity, shard_i, shard_n);
+            let lines = current_lines(lines, &HashMap::new());
+            let n = lines.len();
+            (lines, n, e)
+        }
+    };
+    let errors: Vec<RowError> = exposure_errors
+        .into_iter()
+        .chain(receipt_errors)
+        .chain(catalog_errors)
+        .chain(identity_errors)
+        .collect();
     for e in &errors {
         eprintln!("{e}");
     }
@@ -245,36 +276,34 @@ fn run_files(a: &RunArgs) -> anyhow::Result<()> {
             errors.len()
         );
     }
-    let (touches, lines) = keep_shard(touches, lines, &identity, shard_i, shard_n);
-    let lines = current_lines(lines, &HashMap::new());
-    let for_campaign = move |_| settings;
-    let rules = Rules {
-        settings: &for_campaign,
-        model,
-        half_life_secs: a.half_life_days.max(1) * endcap_attribution::DAY_SECS,
-    };
     let credits = attribute(&touches, &lines, &catalog, &identity, &rules);
-    let per_campaign = by_campaign(&credits);
-    let total = retailer_total(&credits, &lines);
+    // lines.csv (the big report) is rendered on a thread of its own meanwhile the totals
+    // are summed.
+    let (per_campaign, total, lines_file, credited) = std::thread::scope(|s| {
+        let lines_file =
+            s.spawn(|| lines_csv(&credits, model_name(model), scope_name(settings.scope)));
+        let per_campaign = by_campaign(&credits);
+        let total = retailer_total(&credits, &lines);
+        let credited = credits
+            .iter()
+            .map(|c| (&c.receipt_id, c.version, c.line_no))
+            .collect::<std::collections::HashSet<_>>()
+            .len();
+        let lines_file = lines_file
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (per_campaign, total, lines_file, credited)
+    });
     publish(
         &out,
         &[
             ("by_campaign.csv", by_campaign_csv(&per_campaign)),
             ("total.csv", total_csv(&total)),
-            (
-                "lines.csv",
-                lines_csv(&credits, model_name(model), scope_name(settings.scope)),
-            ),
+            ("lines.csv", lines_file),
         ],
     )?;
     let summary = format!(
-        "attributed {} of {} receipt lines to {} campaigns ({} exposures, {} bad rows skipped) into {}",
-        credits
-            .iter()
-            .map(|c| (&c.receipt_id, c.version, c.line_no))
-            .collect::<std::collections::BTreeSet<_>>()
-            .len(),
-        lines.len(),
+        "attributed {credited} of {current} receipt lines to {} campaigns ({} exposures, {} bad rows skipped) into {}",
         per_campaign.len(),
         touches.len(),
         errors.len(),

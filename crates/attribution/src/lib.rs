@@ -28,7 +28,7 @@ pub use files::{
 };
 pub use lift::{lift, Arm, Estimate, Lift, LiftInput};
 pub use ntb::{BrandHistory, NTB_LOOKBACK_DAYS};
-pub use scan::{read_current_receipts, CurrentReceipts};
+pub use scan::{read_current_receipts, CurrentReceipts, Eligibility};
 pub use settings::{model_name, scope_name, settings_version};
 pub use split::{split_exact, weights};
 

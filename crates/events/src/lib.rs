@@ -22,8 +22,8 @@ mod target;
 
 pub use attribution::{
     campaign_spend_nanos, credited_lines, identity_links, stream_campaign_exposures,
-    stream_current_receipts, stream_exposures, write_lifts, write_run, CampaignLiftRow, CreditRow,
-    CreditedLine, ExposureRead, ReceiptRead, RunRow,
+    stream_current_receipts, stream_exposures, stream_receipt_lines, write_lifts, write_run,
+    CampaignLiftRow, CreditRow, CreditedLine, CurrentVersions, ExposureRead, ReceiptRead, RunRow,
 };
 pub use clickhouse_writer::{
     AdRow, ChargeRow, ClickHouseConfig, ClickHouseWriter, ConversionRow, DecisionRow, IdentityRow,

@@ -10,10 +10,11 @@ use anyhow::Context;
 use chrono::{NaiveDate, TimeZone, Utc};
 use endcap_attribution::{
     attribute, model_name, retailer_total, scope_name, settings_version, shard_of, BrandHistory,
-    Catalog, IdentityMap, Product, Rules, Touch, TouchKind, DAY_SECS, NTB_LOOKBACK_DAYS,
+    Catalog, Eligibility, IdentityMap, Product, Rules, Touch, TouchKind, DAY_SECS,
+    NTB_LOOKBACK_DAYS,
 };
 use endcap_core::{AttributionModel, AttributionSettings, Campaign};
-use endcap_events::{ClickHouseConfig, CreditRow, ReceiptLineEvent, RunRow};
+use endcap_events::{ClickHouseConfig, CreditRow, CurrentVersions, ReceiptLineEvent, RunRow};
 use endcap_store::{CampaignStore, ListQuery};
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
@@ -140,19 +141,7 @@ pub async fn run(job: &Job) -> anyhow::Result<String> {
     let customer = |user: &str| identity.get(user).map_or(user, String::as_str).to_string();
     let mine = |customer_key: &str| shard_of(customer_key, shard_n) == shard_i;
 
-    // Current receipt lines of this shard's customers.
-    let bar = spinner(job.progress, "receipt lines");
-    let mut lines: Vec<ReceiptLineEvent> = Vec::new();
-    endcap_events::stream_current_receipts(&ch, from_ms, to_ms, |r| {
-        bar.inc(1);
-        if mine(&r.customer_key) {
-            lines.push(r.into());
-        }
-    })
-    .await?;
-    bar.finish_and_clear();
-
-    // Their exposures, back by the longest window before --from.
+    // This shard's exposures, back by the longest window before --from.
     let bar = spinner(job.progress, "exposures");
     let since = from_ms - i64::from(longest_days) * DAY_SECS * 1_000;
     let mut touches: Vec<Touch> = Vec::new();
@@ -169,30 +158,16 @@ pub async fn run(job: &Job) -> anyhow::Result<String> {
         .await?;
     }
     bar.finish_and_clear();
+    let for_campaign = |id: Uuid| settings.get(&id).copied().unwrap_or(fallback);
+    let rules = Rules {
+        settings: &for_campaign,
+        model: job.model,
+        half_life_secs: job.half_life_secs,
+    };
+    let eligible = Eligibility::new(&touches, &identity, &rules);
 
-    // The 52 weeks before, for new-to-brand.
-    let bar = spinner(job.progress, "purchase history");
-    let history_from = from_ms - NTB_LOOKBACK_DAYS * DAY_SECS * 1_000;
-    let mut earliest = i64::MAX;
-    let mut purchases: Vec<(String, String, i32, i64)> = Vec::new();
-    endcap_events::stream_current_receipts(&ch, history_from, to_ms, |r| {
-        bar.inc(1);
-        earliest = earliest.min(r.ts_ms as i64);
-        if mine(&r.customer_key) {
-            purchases.push((r.customer_key, r.brand, r.quantity, r.ts_ms as i64));
-        }
-    })
-    .await?;
-    bar.finish_and_clear();
-    let mut history = BrandHistory::new(earliest.min(from_ms).max(history_from));
-    for (c, b, q, t) in &purchases {
-        history.add(c, b, *q, *t);
-    }
-    history.seal();
-    drop(purchases);
-
-    // The catalog: promoted SKUs from the store, each line's own brand and category as
-    // recorded when the receipt arrived.
+    // The catalog: promoted SKUs from the store now; each line's own brand and category
+    // (recorded when the receipt arrived) as the lines come.
     let promoted: Vec<String> = touches
         .iter()
         .flat_map(|t| t.skus.iter().cloned())
@@ -205,19 +180,60 @@ pub async fn run(job: &Job) -> anyhow::Result<String> {
         .into_iter()
         .map(|(sku, (brand, category))| (sku, Product { brand, category }))
         .collect();
-    for l in &lines {
-        catalog.entry(l.sku.clone()).or_insert_with(|| Product {
-            brand: l.brand.clone(),
-            category: l.category.clone(),
-        });
-    }
 
-    let for_campaign = |id: Uuid| settings.get(&id).copied().unwrap_or(fallback);
-    let rules = Rules {
-        settings: &for_campaign,
-        model: job.model,
-        half_life_secs: job.half_life_secs,
-    };
+    // One pass over the receipt lines from 52 weeks before --from: the purchase history of
+    // new-to-brand, and the lines to attribute. A line counts when it belongs to its
+    // receipt's current version (as `receipts_current` decides) and once per key (replays
+    // not merged yet); it is kept only when an exposure can earn it.
+    let versions = CurrentVersions::read(&ch).await?;
+    let bar = spinner(job.progress, "receipt lines");
+    let history_from = from_ms - NTB_LOOKBACK_DAYS * DAY_SECS * 1_000;
+    let mut earliest = i64::MAX;
+    let mut in_dates: HashSet<u64> = HashSet::new();
+    let mut kept: HashSet<(String, i64, u32)> = HashSet::new();
+    let hasher = std::hash::RandomState::new();
+    let mut purchases: Vec<(String, String, i32, i64)> = Vec::new();
+    let mut lines: Vec<ReceiptLineEvent> = Vec::new();
+    endcap_events::stream_receipt_lines(&ch, history_from, to_ms, |r| {
+        bar.inc(1);
+        let ts = r.ts_ms as i64;
+        earliest = earliest.min(ts);
+        if !mine(&r.customer_key) || !versions.is_current(&r.receipt_id, r.version) {
+            return;
+        }
+        if ts >= from_ms {
+            // Counted by a 64-bit hash of the key: the count is the summary's, not money.
+            in_dates.insert(std::hash::BuildHasher::hash_one(
+                &hasher,
+                (&r.receipt_id, r.version, r.line_no),
+            ));
+        }
+        if !eligible.exposed(&r.customer_key) {
+            return;
+        }
+        purchases.push((r.customer_key.clone(), r.brand.clone(), r.quantity, ts));
+        catalog.entry(r.sku.clone()).or_insert_with(|| Product {
+            brand: r.brand.clone(),
+            category: r.category.clone(),
+        });
+        if ts >= from_ms
+            && eligible.can_credit(&r.customer_key, ts, &r.sku, &catalog)
+            && kept.insert((r.receipt_id.clone(), r.version, r.line_no))
+        {
+            lines.push(r.into());
+        }
+    })
+    .await?;
+    bar.finish_and_clear();
+    let in_dates = in_dates.len() as u64;
+    drop(kept);
+    let mut history = BrandHistory::new(earliest.min(from_ms).max(history_from));
+    for (c, b, q, t) in &purchases {
+        history.add(c, b, *q, *t);
+    }
+    history.seal();
+    drop(purchases);
+
     let credits = attribute(&touches, &lines, &catalog, &identity, &rules);
     let total = retailer_total(&credits, &lines);
 
@@ -306,15 +322,14 @@ pub async fn run(job: &Job) -> anyhow::Result<String> {
     // credit stops counting.
     let earlier = endcap_events::credited_lines(&ch, model, from_ms, to_ms).await?;
     let mut markers = 0;
+    let mut marked: HashSet<(String, i64, u32)> = HashSet::new();
     for e in earlier {
-        let key = (e.receipt_id, e.receipt_version, e.line_no);
-        if !mine(&e.customer_key) || credited.contains(&key) {
+        let key = (e.receipt_id.clone(), e.receipt_version, e.line_no);
+        if !mine(&e.customer_key) || credited.contains(&key) || !marked.insert(key) {
             continue;
         }
-        if let Some(l) = by_key.get(&(key.0.as_str(), key.1, key.2)) {
-            rows.push(row(l));
-            markers += 1;
-        }
+        rows.push(row(&ReceiptLineEvent::from(e)));
+        markers += 1;
     }
     let run = RunRow {
         run_id: run_id.clone(),
@@ -325,7 +340,7 @@ pub async fn run(job: &Job) -> anyhow::Result<String> {
         to_ts: (to_ms / 1_000) as u32,
         shard_index: shard_i,
         shard_count: shard_n,
-        lines: lines.len() as u64,
+        lines: in_dates,
         credited_lines: credited.len() as u64,
         exposures: touches.len() as u64,
     };
@@ -341,7 +356,7 @@ pub async fn run(job: &Job) -> anyhow::Result<String> {
         job.tz.name(),
         shard_i + 1,
         shard_n,
-        lines.len(),
+        in_dates,
         touches.len(),
         credited.len(),
         credits.len(),

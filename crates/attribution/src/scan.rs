@@ -712,6 +712,34 @@ impl Candidate<'_> {
     }
 }
 
+/// Which receipt lines any exposure can earn at all (`attribute`'s window and scope test),
+/// so a reader can drop the rest before attributing: the credits are the same.
+pub struct Eligibility<'t> {
+    index: FastMap<&'t str, usize>,
+    shoppers: Vec<Shopper<'t>>,
+}
+
+impl<'t> Eligibility<'t> {
+    /// The test for these exposures, customers found through `identity`.
+    pub fn new(touches: &'t [Touch], identity: &'t IdentityMap, rules: &Rules<'_>) -> Self {
+        let (index, shoppers) = shoppers(touches, identity, rules, 0, 1);
+        Self { index, shoppers }
+    }
+
+    /// Whether an exposure of the customer can earn a line of `sku` at `ts_ms`.
+    pub fn can_credit(&self, customer_key: &str, ts_ms: i64, sku: &str, catalog: &Catalog) -> bool {
+        self.index
+            .get(customer_key)
+            .and_then(|&i| self.shoppers.get(i))
+            .is_some_and(|s| s.can_credit(ts_ms, sku, catalog))
+    }
+
+    /// Whether the customer has any exposure.
+    pub fn exposed(&self, customer_key: &str) -> bool {
+        self.index.contains_key(customer_key)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -745,33 +773,5 @@ mod tests {
                 prop_assert!(time_ms(&raw).is_err() || s == 60 || y < 1900, "{}", raw);
             }
         }
-    }
-}
-
-/// Which receipt lines any exposure can earn at all (`attribute`'s window and scope test),
-/// so a reader can drop the rest before attributing: the credits are the same.
-pub struct Eligibility<'t> {
-    index: FastMap<&'t str, usize>,
-    shoppers: Vec<Shopper<'t>>,
-}
-
-impl<'t> Eligibility<'t> {
-    /// The test for these exposures, customers found through `identity`.
-    pub fn new(touches: &'t [Touch], identity: &'t IdentityMap, rules: &Rules<'_>) -> Self {
-        let (index, shoppers) = shoppers(touches, identity, rules, 0, 1);
-        Self { index, shoppers }
-    }
-
-    /// Whether an exposure of the customer can earn a line of `sku` at `ts_ms`.
-    pub fn can_credit(&self, customer_key: &str, ts_ms: i64, sku: &str, catalog: &Catalog) -> bool {
-        self.index
-            .get(customer_key)
-            .and_then(|&i| self.shoppers.get(i))
-            .is_some_and(|s| s.can_credit(ts_ms, sku, catalog))
-    }
-
-    /// Whether the customer has any exposure.
-    pub fn exposed(&self, customer_key: &str) -> bool {
-        self.index.contains_key(customer_key)
     }
 }

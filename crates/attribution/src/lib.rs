@@ -269,13 +269,39 @@ pub fn attribute(
     identity: &IdentityMap,
     rules: &Rules<'_>,
 ) -> Vec<Credit> {
-    let mut by_customer: FastMap<&str, Vec<&Touch>> = FastMap::default();
+    // Each customer's exposures with their window and scope worked out once (the settings
+    // closure is a map look-up), sorted by time so a line scans only those that can reach
+    // it; `seen` keeps the input order for the de-duplication rule below.
+    struct Prepared<'t> {
+        t: &'t Touch,
+        window_ms: i64,
+        scope: MatchScope,
+        seen: usize,
+    }
+    let mut by_customer: FastMap<&str, (i64, Vec<Prepared<'_>>)> = FastMap::default();
     for t in touches {
         let customer = identity
             .get(&t.user_key)
             .map(String::as_str)
             .unwrap_or(t.user_key.as_str());
-        by_customer.entry(customer).or_default().push(t);
+        let s = (rules.settings)(t.campaign_id);
+        let window_ms = match t.kind {
+            TouchKind::Click => i64::from(s.click_window_days.days()),
+            TouchKind::View => i64::from(s.view_window_days.days()),
+        } * DAY_SECS
+            * 1_000;
+        let (reach, mine) = by_customer.entry(customer).or_default();
+        *reach = (*reach).max(window_ms);
+        let seen = mine.len();
+        mine.push(Prepared {
+            t,
+            window_ms,
+            scope: s.scope,
+            seen,
+        });
+    }
+    for (_, mine) in by_customer.values_mut() {
+        mine.sort_by_key(|p| p.t.ts_ms);
     }
     let mut out = Vec::new();
     // A line's eligible exposures as (advertiser, time, event id, order seen, exposure),
@@ -283,20 +309,15 @@ pub fn attribute(
     // (time, event id) -> exposure held, without two maps allocated per line.
     let mut eligible: Vec<(Uuid, i64, Uuid, usize, &Touch)> = Vec::new();
     for line in lines {
-        let Some(mine) = by_customer.get(line.customer_key.as_str()) else {
+        let Some((reach, mine)) = by_customer.get(line.customer_key.as_str()) else {
             continue;
         };
         eligible.clear();
-        for (seen, t) in mine.iter().enumerate() {
-            let s = (rules.settings)(t.campaign_id);
-            let window = match t.kind {
-                TouchKind::Click => i64::from(s.click_window_days.days()),
-                TouchKind::View => i64::from(s.view_window_days.days()),
-            } * DAY_SECS
-                * 1_000;
-            let lag = line.ts_ms - t.ts_ms;
-            if (0..=window).contains(&lag) && matches(s.scope, &line.sku, &t.skus, catalog) {
-                eligible.push((t.advertiser_id, t.ts_ms, t.event_id, seen, t));
+        let start = mine.partition_point(|p| p.t.ts_ms < line.ts_ms.saturating_sub(*reach));
+        for p in mine[start..].iter().take_while(|p| p.t.ts_ms <= line.ts_ms) {
+            let lag = line.ts_ms - p.t.ts_ms;
+            if (0..=p.window_ms).contains(&lag) && matches(p.scope, &line.sku, &p.t.skus, catalog) {
+                eligible.push((p.t.advertiser_id, p.t.ts_ms, p.t.event_id, p.seen, p.t));
             }
         }
         // De-duplicated by event id: of exposures alike in advertiser, time and event id

@@ -7,11 +7,25 @@ use crate::{FastMap, DAY_SECS};
 /// The lookback of the new-to-brand test: 52 weeks.
 pub const NTB_LOOKBACK_DAYS: i64 = 364;
 
-/// Each customer's purchase times per brand, over the history a run could read.
+/// Each customer's purchase times per brand, over the history a run could read. Customer
+/// keys and brands are interned: a run adds every purchase line of 52 weeks, and a copied
+/// pair of strings per line was most of the cost.
 #[derive(Debug, Default)]
 pub struct BrandHistory {
     since_ms: i64,
-    times: FastMap<(String, String), Vec<i64>>,
+    customers: FastMap<String, u32>,
+    brands: FastMap<String, u32>,
+    /// (customer, brand, time), sorted by `seal`: a push per purchase, no map per pair.
+    times: Vec<(u32, u32, i64)>,
+}
+
+fn intern(map: &mut FastMap<String, u32>, key: &str) -> u32 {
+    if let Some(&id) = map.get(key) {
+        return id;
+    }
+    let id = map.len() as u32;
+    map.insert(key.to_string(), id);
+    id
 }
 
 impl BrandHistory {
@@ -19,25 +33,27 @@ impl BrandHistory {
     pub fn new(since_ms: i64) -> Self {
         Self {
             since_ms,
-            times: FastMap::default(),
+            ..Self::default()
         }
+    }
+
+    /// Moves the start of the history (once the run knows how far back its data goes).
+    pub fn set_since(&mut self, since_ms: i64) {
+        self.since_ms = since_ms;
     }
 
     /// Records a purchase (returns and unbranded lines are not purchases of a brand).
     pub fn add(&mut self, customer_key: &str, brand: &str, quantity: i32, ts_ms: i64) {
         if quantity > 0 && !brand.trim().is_empty() {
-            self.times
-                .entry((customer_key.to_string(), brand.to_string()))
-                .or_default()
-                .push(ts_ms);
+            let c = intern(&mut self.customers, customer_key);
+            let b = intern(&mut self.brands, brand);
+            self.times.push((c, b, ts_ms));
         }
     }
 
     /// Sorts the histories; call once after the last `add`.
     pub fn seal(&mut self) {
-        for v in self.times.values_mut() {
-            v.sort_unstable();
-        }
+        self.times.sort_unstable();
     }
 
     /// Whether a purchase of `brand` at `ts_ms` is new to the brand: no purchase of it in
@@ -48,16 +64,18 @@ impl BrandHistory {
             return false;
         }
         let from = ts_ms - NTB_LOOKBACK_DAYS * DAY_SECS * 1_000;
-        match self
+        let (Some(&c), Some(&b)) = (self.customers.get(customer_key), self.brands.get(brand))
+        else {
+            return true;
+        };
+        // The first purchase of the pair at or after `from`: new unless it is before `ts`.
+        let i = self
             .times
-            .get(&(customer_key.to_string(), brand.to_string()))
-        {
-            None => true,
-            Some(v) => {
-                let i = v.partition_point(|&t| t < from);
-                v.get(i).is_none_or(|&t| t >= ts_ms)
-            }
-        }
+            .partition_point(|&(pc, pb, t)| (pc, pb, t) < (c, b, from));
+        !self
+            .times
+            .get(i)
+            .is_some_and(|&(pc, pb, t)| pc == c && pb == b && t < ts_ms)
     }
 
     /// Whole days of history the test could see before `ts_ms` (at most 364).

@@ -284,6 +284,55 @@ pub async fn stream_current_receipts(
     Ok(n)
 }
 
+/// A line of `receipts` borrowed from the read buffer: no allocation per field for the
+/// millions of lines a run reads and mostly drops.
+#[derive(Debug, Clone, Copy, PartialEq, Row, Deserialize)]
+pub struct ReceiptLineRef<'a> {
+    /// Receipt id.
+    pub receipt_id: &'a str,
+    /// Version.
+    pub version: i64,
+    /// Line number.
+    pub line_no: u32,
+    /// Hashed customer key.
+    pub customer_key: &'a str,
+    /// Store.
+    pub store_id: &'a str,
+    /// Sales channel.
+    pub channel: &'a str,
+    /// Milliseconds since the epoch.
+    pub ts_ms: u64,
+    /// SKU.
+    pub sku: &'a str,
+    /// Brand.
+    pub brand: &'a str,
+    /// Category.
+    pub category: &'a str,
+    /// Units.
+    pub quantity: i32,
+    /// Amount, micros.
+    pub amount_micros: i64,
+}
+
+impl From<ReceiptLineRef<'_>> for crate::ReceiptLineEvent {
+    fn from(r: ReceiptLineRef<'_>) -> Self {
+        Self {
+            receipt_id: r.receipt_id.to_string(),
+            version: r.version,
+            line_no: r.line_no,
+            customer_key: r.customer_key.to_string(),
+            store_id: r.store_id.to_string(),
+            channel: r.channel.to_string(),
+            ts_ms: r.ts_ms as i64,
+            sku: r.sku.to_string(),
+            brand: r.brand.to_string(),
+            category: r.category.to_string(),
+            quantity: r.quantity,
+            amount_micros: r.amount_micros,
+        }
+    }
+}
+
 /// Streams the raw lines of `receipts` with `from_ms <= ts_ms < to_ms` into `f`: every
 /// version, and replayed copies until ClickHouse merges them. The caller keeps a line only
 /// when [`CurrentVersions::is_current`] says so and drops repeated keys, which is
@@ -292,7 +341,7 @@ pub async fn stream_receipt_lines(
     config: &ClickHouseConfig,
     from_ms: i64,
     to_ms: i64,
-    mut f: impl FnMut(ReceiptRead),
+    mut f: impl FnMut(ReceiptLineRef<'_>),
 ) -> Result<u64, EventError> {
     let mut cursor = config
         .client()
@@ -303,7 +352,7 @@ pub async fn stream_receipt_lines(
         )
         .bind(from_ms.max(0) as u64)
         .bind(to_ms.max(0) as u64)
-        .fetch::<ReceiptRead>()?;
+        .fetch::<ReceiptLineRef<'_>>()?;
     let mut n = 0;
     while let Some(row) = cursor.next().await? {
         n += 1;

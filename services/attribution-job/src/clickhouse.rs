@@ -189,36 +189,41 @@ pub async fn run(job: &Job) -> anyhow::Result<String> {
     let bar = spinner(job.progress, "receipt lines");
     let history_from = from_ms - NTB_LOOKBACK_DAYS * DAY_SECS * 1_000;
     let mut earliest = i64::MAX;
-    let mut in_dates: HashSet<u64> = HashSet::new();
+    let mut in_dates: HashSet<u64, foldhash::fast::RandomState> = HashSet::default();
     let mut kept: HashSet<(String, i64, u32)> = HashSet::new();
-    let hasher = std::hash::RandomState::new();
-    let mut purchases: Vec<(String, String, i32, i64)> = Vec::new();
+    let hasher = foldhash::fast::RandomState::default();
+    let mut history = BrandHistory::new(history_from);
     let mut lines: Vec<ReceiptLineEvent> = Vec::new();
     endcap_events::stream_receipt_lines(&ch, history_from, to_ms, |r| {
         bar.inc(1);
         let ts = r.ts_ms as i64;
         earliest = earliest.min(ts);
-        if !mine(&r.customer_key) || !versions.is_current(&r.receipt_id, r.version) {
+        if !mine(r.customer_key) || !versions.is_current(r.receipt_id, r.version) {
             return;
         }
         if ts >= from_ms {
             // Counted by a 64-bit hash of the key: the count is the summary's, not money.
             in_dates.insert(std::hash::BuildHasher::hash_one(
                 &hasher,
-                (&r.receipt_id, r.version, r.line_no),
+                (r.receipt_id, r.version, r.line_no),
             ));
         }
-        if !eligible.exposed(&r.customer_key) {
+        if !eligible.exposed(r.customer_key) {
             return;
         }
-        purchases.push((r.customer_key.clone(), r.brand.clone(), r.quantity, ts));
-        catalog.entry(r.sku.clone()).or_insert_with(|| Product {
-            brand: r.brand.clone(),
-            category: r.category.clone(),
-        });
+        history.add(r.customer_key, r.brand, r.quantity, ts);
+        if !catalog.contains_key(r.sku) {
+            catalog.insert(
+                r.sku.to_string(),
+                Product {
+                    brand: r.brand.to_string(),
+                    category: r.category.to_string(),
+                },
+            );
+        }
         if ts >= from_ms
-            && eligible.can_credit(&r.customer_key, ts, &r.sku, &catalog)
-            && kept.insert((r.receipt_id.clone(), r.version, r.line_no))
+            && eligible.can_credit(r.customer_key, ts, r.sku, &catalog)
+            && kept.insert((r.receipt_id.to_string(), r.version, r.line_no))
         {
             lines.push(r.into());
         }
@@ -227,12 +232,8 @@ pub async fn run(job: &Job) -> anyhow::Result<String> {
     bar.finish_and_clear();
     let in_dates = in_dates.len() as u64;
     drop(kept);
-    let mut history = BrandHistory::new(earliest.min(from_ms).max(history_from));
-    for (c, b, q, t) in &purchases {
-        history.add(c, b, *q, *t);
-    }
+    history.set_since(earliest.min(from_ms).max(history_from));
     history.seal();
-    drop(purchases);
 
     let credits = attribute(&touches, &lines, &catalog, &identity, &rules);
     let total = retailer_total(&credits, &lines);

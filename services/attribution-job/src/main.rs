@@ -83,8 +83,8 @@ struct RunArgs {
     /// Last purchase date attributed, inclusive, YYYY-MM-DD in --time-zone (ClickHouse runs).
     #[arg(long)]
     to: Option<String>,
-    /// The retailer's time zone: its days bound --from/--to and date the results, and a
-    /// date-only receipt time in the files means the end of that day there.
+    /// The retailer's time zone: its days bound --from/--to and date the results
+    /// (ClickHouse runs; in CSV files a date-only receipt time is the end of that UTC day).
     #[arg(long, env = "ENDCAP_TIME_ZONE", default_value = "UTC")]
     time_zone: String,
     /// last_touch, first_touch, linear, time_decay or position.

@@ -332,3 +332,56 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// The ClickHouse path drops lines no exposure can earn before attributing
+    /// (`Eligibility`); that must never change a credit, under any scope, window or model.
+    #[test]
+    fn dropping_the_lines_no_exposure_can_earn_changes_no_credit(
+        touches in proptest::collection::vec((0i64..30, 0u128..3, any::<bool>(), 0usize..4), 1..12),
+        lines in proptest::collection::vec((0i64..30, 0usize..4, 1i64..50), 1..12),
+        scope in 0u8..3,
+        model in 0u8..5,
+        view_days in 1i64..10,
+    ) {
+        let skus = ["milk-1", "milk-2", "yogurt-9", "nobrand"];
+        let scope = [MatchScope::Sku, MatchScope::Brand, MatchScope::Category][scope as usize];
+        let model = [
+            AttributionModel::LastTouch,
+            AttributionModel::FirstTouch,
+            AttributionModel::Linear,
+            AttributionModel::TimeDecay,
+            AttributionModel::PositionBased,
+        ][model as usize];
+        let ts: Vec<Touch> = touches
+            .iter()
+            .enumerate()
+            .map(|(i, (d, adv, click, sku))| {
+                let kind = if *click { TouchKind::Click } else { TouchKind::View };
+                touch(i as u128 + 1, kind, T0 + d * DAY, *adv, &[skus[*sku]])
+            })
+            .collect();
+        let ls: Vec<ReceiptLineEvent> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, (d, sku, amount))| {
+                line(&format!("r{i}"), 1, 0, T0 + d * DAY + S, skus[*sku], 1, amount * 1_000_000)
+            })
+            .collect();
+        let s = AttributionSettings {
+            view_window_days: WindowDays::parse(view_days, "v").unwrap(),
+            ..settings(scope)
+        };
+        let f = move |_: Uuid| s;
+        let rules = Rules { settings: &f, model, half_life_secs: 7 * 86_400 };
+        let (cat, ids) = (catalog(), identity());
+        let all = attribute(&ts, &ls, &cat, &ids, &rules);
+        let eligible = Eligibility::new(&ts, &ids, &rules);
+        let kept: Vec<ReceiptLineEvent> = ls
+            .iter()
+            .filter(|l| eligible.can_credit(&l.customer_key, l.ts_ms, &l.sku, &cat))
+            .cloned()
+            .collect();
+        prop_assert_eq!(attribute(&ts, &kept, &cat, &ids, &rules), all);
+    }
+}

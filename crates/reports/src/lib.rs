@@ -31,7 +31,7 @@ use uuid::Uuid;
 pub const DEFAULT_MIN_CUSTOMERS: u64 = 50;
 
 /// Delivery of one day x advertiser x campaign x line item x ad channel.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Row)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cell {
     /// Day in the retailer's time zone, days since 1970-01-01 (charges: accounting date).
     pub day: u16,
@@ -54,6 +54,11 @@ pub struct Cell {
     pub charge_nanos: i64,
     /// Media cost, nanos (replays excluded).
     pub media_cost_nanos: i64,
+    /// For an adjustment: the closed month whose late ledger rows it carries ("" for a
+    /// month's own figures). A month closed with an adjustment in it keeps it frozen, and
+    /// the late rows are never posted again.
+    #[serde(default)]
+    pub for_period: String,
 }
 
 impl Cell {
@@ -382,10 +387,10 @@ impl Finance {
                 out.push(c);
             }
         }
+        // Every closed month's frozen cells, and per closed month what has been frozen for it
+        // anywhere (its own cells, and adjustments a later close absorbed).
+        let mut snapshots: Vec<(&ClosedPeriod, Vec<Cell>)> = Vec::new();
         for p in &closed {
-            let Some((first, last)) = month_bounds(&p.period) else {
-                continue;
-            };
             let frozen: Vec<Cell> = serde_json::from_str(&p.cells)
                 .map_err(|e| ReportError::Corrupt(format!("closed period {}: {e}", p.period)))?;
             let frozen: Vec<Cell> = frozen
@@ -395,6 +400,19 @@ impl Finance {
                         && q.campaign_id.is_none_or(|x| x == c.campaign_id)
                 })
                 .collect();
+            snapshots.push((p, frozen));
+        }
+        let belongs_to = |c: &Cell, snapshot: &str| {
+            if c.for_period.is_empty() {
+                snapshot.to_string()
+            } else {
+                c.for_period.clone()
+            }
+        };
+        for (p, frozen) in &snapshots {
+            let Some((first, last)) = month_bounds(&p.period) else {
+                continue;
+            };
             if first <= q.to && last >= q.from {
                 out.extend(
                     frozen
@@ -413,13 +431,19 @@ impl Finance {
             if post_day < q.from || post_day > q.to {
                 continue;
             }
-            // Ledger now minus frozen, per (advertiser, campaign, line item, channel).
+            // Ledger now minus everything frozen for this month, per (advertiser, campaign,
+            // line item, channel).
             let mut diff: BTreeMap<(Uuid, Uuid, Uuid, String), [i64; 4]> = BTreeMap::new();
             let now = self.cells(first, last, q).await?;
+            let frozen_for_p = snapshots.iter().flat_map(|(s, cells)| {
+                cells
+                    .iter()
+                    .filter(move |c| belongs_to(c, &s.period) == p.period)
+            });
             for (c, sign) in now
                 .iter()
                 .map(|c| (c, 1))
-                .chain(frozen.iter().map(|c| (c, -1)))
+                .chain(frozen_for_p.map(|c| (c, -1)))
             {
                 let d = diff
                     .entry((
@@ -456,6 +480,7 @@ impl Finance {
                     clicks: d[1].max(0) as u64,
                     charge_nanos: d[2],
                     media_cost_nanos: d[3],
+                    for_period: p.period.clone(),
                     ..empty(
                         day_of(post_day),
                         advertiser_id,
@@ -838,7 +863,8 @@ impl Finance {
             campaign_id: None,
             model: "last_touch".into(),
         };
-        let cells = self.cells(first, last, &all).await?;
+        // What the month shows now: its own ledger and any adjustment posted into it.
+        let (cells, _) = self.frozen_cells(store, &all).await?;
         let mut t = empty(0, Uuid::nil(), Uuid::nil(), Uuid::nil(), "");
         for c in &cells {
             t.add(c);
@@ -876,6 +902,7 @@ fn empty(day: u16, advertiser_id: Uuid, campaign_id: Uuid, line_item_id: Uuid, c
         clicks: 0,
         charge_nanos: 0,
         media_cost_nanos: 0,
+        for_period: String::new(),
     }
 }
 

@@ -36,6 +36,9 @@ pub struct Settings {
     /// The marketplace currency (ENDCAP_CURRENCY, default USD): advertisers in another one
     /// are refused.
     pub currency: endcap_core::Currency,
+    /// Fewest customers in a lift arm before reports show its figures
+    /// (ENDCAP_PRIVACY_MIN_CUSTOMERS, default 50).
+    pub privacy_min_customers: u64,
 }
 
 /// Default key of the seeded demo advertiser; only ever used with `--seed-demo`.
@@ -90,8 +93,12 @@ impl Settings {
             ));
             endcap_core::Currency::parse("USD", "currency").unwrap_or_else(|_| unreachable!())
         });
+        let privacy_min_customers = layers
+            .count("ENDCAP_PRIVACY_MIN_CUSTOMERS", "privacy_min_customers")
+            .unwrap_or(endcap_reports::DEFAULT_MIN_CUSTOMERS);
         layers.finish()?;
         Ok(Settings {
+            privacy_min_customers,
             common,
             admin_key,
             demo_advertiser_key,

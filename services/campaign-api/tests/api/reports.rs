@@ -173,8 +173,8 @@ async fn finance_reports_reconcile_close_and_scope() {
     let a = ids(&app, &key_a, &adv_a).await;
     let b = ids(&app, &key_b, &adv_b).await;
 
-    let oct = day(2026, 10, 15);
-    let nov = day(2026, 11, 10);
+    let oct = day(2026, 9, 15);
+    let nov = day(2026, 10, 10);
     // A: 1.000000500 + 2.25 billable in October, an over-budget and a duplicate row that
     // must not count, and media cost; B: 5 in November.
     let writer = ClickHouseWriter::new(&ch);
@@ -194,19 +194,19 @@ async fn finance_reports_reconcile_close_and_scope() {
 
     // Bad input names the field.
     let r = app
-        .get("/v1/reports/delivery?to=2026-10-31", &finance)
+        .get("/v1/reports/delivery?to=2026-09-30", &finance)
         .await;
     assert_eq!((r.status, r.field()), (400, Some("from")), "{}", r.text);
     let r = app
         .get(
-            "/v1/reports/delivery?from=2026-10-01&to=2026-10-31&group_by=store",
+            "/v1/reports/delivery?from=2026-09-01&to=2026-09-30&group_by=store",
             &finance,
         )
         .await;
     assert_eq!((r.status, r.field()), (400, Some("group_by")), "{}", r.text);
     let r = app
         .get(
-            "/v1/reports/delivery?from=2026-10-01&to=2026-10-31&group_by=sales_channel",
+            "/v1/reports/delivery?from=2026-09-01&to=2026-09-30&group_by=sales_channel",
             &finance,
         )
         .await;
@@ -214,7 +214,7 @@ async fn finance_reports_reconcile_close_and_scope() {
 
     // Spend = billable rows, to the micro (1.000000500 + 2.25 = 3.2500005 -> 3.250000 or
     // 3.250001 by the invoice rule; the sum is made before rounding, once).
-    let oct_q = "/v1/reports/delivery?from=2026-10-01&to=2026-10-31&group_by=campaign";
+    let oct_q = "/v1/reports/delivery?from=2026-09-01&to=2026-09-30&group_by=campaign";
     let r = app.get(oct_q, &finance).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let ra = row(&r, &a.campaign);
@@ -263,52 +263,44 @@ async fn finance_reports_reconcile_close_and_scope() {
         r.text
     );
 
-    // Close October; a late October charge leaves October as it was and is posted to
-    // November as an itemised adjustment.
+    // Close September; a late September charge leaves September as it was and is posted
+    // to October as an itemised adjustment.
+    let close = |m: &str| format!("/v1/periods/{m}/close");
     let r = app
-        .post("/v1/periods/2026-10/close", &finance, serde_json::json!({}))
+        .post(&close("2026-09"), &finance, serde_json::json!({}))
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let r = app
-        .post("/v1/periods/2026-10/close", &finance, serde_json::json!({}))
+        .post(&close("2026-09"), &finance, serde_json::json!({}))
         .await;
     assert_eq!(
         (r.status, r.body["closed_now"].as_bool()),
         (200, Some(false))
     );
     let r = app
-        .post("/v1/periods/2099-01/close", &finance, serde_json::json!({}))
+        .post(&close("2099-01"), &finance, serde_json::json!({}))
         .await;
     assert_eq!((r.status, r.field()), (400, Some("period")), "{}", r.text);
     let r = app
-        .post("/v1/periods/2026-09/close", &key_a, serde_json::json!({}))
+        .post(&close("2026-08"), &key_a, serde_json::json!({}))
         .await;
     assert_eq!(r.status, 404, "advertisers cannot close periods");
-    writer
-        .write(&[charge(
-            &a,
-            day(2026, 10, 20),
-            ChargeReason::Billable,
-            700_000_000,
-            0,
-        )])
-        .await
-        .unwrap();
+    let late = |nanos| charge(&a, day(2026, 9, 20), ChargeReason::Billable, nanos, 0);
+    writer.write(&[late(700_000_000)]).await.unwrap();
+    let september = format!("3.{:06}", expect - 3_000_000);
     let r = app.get(oct_q, &finance).await;
     assert_eq!(
         row(&r, &a.campaign)[col(&r, "advertiser_charge")],
-        format!("3.{:06}", expect - 3_000_000)
+        september
     );
-    let r = app
-        .get(
-            "/v1/reports/delivery?from=2026-11-01&to=2026-11-30&group_by=campaign",
-            &finance,
-        )
-        .await;
+    let month = |m: &str, last: u32| {
+        format!("/v1/reports/delivery?from={m}-01&to={m}-{last}&group_by=campaign")
+    };
+    let r = app.get(&month("2026-10", 31), &finance).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let adj = &r.body["adjustments"][0];
-    assert_eq!(adj["for_period"], "2026-10");
-    assert_eq!(adj["posted_to"], "2026-11");
+    assert_eq!(adj["for_period"], "2026-09");
+    assert_eq!(adj["posted_to"], "2026-10");
     assert_eq!(adj["charge_micros"], 700_000);
     assert_eq!(
         row(&r, &a.campaign)[col(&r, "advertiser_charge")],
@@ -319,8 +311,51 @@ async fn finance_reports_reconcile_close_and_scope() {
         "5.000000"
     );
 
+    // Close October with the adjustment in it: October keeps it, and a later September
+    // charge goes to November alone (never the 0.70 again).
+    let r = app
+        .post(&close("2026-10"), &finance, serde_json::json!({}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    writer.write(&[late(300_000_000)]).await.unwrap();
+    let r = app.get(&month("2026-10", 31), &finance).await;
+    assert_eq!(
+        row(&r, &a.campaign)[col(&r, "advertiser_charge")],
+        "0.700000"
+    );
+    assert_eq!(
+        row(&r, &b.campaign)[col(&r, "advertiser_charge")],
+        "5.000000"
+    );
+    let r = app.get(oct_q, &finance).await;
+    assert_eq!(
+        row(&r, &a.campaign)[col(&r, "advertiser_charge")],
+        september
+    );
+    let r = app.get(&month("2026-11", 30), &finance).await;
+    let adjustments = r.body["adjustments"].as_array().unwrap();
+    assert_eq!(adjustments.len(), 1, "{}", r.text);
+    assert_eq!(adjustments[0]["for_period"], "2026-09");
+    assert_eq!(adjustments[0]["posted_to"], "2026-11");
+    assert_eq!(adjustments[0]["charge_micros"], 300_000);
+    // Over the three months the ledger's billable rows are all there, once.
+    let r = app
+        .get(
+            "/v1/reports/delivery?from=2026-09-01&to=2026-11-30&group_by=",
+            &finance,
+        )
+        .await;
+    let total =
+        endcap_billing::nanos_to_micros(3_250_000_500 + 700_000_000 + 300_000_000 + 5_000_000_000);
+    assert_eq!(
+        r.body["totals"][col(&r, "advertiser_charge")],
+        format!("{}.{:06}", total / 1_000_000, total % 1_000_000),
+        "{}",
+        r.text
+    );
+
     // Attribution: a direct new-to-brand sale of 12, a halo sale of 3 and a return of -2
-    // for A; ROAS over A's November spend (the posted 0.70 adjustment).
+    // for A; ROAS over A's November spend (the posted 0.30 adjustment).
     let credits = vec![
         credit(&a, "r1", 0, 12_000_000, true, true),
         credit(&a, "r1", 1, 3_000_000, false, false),
@@ -367,8 +402,8 @@ async fn finance_reports_reconcile_close_and_scope() {
     assert_eq!(ra[col(&r, "new_to_brand_sales")], "12.000000");
     let roas = ra[col(&r, "roas")].as_f64().unwrap();
     assert!(
-        (roas - 13.0 / 0.7).abs() < 1e-5,
-        "net 13 over spend 0.70: {roas}"
+        (roas - 13.0 / 0.3).abs() < 1e-5,
+        "net 13 over spend 0.30: {roas}"
     );
     assert!(r.body["match_rate"].is_object(), "{}", r.text);
     assert!(r.body["dated_by"]

@@ -184,6 +184,7 @@ struct Sales {
     #[serde(rename = "ntb_sales")]
     ntb: i64,
     ntb_lookback: u16,
+    customers: u64,
 }
 
 #[derive(Row, Deserialize)]
@@ -578,7 +579,7 @@ impl Finance {
                  sum(attributed_units_micros) AS units, sumIf(attributed_micros, attributed_micros > 0) AS gross, \
                  sumIf(attributed_micros, attributed_micros < 0) AS returns, \
                  sumIf(attributed_micros, direct = 1) AS direct_sales, sumIf(attributed_micros, direct = 0) AS halo_sales, \
-                 sumIf(attributed_micros, new_to_brand = 1) AS ntb_sales, min(ntb_lookback_days) AS ntb_lookback \
+                 sumIf(attributed_micros, new_to_brand = 1) AS ntb_sales, min(ntb_lookback_days) AS ntb_lookback, uniqExact(customer_key) AS customers \
                  FROM attribution_current WHERE model = ? AND purchase_date >= toDate(?) \
                  AND purchase_date <= toDate(?){filter} GROUP BY key ORDER BY key"
             ))
@@ -614,6 +615,8 @@ impl Finance {
                 "halo_sales",
                 "new_to_brand_sales",
                 "new_to_brand_lookback_days",
+                "customers",
+                "suppressed",
                 "advertiser_charge",
                 "roas",
             ]
@@ -639,6 +642,7 @@ impl Finance {
             );
         }
         let mut rows = Vec::new();
+        let mut any_hidden = false;
         for s in &sales {
             let key: Vec<String> = if q.group_by.is_empty() {
                 Vec::new()
@@ -648,22 +652,31 @@ impl Finance {
             let charge = spend.get(&key).copied();
             let mut row: Vec<Value> = key.iter().cloned().map(Value::from).collect();
             let net = s.gross + s.returns;
+            // A group of fewer customers than the privacy minimum names too few people's
+            // purchases: advertisers see that it exists, not what was bought.
+            let hide = q.privacy && s.customers < self.min_customers;
+            any_hidden |= hide;
+            let shown = |v: Value| if hide { Value::Null } else { v };
             row.extend([
-                json!(s.orders),
-                json!(units(s.units)),
-                json!(money(s.gross)),
-                json!(money(s.returns)),
-                json!(money(net)),
-                json!(money(s.direct)),
-                json!(money(s.halo)),
-                json!(money(s.ntb)),
+                shown(json!(s.orders)),
+                shown(json!(units(s.units))),
+                shown(json!(money(s.gross))),
+                shown(json!(money(s.returns))),
+                shown(json!(money(net))),
+                shown(json!(money(s.direct))),
+                shown(json!(money(s.halo))),
+                shown(json!(money(s.ntb))),
                 json!(s.ntb_lookback),
+                shown(json!(s.customers)),
+                json!(hide),
                 charge.map_or(Value::Null, |c| {
                     json!(money(nanos_to_micros(i128::from(c))))
                 }),
-                charge
-                    .filter(|c| *c > 0)
-                    .map_or(Value::Null, |c| json!(ratio(net as f64 * 1e3 / c as f64))),
+                shown(
+                    charge
+                        .filter(|c| *c > 0)
+                        .map_or(Value::Null, |c| json!(ratio(net as f64 * 1e3 / c as f64))),
+                ),
             ]);
             if q.group_by == [Dim::Campaign] {
                 row.extend(lift_values(key.first().and_then(|k| lifts.get(k))));
@@ -697,7 +710,15 @@ impl Finance {
             Value::Null,
             Value::Null,
             Value::Null,
+            Value::Null,
+            Value::Null,
         ]);
+        if any_hidden {
+            // The totals would give away what the hidden rows withhold.
+            for v in totals.iter_mut() {
+                *v = Value::Null;
+            }
+        }
         if q.group_by == [Dim::Campaign] {
             totals.extend(lift_values(None));
         }
@@ -862,6 +883,7 @@ impl Finance {
             advertiser_id: None,
             campaign_id: None,
             model: "last_touch".into(),
+            privacy: false,
         };
         // What the month shows now: its own ledger and any adjustment posted into it.
         let (cells, _) = self.frozen_cells(store, &all).await?;

@@ -79,6 +79,9 @@ pub struct Query {
     pub campaign_id: Option<Uuid>,
     /// Attribution model whose results are read.
     pub model: String,
+    /// Withhold the figures of groups under the privacy minimum of customers (advertiser
+    /// callers; finance and admins reconcile exact figures).
+    pub privacy: bool,
 }
 
 fn invalid(field: &str, reason: impl Into<String>) -> ReportError {
@@ -152,6 +155,7 @@ impl Query {
             advertiser_id,
             campaign_id,
             model: model.to_string(),
+            privacy: false,
         })
     }
 

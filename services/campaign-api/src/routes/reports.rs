@@ -73,7 +73,7 @@ async fn query(state: &AppState, caller: &Caller, p: &ReportParams) -> Result<Qu
             return Err(ApiError::not_found("campaign"));
         }
     }
-    Query::parse(
+    let mut q = Query::parse(
         p.from.as_deref(),
         p.to.as_deref(),
         p.group_by.as_deref(),
@@ -81,7 +81,9 @@ async fn query(state: &AppState, caller: &Caller, p: &ReportParams) -> Result<Qu
         advertiser.map(|a| a.as_uuid()),
         p.campaign_id.map(|c| c.as_uuid()),
     )
-    .map_err(report_error)
+    .map_err(report_error)?;
+    q.privacy = caller.0.role == Role::Advertiser;
+    Ok(q)
 }
 
 /// JSON, or CSV streamed line by line.

@@ -423,7 +423,26 @@ async fn finance_reports_reconcile_close_and_scope() {
         "B's own sales only: {}",
         r.text
     );
-    assert_eq!(r.body["rows"][0][col(&r, "net_sales")], "4.000000");
+    // One customer is under the privacy minimum: the advertiser sees the row exists, not
+    // what was bought, and no total that would give it away; finance sees the figures.
+    assert_eq!(r.body["rows"][0][col(&r, "suppressed")], true, "{}", r.text);
+    assert!(r.body["rows"][0][col(&r, "net_sales")].is_null());
+    assert!(r.body["totals"][col(&r, "net_sales")].is_null());
+    let r = app
+        .get(
+            &format!(
+                "/v1/reports/attribution?from=2026-11-01&to=2026-11-30&group_by=sales_channel&advertiser_id={adv_b}"
+            ),
+            &finance,
+        )
+        .await;
+    assert_eq!(
+        r.body["rows"][0][col(&r, "net_sales")],
+        "4.000000",
+        "{}",
+        r.text
+    );
+    assert_eq!(r.body["rows"][0][col(&r, "suppressed")], false);
 
     // The explanation names exposures and rules, for staff only.
     let r = app

@@ -383,7 +383,7 @@ impl CurrentVersions {
             .client()
             .query(
                 "SELECT receipt_id, max(version) AS v, argMax(line_count, version) AS lc \
-                 FROM receipt_headers WHERE receipt_id IN ( \
+                 FROM receipt_headers FINAL WHERE receipt_id IN ( \
                    SELECT receipt_id FROM receipt_headers WHERE version > 1 OR line_count = 0) \
                  GROUP BY receipt_id",
             )

@@ -270,9 +270,10 @@ pub fn receipt_hash(r: &Receipt) -> String {
     hex::encode(Sha256::digest(serde_json::to_vec(r).unwrap_or_default()))
 }
 
-/// The events a receipt becomes: its header (which makes this version current, or voids the
-/// receipt when it has no lines), then its lines, brand and category filled from the catalog
-/// when missing.
+/// The events a receipt becomes: its lines, brand and category filled from the catalog
+/// when missing, then its header (which makes this version current, or voids the receipt
+/// when it has no lines). The header goes last: should the sink cut a batch between them,
+/// the new version's lines are in before anything names it current.
 pub fn receipt_events(r: &Receipt, catalog: &HashMap<String, (String, String)>) -> Vec<Event> {
     let channel = match r.channel {
         Channel::InStore => "in_store",
@@ -288,8 +289,10 @@ pub fn receipt_events(r: &Receipt, catalog: &HashMap<String, (String, String)>) 
         channel: channel.to_string(),
         ts_ms: r.ts.timestamp_millis(),
     });
-    std::iter::once(header)
-        .chain(r.lines.iter().enumerate().map(|(i, l)| {
+    r.lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
             let known = catalog.get(l.sku.as_str());
             Event::ReceiptLine(ReceiptLineEvent {
                 receipt_id: r.receipt_id.clone(),
@@ -313,7 +316,8 @@ pub fn receipt_events(r: &Receipt, catalog: &HashMap<String, (String, String)>) 
                 quantity: l.quantity,
                 amount_micros: l.amount_micros.get(),
             })
-        }))
+        })
+        .chain(std::iter::once(header))
         .collect()
 }
 
@@ -427,6 +431,7 @@ pub const RECEIPT_CSV_HEADER: &str =
 pub fn csv_receipts(data: &[u8]) -> (Vec<(u64, String)>, Vec<LineError>) {
     let mut out: Vec<(u64, ReceiptInput)> = Vec::new();
     let mut errors = Vec::new();
+    let mut failed: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
@@ -536,9 +541,29 @@ pub fn csv_receipts(data: &[u8]) -> (Vec<(u64, String)>, Vec<LineError>) {
                     },
                 )),
             },
-            Err(e) => errors.push(e),
+            Err(e) => {
+                failed.insert(col(0).unwrap_or("").to_string());
+                errors.push(e);
+            }
         }
     }
+    // A receipt with a bad row is refused whole: sent without that line it would be stored
+    // as complete, and the corrected file refused as "other content" at the same version.
+    out.retain(|(line, r)| {
+        if !failed.contains(&r.receipt_id) {
+            return true;
+        }
+        errors.push(LineError {
+            line: *line,
+            field: None,
+            reason: format!(
+                "receipt {:?} not sent: another of its rows is bad (fix it and send the whole receipt)",
+                r.receipt_id
+            ),
+        });
+        false
+    });
+    errors.sort_by_key(|e| e.line);
     let records = out
         .into_iter()
         .map(|(line, r)| (line, serde_json::to_string(&r).unwrap_or_default()))
@@ -606,6 +631,27 @@ mod tests {
     }
 
     #[test]
+    fn a_receipt_with_a_bad_row_is_refused_whole() {
+        let k = key('f');
+        let csv = format!(
+            "{RECEIPT_CSV_HEADER}\n\
+             r1,1,{k},,s1,,2026-11-20T10:00:00Z,sku-1,1,1000000,,\n\
+             r1,1,{k},,s1,,2026-11-20T10:00:00Z,sku-2,1,oops,,\n\
+             r1,1,{k},,s1,,2026-11-20T10:00:00Z,sku-3,1,2000000,,\n\
+             r2,1,{k},,s1,,2026-11-20T10:00:00Z,sku-1,1,1000000,,\n"
+        );
+        let (records, errors) = csv_receipts(csv.as_bytes());
+        assert_eq!(records.len(), 1, "only r2 goes: {records:?}");
+        assert!(records[0].1.contains("\"r2\""));
+        let lines: Vec<u64> = errors.iter().map(|e| e.line).collect();
+        assert_eq!(
+            lines,
+            vec![2, 3],
+            "the receipt (first row) and the bad row: {errors:?}"
+        );
+    }
+
+    #[test]
     fn a_correction_with_no_lines_voids_and_a_first_version_needs_lines() {
         let line = |v: i64| {
             format!(
@@ -661,14 +707,14 @@ mod tests {
         ]
         .into();
         let ev = receipt_events(&r, &catalog);
-        let Event::ReceiptHeader(h) = &ev[0] else {
-            panic!("the header comes first")
+        let Event::ReceiptHeader(h) = &ev[2] else {
+            panic!("the header comes last")
         };
         assert_eq!((h.version, h.line_count), (1, 2));
-        let Event::ReceiptLine(a) = &ev[1] else {
+        let Event::ReceiptLine(a) = &ev[0] else {
             panic!()
         };
-        let Event::ReceiptLine(b) = &ev[2] else {
+        let Event::ReceiptLine(b) = &ev[1] else {
             panic!()
         };
         assert_eq!((a.brand.as_str(), a.category.as_str()), ("Acme", "dairy"));

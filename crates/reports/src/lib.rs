@@ -14,7 +14,7 @@
 mod query;
 mod render;
 
-pub use query::{Dim, Query, ReportError};
+pub use query::{check_model, Dim, Query, ReportError, MODELS};
 pub use render::Report;
 
 use chrono::{Datelike, NaiveDate};
@@ -100,8 +100,18 @@ fn month_of(day: u16) -> String {
     format!("{:04}-{:02}", d.year(), d.month())
 }
 
-/// First and last day of a `YYYY-MM` month.
+/// First and last day of a `YYYY-MM` month; `None` for anything not spelled exactly so
+/// (chrono alone would take `2026-6` or `+2026-06`, and one month must have one name).
 fn month_bounds(period: &str) -> Option<(NaiveDate, NaiveDate)> {
+    let b = period.as_bytes();
+    let exact = b.len() == 7
+        && b[4] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || c.is_ascii_digit());
+    if !exact {
+        return None;
+    }
     let first = NaiveDate::parse_from_str(&format!("{period}-01"), "%Y-%m-%d").ok()?;
     let next = if first.month() == 12 {
         NaiveDate::from_ymd_opt(first.year() + 1, 1, 1)?
@@ -520,17 +530,36 @@ impl Finance {
             .map(String::from),
         );
         let mut total = empty(0, Uuid::nil(), Uuid::nil(), Uuid::nil(), "");
+        for c in groups.values() {
+            total.add(c);
+        }
+        // The total is the ledger's nanos rounded once; the rows share out those micros by
+        // largest remainder, so they add up to it (rounding each row alone could bill a
+        // micro more than the ledger holds).
+        let charge_total = nanos_to_micros(i128::from(total.charge_nanos));
+        let media_total = nanos_to_micros(i128::from(total.media_cost_nanos));
+        let charges = apportion(
+            &groups.values().map(|c| c.charge_nanos).collect::<Vec<_>>(),
+            charge_total,
+        );
+        let media = apportion(
+            &groups
+                .values()
+                .map(|c| c.media_cost_nanos)
+                .collect::<Vec<_>>(),
+            media_total,
+        );
         let rows = groups
             .into_iter()
-            .map(|(key, c)| {
-                total.add(&c);
+            .zip(charges.into_iter().zip(media))
+            .map(|((key, c), (charge, media))| {
                 let mut row: Vec<Value> = key.into_iter().map(Value::from).collect();
-                row.extend(delivery_values(&c));
+                row.extend(delivery_values(&c, charge, media));
                 row
             })
             .collect();
         let mut totals: Vec<Value> = q.group_by.iter().map(|_| Value::Null).collect();
-        totals.extend(delivery_values(&total));
+        totals.extend(delivery_values(&total, charge_total, media_total));
         Ok(Report {
             report: "delivery",
             from: q.from,
@@ -575,7 +604,7 @@ impl Finance {
             .ch
             .client()
             .query(&format!(
-                "SELECT {key_sql} AS key, uniqExact(receipt_id) AS orders, \
+                "SELECT {key_sql} AS key, uniqExactIf(receipt_id, attributed_micros > 0) AS orders, \
                  sum(attributed_units_micros) AS units, sumIf(attributed_micros, attributed_micros > 0) AS gross, \
                  sumIf(attributed_micros, attributed_micros < 0) AS returns, \
                  sumIf(attributed_micros, direct = 1) AS direct_sales, sumIf(attributed_micros, direct = 0) AS halo_sales, \
@@ -732,7 +761,12 @@ impl Finance {
             rows,
             totals,
             freshness: self.freshness(&q.model).await?,
-            match_rate: Some(self.match_rate(q).await?),
+            // Retailer-wide figures: for finance and admins, not advertisers.
+            match_rate: if q.privacy {
+                None
+            } else {
+                Some(self.match_rate(q).await?)
+            },
             adjustments: Vec::new(),
             notes: vec![
                 format!("model {}; each advertiser's credit stands alone, so campaign rows of different advertisers can share a sale", q.model),
@@ -777,7 +811,10 @@ impl Finance {
                  UNION ALL SELECT 'impressions' AS source, toUInt32(max(ts)) AS through FROM impressions \
                  UNION ALL SELECT 'clicks' AS source, toUInt32(max(ts)) AS through FROM clicks \
                  UNION ALL SELECT 'receipts' AS source, toUInt32(max(ts)) AS through FROM receipt_headers \
-                 UNION ALL SELECT 'attribution' AS source, toUInt32(max(to_ts)) AS through FROM attribution_runs WHERE model = ?",
+                 UNION ALL SELECT 'attribution' AS source, toUInt32(max(to_ts)) AS through FROM ( \
+                   SELECT to_ts, any(shard_count) AS shards, uniqExact(shard_index) AS done \
+                   FROM attribution_runs WHERE model = ? \
+                   GROUP BY from_ts, to_ts, shard_count, settings_version) WHERE done = shards",
             )
             .bind(model)
             .fetch_all()
@@ -887,10 +924,6 @@ impl Finance {
         };
         // What the month shows now: its own ledger and any adjustment posted into it.
         let (cells, _) = self.frozen_cells(store, &all).await?;
-        let mut t = empty(0, Uuid::nil(), Uuid::nil(), Uuid::nil(), "");
-        for c in &cells {
-            t.add(c);
-        }
         let closed = store
             .close_period(&ClosedPeriod {
                 period: period.to_string(),
@@ -900,6 +933,24 @@ impl Finance {
                     .map_err(|e| ReportError::Corrupt(e.to_string()))?,
             })
             .await?;
+        // Already closed (or closed by a concurrent call): answer what is frozen, not what
+        // the ledger says now.
+        let frozen: Vec<Cell> = if closed {
+            cells
+        } else {
+            let stored = store
+                .closed_periods()
+                .await?
+                .into_iter()
+                .find(|p| p.period == period)
+                .ok_or_else(|| ReportError::Corrupt(format!("closed period {period} vanished")))?;
+            serde_json::from_str(&stored.cells)
+                .map_err(|e| ReportError::Corrupt(format!("closed period {period}: {e}")))?
+        };
+        let mut t = empty(0, Uuid::nil(), Uuid::nil(), Uuid::nil(), "");
+        for c in &frozen {
+            t.add(c);
+        }
         Ok((
             closed,
             json!({
@@ -943,8 +994,27 @@ fn ratio(x: f64) -> f64 {
     (x * 1e6).round() / 1e6
 }
 
-fn delivery_values(c: &Cell) -> Vec<Value> {
-    let charge = nanos_to_micros(i128::from(c.charge_nanos));
+/// Shares `total` micros among parts given in nanos: each part's whole micros, then one
+/// micro more to the parts with the largest remainders (earlier parts first on ties), so the
+/// parts add up to `total` exactly.
+fn apportion(nanos: &[i64], total: i64) -> Vec<i64> {
+    let per = endcap_billing::NANOS_PER_MICRO;
+    let mut out: Vec<i64> = nanos.iter().map(|n| n.div_euclid(per)).collect();
+    let mut short = total - out.iter().sum::<i64>();
+    let mut order: Vec<usize> = (0..nanos.len()).collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(nanos[i].rem_euclid(per)), i));
+    for &i in order.iter().cycle().take(nanos.len().saturating_mul(2)) {
+        if short == 0 {
+            break;
+        }
+        let step = short.signum();
+        out[i] += step;
+        short -= step;
+    }
+    out
+}
+
+fn delivery_values(c: &Cell, charge: i64, media: i64) -> Vec<Value> {
     vec![
         json!(c.impressions),
         json!(c.clicks),
@@ -954,7 +1024,7 @@ fn delivery_values(c: &Cell) -> Vec<Value> {
             Value::Null
         },
         json!(money(charge)),
-        json!(money(nanos_to_micros(i128::from(c.media_cost_nanos)))),
+        json!(money(media)),
         if c.clicks > 0 {
             json!(money(charge / c.clicks as i64))
         } else {
@@ -1006,6 +1076,25 @@ mod tests {
         assert_eq!(money(1_234_567), "1.234567");
         assert_eq!(money(-5), "-0.000005");
         assert_eq!(money(0), "0.000000");
+    }
+
+    #[test]
+    fn rows_share_the_rounded_total_exactly() {
+        // Two rows of 500 nanos: the ledger's 1,000 nanos are one micro, not two.
+        assert_eq!(apportion(&[500, 500], nanos_to_micros(1_000)), vec![1, 0]);
+        assert_eq!(apportion(&[1_999, 2_001], 4), vec![2, 2]);
+        assert_eq!(apportion(&[], 0), Vec::<i64>::new());
+        let parts = [123_456_789, 987, 1_000_000_499, 3];
+        let total = nanos_to_micros(parts.iter().map(|p| i128::from(*p)).sum());
+        assert_eq!(apportion(&parts, total).iter().sum::<i64>(), total);
+    }
+
+    #[test]
+    fn months_are_spelled_one_way() {
+        assert!(month_bounds("2026-6").is_none());
+        assert!(month_bounds("+2026-06").is_none());
+        assert!(month_bounds("2026-06 ").is_none());
+        assert!(month_bounds("2026-06").is_some());
     }
 
     #[test]

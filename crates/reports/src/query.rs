@@ -4,6 +4,27 @@ use chrono::NaiveDate;
 use endcap_store::StoreError;
 use uuid::Uuid;
 
+/// The attribution models results can be read for, as the job names them.
+pub const MODELS: [&str; 5] = [
+    "last_touch",
+    "first_touch",
+    "linear",
+    "time_decay",
+    "position",
+];
+
+/// Refuses a model name the job never writes, naming the field.
+pub fn check_model(model: &str) -> Result<(), ReportError> {
+    if MODELS.contains(&model) {
+        Ok(())
+    } else {
+        Err(invalid(
+            "model",
+            "use last_touch, first_touch, linear, time_decay or position",
+        ))
+    }
+}
+
 /// Longest report span, days (a year and a leap day).
 const MAX_DAYS: i64 = 366;
 
@@ -134,20 +155,7 @@ impl Query {
             dims.push(d);
         }
         let model = model.unwrap_or("last_touch");
-        if ![
-            "last_touch",
-            "first_touch",
-            "linear",
-            "time_decay",
-            "position",
-        ]
-        .contains(&model)
-        {
-            return Err(invalid(
-                "model",
-                "use last_touch, first_touch, linear, time_decay or position",
-            ));
-        }
+        check_model(model)?;
         Ok(Query {
             from,
             to,

@@ -185,6 +185,7 @@ pub async fn explain_receipt(
 ) -> Result<HttpResponse, ApiError> {
     staff(&caller)?;
     let model = p.0.model.unwrap_or_else(|| "last_touch".into());
+    endcap_reports::check_model(&model).map_err(report_error)?;
     let lines = finance(&state)?
         .explain(&path.into_inner(), &model)
         .await

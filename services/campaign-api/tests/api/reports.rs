@@ -288,6 +288,25 @@ async fn finance_reports_reconcile_close_and_scope() {
     let late = |nanos| charge(&a, day(2026, 9, 20), ChargeReason::Billable, nanos, 0);
     writer.write(&[late(700_000_000)]).await.unwrap();
     let september = format!("3.{:06}", expect - 3_000_000);
+    // Closing again answers what is frozen, not the ledger now; a month has one spelling.
+    let r = app
+        .post(&close("2026-09"), &finance, serde_json::json!({}))
+        .await;
+    assert_eq!(
+        r.body["frozen"]["advertiser_charge"],
+        september.as_str(),
+        "{}",
+        r.text
+    );
+    for odd in ["2026-9", "+2026-09"] {
+        let r = app.post(&close(odd), &finance, serde_json::json!({})).await;
+        assert_eq!(
+            (r.status, r.field()),
+            (400, Some("period")),
+            "{odd}: {}",
+            r.text
+        );
+    }
     let r = app.get(oct_q, &finance).await;
     assert_eq!(
         row(&r, &a.campaign)[col(&r, "advertiser_charge")],
@@ -393,7 +412,11 @@ async fn finance_reports_reconcile_close_and_scope() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let ra = row(&r, &a.campaign);
-    assert_eq!(ra[col(&r, "attributed_orders")], 2);
+    assert_eq!(
+        ra[col(&r, "attributed_orders")],
+        1,
+        "a return alone is not an order"
+    );
     assert_eq!(ra[col(&r, "gross_sales")], "15.000000");
     assert_eq!(ra[col(&r, "returns")], "-2.000000");
     assert_eq!(ra[col(&r, "net_sales")], "13.000000");

@@ -32,37 +32,8 @@ pub struct ExposureRead {
     pub promoted_skus: Vec<String>,
 }
 
-/// A line of `receipts_current` (only the current version of each receipt, voids removed).
-#[derive(Debug, Clone, PartialEq, Row, Deserialize)]
-pub struct ReceiptRead {
-    /// Receipt id.
-    pub receipt_id: String,
-    /// Version.
-    pub version: i64,
-    /// Line number.
-    pub line_no: u32,
-    /// Hashed customer key.
-    pub customer_key: String,
-    /// Store.
-    pub store_id: String,
-    /// Sales channel.
-    pub channel: String,
-    /// Milliseconds since the epoch.
-    pub ts_ms: u64,
-    /// SKU.
-    pub sku: String,
-    /// Brand.
-    pub brand: String,
-    /// Category.
-    pub category: String,
-    /// Units.
-    pub quantity: i32,
-    /// Amount, micros.
-    pub amount_micros: i64,
-}
-
-impl From<ReceiptRead> for crate::ReceiptLineEvent {
-    fn from(r: ReceiptRead) -> Self {
+impl From<crate::ReceiptRow> for crate::ReceiptLineEvent {
+    fn from(r: crate::ReceiptRow) -> Self {
         Self {
             receipt_id: r.receipt_id,
             version: r.version,
@@ -232,25 +203,12 @@ impl From<CreditedLine> for crate::ReceiptLineEvent {
     }
 }
 
-/// Streams the impressions (`clicks = false`) or clicks with `from_ms <= ts_ms < to_ms`,
-/// copies collapsed, into `f`.
-pub async fn stream_exposures(
-    config: &ClickHouseConfig,
-    clicks: bool,
-    from_ms: i64,
-    to_ms: i64,
-    mut f: impl FnMut(ExposureRead),
-) -> Result<u64, EventError> {
-    let table = if clicks { "clicks" } else { "impressions" };
-    let mut cursor = config
-        .client()
-        .query(&format!(
-            "SELECT event_id, ts_ms, user_key, advertiser_id, campaign_id, line_item_id, channel, \
-             promoted_skus FROM {table} FINAL WHERE ts_ms >= ? AND ts_ms < ?"
-        ))
-        .bind(from_ms.max(0) as u64)
-        .bind(to_ms.max(0) as u64)
-        .fetch::<ExposureRead>()?;
+/// Feeds each row of a query to `f` as it arrives; returns how many there were.
+async fn stream<T>(query: clickhouse::query::Query, mut f: impl FnMut(T)) -> Result<u64, EventError>
+where
+    T: clickhouse::RowOwned + clickhouse::RowRead,
+{
+    let mut cursor = query.fetch::<T>()?;
     let mut n = 0;
     while let Some(row) = cursor.next().await? {
         n += 1;
@@ -259,29 +217,44 @@ pub async fn stream_exposures(
     Ok(n)
 }
 
+/// Streams the impressions (`clicks = false`) or clicks with `from_ms <= ts_ms < to_ms`,
+/// copies collapsed, into `f`.
+pub async fn stream_exposures(
+    config: &ClickHouseConfig,
+    clicks: bool,
+    from_ms: i64,
+    to_ms: i64,
+    f: impl FnMut(ExposureRead),
+) -> Result<u64, EventError> {
+    let table = if clicks { "clicks" } else { "impressions" };
+    let query = config
+        .client()
+        .query(&format!(
+            "SELECT event_id, ts_ms, user_key, advertiser_id, campaign_id, line_item_id, channel, \
+             promoted_skus FROM {table} FINAL WHERE ts_ms >= ? AND ts_ms < ?"
+        ))
+        .bind(from_ms.max(0) as u64)
+        .bind(to_ms.max(0) as u64);
+    stream(query, f).await
+}
+
 /// Streams the current receipt lines with `from_ms <= ts_ms < to_ms` into `f`.
 pub async fn stream_current_receipts(
     config: &ClickHouseConfig,
     from_ms: i64,
     to_ms: i64,
-    mut f: impl FnMut(ReceiptRead),
+    f: impl FnMut(crate::ReceiptRow),
 ) -> Result<u64, EventError> {
-    let mut cursor = config
+    let query = config
         .client()
         .query(
-            "SELECT receipt_id, version, line_no, customer_key, store_id, channel, ts_ms, sku, \
-             brand, category, quantity, amount_micros FROM receipts_current \
+            "SELECT receipt_id, version, line_no, customer_key, store_id, channel, toUInt32(ts), \
+             ts_ms, sku, brand, category, quantity, amount_micros FROM receipts_current \
              WHERE ts_ms >= ? AND ts_ms < ?",
         )
         .bind(from_ms.max(0) as u64)
-        .bind(to_ms.max(0) as u64)
-        .fetch::<ReceiptRead>()?;
-    let mut n = 0;
-    while let Some(row) = cursor.next().await? {
-        n += 1;
-        f(row);
-    }
-    Ok(n)
+        .bind(to_ms.max(0) as u64);
+    stream(query, f).await
 }
 
 /// A line of `receipts` borrowed from the read buffer: no allocation per field for the
@@ -561,9 +534,9 @@ pub async fn stream_campaign_exposures(
     campaign_id: Uuid,
     from_ms: i64,
     to_ms: i64,
-    mut f: impl FnMut(ExposureRead),
+    f: impl FnMut(ExposureRead),
 ) -> Result<u64, EventError> {
-    let mut cursor = config
+    let query = config
         .client()
         .query(&format!(
             "SELECT event_id, ts_ms, user_key, advertiser_id, campaign_id, line_item_id, channel, \
@@ -572,14 +545,8 @@ pub async fn stream_campaign_exposures(
         ))
         .bind(campaign_id.to_string())
         .bind(from_ms.max(0) as u64)
-        .bind(to_ms.max(0) as u64)
-        .fetch::<ExposureRead>()?;
-    let mut n = 0;
-    while let Some(row) = cursor.next().await? {
-        n += 1;
-        f(row);
-    }
-    Ok(n)
+        .bind(to_ms.max(0) as u64);
+    stream(query, f).await
 }
 
 /// A campaign's billable charge in nanos, replays collapsed.

@@ -24,7 +24,7 @@ pub use attribution::{
     campaign_spend_nanos, credited_lines, identity_links, stream_campaign_exposures,
     stream_current_receipts, stream_exposures, stream_receipt_lines, write_lifts, write_run,
     CampaignLiftRow, CreditRow, CreditedLine, CurrentVersions, ExposureRead, ReceiptLineRef,
-    ReceiptRead, RunRow,
+    RunRow,
 };
 pub use clickhouse_writer::{
     AdRow, ChargeRow, ClickHouseConfig, ClickHouseWriter, ConversionRow, DecisionRow, IdentityRow,

@@ -31,7 +31,7 @@ use uuid::Uuid;
 pub const DEFAULT_MIN_CUSTOMERS: u64 = 50;
 
 /// Delivery of one day x advertiser x campaign x line item x ad channel.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Row)]
 pub struct Cell {
     /// Day in the retailer's time zone, days since 1970-01-01 (charges: accounting date).
     pub day: u16,
@@ -151,33 +151,6 @@ pub struct Finance {
     min_customers: u64,
 }
 
-#[derive(Row, Deserialize)]
-struct Count {
-    day: u16,
-    #[serde(with = "clickhouse::serde::uuid")]
-    advertiser_id: Uuid,
-    #[serde(with = "clickhouse::serde::uuid")]
-    campaign_id: Uuid,
-    #[serde(with = "clickhouse::serde::uuid")]
-    line_item_id: Uuid,
-    ad_channel: String,
-    n: u64,
-}
-
-#[derive(Row, Deserialize)]
-struct Money {
-    day: u16,
-    #[serde(with = "clickhouse::serde::uuid")]
-    advertiser_id: Uuid,
-    #[serde(with = "clickhouse::serde::uuid")]
-    campaign_id: Uuid,
-    #[serde(with = "clickhouse::serde::uuid")]
-    line_item_id: Uuid,
-    ad_channel: String,
-    charge: i64,
-    media: i64,
-}
-
 /// Sales of one group (aliases differ from column names: ClickHouse resolves an alias that
 /// shadows a column inside its own aggregate).
 #[derive(Row, Deserialize)]
@@ -294,20 +267,36 @@ impl Finance {
         let filter = Self::filter(q);
         let mut cells: BTreeMap<(u16, Uuid, Uuid, Uuid, String), Cell> = BTreeMap::new();
         let client = self.ch.client();
-        for (table, clicks) in [("impressions", false), ("clicks", true)] {
-            let rows: Vec<Count> = client
-                .query(&format!(
-                    "SELECT toUInt16(toDate(ts, '{tz}')) AS day, advertiser_id, campaign_id, \
-                     line_item_id, toString(channel) AS ad_channel, count() AS n \
-                     FROM {table} FINAL WHERE day >= ? AND day <= ?{filter} \
-                     GROUP BY day, advertiser_id, campaign_id, line_item_id, ad_channel"
-                ))
+        // Three sources, one row shape: the ad tables count, the ledger sums.
+        let keys = "advertiser_id, campaign_id, line_item_id, toString(channel) AS ad_channel";
+        let group = "GROUP BY day, advertiser_id, campaign_id, line_item_id, ad_channel";
+        let sources = [
+            format!(
+                "SELECT toUInt16(toDate(ts, '{tz}')) AS day, {keys}, count() AS impressions, \
+                 toUInt64(0) AS clicks, toInt64(0) AS charge_nanos, toInt64(0) AS media_cost_nanos, \
+                 '' AS for_period FROM impressions FINAL WHERE day >= ? AND day <= ?{filter} {group}"
+            ),
+            format!(
+                "SELECT toUInt16(toDate(ts, '{tz}')) AS day, {keys}, toUInt64(0) AS impressions, \
+                 count() AS clicks, toInt64(0) AS charge_nanos, toInt64(0) AS media_cost_nanos, \
+                 '' AS for_period FROM clicks FINAL WHERE day >= ? AND day <= ?{filter} {group}"
+            ),
+            format!(
+                "SELECT toUInt16(accounting_date) AS day, {keys}, toUInt64(0) AS impressions, \
+                 toUInt64(0) AS clicks, sumIf(charge_nanos, billable = 1) AS charge_nanos, \
+                 sumIf(media_cost_nanos, reason != 'duplicate') AS media_cost_nanos, \
+                 '' AS for_period FROM charges FINAL WHERE day >= ? AND day <= ?{filter} {group}"
+            ),
+        ];
+        for sql in &sources {
+            let rows: Vec<Cell> = client
+                .query(sql)
                 .bind(day_of(from))
                 .bind(day_of(to))
                 .fetch_all()
                 .await?;
             for r in rows {
-                let c = cells
+                cells
                     .entry((
                         r.day,
                         r.advertiser_id,
@@ -323,46 +312,9 @@ impl Finance {
                             r.line_item_id,
                             &r.ad_channel,
                         )
-                    });
-                if clicks {
-                    c.clicks += r.n;
-                } else {
-                    c.impressions += r.n;
-                }
+                    })
+                    .add(&r);
             }
-        }
-        let rows: Vec<Money> = client
-            .query(&format!(
-                "SELECT toUInt16(accounting_date) AS day, advertiser_id, campaign_id, line_item_id, \
-                 toString(channel) AS ad_channel, sumIf(charge_nanos, billable = 1) AS charge, \
-                 sumIf(media_cost_nanos, reason != 'duplicate') AS media \
-                 FROM charges FINAL WHERE day >= ? AND day <= ?{filter} \
-                 GROUP BY day, advertiser_id, campaign_id, line_item_id, ad_channel"
-            ))
-            .bind(day_of(from))
-            .bind(day_of(to))
-            .fetch_all()
-            .await?;
-        for r in rows {
-            let c = cells
-                .entry((
-                    r.day,
-                    r.advertiser_id,
-                    r.campaign_id,
-                    r.line_item_id,
-                    r.ad_channel.clone(),
-                ))
-                .or_insert_with(|| {
-                    empty(
-                        r.day,
-                        r.advertiser_id,
-                        r.campaign_id,
-                        r.line_item_id,
-                        &r.ad_channel,
-                    )
-                });
-            c.charge_nanos += r.charge;
-            c.media_cost_nanos += r.media;
         }
         Ok(cells.into_values().collect())
     }

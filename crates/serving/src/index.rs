@@ -4,7 +4,7 @@
 use arc_swap::ArcSwap;
 use endcap_auction::Snapshot;
 use endcap_core::{Campaign, CampaignId, Creative, LineItem, LineItemId, Status};
-use endcap_store::{CampaignStore, ListQuery, StoredObject};
+use endcap_store::CampaignStore;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,29 +26,6 @@ pub struct Index {
     known: ArcSwap<Known>,
     /// The store's change marker when the current snapshot was built.
     built_from: std::sync::Mutex<Option<Vec<(i64, i64)>>>,
-}
-
-async fn all<T: StoredObject>(
-    store: &CampaignStore,
-    status: Option<Status>,
-) -> Result<Vec<T>, endcap_store::StoreError> {
-    let mut out = Vec::new();
-    let mut after = None;
-    loop {
-        let page = store
-            .list::<T>(&ListQuery {
-                status,
-                after: after.clone(),
-                limit: 200,
-                ..Default::default()
-            })
-            .await?;
-        out.extend(page.items);
-        match page.next_cursor {
-            Some(c) => after = Some(c),
-            None => return Ok(out),
-        }
-    }
 }
 
 impl Index {
@@ -128,9 +105,9 @@ impl Index {
         let marker = self.store.change_marker().await?;
         // Every campaign, not only active ones: a paused campaign's budget (and its changes)
         // still governs the charges of ads it served before the pause.
-        let campaigns: Vec<Campaign> = all(&self.store, None).await?;
-        let line_items: Vec<LineItem> = all(&self.store, Some(Status::Active)).await?;
-        let creatives: Vec<Creative> = all(&self.store, None).await?;
+        let campaigns: Vec<Campaign> = self.store.list_all(None).await?;
+        let line_items: Vec<LineItem> = self.store.list_all(Some(Status::Active)).await?;
+        let creatives: Vec<Creative> = self.store.list_all(None).await?;
         let mut known = Known {
             campaigns: self.known.load().campaigns.clone(),
             line_items: self.known.load().line_items.clone(),

@@ -9,6 +9,9 @@
 #![warn(missing_docs)]
 
 use endcap_attribution::{Catalog, IdentityMap, Product, Touch, TouchKind};
+mod csv;
+
+pub use csv::{iso, write_csv};
 use endcap_events::ReceiptLineEvent;
 use std::collections::HashMap;
 use uuid::Uuid;

@@ -249,6 +249,28 @@ impl CampaignStore {
         .await
     }
 
+    /// Every object of one kind in a state (or all), oldest first, read page by page (for
+    /// batch jobs and the ad server's index, which need them all).
+    pub async fn list_all<T: StoredObject>(&self, status: Option<Status>) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .list::<T>(&ListQuery {
+                    status,
+                    after: after.take(),
+                    limit: 200,
+                    ..Default::default()
+                })
+                .await?;
+            out.extend(page.items);
+            match page.next_cursor {
+                Some(c) => after = Some(c),
+                None => return Ok(out),
+            }
+        }
+    }
+
     /// Creates an advertiser.
     pub async fn create_advertiser(
         &self,

@@ -15,7 +15,7 @@ use endcap_attribution::{
 };
 use endcap_core::{AttributionModel, AttributionSettings, Campaign};
 use endcap_events::{ClickHouseConfig, CreditRow, CurrentVersions, ReceiptLineEvent, RunRow};
-use endcap_store::{CampaignStore, ListQuery};
+use endcap_store::CampaignStore;
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
@@ -81,25 +81,6 @@ fn spinner(on: bool, what: &'static str) -> indicatif::ProgressBar {
     bar
 }
 
-async fn campaigns(store: &CampaignStore) -> anyhow::Result<Vec<Campaign>> {
-    let mut out = Vec::new();
-    let mut after = None;
-    loop {
-        let page = store
-            .list::<Campaign>(&ListQuery {
-                after,
-                limit: 200,
-                ..ListQuery::default()
-            })
-            .await?;
-        out.extend(page.items);
-        match page.next_cursor {
-            Some(c) => after = Some(c),
-            None => return Ok(out),
-        }
-    }
-}
-
 /// Runs the job; returns the summary to print.
 pub async fn run(job: &Job) -> anyhow::Result<String> {
     let run_at_ms = Utc::now().timestamp_millis();
@@ -117,7 +98,8 @@ pub async fn run(job: &Job) -> anyhow::Result<String> {
 
     // Each campaign's rules, the run's overrides applied.
     let fallback = job.overrides.apply(AttributionSettings::default());
-    let settings: HashMap<Uuid, AttributionSettings> = campaigns(&store)
+    let settings: HashMap<Uuid, AttributionSettings> = store
+        .list_all::<Campaign>(None)
         .await?
         .into_iter()
         .map(|c| (c.id.as_uuid(), job.overrides.apply(c.attribution)))
@@ -168,18 +150,8 @@ pub async fn run(job: &Job) -> anyhow::Result<String> {
 
     // The catalog: promoted SKUs from the store now; each line's own brand and category
     // (recorded when the receipt arrived) as the lines come.
-    let promoted: Vec<String> = touches
-        .iter()
-        .flat_map(|t| t.skus.iter().cloned())
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let mut catalog: Catalog = store
-        .catalog(&promoted)
-        .await?
-        .into_iter()
-        .map(|(sku, (brand, category))| (sku, Product { brand, category }))
-        .collect();
+    let mut catalog: Catalog =
+        crate::store_catalog(&store, touches.iter().flat_map(|t| t.skus.iter())).await?;
 
     // One pass over the receipt lines from 52 weeks before --from: the purchase history of
     // new-to-brand, and the lines to attribute. A line counts when it belongs to its

@@ -11,7 +11,7 @@ use endcap_attribution::{
 };
 use endcap_core::{Campaign, Status};
 use endcap_events::{CampaignLiftRow, ClickHouseConfig, ReceiptLineEvent, Table};
-use endcap_store::{CampaignStore, ListQuery};
+use endcap_store::CampaignStore;
 use std::collections::HashSet;
 use uuid::Uuid;
 
@@ -37,25 +37,6 @@ struct Arms {
     to_ms: i64,
 }
 
-async fn campaigns(store: &CampaignStore) -> anyhow::Result<Vec<Campaign>> {
-    let mut out = Vec::new();
-    let mut after = None;
-    loop {
-        let page = store
-            .list::<Campaign>(&ListQuery {
-                after,
-                limit: 200,
-                ..ListQuery::default()
-            })
-            .await?;
-        out.extend(page.items);
-        match page.next_cursor {
-            Some(c) => after = Some(c),
-            None => return Ok(out),
-        }
-    }
-}
-
 fn nan_or(x: Option<f64>) -> f64 {
     x.unwrap_or(f64::NAN)
 }
@@ -70,7 +51,8 @@ pub async fn run(job: &LiftJob) -> anyhow::Result<String> {
     let store = CampaignStore::connect(&job.database)
         .await
         .context("cannot open the campaign store")?;
-    let chosen: Vec<Campaign> = campaigns(&store)
+    let chosen: Vec<Campaign> = store
+        .list_all::<Campaign>(None)
         .await?
         .into_iter()
         .filter(|c| job.campaign.is_none_or(|id| id == c.id.as_uuid()))
@@ -142,18 +124,8 @@ pub async fn run(job: &LiftJob) -> anyhow::Result<String> {
         }
     })
     .await?;
-    let promoted: Vec<String> = all
-        .iter()
-        .flat_map(|a| a.skus.iter().cloned())
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let mut catalog: Catalog = store
-        .catalog(&promoted)
-        .await?
-        .into_iter()
-        .map(|(sku, (brand, category))| (sku, Product { brand, category }))
-        .collect();
+    let mut catalog: Catalog =
+        crate::store_catalog(&store, all.iter().flat_map(|a| a.skus.iter())).await?;
     for l in &lines {
         catalog.entry(l.sku.clone()).or_insert_with(|| Product {
             brand: l.brand.clone(),

@@ -150,6 +150,24 @@ impl Overrides {
     }
 }
 
+/// What the store's catalog says of the SKUs (each once), as the engine reads it.
+async fn store_catalog<'a>(
+    store: &endcap_store::CampaignStore,
+    skus: impl Iterator<Item = &'a String>,
+) -> anyhow::Result<endcap_attribution::Catalog> {
+    let skus: Vec<String> = skus
+        .collect::<std::collections::HashSet<_>>()
+        .into_iter()
+        .cloned()
+        .collect();
+    Ok(store
+        .catalog(&skus)
+        .await?
+        .into_iter()
+        .map(|(sku, (brand, category))| (sku, endcap_attribution::Product { brand, category }))
+        .collect())
+}
+
 /// Parses `i/N` (1-based) into a 0-based shard and the count.
 fn shard(raw: &str) -> anyhow::Result<(u32, u32)> {
     let parsed = raw

@@ -11,7 +11,6 @@ use endcap_events::{
 };
 use endcap_sim::{simulate, SimCampaign, SimConfig, World};
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
 use uuid::Uuid;
@@ -43,72 +42,18 @@ fn world() -> World {
     })
 }
 
-fn iso(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-/// The world as the CSV files of the file path.
+/// The world as the CSV files of the file path; the flags that name them.
 fn write_files(w: &World, dir: &Path) -> Vec<String> {
-    let mut e =
-        String::from("event_id,kind,ts,user_key,campaign_id,line_item_id,advertiser_id,skus\n");
-    for t in &w.touches {
-        let kind = if t.kind == TouchKind::Click {
-            "click"
-        } else {
-            "impression"
-        };
-        let _ = writeln!(
-            e,
-            "{},{kind},{},{},{},{},{},{}",
-            t.event_id,
-            iso(t.ts_ms),
-            t.user_key,
-            t.campaign_id,
-            t.line_item_id,
-            t.advertiser_id,
-            t.skus.join("|")
-        );
-    }
-    let mut r = String::from(
-        "receipt_id,customer_key,store_id,ts,sku,quantity,amount_micros,channel,version\n",
-    );
-    for l in &w.receipts {
-        let _ = writeln!(
-            r,
-            "{},{},{},{},{},{},{},{},{}",
-            l.receipt_id,
-            l.customer_key,
-            l.store_id,
-            iso(l.ts_ms),
-            l.sku,
-            l.quantity,
-            l.amount_micros,
-            l.channel,
-            l.version
-        );
-    }
-    let mut c = String::from("sku,brand,category\n");
-    for (sku, p) in &w.catalog {
-        let _ = writeln!(c, "{sku},{},{}", p.brand, p.category);
-    }
-    let mut i = String::from("user_key,customer_key\n");
-    for (u, k) in &w.identity {
-        let _ = writeln!(i, "{u},{k}");
-    }
-    let mut args = Vec::new();
-    for (flag, name, body) in [
-        ("--exposures", "e.csv", e),
-        ("--receipts", "r.csv", r),
-        ("--catalog", "c.csv", c),
-        ("--identity", "i.csv", i),
-    ] {
-        std::fs::write(dir.join(name), body).unwrap();
-        args.push(flag.to_string());
-        args.push(dir.join(name).display().to_string());
-    }
-    args
+    endcap_sim::write_csv(w, dir).unwrap();
+    [
+        ("--exposures", "exposures.csv"),
+        ("--receipts", "receipts.csv"),
+        ("--catalog", "catalog.csv"),
+        ("--identity", "identity.csv"),
+    ]
+    .iter()
+    .flat_map(|(flag, name)| [flag.to_string(), dir.join(name).display().to_string()])
+    .collect()
 }
 
 fn ad_row(t: &endcap_attribution::Touch) -> AdRow {
@@ -241,7 +186,7 @@ async fn ch_totals(ch: &ClickHouseConfig) -> BTreeMap<String, (u64, i64)> {
 }
 
 fn day(ms: i64) -> String {
-    iso(ms)[..10].to_string()
+    endcap_sim::iso(ms)[..10].to_string()
 }
 
 #[tokio::test]

@@ -120,6 +120,29 @@ fn respond(report: Report, format: Option<&str>) -> Result<HttpResponse, ApiErro
     }
 }
 
+/// Which report.
+enum Kind {
+    Delivery,
+    Attribution,
+}
+
+/// Parses, makes the report, answers it.
+async fn report(
+    state: &AppState,
+    caller: &Caller,
+    p: &ReportParams,
+    kind: Kind,
+) -> Result<HttpResponse, ApiError> {
+    let q = query(state, caller, p).await?;
+    let f = finance(state)?;
+    let report = match kind {
+        Kind::Delivery => f.delivery(&state.store, &q).await,
+        Kind::Attribution => f.attribution(&state.store, &q).await,
+    }
+    .map_err(report_error)?;
+    respond(report, p.format.as_deref())
+}
+
 /// Delivery: impressions, clicks, CTR, advertiser charge, media cost, CPC. Spend is the
 /// ledger's billable rows by accounting date; closed months show their frozen figures.
 #[utoipa::path(get, path = "/v1/reports/delivery", tag = "reports", params(ReportParams),
@@ -130,12 +153,7 @@ pub async fn delivery_report(
     caller: Caller,
     p: ValidQuery<ReportParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = query(&state, &caller, &p.0).await?;
-    let report = finance(&state)?
-        .delivery(&state.store, &q)
-        .await
-        .map_err(report_error)?;
-    respond(report, p.0.format.as_deref())
+    report(&state, &caller, &p.0, Kind::Delivery).await
 }
 
 /// Attribution: attributed orders, units and sales (gross, returns, net; direct and halo;
@@ -148,12 +166,7 @@ pub async fn attribution_report(
     caller: Caller,
     p: ValidQuery<ReportParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = query(&state, &caller, &p.0).await?;
-    let report = finance(&state)?
-        .attribution(&state.store, &q)
-        .await
-        .map_err(report_error)?;
-    respond(report, p.0.format.as_deref())
+    report(&state, &caller, &p.0, Kind::Attribution).await
 }
 
 /// Query of the receipt explanation.

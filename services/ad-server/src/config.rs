@@ -91,6 +91,9 @@ pub struct Settings {
     /// Longest a charge or dedup call waits for Redis before deciding locally
     /// (ENDCAP_REDIS_TIMEOUT_MS, default 50).
     pub redis_timeout: Duration,
+    /// How long a decision waits for a shopper's identity link before campaigns with a
+    /// holdout sit the request out (ENDCAP_IDENTITY_TIMEOUT_MS, default 5).
+    pub identity_timeout: Duration,
     /// Longest an event waits in a partial batch (ENDCAP_EVENT_FLUSH_MS, default 500; 2,000
     /// measured no better for the decision p99, see BENCHMARKS.md).
     pub event_flush: Duration,
@@ -337,6 +340,11 @@ impl Settings {
                 .count("ENDCAP_REDIS_TIMEOUT_MS", "redis_timeout_ms")
                 .unwrap_or(50),
         );
+        let identity_timeout = Duration::from_millis(
+            layers
+                .count("ENDCAP_IDENTITY_TIMEOUT_MS", "identity_timeout_ms")
+                .unwrap_or(5),
+        );
         let event_flush = Duration::from_millis(
             layers
                 .count("ENDCAP_EVENT_FLUSH_MS", "event_flush_ms")
@@ -373,6 +381,7 @@ impl Settings {
             open_endpoints,
             decision_retention_days,
             redis_timeout,
+            identity_timeout,
             event_flush,
         })
     }

@@ -243,7 +243,7 @@ impl Application {
                     store.clone(),
                     settings.segment_cache.1,
                     settings.segment_cache.0,
-                    Duration::from_millis(5),
+                    settings.identity_timeout,
                 ),
                 budgets,
                 caps,

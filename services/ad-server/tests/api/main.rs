@@ -73,6 +73,9 @@ async fn spawn_on(
         ("ENDCAP_SIGNING_KEYS", KEYS),
         ("ENDCAP_WORKERS", "1"),
         ("ENDCAP_OPEN_ENDPOINTS", "true"),
+        // A loaded test machine can take longer than the 5 ms default for a first SQLite
+        // identity look-up, and a campaign with a holdout then sits the request out.
+        ("ENDCAP_IDENTITY_TIMEOUT_MS", "2000"),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -8,9 +8,8 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughpu
 use endcap_ctr::Gbdt;
 
 fn load() -> (Gbdt, Vec<f64>, usize) {
-    let dir = std::env::var("ENDCAP_CTR_BENCH_DIR").unwrap_or_else(|_| {
-        format!("{}/tests/fixtures", env!("CARGO_MANIFEST_DIR"))
-    });
+    let dir = std::env::var("ENDCAP_CTR_BENCH_DIR")
+        .unwrap_or_else(|_| format!("{}/tests/fixtures", env!("CARGO_MANIFEST_DIR")));
     let (model, rows) = if std::path::Path::new(&format!("{dir}/bench_model.txt")).exists() {
         ("bench_model.txt", "bench_rows.csv")
     } else {
@@ -23,7 +22,13 @@ fn load() -> (Gbdt, Vec<f64>, usize) {
     let flat: Vec<f64> = lines
         .flat_map(|l| {
             l.split(',')
-                .map(|c| if c.is_empty() { f64::NAN } else { c.parse().unwrap() })
+                .map(|c| {
+                    if c.is_empty() {
+                        f64::NAN
+                    } else {
+                        c.parse().unwrap()
+                    }
+                })
                 .collect::<Vec<_>>()
         })
         .collect();

@@ -26,14 +26,20 @@ const DEFAULT_LEFT: u8 = 2;
 const MISSING_ZERO: u8 = 1;
 const MISSING_NAN: u8 = 2;
 
-/// One tree: internal nodes in arrays; a child `< 0` is the leaf `!child`.
+/// An internal node, packed so one visit reads one cache line.
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    threshold: f64,
+    feature: u32,
+    left: i32,
+    right: i32,
+    decision: u8,
+}
+
+/// One tree: its internal nodes; a child `< 0` is the leaf `!child`.
 #[derive(Debug, Clone)]
 struct Tree {
-    feature: Vec<u32>,
-    threshold: Vec<f64>,
-    decision: Vec<u8>,
-    left: Vec<i32>,
-    right: Vec<i32>,
+    nodes: Vec<Node>,
     leaf_value: Vec<f64>,
     cat_boundaries: Vec<u32>,
     cat_threshold: Vec<u32>,
@@ -43,69 +49,44 @@ impl Tree {
     /// The leaf a row lands in (LightGBM's `Tree::GetLeaf` and its two decisions).
     #[inline]
     fn leaf(&self, row: &[f64]) -> usize {
-        if self.feature.is_empty() {
+        if self.nodes.is_empty() {
             return 0;
         }
         let mut node = 0i32;
         while node >= 0 {
-            let n = node as usize;
-            let fval = row
-                .get(self.feature[n] as usize)
-                .copied()
-                .unwrap_or(f64::NAN);
-            let d = self.decision[n];
-            node = if d & CATEGORICAL != 0 {
+            let n = &self.nodes[node as usize];
+            let fval = row.get(n.feature as usize).copied().unwrap_or(f64::NAN);
+            node = if n.decision & CATEGORICAL != 0 {
                 self.categorical(n, fval)
             } else {
-                self.numerical(n, fval)
+                numerical(n, fval)
             };
         }
         !node as usize
     }
 
+    /// LightGBM's `CategoricalDecision`: the category's bit in the node's bitset goes left;
+    /// NaN, negative and unseen categories go right.
     #[inline]
-    fn numerical(&self, n: usize, mut fval: f64) -> i32 {
-        let d = self.decision[n];
-        let missing = (d >> 2) & 3;
-        if fval.is_nan() && missing != MISSING_NAN {
-            fval = 0.0;
-        }
-        if (missing == MISSING_ZERO && (-ZERO_THRESHOLD..=ZERO_THRESHOLD).contains(&fval))
-            || (missing == MISSING_NAN && fval.is_nan())
-        {
-            return if d & DEFAULT_LEFT != 0 {
-                self.left[n]
-            } else {
-                self.right[n]
-            };
-        }
-        if fval <= self.threshold[n] {
-            self.left[n]
-        } else {
-            self.right[n]
-        }
-    }
-
-    #[inline]
-    fn categorical(&self, n: usize, fval: f64) -> i32 {
+    fn categorical(&self, n: &Node, fval: f64) -> i32 {
         if fval.is_nan() || fval < 0.0 {
-            return self.right[n];
+            return n.right;
         }
         // LightGBM truncates toward zero (`static_cast<int>`); values past i32 land nowhere.
         if fval >= 2_147_483_648.0 {
-            return self.right[n];
+            return n.right;
         }
         let value = fval as u32;
-        let cat = self.threshold[n] as usize;
+        let cat = n.threshold as usize;
         let (Some(&lo), Some(&hi)) = (
             self.cat_boundaries.get(cat),
             self.cat_boundaries.get(cat + 1),
         ) else {
-            return self.right[n];
+            return n.right;
         };
         let word = (value / 32) as usize;
-        if word >= (hi - lo) as usize {
-            return self.right[n];
+        if word >= hi.saturating_sub(lo) as usize {
+            return n.right;
         }
         let bits = self
             .cat_threshold
@@ -113,10 +94,34 @@ impl Tree {
             .copied()
             .unwrap_or(0);
         if (bits >> (value % 32)) & 1 == 1 {
-            self.left[n]
+            n.left
         } else {
-            self.right[n]
+            n.right
         }
+    }
+}
+
+/// LightGBM's `NumericalDecision`: NaN is 0 unless NaN is the missing type; a missing
+/// value (NaN, or zero for the `Zero` type) follows the default direction.
+#[inline]
+fn numerical(n: &Node, mut fval: f64) -> i32 {
+    let missing = (n.decision >> 2) & 3;
+    if fval.is_nan() && missing != MISSING_NAN {
+        fval = 0.0;
+    }
+    if (missing == MISSING_ZERO && (-ZERO_THRESHOLD..=ZERO_THRESHOLD).contains(&fval))
+        || (missing == MISSING_NAN && fval.is_nan())
+    {
+        return if n.decision & DEFAULT_LEFT != 0 {
+            n.left
+        } else {
+            n.right
+        };
+    }
+    if fval <= n.threshold {
+        n.left
+    } else {
+        n.right
     }
 }
 
@@ -172,41 +177,24 @@ impl Gbdt {
             }
             if leaves == 1 {
                 return Ok(Tree {
-                    feature: Vec::new(),
-                    threshold: Vec::new(),
-                    decision: Vec::new(),
-                    left: Vec::new(),
-                    right: Vec::new(),
+                    nodes: Vec::new(),
                     leaf_value,
                     cat_boundaries: Vec::new(),
                     cat_threshold: Vec::new(),
                 });
             }
-            let t = Tree {
-                feature: list(&fields, "split_feature", n)?,
-                threshold: list(&fields, "threshold", n)?,
-                decision: list(&fields, "decision_type", n)?,
-                left: list(&fields, "left_child", n)?,
-                right: list(&fields, "right_child", n)?,
-                leaf_value,
-                cat_boundaries: if fields.contains_key("cat_boundaries") {
-                    list(&fields, "cat_boundaries", n)?
-                } else {
-                    Vec::new()
-                },
-                cat_threshold: if fields.contains_key("cat_threshold") {
-                    list(&fields, "cat_threshold", n)?
-                } else {
-                    Vec::new()
-                },
-            };
+            let feature: Vec<u32> = list(&fields, "split_feature", n)?;
+            let threshold: Vec<f64> = list(&fields, "threshold", n)?;
+            let decision: Vec<u8> = list(&fields, "decision_type", n)?;
+            let left: Vec<i32> = list(&fields, "left_child", n)?;
+            let right: Vec<i32> = list(&fields, "right_child", n)?;
             let internal = leaves - 1;
             if [
-                t.feature.len(),
-                t.threshold.len(),
-                t.decision.len(),
-                t.left.len(),
-                t.right.len(),
+                feature.len(),
+                threshold.len(),
+                decision.len(),
+                left.len(),
+                right.len(),
             ]
             .iter()
             .any(|&l| l != internal)
@@ -215,6 +203,27 @@ impl Gbdt {
                     "Tree={n}: node arrays disagree with num_leaves"
                 )));
             }
+            let list_or_empty = |key: &str| -> Result<Vec<u32>, ModelError> {
+                if fields.contains_key(key) {
+                    list(&fields, key, n)
+                } else {
+                    Ok(Vec::new())
+                }
+            };
+            let t = Tree {
+                nodes: (0..internal)
+                    .map(|i| Node {
+                        threshold: threshold[i],
+                        feature: feature[i],
+                        left: left[i],
+                        right: right[i],
+                        decision: decision[i],
+                    })
+                    .collect(),
+                leaf_value,
+                cat_boundaries: list_or_empty("cat_boundaries")?,
+                cat_threshold: list_or_empty("cat_threshold")?,
+            };
             let in_range = |c: i32| {
                 if c < 0 {
                     (!c as usize) < leaves
@@ -222,7 +231,11 @@ impl Gbdt {
                     (c as usize) < internal
                 }
             };
-            if !t.left.iter().chain(&t.right).all(|&c| in_range(c)) {
+            if !t
+                .nodes
+                .iter()
+                .all(|n| in_range(n.left) && in_range(n.right))
+            {
                 return Err(bad(format!("Tree={n}: a child points outside the tree")));
             }
             Ok(t)
@@ -289,7 +302,7 @@ impl Gbdt {
         let width = features.len();
         if trees
             .iter()
-            .any(|t| t.feature.iter().any(|&f| f as usize >= width))
+            .any(|t| t.nodes.iter().any(|n| n.feature as usize >= width))
         {
             return Err(bad("a split names a feature past feature_names"));
         }
@@ -325,28 +338,16 @@ impl Gbdt {
     }
 
     /// Probabilities of a batch of rows laid out one after another (`width` values each),
-    /// into `out`. Tree by tree over blocks of rows, so a tree's nodes stay in cache while
-    /// the block goes through it; each row still adds its trees in model order.
+    /// into `out`, each row through every tree in model order (so a batch gives exactly what
+    /// [`Gbdt::predict`] gives). Tree-major blocks of rows and eight rows walking a tree in
+    /// lockstep measured no faster on a 200-tree model (its nodes fit in cache; the lockstep
+    /// bookkeeping cost what the overlapped loads saved), so the simple loop stays.
     pub fn predict_batch(&self, rows: &[f64], width: usize, out: &mut Vec<f64>) {
-        const BLOCK: usize = 64;
         out.clear();
         if width == 0 {
             return;
         }
-        let n = rows.len() / width;
-        out.resize(n, 0.0);
-        for start in (0..n).step_by(BLOCK) {
-            let end = (start + BLOCK).min(n);
-            for t in &self.trees {
-                for (i, acc) in out[start..end].iter_mut().enumerate() {
-                    let r = start + i;
-                    *acc += t.leaf_value[t.leaf(&rows[r * width..(r + 1) * width])];
-                }
-            }
-        }
-        for p in out.iter_mut() {
-            *p = self.link(*p);
-        }
+        out.extend(rows.chunks_exact(width).map(|row| self.predict(row)));
     }
 }
 

@@ -14,7 +14,6 @@
 mod auction;
 mod caps;
 mod context;
-mod ctr;
 mod decide;
 mod holdout;
 mod index;
@@ -23,8 +22,8 @@ mod pacing;
 pub use auction::{run_auction, AuctionRules, Bidder, Loss, Win};
 pub use caps::{cap_bucket, cap_tag, CapCounter, MemoryCaps, CAP_PERIODS};
 pub use context::{uniform_draw, Context, Slot, SlotKind};
-pub use ctr::{CtrModel, Features, PriorCtr};
 pub use decide::{decide, Decision, Deps, Explanation, Outcome, Placed, SlotRequest};
+pub use endcap_ctr::{CtrModel, Features, PriorCtr};
 pub use holdout::{holdout_bucket, in_holdout};
 pub use index::{Candidate, Snapshot};
 pub use pacing::{pacing_allows, BudgetView, RESERVATION_TTL};

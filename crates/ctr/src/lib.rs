@@ -1,12 +1,21 @@
 //! Endcap's click-through model.
 //!
-//! [`Gbdt`] reads a LightGBM text model and scores rows in Rust, with LightGBM's split,
-//! missing-value and default-left rules, so that serving needs no C++ booster (not `Send`,
-//! and a global lock on its single-row path). Not built yet (issue 9 continues): the feature
-//! specification shared by training and serving, training with lightgbm3, calibration, the
-//! cold-start prior and exploration, hot reload in the ad server.
+//! [`CtrModel`] is what the auction scores candidates with ([`PriorCtr`] until a trained model
+//! is loaded). [`Gbdt`] reads a LightGBM text model and scores rows in Rust, with LightGBM's
+//! split, missing-value and default-left rules, so that serving needs no C++ booster (not
+//! `Send`, and a global lock on its single-row path). [`FeatureSpec`] is the one function
+//! from a candidate's [`Features`] to model columns, for training and serving alike;
+//! [`GbdtModel`] binds a model to its spec. Not built yet (issue 9 continues): training with
+//! lightgbm3, calibration, the cold-start prior and exploration, loading and hot reload in
+//! the ad server.
 #![warn(missing_docs)]
 
 mod gbdt;
+mod loaded;
+mod model;
+mod spec;
 
 pub use gbdt::{Gbdt, ModelError};
+pub use loaded::GbdtModel;
+pub use model::{CtrModel, Features, PriorCtr};
+pub use spec::{FeatureSpec, REFERENCE_POSITION, SPEC_V1};

@@ -1,10 +1,11 @@
-//! Click-through-rate prediction, behind an interface the LightGBM model will implement.
+//! The CTR model interface the auction scores with, the features it is given, and the
+//! prior that serves until a trained model is loaded.
 
 use endcap_core::{Device, PricingModel};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What the CTR model is given for one candidate (also logged with the impression).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Features {
     /// Placement name the slot answered to first.
     pub placement: String,
@@ -20,7 +21,7 @@ pub struct Features {
     pub sku_on_page: bool,
     /// Device class, if known.
     pub device: Option<Device>,
-    /// Hour of day (UTC).
+    /// Hour of day in the retailer's time zone.
     pub hour: u32,
 }
 

@@ -13,9 +13,11 @@
 mod gbdt;
 mod loaded;
 mod model;
+mod slot;
 mod spec;
 
 pub use gbdt::{Gbdt, ModelError};
 pub use loaded::GbdtModel;
 pub use model::{CtrModel, Features, PriorCtr};
+pub use slot::{artifact_stamp, load_artifact, ActiveModel, ModelSlot};
 pub use spec::{FeatureSpec, REFERENCE_POSITION, SPEC_V1};

@@ -34,7 +34,7 @@ pub use restart::{kind_of, LedgerReplay};
 pub use shared_caps::SharedCaps;
 pub use track::Tracked;
 
-use endcap_auction::{CapCounter, CtrModel};
+use endcap_auction::CapCounter;
 use endcap_billing::{Budgets, RedisHandle, RetailerClock, TakeRate};
 use endcap_events::Sink;
 use endcap_openrtb::{Exchange, Rates};
@@ -153,10 +153,9 @@ pub struct Server {
     pub caps: Arc<dyn CapCounter>,
     /// Shared caps and the Redis connection they load through (with Redis).
     pub shared_caps: Option<(Arc<SharedCaps>, RedisHandle)>,
-    /// pCTR model.
-    pub model: Arc<dyn CtrModel>,
-    /// The model's version, written into the decision log.
-    pub model_version: String,
+    /// The pCTR model in use (swapped whole by [`keep_model_fresh`]); its version goes
+    /// into the decision log.
+    pub model: Arc<endcap_ctr::ModelSlot>,
     /// Where events go.
     pub sink: Sink,
     /// Tracking token keys.
@@ -213,11 +212,12 @@ impl Server {
     fn deps<'a>(
         &'a self,
         snapshot: &'a endcap_auction::Snapshot,
+        model: &'a endcap_ctr::ActiveModel,
         first_price: bool,
     ) -> endcap_auction::Deps<'a> {
         endcap_auction::Deps {
             snapshot,
-            model: self.model.as_ref(),
+            model: model.model.as_ref(),
             budgets: self.budgets.as_ref(),
             caps: self.caps.as_ref(),
             first_price: self.config.first_price || first_price,
@@ -243,5 +243,40 @@ impl Server {
             caps
         );
         (lookup.segments.to_vec(), holdout_key)
+    }
+}
+
+/// Watches a model artifact directory (every `every`) and swaps in each new artifact, read
+/// and checked off the request path; a broken one is logged and counted, and the model in
+/// use keeps serving.
+pub async fn keep_model_fresh(
+    slot: Arc<endcap_ctr::ModelSlot>,
+    dir: std::path::PathBuf,
+    every: std::time::Duration,
+) {
+    let mut seen = endcap_ctr::artifact_stamp(&dir);
+    loop {
+        tokio::time::sleep(every).await;
+        let stamp = endcap_ctr::artifact_stamp(&dir);
+        if stamp.is_none() || stamp == seen {
+            continue;
+        }
+        seen = stamp;
+        let d = dir.clone();
+        match tokio::task::spawn_blocking(move || endcap_ctr::load_artifact(&d)).await {
+            Ok(Ok(m)) => {
+                let version = m.version().to_string();
+                slot.swap(Arc::new(m), &version);
+                tracing::info!(%version, dir = %dir.display(), "ctr model loaded");
+            }
+            Ok(Err(e)) => {
+                slot.refused();
+                tracing::error!(error = %e, dir = %dir.display(), "ctr model refused; the model in use keeps serving");
+            }
+            Err(e) => {
+                slot.refused();
+                tracing::error!(error = %e, "ctr model load panicked; the model in use keeps serving");
+            }
+        }
     }
 }

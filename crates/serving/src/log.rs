@@ -43,7 +43,9 @@ impl Server {
             local_weekday: ctx.local.weekday,
             segments: ctx.segments.clone(),
             features: serde_json::to_string(&p.features).unwrap_or_default(),
-            model_version: self.model_version.clone(),
+            // The version in use as the row is written (a swap between scoring and logging
+            // is a window of microseconds, once per reload).
+            model_version: self.model.get().version.clone(),
         };
         self.sink.send(Event::Decision(Box::new(record)));
     }

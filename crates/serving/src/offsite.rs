@@ -83,7 +83,12 @@ impl Server {
         };
         let snapshot = self.index.load();
         let first_price = req.at == Some(1);
-        let d = decide(&self.deps(&snapshot, first_price), &ctx, &imps.slots);
+        let model = self.model.get();
+        let d = decide(
+            &self.deps(&snapshot, &model, first_price),
+            &ctx,
+            &imps.slots,
+        );
         let test = req.test == 1;
         if started.elapsed() >= tmax || test && d.placed.is_empty() {
             for p in &d.placed {

@@ -181,7 +181,8 @@ impl Server {
             draw: uniform_draw(),
         };
         let snapshot = self.index.load();
-        let d = decide(&self.deps(&snapshot, false), &ctx, &slots);
+        let model = self.model.get();
+        let d = decide(&self.deps(&snapshot, &model, false), &ctx, &slots);
         let request_id = Uuid::now_v7();
         self.log_ghosts(&ctx, request_id, &d.ghosts);
         let mut placements: Vec<PlacementView> = slots

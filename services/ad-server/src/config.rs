@@ -20,7 +20,8 @@ pub struct Cli {
     /// Flags every service shares.
     #[command(flatten)]
     pub common: CommonArgs,
-    /// Directory of the CTR model (ENDCAP_MODEL_DIR; used once the CTR model lands).
+    /// Directory of the CTR model artifact (ENDCAP_MODEL_DIR: model.txt + model.json), watched
+    /// for new ones; without it the prior scores.
     #[arg(long)]
     pub model_dir: Option<PathBuf>,
 }
@@ -41,6 +42,9 @@ pub struct Settings {
     pub spool_dir: PathBuf,
     /// CTR model directory.
     pub model_dir: Option<PathBuf>,
+    /// How often the model directory is checked for a new artifact
+    /// (ENDCAP_MODEL_RELOAD_SECS, default 10).
+    pub model_reload: Duration,
     /// Base URL browsers reach this server at (ENDCAP_PUBLIC_URL; default: the address
     /// actually bound).
     pub public_url: Option<String>,
@@ -194,6 +198,12 @@ impl Settings {
                 "model_dir",
             )
             .map(PathBuf::from);
+        let model_reload = secs(
+            &mut layers,
+            "ENDCAP_MODEL_RELOAD_SECS",
+            "model_reload_secs",
+            10,
+        );
         let events = EventTarget::choose(common.clickhouse.as_deref(), common.event_dir.as_deref());
         let spool_dir = common
             .spool_dir
@@ -361,6 +371,7 @@ impl Settings {
             events,
             spool_dir,
             model_dir,
+            model_reload,
             public_url,
             index_refresh,
             max_tmax_ms,

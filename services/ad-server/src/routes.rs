@@ -266,6 +266,7 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let mut text = state.http.render();
     text.push_str(&state.server.metrics.render());
     text.push_str(&state.server.sink.metrics().render());
+    text.push_str(&state.server.model.render());
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(text)

@@ -187,7 +187,15 @@ impl Application {
             }
             None => (Arc::new(MemoryCaps::new(10_000_000)), None),
         };
+        let model = Arc::new(first_model(settings.model_dir.as_deref()));
         let mut tasks = JoinSet::new();
+        if let Some(dir) = &settings.model_dir {
+            tasks.spawn(endcap_serving::keep_model_fresh(
+                model.clone(),
+                dir.clone(),
+                settings.model_reload,
+            ));
+        }
         tasks.spawn(index.clone().keep_fresh(settings.index_refresh));
         if let Some((shared, r)) = &shared_caps {
             tasks.spawn(shared.clone().run(r.clone(), Duration::from_secs(1)));
@@ -248,8 +256,7 @@ impl Application {
                 budgets,
                 caps,
                 shared_caps,
-                model: Arc::new(PriorCtr),
-                model_version: "prior-v1".into(),
+                model: model.clone(),
                 sink,
                 keys: settings.signing_keys.clone(),
                 seen,
@@ -360,6 +367,28 @@ async fn keep_retention(cfg: endcap_events::ClickHouseConfig, days: u32) {
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "decision log retention failed; will retry"),
+        }
+    }
+}
+
+/// The model to start with: the artifact in the model directory if there is one and it
+/// loads, else the prior (a broken artifact is logged and counted, never fatal).
+fn first_model(dir: Option<&std::path::Path>) -> endcap_ctr::ModelSlot {
+    let prior = || endcap_ctr::ModelSlot::new(Arc::new(PriorCtr), "prior-v1");
+    let Some(dir) = dir.filter(|d| endcap_ctr::artifact_stamp(d).is_some()) else {
+        return prior();
+    };
+    match endcap_ctr::load_artifact(dir) {
+        Ok(m) => {
+            let version = m.version().to_string();
+            tracing::info!(%version, dir = %dir.display(), "ctr model loaded");
+            endcap_ctr::ModelSlot::new(Arc::new(m), &version)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, dir = %dir.display(), "ctr model refused; serving the prior");
+            let slot = prior();
+            slot.refused();
+            slot
         }
     }
 }

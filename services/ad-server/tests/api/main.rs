@@ -18,6 +18,7 @@ const KEYS: &str = "k2:second-secret-0123456789,k1:first-secret-0123456789";
 const ADMIN: &str = "adserver-test-admin-key";
 
 mod decisions;
+mod model;
 
 struct TestApp {
     base: String,

@@ -1,0 +1,113 @@
+//! The CTR model in the ad server: the artifact in `ENDCAP_MODEL_DIR` at start, a new one
+//! swapped in while serving, a broken one refused and counted with the old model serving on.
+
+use super::*;
+use crate::decisions::seed;
+
+/// A model over feature spec V1 whose two trees read `position` and `keyword_match`.
+fn model_text(shift: f64) -> String {
+    let names = endcap_ctr::FeatureSpec::V1.names().join(" ");
+    format!(
+        "tree\nversion=v4\nnum_class=1\nnum_tree_per_iteration=1\nlabel_index=0\nmax_feature_idx=9\n\
+         objective=binary sigmoid:1\nfeature_names={names}\n\n\
+         Tree=0\nnum_leaves=2\nnum_cat=0\nsplit_feature=8\nthreshold=1.5\ndecision_type=2\n\
+         left_child=-1\nright_child=-2\nleaf_value={} -3\nshrinkage=1\n\n\
+         Tree=1\nnum_leaves=2\nnum_cat=0\nsplit_feature=3\nthreshold=0.5\ndecision_type=2\n\
+         left_child=-1\nright_child=-2\nleaf_value=-1 0\nshrinkage=1\n\nend of trees\n",
+        -2.0 + shift
+    )
+}
+
+fn publish(dir: &std::path::Path, text: &str, version: &str) {
+    // model.txt first, model.json last: the manifest is what names a new artifact.
+    std::fs::write(dir.join("model.txt"), text).unwrap();
+    std::fs::write(
+        dir.join("model.json"),
+        format!("{{\"version\": \"{version}\", \"feature_spec\": \"ctr-features-v1\"}}"),
+    )
+    .unwrap();
+}
+
+async fn metrics(app: &TestApp) -> String {
+    let mut res = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap();
+    String::from_utf8_lossy(&res.body().await.unwrap()).to_string()
+}
+
+/// Waits (up to 10 s) until /metrics shows `line`.
+async fn until(app: &TestApp, line: &str) -> String {
+    for _ in 0..100 {
+        let m = metrics(app).await;
+        if m.contains(line) {
+            return m;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("/metrics never showed {line:?}:\n{}", metrics(app).await);
+}
+
+#[actix_web::test]
+async fn a_new_artifact_is_swapped_in_and_a_broken_one_leaves_the_old_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    publish(dir.path(), &model_text(0.0), "m1");
+    let d = dir.path().display().to_string();
+    let app = spawn_with(
+        false,
+        None,
+        &[("ENDCAP_MODEL_DIR", &d), ("ENDCAP_MODEL_RELOAD_SECS", "1")],
+    )
+    .await;
+    until(&app, "endcap_model_info{version=\"m1\"} 1").await;
+
+    // Decisions are scored by it: the decision log names the version.
+    seed(&app, 0, 100_000_000).await;
+    let r = app
+        .send(
+            "POST",
+            "/v1/decisions",
+            None,
+            Some(json!({"user_key": format!("{:064x}", 1), "placements": [{"id": "home"}]})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let logged = app.logged(Table::Decisions).await;
+    assert!(
+        logged
+            .iter()
+            .any(|e| matches!(e, Event::Decision(d) if d.model_version == "m1")),
+        "{logged:?}"
+    );
+
+    // A broken artifact: refused, counted, m1 keeps serving.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    publish(dir.path(), "this is not a model", "m-broken");
+    let m = until(&app, "endcap_model_refused_total 1").await;
+    assert!(m.contains("endcap_model_info{version=\"m1\"} 1"), "{m}");
+
+    // A good one: swapped in.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    publish(dir.path(), &model_text(0.5), "m2");
+    until(&app, "endcap_model_info{version=\"m2\"} 1").await;
+}
+
+#[actix_web::test]
+async fn a_broken_artifact_at_start_serves_the_prior_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    publish(
+        dir.path(),
+        &model_text(0.0).replace("feature_names=placement", "feature_names=oops"),
+        "bad",
+    );
+    let d = dir.path().display().to_string();
+    let app = spawn_with(false, None, &[("ENDCAP_MODEL_DIR", &d)]).await;
+    let m = metrics(&app).await;
+    assert!(
+        m.contains("endcap_model_info{version=\"prior-v1\"} 1"),
+        "{m}"
+    );
+    assert!(m.contains("endcap_model_refused_total 1"), "{m}");
+}

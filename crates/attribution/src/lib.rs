@@ -29,7 +29,7 @@ pub use files::{
 pub use lift::{lift, Arm, Estimate, Lift, LiftInput};
 pub use ntb::{BrandHistory, NTB_LOOKBACK_DAYS};
 pub use scan::{read_current_receipts, CurrentReceipts, Eligibility};
-pub use settings::{model_name, scope_name, settings_version};
+pub use settings::{scope_name, settings_version};
 pub use split::{split_exact, weights};
 
 use endcap_core::{AttributionModel, AttributionSettings, MatchScope};
@@ -232,12 +232,7 @@ pub fn matches(scope: MatchScope, line_sku: &str, promoted: &[String], catalog: 
 /// A stable shard of a customer key, 0..n (FNV-1a 64: the same on every run and machine),
 /// for `--shard i/N`: a shard holds every receipt and exposure of its customers.
 pub fn shard_of(customer_key: &str, n: u32) -> u32 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in customer_key.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    (h % u64::from(n.max(1))) as u32
+    (endcap_core::fnv1a64(customer_key.as_bytes()) % u64::from(n.max(1))) as u32
 }
 
 /// Keeps shard `i` of `n` (0-based): the receipt lines of its customers, and the exposures

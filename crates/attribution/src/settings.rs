@@ -13,7 +13,7 @@ pub fn settings_version(
 ) -> String {
     let mut sorted: Vec<&(Uuid, AttributionSettings)> = campaigns.iter().collect();
     sorted.sort_by_key(|(id, _)| *id);
-    let mut text = format!("{};{half_life_secs}", model_name(model));
+    let mut text = format!("{};{half_life_secs}", model.name());
     for (id, s) in sorted {
         text.push_str(&format!(
             ";{id}:{}:{}:{}",
@@ -22,23 +22,7 @@ pub fn settings_version(
             scope_name(s.scope)
         ));
     }
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
-}
-
-/// The model's name as the CLI and the results table spell it.
-pub fn model_name(m: AttributionModel) -> &'static str {
-    match m {
-        AttributionModel::LastTouch => "last_touch",
-        AttributionModel::FirstTouch => "first_touch",
-        AttributionModel::Linear => "linear",
-        AttributionModel::TimeDecay => "time_decay",
-        AttributionModel::PositionBased => "position",
-    }
+    format!("{:016x}", endcap_core::fnv1a64(text.as_bytes()))
 }
 
 /// The scope's name as the CLI and the results table spell it.

@@ -64,6 +64,36 @@ pub enum AttributionModel {
     PositionBased,
 }
 
+impl AttributionModel {
+    /// Every model, in the order they are documented.
+    pub const ALL: [AttributionModel; 5] = [
+        AttributionModel::LastTouch,
+        AttributionModel::FirstTouch,
+        AttributionModel::Linear,
+        AttributionModel::TimeDecay,
+        AttributionModel::PositionBased,
+    ];
+
+    /// The name the attribution job, its results and the reports use.
+    pub fn name(self) -> &'static str {
+        match self {
+            AttributionModel::LastTouch => "last_touch",
+            AttributionModel::FirstTouch => "first_touch",
+            AttributionModel::Linear => "linear",
+            AttributionModel::TimeDecay => "time_decay",
+            AttributionModel::PositionBased => "position",
+        }
+    }
+
+    /// The model a name (or the API's `position_based`) stands for.
+    pub fn from_name(name: &str) -> Option<Self> {
+        if name == "position_based" {
+            return Some(AttributionModel::PositionBased);
+        }
+        Self::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+
 /// A campaign's attribution rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AttributionSettings {
@@ -382,6 +412,20 @@ impl CampaignPatch {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn model_names_round_trip_and_the_api_alias_is_understood() {
+        for m in AttributionModel::ALL {
+            assert_eq!(AttributionModel::from_name(m.name()), Some(m));
+        }
+        assert_eq!(
+            AttributionModel::from_name("position_based"),
+            Some(AttributionModel::PositionBased)
+        );
+        assert_eq!(AttributionModel::from_name("magic"), None);
+        // FNV-1a's published test vector.
+        assert_eq!(crate::fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
     use super::*;
     use chrono::{Duration, TimeZone, Utc};
     use proptest::prelude::*;

@@ -37,6 +37,17 @@ pub use line_item::{
 pub use money::{Currency, Micros};
 pub use status::Status;
 
+/// A stable 64-bit hash of bytes (FNV-1a): the same on every run and machine, for shards
+/// and buckets that must not move between processes. Not for untrusted keys in maps.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
 /// Timestamps: always UTC.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;
 

@@ -50,12 +50,7 @@ fn flag(b: bool) -> f64 {
 }
 
 fn placement_bucket(name: &str) -> f64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in name.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    (h % PLACEMENT_BUCKETS) as f64
+    (endcap_core::fnv1a64(name.as_bytes()) % PLACEMENT_BUCKETS) as f64
 }
 
 impl FeatureSpec {

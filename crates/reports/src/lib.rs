@@ -14,7 +14,7 @@
 mod query;
 mod render;
 
-pub use query::{check_model, Dim, Query, ReportError, MODELS};
+pub use query::{check_model, Dim, Query, ReportError};
 pub use render::Report;
 
 use chrono::{Datelike, NaiveDate};

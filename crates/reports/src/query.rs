@@ -4,18 +4,13 @@ use chrono::NaiveDate;
 use endcap_store::StoreError;
 use uuid::Uuid;
 
-/// The attribution models results can be read for, as the job names them.
-pub const MODELS: [&str; 5] = [
-    "last_touch",
-    "first_touch",
-    "linear",
-    "time_decay",
-    "position",
-];
-
 /// Refuses a model name the job never writes, naming the field.
 pub fn check_model(model: &str) -> Result<(), ReportError> {
-    if MODELS.contains(&model) {
+    // The names the job writes (not the API's `position_based` alias: no results carry it).
+    if endcap_core::AttributionModel::ALL
+        .iter()
+        .any(|m| m.name() == model)
+    {
         Ok(())
     } else {
         Err(invalid(

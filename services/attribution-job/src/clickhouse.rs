@@ -9,9 +9,8 @@ use crate::Overrides;
 use anyhow::Context;
 use chrono::{NaiveDate, TimeZone, Utc};
 use endcap_attribution::{
-    attribute, model_name, retailer_total, scope_name, settings_version, shard_of, BrandHistory,
-    Catalog, Eligibility, IdentityMap, Product, Rules, Touch, TouchKind, DAY_SECS,
-    NTB_LOOKBACK_DAYS,
+    attribute, retailer_total, scope_name, settings_version, shard_of, BrandHistory, Catalog,
+    Eligibility, IdentityMap, Product, Rules, Touch, TouchKind, DAY_SECS, NTB_LOOKBACK_DAYS,
 };
 use endcap_core::{AttributionModel, AttributionSettings, Campaign};
 use endcap_events::{ClickHouseConfig, CreditRow, CurrentVersions, ReceiptLineEvent, RunRow};
@@ -215,7 +214,7 @@ pub async fn run(job: &Job) -> anyhow::Result<String> {
         .iter()
         .map(|l| ((l.receipt_id.as_str(), l.version, l.line_no), l))
         .collect();
-    let model = model_name(job.model);
+    let model = job.model.name();
     let row = |l: &ReceiptLineEvent| CreditRow {
         run_id: run_id.clone(),
         run_at_ms: run_at_ms as u64,

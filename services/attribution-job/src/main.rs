@@ -13,9 +13,9 @@ mod clickhouse;
 mod lift;
 
 use endcap_attribution::{
-    attribute, by_campaign, by_campaign_csv, current_lines, keep_shard, lines_csv, model_name,
-    read_catalog, read_current_receipts, read_exposures, read_identity, read_receipts,
-    retailer_total, scope_name, total_csv, IdentityMap, RowError, Rules,
+    attribute, by_campaign, by_campaign_csv, current_lines, keep_shard, lines_csv, read_catalog,
+    read_current_receipts, read_exposures, read_identity, read_receipts, retailer_total,
+    scope_name, total_csv, IdentityMap, RowError, Rules,
 };
 use endcap_core::{AttributionModel, AttributionSettings, MatchScope, WindowDays};
 use std::collections::HashMap;
@@ -180,16 +180,12 @@ fn shard(raw: &str) -> anyhow::Result<(u32, u32)> {
 }
 
 fn model(raw: &str) -> anyhow::Result<AttributionModel> {
-    Ok(match raw {
-        "last_touch" => AttributionModel::LastTouch,
-        "first_touch" => AttributionModel::FirstTouch,
-        "linear" => AttributionModel::Linear,
-        "time_decay" => AttributionModel::TimeDecay,
-        "position" | "position_based" => AttributionModel::PositionBased,
-        other => {
-            bail!("--model {other:?}: use last_touch, first_touch, linear, time_decay or position")
+    match AttributionModel::from_name(raw) {
+        Some(m) => Ok(m),
+        None => {
+            bail!("--model {raw:?}: use last_touch, first_touch, linear, time_decay or position")
         }
-    })
+    }
 }
 
 fn scope(raw: &str) -> anyhow::Result<MatchScope> {
@@ -298,8 +294,7 @@ fn run_files(a: &RunArgs) -> anyhow::Result<()> {
     // lines.csv (the big report) is rendered on a thread of its own meanwhile the totals
     // are summed.
     let (per_campaign, total, lines_file, credited) = std::thread::scope(|s| {
-        let lines_file =
-            s.spawn(|| lines_csv(&credits, model_name(model), scope_name(settings.scope)));
+        let lines_file = s.spawn(|| lines_csv(&credits, model.name(), scope_name(settings.scope)));
         let per_campaign = by_campaign(&credits);
         let total = retailer_total(&credits, &lines);
         let credited = credits

@@ -258,6 +258,11 @@ fn candidates<'s>(
             sku_on_page: intersects(&li.promoted_skus, &ctx.skus_on_page),
             device: ctx.device,
             hour: u32::from(ctx.local.hour),
+            line_item: Some(li.id),
+            advertiser: Some(li.advertiser_id),
+            slot_count: req.count.min(usize::from(u16::MAX)) as u16,
+            page_type: ctx.page_type.clone(),
+            weekday: ctx.local.weekday,
         };
         out.push(Eligible {
             cand,

@@ -6,21 +6,35 @@
 //! `Send`, and a global lock on its single-row path). [`FeatureSpec`] is the one function
 //! from a candidate's [`Features`] to model columns, for training and serving alike;
 //! [`GbdtModel`] binds a model to its spec, and [`ModelSlot`] swaps models while serving.
-//! [`Beta`] is the empirical-Bayes cold start and Thompson draw, and [`explore`] the bounded
-//! exploration share (not wired into serving yet). Not built yet (issue 9 continues):
-//! training with lightgbm3, calibration.
+//! [`Beta`] is the empirical-Bayes cold start and Thompson draw, [`explore`] the bounded
+//! exploration share, and [`ServingModel`] puts them together for the auction.
+//! [`TrainingSet`] turns the decision log into training rows; [`Platt`] calibrates; the
+//! [`metrics`] judge a model on rows it never saw; with the `train` feature, [`train`]
+//! fits a model with LightGBM and makes an artifact.
 #![warn(missing_docs)]
 
+mod calibrate;
 mod cold;
+mod dataset;
 mod gbdt;
 mod loaded;
+pub mod metrics;
 mod model;
+mod serve;
 mod slot;
 mod spec;
+#[cfg(feature = "train")]
+pub mod train;
 
+pub use calibrate::Platt;
 pub use cold::{explore, Beta, Counts};
+pub use dataset::{HistoryCount, Split, TrainingSet};
 pub use gbdt::{Gbdt, ModelError};
 pub use loaded::GbdtModel;
-pub use model::{CtrModel, Features, PriorCtr};
-pub use slot::{artifact_stamp, load_artifact, ActiveModel, ModelSlot};
-pub use spec::{FeatureSpec, REFERENCE_POSITION, SPEC_V1};
+pub use model::{CtrModel, Features, PriorCtr, Scored};
+pub use serve::{ColdStart, ServingModel};
+pub use slot::{
+    artifact_stamp, load_artifact, write_artifact, ActiveModel, LoadedArtifact, Manifest,
+    ModelSlot, COLD_START_VERSION,
+};
+pub use spec::{FeatureSpec, REFERENCE_POSITION, SPEC_V1, SPEC_V2};

@@ -2,15 +2,20 @@
 //! names are exactly those of the feature spec it names, scoring candidates at the
 //! reference position.
 
-use crate::{CtrModel, FeatureSpec, Features, Gbdt, ModelError, REFERENCE_POSITION};
-use std::collections::HashMap;
+use crate::{CtrModel, FeatureSpec, Features, Gbdt, ModelError, Platt, REFERENCE_POSITION};
+use endcap_core::LineItemId;
+use std::collections::{HashMap, HashSet};
 
-/// A LightGBM model bound to its feature spec.
+/// A LightGBM model bound to its feature spec, with its calibration and the line items it
+/// was trained on.
 #[derive(Debug, Clone)]
 pub struct GbdtModel {
     gbdt: Gbdt,
     spec: FeatureSpec,
     version: String,
+    calibration: Platt,
+    /// `None`: the model does not tell line items apart, so it knows them all.
+    seen: Option<HashSet<LineItemId>>,
 }
 
 impl GbdtModel {
@@ -37,7 +42,37 @@ impl GbdtModel {
             gbdt,
             spec,
             version: version.to_string(),
+            calibration: Platt::IDENTITY,
+            seen: None,
         })
+    }
+
+    /// Applies `calibration` to every probability the model gives.
+    pub fn with_calibration(mut self, calibration: Platt) -> Self {
+        self.calibration = calibration;
+        self
+    }
+
+    /// Records the line items the model was trained on (only for specs that tell line items
+    /// apart: for the others the model's score is as good for any line item).
+    pub fn with_trained_line_items(mut self, items: impl IntoIterator<Item = LineItemId>) -> Self {
+        if self.spec.has_line_item() {
+            self.seen = Some(items.into_iter().collect());
+        }
+        self
+    }
+
+    /// Whether the model was trained on this line item (a row without one is known).
+    pub fn knows(&self, line_item: Option<LineItemId>) -> bool {
+        match (&self.seen, line_item) {
+            (Some(seen), Some(li)) => seen.contains(&li),
+            _ => true,
+        }
+    }
+
+    /// The feature spec it reads.
+    pub fn spec(&self) -> FeatureSpec {
+        self.spec
     }
 
     /// The model's version (shown in metrics and logged with each decision).
@@ -70,6 +105,9 @@ impl CtrModel for GbdtModel {
         }
         let mut scores = Vec::with_capacity(seen.len());
         self.gbdt.predict_batch(&distinct, width, &mut scores);
+        for s in &mut scores {
+            *s = self.calibration.apply(*s);
+        }
         which.into_iter().map(|i| scores[i]).collect()
     }
 }
@@ -102,6 +140,11 @@ mod tests {
             sku_on_page: false,
             device: None,
             hour: 9,
+            line_item: None,
+            advertiser: None,
+            slot_count: 1,
+            page_type: String::new(),
+            weekday: 0,
         }
     }
 

@@ -1,7 +1,7 @@
 //! The CTR model interface the auction scores with, the features it is given, and the
 //! prior that serves until a trained model is loaded.
 
-use endcap_core::{Device, PricingModel};
+use endcap_core::{AdvertiserId, Device, LineItemId, PricingModel};
 use serde::{Deserialize, Serialize};
 
 /// What the CTR model is given for one candidate (also logged with the impression).
@@ -23,12 +23,47 @@ pub struct Features {
     pub device: Option<Device>,
     /// Hour of day in the retailer's time zone.
     pub hour: u32,
+    /// The line item (absent in rows logged before spec v2).
+    #[serde(default)]
+    pub line_item: Option<LineItemId>,
+    /// Its advertiser.
+    #[serde(default)]
+    pub advertiser: Option<AdvertiserId>,
+    /// Ads the slot asked for.
+    #[serde(default)]
+    pub slot_count: u16,
+    /// Page type of the request, "" when none.
+    #[serde(default)]
+    pub page_type: String,
+    /// Day of week in the retailer's time zone, Monday 0.
+    #[serde(default)]
+    pub weekday: u8,
+}
+
+/// pCTRs of one slot's candidates, and whether the slot explored.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Scored {
+    /// One probability per candidate.
+    pub pctr: Vec<f64>,
+    /// Some candidates were scored by a Thompson draw instead of their expected CTR (an
+    /// exploration slot, marked in the decision log).
+    pub explored: bool,
 }
 
 /// Predicts the probability of a click for a batch of candidates.
 pub trait CtrModel: Send + Sync {
     /// One probability in (0, 1) per feature row.
     fn predict(&self, rows: &[Features]) -> Vec<f64>;
+
+    /// Scores one slot's candidates; a model with a cold start may explore, drawing from
+    /// `uniform` (uniforms in [0, 1)). By default: [`CtrModel::predict`], never exploring.
+    fn score_slot(&self, rows: &[Features], uniform: &mut dyn FnMut() -> f64) -> Scored {
+        let _ = uniform;
+        Scored {
+            pctr: self.predict(rows),
+            explored: false,
+        }
+    }
 }
 
 /// A documented prior until the trained model lands: a base rate per surface, lifted when

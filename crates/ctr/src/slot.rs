@@ -2,16 +2,20 @@
 //! the artifact directory it loads from.
 //!
 //! An artifact is a directory holding `model.txt` (a LightGBM text model) and `model.json`
-//! (`{"version": "...", "feature_spec": "ctr-features-v1"}`); `model.json` is read last, so
-//! writers put `model.txt` first and `model.json` last (rename into place).
+//! ([`Manifest`]: version, feature spec, calibration, metrics, the training window's counts
+//! per line item and placement); `model.json` is read last, so writers put `model.txt` first
+//! and `model.json` last, each renamed into place.
 
-use crate::{CtrModel, GbdtModel, ModelError};
+use crate::{ColdStart, CtrModel, GbdtModel, HistoryCount, ModelError, Platt, ServingModel};
 use arc_swap::ArcSwap;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
+
+/// The version a serving process reports before any trained model loads.
+pub const COLD_START_VERSION: &str = "cold-start-v1";
 
 /// The model in use and its version.
 pub struct ActiveModel {
@@ -26,10 +30,12 @@ pub struct ModelSlot {
     current: ArcSwap<ActiveModel>,
     loads: AtomicU64,
     refused: AtomicU64,
+    cold: Arc<ColdStart>,
+    explore_share: f64,
 }
 
 impl ModelSlot {
-    /// A slot holding `model` at `version`.
+    /// A slot holding `model` at `version` (no cold start around it: for tests and tools).
     pub fn new(model: Arc<dyn CtrModel>, version: &str) -> Self {
         Self {
             current: ArcSwap::from_pointee(ActiveModel {
@@ -38,7 +44,34 @@ impl ModelSlot {
             }),
             loads: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            cold: Arc::new(ColdStart::new()),
+            explore_share: 0.0,
         }
+    }
+
+    /// A serving slot: the cold start until an artifact is installed, exploring on at most
+    /// `explore_share` (capped at 5%) of slots.
+    pub fn serving(explore_share: f64) -> Self {
+        let cold = Arc::new(ColdStart::new());
+        let model = ServingModel::new(None, cold.clone(), explore_share);
+        let mut slot = Self::new(Arc::new(model), COLD_START_VERSION);
+        slot.cold = cold;
+        slot.explore_share = explore_share;
+        slot
+    }
+
+    /// The cold start's counts (impressions and clicks feed it; a timer refits it).
+    pub fn cold(&self) -> &Arc<ColdStart> {
+        &self.cold
+    }
+
+    /// Puts a loaded artifact in use: the cold start restarts from its history, and the
+    /// trained model scores the line items it knows.
+    pub fn install(&self, artifact: LoadedArtifact) {
+        let version = artifact.model.version().to_string();
+        self.cold.reset(&artifact.history);
+        let model = ServingModel::new(Some(artifact.model), self.cold.clone(), self.explore_share);
+        self.swap(Arc::new(model), &version);
     }
 
     /// The model in use now (a request keeps the one it started with).
@@ -73,16 +106,50 @@ impl ModelSlot {
     }
 }
 
-#[derive(Deserialize)]
+/// `model.json`: what a model is and how it did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Manifest {
-    version: String,
-    feature_spec: String,
+pub struct Manifest {
+    /// The model's version (logged with each decision).
+    pub version: String,
+    /// The feature spec it reads.
+    pub feature_spec: String,
+    /// Calibration applied to its probabilities (none: the identity).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Platt>,
+    /// Training and evaluation figures (for people; serving does not read them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<serde_json::Value>,
+    /// Impressions and clicks per line item and placement in the training window: the
+    /// line items the model knows, and the cold start's counts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<HistoryCount>,
+}
+
+/// A checked artifact, ready to serve.
+pub struct LoadedArtifact {
+    /// The model, calibrated and knowing its line items.
+    pub model: GbdtModel,
+    /// The training window's counts.
+    pub history: Vec<HistoryCount>,
+}
+
+/// Writes an artifact into `dir` (created if missing): `model.txt`, then `model.json`, each
+/// written aside and renamed into place so a watcher never reads half a file.
+pub fn write_artifact(dir: &Path, model_text: &str, manifest: &Manifest) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let json = serde_json::to_string_pretty(manifest).map_err(std::io::Error::other)?;
+    for (name, body) in [("model.txt", model_text), ("model.json", json.as_str())] {
+        let tmp = dir.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, body)?;
+        std::fs::rename(&tmp, dir.join(name))?;
+    }
+    Ok(())
 }
 
 /// Reads and checks the artifact in `dir`: the manifest, the model text, the model bound to
-/// its feature spec.
-pub fn load_artifact(dir: &Path) -> Result<GbdtModel, ModelError> {
+/// its feature spec, with its calibration and line items.
+pub fn load_artifact(dir: &Path) -> Result<LoadedArtifact, ModelError> {
     let read = |name: &str| {
         std::fs::read_to_string(dir.join(name))
             .map_err(|e| ModelError::Format(format!("{}: {e}", dir.join(name).display())))
@@ -92,11 +159,28 @@ pub fn load_artifact(dir: &Path) -> Result<GbdtModel, ModelError> {
     if manifest.version.trim().is_empty() {
         return Err(ModelError::Format("model.json: version is empty".into()));
     }
-    GbdtModel::load(
+    if let Some(c) = manifest.calibration {
+        if !(c.a.is_finite() && c.b.is_finite() && c.a > 0.0) {
+            return Err(ModelError::Format(format!(
+                "model.json: calibration {c:?} must be finite with a positive slope"
+            )));
+        }
+    }
+    let model = GbdtModel::load(
         &read("model.txt")?,
         &manifest.feature_spec,
         manifest.version.trim(),
-    )
+    )?
+    .with_calibration(manifest.calibration.unwrap_or_default());
+    let model = if manifest.history.is_empty() {
+        model
+    } else {
+        model.with_trained_line_items(manifest.history.iter().map(|h| h.line_item))
+    };
+    Ok(LoadedArtifact {
+        model,
+        history: manifest.history,
+    })
 }
 
 /// When the artifact in `dir` last changed (either file), to notice a new one; `None` when

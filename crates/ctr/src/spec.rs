@@ -8,20 +8,26 @@ use endcap_core::{Device, PricingModel};
 
 /// The version of [`FeatureSpec::V1`].
 pub const SPEC_V1: &str = "ctr-features-v1";
+/// The version of [`FeatureSpec::V2`].
+pub const SPEC_V2: &str = "ctr-features-v2";
 
 /// Position every candidate is scored at when serving: position is a training feature (it
-/// explains clicks) but must not decide who wins, so serving holds it fixed.
+/// explains clicks) but must not decide who wins, so serving holds it fixed. Positions are
+/// 1-based: the top slot is 1 (a logged rank 0).
 pub const REFERENCE_POSITION: u16 = 1;
 
-/// Placements hash into this many categories (a stable FNV-1a hash, the same on every
+/// Ids and names hash into this many categories (a stable FNV-1a hash, the same on every
 /// machine and run).
-const PLACEMENT_BUCKETS: u64 = 1_024;
+const BUCKETS: u64 = 1_024;
 
 /// A feature specification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FeatureSpec {
     /// Surface, placement, pricing, relevance flags, device, local hour, position.
     V1,
+    /// V1, and the ad (line item, advertiser) and more context (slot count, page type, day of
+    /// week): what lets a model tell one ad from another.
+    V2,
 }
 
 /// Feature names of [`FeatureSpec::V1`], in column order.
@@ -41,6 +47,28 @@ const V1_NAMES: [&str; 10] = [
 /// Which of the V1 columns are categorical (LightGBM `categorical_feature`).
 const V1_CATEGORICAL: [&str; 2] = ["placement", "device"];
 
+/// Feature names of [`FeatureSpec::V2`], in column order: V1's, then five more.
+const V2_NAMES: [&str; 15] = [
+    "placement",
+    "offsite",
+    "cpc",
+    "keyword_match",
+    "segment_match",
+    "sku_on_page",
+    "device",
+    "local_hour",
+    "position",
+    "search_placement",
+    "line_item",
+    "advertiser",
+    "slot_count",
+    "page_type",
+    "weekday",
+];
+
+/// Which of the V2 columns are categorical.
+const V2_CATEGORICAL: [&str; 5] = ["placement", "device", "line_item", "advertiser", "page_type"];
+
 fn flag(b: bool) -> f64 {
     if b {
         1.0
@@ -49,29 +77,57 @@ fn flag(b: bool) -> f64 {
     }
 }
 
+fn bucket(bytes: &[u8]) -> f64 {
+    (endcap_core::fnv1a64(bytes) % BUCKETS) as f64
+}
+
 fn placement_bucket(name: &str) -> f64 {
-    (endcap_core::fnv1a64(name.as_bytes()) % PLACEMENT_BUCKETS) as f64
+    bucket(name.as_bytes())
+}
+
+/// An id's category; missing when the row has none.
+fn id_bucket(id: Option<uuid::Uuid>) -> f64 {
+    id.map_or(f64::NAN, |u| bucket(u.as_bytes()))
 }
 
 impl FeatureSpec {
     /// The spec a version string names, if any.
     pub fn parse(version: &str) -> Option<Self> {
-        (version.trim() == SPEC_V1).then_some(FeatureSpec::V1)
+        match version.trim() {
+            SPEC_V1 => Some(FeatureSpec::V1),
+            SPEC_V2 => Some(FeatureSpec::V2),
+            _ => None,
+        }
     }
 
     /// Its version string.
     pub fn version(self) -> &'static str {
-        SPEC_V1
+        match self {
+            FeatureSpec::V1 => SPEC_V1,
+            FeatureSpec::V2 => SPEC_V2,
+        }
     }
 
     /// Column names, in order.
     pub fn names(self) -> &'static [&'static str] {
-        &V1_NAMES
+        match self {
+            FeatureSpec::V1 => &V1_NAMES,
+            FeatureSpec::V2 => &V2_NAMES,
+        }
     }
 
     /// The categorical columns.
     pub fn categorical(self) -> &'static [&'static str] {
-        &V1_CATEGORICAL
+        match self {
+            FeatureSpec::V1 => &V1_CATEGORICAL,
+            FeatureSpec::V2 => &V2_CATEGORICAL,
+        }
+    }
+
+    /// Whether the spec tells line items apart (so a model trained on it knows which line
+    /// items it has seen).
+    pub fn has_line_item(self) -> bool {
+        self == FeatureSpec::V2
     }
 
     /// Appends one row: the candidate's features at `position` (NaN where a value is
@@ -96,6 +152,19 @@ impl FeatureSpec {
             f64::from(position),
             flag(f.placement.starts_with("search")),
         ]);
+        if self == FeatureSpec::V2 {
+            out.extend([
+                id_bucket(f.line_item.map(|l| l.as_uuid())),
+                id_bucket(f.advertiser.map(|a| a.as_uuid())),
+                f64::from(f.slot_count),
+                if f.page_type.is_empty() {
+                    f64::NAN
+                } else {
+                    bucket(f.page_type.as_bytes())
+                },
+                f64::from(f.weekday),
+            ]);
+        }
     }
 }
 
@@ -113,6 +182,11 @@ mod tests {
             sku_on_page: true,
             device: None,
             hour: 14,
+            line_item: Some(endcap_core::LineItemId::from_uuid(uuid::Uuid::from_u128(7))),
+            advertiser: None,
+            slot_count: 3,
+            page_type: "search".into(),
+            weekday: 2,
         }
     }
 
@@ -134,15 +208,33 @@ mod tests {
         assert_eq!((a[8], a[9], a[2]), (2.0, 1.0, 1.0));
         assert_eq!(a[0], placement_bucket("search-top"), "stable hash");
         assert!(a[0] < 1_024.0);
+        let (mut c, mut d) = (Vec::new(), Vec::new());
+        FeatureSpec::V2.push_row(&served, 2, &mut c);
+        FeatureSpec::V2.push_row(&logged, 2, &mut d);
+        assert_eq!(format!("{c:?}"), format!("{d:?}"));
+        assert_eq!(c.len(), FeatureSpec::V2.names().len());
+        assert_eq!(c[..10].len(), a.len());
+        assert!(c[11].is_nan(), "no advertiser is missing");
+        assert_eq!((c[12], c[14]), (3.0, 2.0));
+    }
+
+    #[test]
+    fn a_row_logged_before_v2_reads_with_its_new_columns_missing() {
+        let old = r#"{"placement":"home","offsite":false,"pricing":"cpm","keyword_match":false,
+            "segment_match":false,"sku_on_page":false,"device":"mobile","hour":9}"#;
+        let f: Features = serde_json::from_str(old).unwrap();
+        let mut row = Vec::new();
+        FeatureSpec::V2.push_row(&f, 1, &mut row);
+        assert!(row[10].is_nan() && row[11].is_nan() && row[13].is_nan());
+        assert_eq!(row[6], 1.0);
     }
 
     #[test]
     fn versions_round_trip_and_strangers_are_refused() {
-        assert_eq!(FeatureSpec::parse(SPEC_V1), Some(FeatureSpec::V1));
+        for spec in [FeatureSpec::V1, FeatureSpec::V2] {
+            assert_eq!(FeatureSpec::parse(spec.version()), Some(spec));
+            assert!(spec.categorical().iter().all(|c| spec.names().contains(c)));
+        }
         assert_eq!(FeatureSpec::parse("ctr-features-v9"), None);
-        assert!(FeatureSpec::V1
-            .categorical()
-            .iter()
-            .all(|c| FeatureSpec::V1.names().contains(c)));
     }
 }

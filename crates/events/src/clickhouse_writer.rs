@@ -218,6 +218,8 @@ pub struct DecisionRow {
     pub features: String,
     /// Model version.
     pub model_version: String,
+    /// 1 when the slot explored.
+    pub explored: u8,
 }
 
 impl From<&crate::DecisionRecord> for DecisionRow {
@@ -257,6 +259,7 @@ impl From<&crate::DecisionRecord> for DecisionRow {
             segments: d.segments.clone(),
             features: d.features.clone(),
             model_version: d.model_version.clone(),
+            explored: u8::from(d.explored),
         }
     }
 }

@@ -100,6 +100,9 @@ pub struct DecisionRecord {
     pub features: String,
     /// The model that scored it.
     pub model_version: String,
+    /// The slot explored: a cold-start draw scored new line items.
+    #[serde(default)]
+    pub explored: bool,
 }
 
 /// What triggered a charge.

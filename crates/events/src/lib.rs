@@ -19,6 +19,7 @@ mod schema;
 mod sink;
 mod spool;
 mod target;
+mod training;
 
 pub use attribution::{
     campaign_spend_nanos, credited_lines, identity_links, stream_campaign_exposures,
@@ -41,6 +42,7 @@ pub use schema::{apply_schema, drop_partitions_before};
 pub use sink::{BatchWriter, EventSink, Sink, SinkConfig};
 pub use spool::{Spool, SpoolError};
 pub use target::{open_sink, EventTarget};
+pub use training::{stream_training_rows, training_rows_from_log, TrainingRead};
 
 /// Errors of the event log.
 #[derive(Debug, thiserror::Error)]

@@ -22,6 +22,10 @@ const MIGRATIONS: &[Migration] = &[
         version: 3,
         sql: include_str!("../../../schemas/clickhouse/0003_attribution.sql"),
     },
+    Migration {
+        version: 4,
+        sql: include_str!("../../../schemas/clickhouse/0004_explored.sql"),
+    },
 ];
 
 #[derive(Row, Deserialize)]

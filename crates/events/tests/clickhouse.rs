@@ -52,7 +52,7 @@ async fn count(cfg: &ClickHouseConfig, sql: &str) -> u64 {
 #[tokio::test]
 async fn every_table_round_trips() {
     let cfg = fresh_db(&shared_url());
-    assert_eq!(apply_schema(&cfg).await.unwrap(), vec![1, 2, 3]);
+    assert_eq!(apply_schema(&cfg).await.unwrap(), vec![1, 2, 3, 4]);
     assert!(apply_schema(&cfg).await.unwrap().is_empty(), "applied once");
     let imp = ad(1);
     let clk = ad(2);
@@ -483,6 +483,7 @@ fn decision(arm: Arm, at_ms: i64) -> DecisionRecord {
         segments: vec!["dairy-lovers".into()],
         features: r#"{"placement":"search-top"}"#.into(),
         model_version: "prior-v1".into(),
+        explored: true,
     }
 }
 

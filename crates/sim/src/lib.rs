@@ -6,10 +6,17 @@
 //! down). Purchases happen in store and online: a base rate for everyone, plus a causal lift
 //! for shoppers actually exposed to the campaign, which the simulator records as the truth,
 //! so a test can check that the measured lift recovers it. Deterministic for a seed.
+//!
+//! [`simulate_ad_log`] is the same shoppers as the ad server logs them: a decision log, the
+//! impressions and the clicks, where clicks depend on the ad, its relevance, the page, the
+//! device, the hour and the position, so a CTR model has real signal to learn.
 #![warn(missing_docs)]
 
 use endcap_attribution::{Catalog, IdentityMap, Product, Touch, TouchKind};
+mod ads;
 mod csv;
+
+pub use ads::{simulate_ad_log, write_event_log, AdLog, AdLogConfig, SimLineItem};
 
 pub use csv::{iso, write_csv};
 use endcap_events::ReceiptLineEvent;

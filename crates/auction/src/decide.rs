@@ -72,6 +72,8 @@ pub struct Placed {
     pub features: Features,
     /// The budget held for it until its impression (nanos).
     pub reserved_nanos: i64,
+    /// Its slot explored (cold-start draws instead of means).
+    pub explored: bool,
 }
 
 impl Placed {
@@ -273,11 +275,13 @@ fn candidates<'s>(
     out
 }
 
-/// Stage 2: pCTR for every candidate in one batch, then eCPM bidders.
-fn score(model: &dyn CtrModel, eligible: &[Eligible<'_>]) -> Vec<Bidder> {
+/// Stage 2: pCTR for every candidate in one batch (the model may explore the slot), then
+/// eCPM bidders.
+fn score(model: &dyn CtrModel, eligible: &[Eligible<'_>]) -> (Vec<Bidder>, bool) {
     let rows: Vec<Features> = eligible.iter().map(|e| e.features.clone()).collect();
-    let pctrs = model.predict(&rows);
-    eligible
+    let scored = model.score_slot(&rows, &mut || fastrand::f64());
+    let pctrs = scored.pctr;
+    let bidders = eligible
         .iter()
         .zip(&pctrs)
         .enumerate()
@@ -294,7 +298,8 @@ fn score(model: &dyn CtrModel, eligible: &[Eligible<'_>]) -> Vec<Bidder> {
                 ecpm_micros: Bidder::ecpm(li.pricing.model, li.pricing.bid_micros.get(), *p),
             }
         })
-        .collect()
+        .collect();
+    (bidders, scored.explored)
 }
 
 /// What a placed ad is expected to cost, nanos: its CPM price per impression, or its CPC
@@ -315,7 +320,7 @@ pub fn decide(deps: &Deps<'_>, ctx: &Context, slots: &[SlotRequest]) -> Decision
     let mut state = RequestState::default();
     for req in slots {
         let eligible = candidates(deps, ctx, req, &state, &mut out.explanations);
-        let mut bidders = score(deps.model, &eligible);
+        let (mut bidders, explored) = score(deps.model, &eligible);
         let rules = AuctionRules {
             slots: req.count,
             floor_ecpm_micros: req.floor_ecpm_micros,
@@ -339,6 +344,7 @@ pub fn decide(deps: &Deps<'_>, ctx: &Context, slots: &[SlotRequest]) -> Decision
                 pctr: b.pctr,
                 features: e.features.clone(),
                 reserved_nanos: reserved,
+                explored,
             }
         };
         let explain = |out: &mut Decision, li: LineItemId, outcome: Outcome| {

@@ -184,7 +184,12 @@ mod tests {
         let set = TrainingSet::build(FeatureSpec::V1, &rows);
         let s = set.split();
         assert_eq!(
-            (s.train.len(), s.valid.len(), s.calibration.len(), s.test.len()),
+            (
+                s.train.len(),
+                s.valid.len(),
+                s.calibration.len(),
+                s.test.len()
+            ),
             (70, 10, 10, 10)
         );
         assert_eq!(s.train.end, s.valid.start);

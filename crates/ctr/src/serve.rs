@@ -196,7 +196,9 @@ mod tests {
     fn lcg(seed: u64) -> impl FnMut() -> f64 {
         let mut s = seed;
         move || {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (s >> 11) as f64 / (1u64 << 53) as f64
         }
     }
@@ -225,7 +227,10 @@ mod tests {
         let m = ServingModel::new(None, cold.clone(), 0.0);
         let p = m.predict(&[row(1), row(2), row(9)]);
         assert!(p[0] < p[2] && p[2] < p[1], "{p:?}");
-        assert!((p[2] - 0.03).abs() < 0.005, "a new line item sits at the placement's rate");
+        assert!(
+            (p[2] - 0.03).abs() < 0.005,
+            "a new line item sits at the placement's rate"
+        );
         // Live clicks count too.
         for _ in 0..200 {
             cold.record(li(9), "search-top", false);
@@ -245,7 +250,10 @@ mod tests {
             .filter(|_| m.score_slot(&[row(1), row(2)], &mut u).explored)
             .count();
         let share = explored as f64 / slots as f64;
-        assert!(share <= 0.055 && share >= 0.04, "share {share} (asked 50%, capped at 5%)");
+        assert!(
+            share <= 0.055 && share >= 0.04,
+            "share {share} (asked 50%, capped at 5%)"
+        );
         let none = ServingModel::new(None, Arc::new(ColdStart::new()), 0.0);
         assert!(!(0..1_000).any(|_| none.score_slot(&[row(1)], &mut u).explored));
     }

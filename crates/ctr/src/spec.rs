@@ -67,7 +67,13 @@ const V2_NAMES: [&str; 15] = [
 ];
 
 /// Which of the V2 columns are categorical.
-const V2_CATEGORICAL: [&str; 5] = ["placement", "device", "line_item", "advertiser", "page_type"];
+const V2_CATEGORICAL: [&str; 5] = [
+    "placement",
+    "device",
+    "line_item",
+    "advertiser",
+    "page_type",
+];
 
 fn flag(b: bool) -> f64 {
     if b {

@@ -246,27 +246,33 @@ impl Server {
     }
 }
 
-/// Watches a model artifact directory (every `every`) and swaps in each new artifact, read
-/// and checked off the request path; a broken one is logged and counted, and the model in
-/// use keeps serving.
+/// Every `every`: refits the cold start's placement priors, and, given a model artifact
+/// directory, swaps in each new artifact, read and checked off the request path; a broken one
+/// is logged and counted, and the model in use keeps serving.
 pub async fn keep_model_fresh(
     slot: Arc<endcap_ctr::ModelSlot>,
-    dir: std::path::PathBuf,
+    dir: Option<std::path::PathBuf>,
     every: std::time::Duration,
 ) {
-    let mut seen = endcap_ctr::artifact_stamp(&dir);
+    let mut seen = dir.as_deref().and_then(endcap_ctr::artifact_stamp);
     loop {
         tokio::time::sleep(every).await;
-        let stamp = endcap_ctr::artifact_stamp(&dir);
+        let cold = slot.cold().clone();
+        // Off the async workers: the refit walks every line item x placement.
+        let _ = tokio::task::spawn_blocking(move || cold.refit()).await;
+        let Some(dir) = dir.as_ref() else {
+            continue;
+        };
+        let stamp = endcap_ctr::artifact_stamp(dir);
         if stamp.is_none() || stamp == seen {
             continue;
         }
         seen = stamp;
         let d = dir.clone();
         match tokio::task::spawn_blocking(move || endcap_ctr::load_artifact(&d)).await {
-            Ok(Ok(m)) => {
-                let version = m.version().to_string();
-                slot.swap(Arc::new(m), &version);
+            Ok(Ok(artifact)) => {
+                let version = artifact.model.version().to_string();
+                slot.install(artifact);
                 tracing::info!(%version, dir = %dir.display(), "ctr model loaded");
             }
             Ok(Err(e)) => {

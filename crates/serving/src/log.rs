@@ -46,6 +46,7 @@ impl Server {
             // The version in use as the row is written (a swap between scoring and logging
             // is a window of microseconds, once per reload).
             model_version: self.model.get().version.clone(),
+            explored: p.explored,
         };
         self.sink.send(Event::Decision(Box::new(record)));
     }

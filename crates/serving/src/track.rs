@@ -245,6 +245,11 @@ impl Server {
         if !x.user_key.is_empty() && !c.test {
             self.caps.record(&x.user_key, x.line_item_id, now);
         }
+        if !c.test {
+            self.model
+                .cold()
+                .record(x.line_item_id, &x.placement, false);
+        }
         let verdict = Verdict::unless_test(c.test);
         let billable = self
             .charge(x, ChargeSource::Impression, amount, 0, verdict, now)
@@ -272,6 +277,9 @@ impl Server {
         let impression_seen = self.seen.was_seen(TokenKind::Impression, id).await;
         if !impression_seen {
             self.metrics.clicks_without_impression.fetch_add(1, Relaxed);
+        }
+        if !c.test && impression_seen {
+            self.model.cold().record(x.line_item_id, &x.placement, true);
         }
         let verdict = if !c.test && !impression_seen && self.config.clicks_need_impression {
             Verdict::Refuse(ChargeReason::InvalidTraffic)

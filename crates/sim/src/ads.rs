@@ -268,6 +268,9 @@ mod tests {
             let clicked = count(&|e| matches!(e, Event::Click(x) if x.exposure.position == pos));
             clicked as f64 / shown as f64
         };
-        assert!(ctr_at(0) > ctr_at(1) && ctr_at(1) > ctr_at(2), "position effect");
+        assert!(
+            ctr_at(0) > ctr_at(1) && ctr_at(1) > ctr_at(2),
+            "position effect"
+        );
     }
 }

@@ -21,7 +21,7 @@ pub struct Cli {
     #[command(flatten)]
     pub common: CommonArgs,
     /// Directory of the CTR model artifact (ENDCAP_MODEL_DIR: model.txt + model.json), watched
-    /// for new ones; without it the prior scores.
+    /// for new ones; without it the cold start scores.
     #[arg(long)]
     pub model_dir: Option<PathBuf>,
 }
@@ -43,8 +43,11 @@ pub struct Settings {
     /// CTR model directory.
     pub model_dir: Option<PathBuf>,
     /// How often the model directory is checked for a new artifact
-    /// (ENDCAP_MODEL_RELOAD_SECS, default 10).
+    /// (ENDCAP_MODEL_RELOAD_SECS, default 10); also how often the cold start refits.
     pub model_reload: Duration,
+    /// Share of slots the cold start explores (ENDCAP_EXPLORE_BPS, basis points, default
+    /// 300 = 3%, at most 500).
+    pub explore_share: f64,
     /// Base URL browsers reach this server at (ENDCAP_PUBLIC_URL; default: the address
     /// actually bound).
     pub public_url: Option<String>,
@@ -204,6 +207,15 @@ impl Settings {
             "model_reload_secs",
             10,
         );
+        let explore_bps = layers
+            .amount("ENDCAP_EXPLORE_BPS", "explore_bps")
+            .unwrap_or(300);
+        if explore_bps > 500 {
+            layers.error(format!(
+                "ENDCAP_EXPLORE_BPS / explore_bps: {explore_bps} is above 500 (5% of slots)"
+            ));
+        }
+        let explore_share = explore_bps.min(500) as f64 / 10_000.0;
         let events = EventTarget::choose(common.clickhouse.as_deref(), common.event_dir.as_deref());
         let spool_dir = common
             .spool_dir
@@ -372,6 +384,7 @@ impl Settings {
             spool_dir,
             model_dir,
             model_reload,
+            explore_share,
             public_url,
             index_refresh,
             max_tmax_ms,
@@ -441,6 +454,22 @@ mod tests {
         assert_eq!(
             s.events,
             EventTarget::ClickHouse("http://127.0.0.1:8123".into())
+        );
+    }
+
+    #[test]
+    fn exploration_defaults_to_3_percent_and_past_5_is_refused() {
+        let s = Settings::resolve(&Cli::default(), &env(&[KEYS]), None).unwrap();
+        assert_eq!(s.explore_share, 0.03);
+        let errs = Settings::resolve(
+            &Cli::default(),
+            &env(&[KEYS, ("ENDCAP_EXPLORE_BPS", "900")]),
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            errs.iter().any(|e| e.contains("ENDCAP_EXPLORE_BPS")),
+            "{errs:?}"
         );
     }
 

@@ -4,7 +4,7 @@ use crate::config::Settings;
 use crate::routes;
 use actix_web::{dev::Server as HttpRunning, web, App, HttpServer};
 use anyhow::Context;
-use endcap_auction::{CapCounter, MemoryCaps, PriorCtr};
+use endcap_auction::{CapCounter, MemoryCaps};
 use endcap_billing::{Budgets, RedisHandle};
 use endcap_events::{open_sink, read_table, Event, EventTarget, Sink, SinkConfig, Spool, Table};
 use endcap_openrtb::{ClearPrice, Exchange};
@@ -187,15 +187,16 @@ impl Application {
             }
             None => (Arc::new(MemoryCaps::new(10_000_000)), None),
         };
-        let model = Arc::new(first_model(settings.model_dir.as_deref()));
+        let model = Arc::new(first_model(
+            settings.model_dir.as_deref(),
+            settings.explore_share,
+        ));
         let mut tasks = JoinSet::new();
-        if let Some(dir) = &settings.model_dir {
-            tasks.spawn(endcap_serving::keep_model_fresh(
-                model.clone(),
-                dir.clone(),
-                settings.model_reload,
-            ));
-        }
+        tasks.spawn(endcap_serving::keep_model_fresh(
+            model.clone(),
+            settings.model_dir.clone(),
+            settings.model_reload,
+        ));
         tasks.spawn(index.clone().keep_fresh(settings.index_refresh));
         if let Some((shared, r)) = &shared_caps {
             tasks.spawn(shared.clone().run(r.clone(), Duration::from_secs(1)));
@@ -372,23 +373,22 @@ async fn keep_retention(cfg: endcap_events::ClickHouseConfig, days: u32) {
 }
 
 /// The model to start with: the artifact in the model directory if there is one and it
-/// loads, else the prior (a broken artifact is logged and counted, never fatal).
-fn first_model(dir: Option<&std::path::Path>) -> endcap_ctr::ModelSlot {
-    let prior = || endcap_ctr::ModelSlot::new(Arc::new(PriorCtr), "prior-v1");
+/// loads, else the cold start (a broken artifact is logged and counted, never fatal).
+fn first_model(dir: Option<&std::path::Path>, explore_share: f64) -> endcap_ctr::ModelSlot {
+    let slot = endcap_ctr::ModelSlot::serving(explore_share);
     let Some(dir) = dir.filter(|d| endcap_ctr::artifact_stamp(d).is_some()) else {
-        return prior();
+        return slot;
     };
     match endcap_ctr::load_artifact(dir) {
-        Ok(m) => {
-            let version = m.version().to_string();
+        Ok(artifact) => {
+            let version = artifact.model.version().to_string();
+            slot.install(artifact);
             tracing::info!(%version, dir = %dir.display(), "ctr model loaded");
-            endcap_ctr::ModelSlot::new(Arc::new(m), &version)
         }
         Err(e) => {
-            tracing::error!(error = %e, dir = %dir.display(), "ctr model refused; serving the prior");
-            let slot = prior();
+            tracing::error!(error = %e, dir = %dir.display(), "ctr model refused; serving the cold start");
             slot.refused();
-            slot
         }
     }
+    slot
 }

@@ -70,4 +70,3 @@ pub fn score(
     w.flush()?;
     Ok(Ok(probs.len()))
 }
-

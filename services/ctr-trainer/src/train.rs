@@ -13,7 +13,11 @@ use std::path::PathBuf;
 #[derive(Args)]
 pub struct TrainArgs {
     /// A file event log directory (the ad server's ENDCAP_EVENT_DIR, or an export).
-    #[arg(long, conflicts_with = "clickhouse", required_unless_present = "clickhouse")]
+    #[arg(
+        long,
+        conflicts_with = "clickhouse",
+        required_unless_present = "clickhouse"
+    )]
     input: Option<PathBuf>,
     /// ClickHouse URL (http://host:8123/database).
     #[arg(long)]
@@ -48,6 +52,9 @@ pub struct TrainArgs {
     /// LightGBM threads (0: all cores).
     #[arg(long, default_value_t = 0)]
     threads: u32,
+    /// Share of non-clicks to train on, in (0, 1] (calibration restores the scale).
+    #[arg(long, default_value_t = 1.0)]
+    negative_rate: f64,
 }
 
 /// A time flag as ms since the epoch.
@@ -139,16 +146,24 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<Outcome> {
             ))));
         }
     }
+    if !(args.negative_rate > 0.0 && args.negative_rate <= 1.0) {
+        return Ok(Outcome::Refused(Refused(format!(
+            "--negative-rate: {} is not in (0, 1]",
+            args.negative_rate
+        ))));
+    }
     let rows = read_rows(args, from, to)?;
     let set = TrainingSet::build(spec, &rows);
     drop(rows);
-    let version = args.version.clone().unwrap_or_else(|| {
-        format!("ctr-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"))
-    });
+    let version = args
+        .version
+        .clone()
+        .unwrap_or_else(|| format!("ctr-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ")));
     let config = TrainConfig {
         num_iterations: args.rounds.max(1),
         num_leaves: args.leaves.max(2),
         threads: args.threads,
+        negative_rate: args.negative_rate,
         ..TrainConfig::default()
     };
     let bar = ProgressBar::new(u64::from(config.num_iterations));
@@ -156,9 +171,13 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<Outcome> {
         ProgressStyle::with_template("{bar:40} boosting round {pos}/{len} ({elapsed})")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let trained = match train(&set, &config, &version, &mut |round, _| bar.set_position(u64::from(round))) {
+    let trained = match train(&set, &config, &version, &mut |round, _| {
+        bar.set_position(u64::from(round))
+    }) {
         Ok(t) => t,
-        Err(e @ TrainError::NotEnoughData(_)) => return Ok(Outcome::Refused(Refused(e.to_string()))),
+        Err(e @ TrainError::NotEnoughData(_)) => {
+            return Ok(Outcome::Refused(Refused(e.to_string())))
+        }
         Err(e) => return Err(e.into()),
     };
     bar.finish_and_clear();

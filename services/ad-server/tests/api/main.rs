@@ -77,6 +77,8 @@ async fn spawn_on(
         // A loaded test machine can take longer than the 5 ms default for a first SQLite
         // identity look-up, and a campaign with a holdout then sits the request out.
         ("ENDCAP_IDENTITY_TIMEOUT_MS", "2000"),
+        // Exploration slots would change winners at random; the tests that want it say so.
+        ("ENDCAP_EXPLORE_BPS", "0"),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -1,5 +1,6 @@
 //! The CTR model in the ad server: the artifact in `ENDCAP_MODEL_DIR` at start, a new one
-//! swapped in while serving, a broken one refused and counted with the old model serving on.
+//! swapped in while serving, a broken one refused and counted with the old model serving on;
+//! the cold start before any model, and its exploration slots marked in the decision log.
 
 use super::*;
 use crate::decisions::seed;
@@ -95,7 +96,7 @@ async fn a_new_artifact_is_swapped_in_and_a_broken_one_leaves_the_old_serving() 
 }
 
 #[actix_web::test]
-async fn a_broken_artifact_at_start_serves_the_prior_and_says_so() {
+async fn a_broken_artifact_at_start_serves_the_cold_start_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     publish(
         dir.path(),
@@ -106,8 +107,55 @@ async fn a_broken_artifact_at_start_serves_the_prior_and_says_so() {
     let app = spawn_with(false, None, &[("ENDCAP_MODEL_DIR", &d)]).await;
     let m = metrics(&app).await;
     assert!(
-        m.contains("endcap_model_info{version=\"prior-v1\"} 1"),
+        m.contains("endcap_model_info{version=\"cold-start-v1\"} 1"),
         "{m}"
     );
     assert!(m.contains("endcap_model_refused_total 1"), "{m}");
+}
+
+#[actix_web::test]
+async fn without_a_model_the_cold_start_scores_and_explores_a_bounded_share_of_slots() {
+    let app = spawn_with(false, None, &[("ENDCAP_EXPLORE_BPS", "500")]).await;
+    seed(&app, 0, 100_000_000).await;
+    let decisions = 300;
+    for i in 0..decisions {
+        let r = app
+            .send(
+                "POST",
+                "/v1/decisions",
+                None,
+                Some(
+                    json!({"user_key": format!("{:064x}", i + 1), "placements": [{"id": "home"}]}),
+                ),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+    }
+    let logged: Vec<_> = app
+        .logged(Table::Decisions)
+        .await
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Decision(d) => Some(d),
+            _ => None,
+        })
+        .collect();
+    assert!(logged.len() >= decisions, "{}", logged.len());
+    assert!(logged.iter().all(|d| d.model_version == "cold-start-v1"));
+    let explored = logged.iter().filter(|d| d.explored).count();
+    // 5% of 300 slots is 15: none at all, or more than 12%, would be a broken bound (each
+    // has odds below one in a million).
+    assert!(
+        explored > 0 && explored * 100 <= logged.len() * 12,
+        "{explored} of {} explored",
+        logged.len()
+    );
+    // Slots that did not explore scored with the cold start's mean: with no counts yet,
+    // the documented prior's rate.
+    let plain: Vec<f64> = logged
+        .iter()
+        .filter(|d| !d.explored)
+        .map(|d| d.pctr)
+        .collect();
+    assert!(plain.windows(2).all(|w| w[0] == w[1]), "{plain:?}");
 }

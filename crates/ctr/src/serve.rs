@@ -251,7 +251,7 @@ mod tests {
             .count();
         let share = explored as f64 / slots as f64;
         assert!(
-            share <= 0.055 && share >= 0.04,
+            (0.04..=0.055).contains(&share),
             "share {share} (asked 50%, capped at 5%)"
         );
         let none = ServingModel::new(None, Arc::new(ColdStart::new()), 0.0);

@@ -128,13 +128,14 @@ pub struct Metrics {
 impl Metrics {
     /// Why the model must not be published, if it misses a floor.
     pub fn below(&self, floors: &Floors) -> Option<String> {
-        if !(self.auc >= floors.min_auc) {
+        if self.auc.is_nan() || self.auc < floors.min_auc {
             return Some(format!(
                 "test AUC {:.4} is below the floor {:.4}",
                 self.auc, floors.min_auc
             ));
         }
-        if !(self.calibration_error <= floors.max_calibration_error) {
+        if self.calibration_error.is_nan() || self.calibration_error > floors.max_calibration_error
+        {
             return Some(format!(
                 "calibration error {:.4} is above the ceiling {:.4}",
                 self.calibration_error, floors.max_calibration_error

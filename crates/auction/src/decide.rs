@@ -280,7 +280,13 @@ fn candidates<'s>(
 fn score(model: &dyn CtrModel, eligible: &[Eligible<'_>]) -> (Vec<Bidder>, bool) {
     let rows: Vec<Features> = eligible.iter().map(|e| e.features.clone()).collect();
     let scored = model.score_slot(&rows, &mut || fastrand::f64());
-    let pctrs = scored.pctr;
+    // Whatever a model says, a probability: NaN scores 0 (the ad cannot win), the rest is
+    // held to [0, 1].
+    let pctrs: Vec<f64> = scored
+        .pctr
+        .iter()
+        .map(|p| if p.is_nan() { 0.0 } else { p.clamp(0.0, 1.0) })
+        .collect();
     let bidders = eligible
         .iter()
         .zip(&pctrs)

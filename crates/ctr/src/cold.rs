@@ -39,10 +39,19 @@ impl Beta {
             alpha: fallback * FALLBACK_STRENGTH,
             beta: (1.0 - fallback) * FALLBACK_STRENGTH,
         };
-        let seen: Vec<&Counts> = items.iter().filter(|c| c.impressions > 0).collect();
+        // A line item's clicks never count past its impressions (clicks arrive without their
+        // impression when a pixel is lost): a rate above 1 would make no Beta at all.
+        let seen: Vec<Counts> = items
+            .iter()
+            .filter(|c| c.impressions > 0)
+            .map(|c| Counts {
+                impressions: c.impressions,
+                clicks: c.clicks.min(c.impressions),
+            })
+            .collect();
         let n: f64 = seen.iter().map(|c| c.impressions as f64).sum();
         let clicks: f64 = seen.iter().map(|c| c.clicks as f64).sum();
-        if seen.len() < 2 || clicks == 0.0 || n == 0.0 {
+        if seen.len() < 2 || clicks == 0.0 || n == 0.0 || clicks >= n {
             return weak;
         }
         let mean = clicks / n;
@@ -80,14 +89,26 @@ impl Beta {
         }
     }
 
-    /// The mean CTR.
+    /// The mean CTR (in [0, 1] for any parameters: a Beta that is not one, with a parameter
+    /// not finite and positive, has the mean 0.5 of the flat prior).
     pub fn mean(self) -> f64 {
+        if !self.is_proper() {
+            return 0.5;
+        }
         self.alpha / (self.alpha + self.beta)
+    }
+
+    /// Both parameters finite and positive.
+    fn is_proper(self) -> bool {
+        self.alpha.is_finite() && self.beta.is_finite() && self.alpha > 0.0 && self.beta > 0.0
     }
 
     /// A draw from the distribution (Thompson sampling), given uniforms in (0, 1) from the
     /// caller's generator: Beta as X / (X + Y) of two Gamma draws (Marsaglia and Tsang).
     pub fn sample(self, uniform: &mut impl FnMut() -> f64) -> f64 {
+        if !self.is_proper() {
+            return self.mean();
+        }
         let x = gamma(self.alpha, uniform);
         let y = gamma(self.beta, uniform);
         if x + y == 0.0 {
@@ -105,12 +126,15 @@ fn normal(uniform: &mut impl FnMut() -> f64) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
 
-/// A Gamma(shape, 1) draw (Marsaglia and Tsang; shape < 1 boosted by U^(1/shape)).
+/// A Gamma(shape, 1) draw for a finite shape > 0 (Marsaglia and Tsang; a shape below 1 is
+/// drawn at shape + 1 and boosted by U^(1/shape), once: no recursion).
 fn gamma(shape: f64, uniform: &mut impl FnMut() -> f64) -> f64 {
-    if shape < 1.0 {
+    let (shape, boost) = if shape < 1.0 {
         let u = uniform().clamp(f64::MIN_POSITIVE, 1.0);
-        return gamma(shape + 1.0, uniform) * u.powf(1.0 / shape);
-    }
+        (shape + 1.0, u.powf(1.0 / shape))
+    } else {
+        (shape, 1.0)
+    };
     let d = shape - 1.0 / 3.0;
     let c = 1.0 / (9.0 * d).sqrt();
     loop {
@@ -121,7 +145,7 @@ fn gamma(shape: f64, uniform: &mut impl FnMut() -> f64) -> f64 {
         }
         let u = uniform().clamp(f64::MIN_POSITIVE, 1.0);
         if u.ln() < 0.5 * x * x + d - d * v + d * v.ln() {
-            return d * v;
+            return d * v * boost;
         }
     }
 }
@@ -135,6 +159,51 @@ pub fn explore(share: f64, uniform: f64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn more_clicks_than_impressions_never_make_an_improper_prior_or_a_rate_above_one() {
+        // Clicks whose impressions were never counted (a lost pixel, a billing notice).
+        let odd = [
+            Counts {
+                impressions: 3,
+                clicks: 10,
+            },
+            Counts {
+                impressions: 2,
+                clicks: 4,
+            },
+        ];
+        let b = Beta::fit(&odd, 0.01);
+        assert!(b.alpha > 0.0 && b.beta > 0.0, "{b:?}");
+        assert!((0.0..=1.0).contains(&b.mean()));
+        let skewed = [
+            Counts {
+                impressions: 1,
+                clicks: 1_000,
+            },
+            Counts {
+                impressions: 1,
+                clicks: 0,
+            },
+        ];
+        let mut u = rng(3);
+        for prior in [
+            Beta::fit(&skewed, 0.01),
+            Beta {
+                alpha: 280.0,
+                beta: -180.0,
+            },
+            Beta {
+                alpha: f64::NAN,
+                beta: 1.0,
+            },
+        ] {
+            for _ in 0..100 {
+                let p = prior.sample(&mut u);
+                assert!((0.0..=1.0).contains(&p), "{prior:?} drew {p}");
+            }
+        }
+    }
 
     /// A small deterministic generator for the tests (xorshift).
     fn rng(seed: u64) -> impl FnMut() -> f64 {

@@ -169,6 +169,10 @@ impl Gbdt {
                 return Err(bad("linear trees are not supported"));
             }
             let leaf_value: Vec<f64> = list(&fields, "leaf_value", n)?;
+            // A NaN or infinite leaf would make pCTR NaN: every ad it scores would lose.
+            if leaf_value.iter().any(|v| !v.is_finite()) {
+                return Err(bad("a leaf value is not a finite number"));
+            }
             if leaf_value.len() != leaves {
                 return Err(bad(format!(
                     "Tree={n}: {leaves} leaves but {} leaf values",
@@ -285,6 +289,10 @@ impl Gbdt {
             .map_or(Ok(1.0), |s| {
                 s.parse::<f64>().map_err(|_| bad("bad sigmoid"))
             })?;
+        // A sigmoid of 0 or below would flatten or reverse the ranking.
+        if !(sigmoid.is_finite() && sigmoid > 0.0) {
+            return Err(bad("sigmoid must be a finite number above 0"));
+        }
         if header.contains_key("average_output") {
             return Err(bad(
                 "random-forest models (average_output) are not supported",
@@ -425,6 +433,10 @@ end of trees
     fn what_is_not_a_model_is_refused_with_a_reason() {
         assert!(Gbdt::parse("hello").is_err());
         assert!(Gbdt::parse(&MODEL.replace("binary sigmoid:1", "regression")).is_err());
+        assert!(Gbdt::parse(&MODEL.replace("binary sigmoid:1", "binary sigmoid:-1")).is_err());
+        assert!(
+            Gbdt::parse(&MODEL.replace("leaf_value=0.5 -0.25", "leaf_value=nan -0.25")).is_err()
+        );
         assert!(Gbdt::parse(&MODEL.replace(
             "left_child=-1\nright_child=-2\nleaf_value=0.5",
             "left_child=-9\nright_child=-2\nleaf_value=0.5"

@@ -9,6 +9,10 @@ use endcap_core::LineItemId;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+/// Most line item x placement pairs counted: placement names come from requests, so the map
+/// is bounded; pairs past it are not counted (their rows keep the placement's prior).
+const MAX_KEYS: usize = 500_000;
+
 /// Impressions and clicks per line item x placement: the artifact's history plus what this
 /// process has seen since that artifact loaded; and the Beta prior of each placement.
 #[derive(Default)]
@@ -49,9 +53,11 @@ impl ColdStart {
         let Ok(mut counts) = self.counts.write() else {
             return;
         };
-        let c = counts
-            .entry((line_item, placement.to_string()))
-            .or_default();
+        let key = (line_item, placement.to_string());
+        if counts.len() >= MAX_KEYS && !counts.contains_key(&key) {
+            return;
+        }
+        let c = counts.entry(key).or_default();
         if click {
             c.clicks += 1;
         } else {
@@ -63,11 +69,14 @@ impl ColdStart {
     /// request path). A placement with too little data (fewer than two line items shown, or
     /// no click) has none, and its rows fall back to the documented prior's rate.
     pub fn refit(&self) {
-        let Ok(counts) = self.counts.read() else {
-            return;
+        // A copy taken under the lock, the fit outside it: requests wait for a memcpy-sized
+        // moment, not for the fit.
+        let counts: Vec<((LineItemId, String), Counts)> = match self.counts.read() {
+            Ok(c) => c.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            Err(_) => return,
         };
         let mut by: HashMap<&str, Vec<Counts>> = HashMap::new();
-        for ((_, placement), c) in counts.iter() {
+        for ((_, placement), c) in &counts {
             by.entry(placement.as_str()).or_default().push(*c);
         }
         let priors = by
@@ -149,7 +158,9 @@ impl CtrModel for ServingModel {
                 explored: false,
             };
         }
-        let explored = explore(self.explore_share, uniform());
+        // Offsite, the pCTR sets what we bid for media (a CPC advertiser pays per click, we
+        // pay the exchange per impression): a lucky draw there would overpay with our money.
+        let explored = !rows.iter().any(|f| f.offsite) && explore(self.explore_share, uniform());
         let cold_rows: Vec<Features> = rows
             .iter()
             .zip(&cold)
@@ -165,6 +176,9 @@ impl CtrModel for ServingModel {
                     b.mean()
                 };
             }
+        }
+        for p in &mut pctr {
+            *p = if p.is_nan() { 0.0 } else { p.clamp(0.0, 1.0) };
         }
         Scored { pctr, explored }
     }
@@ -256,5 +270,11 @@ mod tests {
         );
         let none = ServingModel::new(None, Arc::new(ColdStart::new()), 0.0);
         assert!(!(0..1_000).any(|_| none.score_slot(&[row(1)], &mut u).explored));
+        let mut offsite = row(1);
+        offsite.offsite = true;
+        assert!(
+            !(0..1_000).any(|_| m.score_slot(&[offsite.clone()], &mut u).explored),
+            "offsite bids are our money: never a draw"
+        );
     }
 }

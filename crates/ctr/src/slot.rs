@@ -160,11 +160,19 @@ pub fn load_artifact(dir: &Path) -> Result<LoadedArtifact, ModelError> {
         return Err(ModelError::Format("model.json: version is empty".into()));
     }
     if let Some(c) = manifest.calibration {
-        if !(c.a.is_finite() && c.b.is_finite() && c.a > 0.0) {
+        // A fitted Platt scaling is near a = 1, b = 0; far outside, it would pin every pCTR
+        // at 0 or 1 (and rank every CPC ad above every CPM ad, or below).
+        if !(c.a > 0.0 && c.a <= 20.0 && c.b.abs() <= 20.0) {
             return Err(ModelError::Format(format!(
-                "model.json: calibration {c:?} must be finite with a positive slope"
+                "model.json: calibration {c:?} needs 0 < a <= 20 and |b| <= 20"
             )));
         }
+    }
+    if let Some(h) = manifest.history.iter().find(|h| h.clicks > h.impressions) {
+        return Err(ModelError::Format(format!(
+            "model.json: history of line item {} on {:?} has more clicks than impressions",
+            h.line_item, h.placement
+        )));
     }
     let model = GbdtModel::load(
         &read("model.txt")?,

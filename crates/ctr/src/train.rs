@@ -36,7 +36,8 @@ pub struct TrainConfig {
     pub num_leaves: u32,
     /// Shrinkage.
     pub learning_rate: f64,
-    /// Stop after this many rounds without a better validation log loss.
+    /// Stop after this many rounds without a better validation log loss, and keep the best
+    /// round; 0: run every round and keep them all.
     pub early_stopping_rounds: u32,
     /// Least rows per leaf.
     pub min_data_in_leaf: u32,
@@ -326,7 +327,7 @@ pub fn train(
         check(sys::LGBM_BoosterAddValidData(b.0, valid_ds.0))?;
         b
     };
-    let (mut best, mut best_round, mut since) = (f64::INFINITY, 0u32, 0u32);
+    let (mut best, mut best_round, mut since, mut last) = (f64::INFINITY, 0u32, 0u32, 0u32);
     for round in 1..=cfg.num_iterations {
         let mut finished: c_int = 0;
         let mut out_len: c_int = 0;
@@ -342,14 +343,19 @@ pub fn train(
             ))?;
         }
         progress(round, cfg.num_iterations);
+        last = round;
         if eval[0] < best {
             (best, best_round, since) = (eval[0], round, 0);
         } else {
             since += 1;
         }
-        if finished != 0 || since >= cfg.early_stopping_rounds {
+        let stop = cfg.early_stopping_rounds > 0 && since >= cfg.early_stopping_rounds;
+        if finished != 0 || stop {
             break;
         }
+    }
+    if cfg.early_stopping_rounds == 0 {
+        best_round = last;
     }
     let model_text = save(&booster, best_round)?;
     let importance = importance(&booster, best_round, set)?;

@@ -353,6 +353,9 @@ impl Server {
             if !x.user_key.is_empty() {
                 self.caps.record(&x.user_key, x.line_item_id, now);
             }
+            self.model
+                .cold()
+                .record(x.line_item_id, &x.placement, false);
             self.log_ad(TokenKind::Impression, x, now, billable);
         }
         Ok(Tracked::Counted)

@@ -5,6 +5,9 @@
 //!   left out), calibrates and measures it, and writes the artifact the ad server watches
 //!   for — unless the model misses the AUC or calibration floor (exit status 3, nothing
 //!   written).
+//! - `simulate --out DIR [--requests N] [--line-items N] [--days N] [--seed N]`: writes the
+//!   shopper simulator's ad log (decisions, impressions, clicks) as a file event log, to try
+//!   `train` on, benchmark it, or demo it.
 //! - `score --model FILE --input ROWS.csv --out SCORES.csv`: scores rows with Endcap's
 //!   predictor, to check it against LightGBM itself on models trained elsewhere. The CSV
 //!   header names the columns; the model's features are found by name (other columns are
@@ -32,6 +35,24 @@ struct Cli {
 enum Command {
     /// Train a model on the decision log and write its artifact.
     Train(train::TrainArgs),
+    /// Write the shopper simulator's ad log as a file event log.
+    Simulate {
+        /// Event log directory to write (appended to).
+        #[arg(long)]
+        out: PathBuf,
+        /// Page views with ads.
+        #[arg(long, default_value_t = 50_000)]
+        requests: usize,
+        /// Line items competing.
+        #[arg(long, default_value_t = 40)]
+        line_items: usize,
+        /// Days the requests spread over, ending now.
+        #[arg(long, default_value_t = 14)]
+        days: u32,
+        /// Seed: the same seed writes the same log.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Score rows with Endcap's predictor.
     Score {
         /// A LightGBM text model.
@@ -59,6 +80,35 @@ pub enum Outcome {
     BelowFloor(String),
 }
 
+fn simulate(
+    out: &std::path::Path,
+    requests: usize,
+    line_items: usize,
+    days: u32,
+    seed: u64,
+) -> anyhow::Result<Outcome> {
+    use anyhow::Context;
+    let day_ms = 86_400_000;
+    let today = chrono::Utc::now().timestamp_millis() / day_ms * day_ms;
+    let log = endcap_sim::simulate_ad_log(&endcap_sim::AdLogConfig {
+        requests,
+        line_items: line_items.max(1),
+        shoppers: (requests / 10).max(100),
+        start_ms: today - i64::from(days.max(1)) * day_ms,
+        days: days.max(1),
+        seed,
+    });
+    endcap_sim::write_event_log(out, &log.events)
+        .with_context(|| format!("writing {}", out.display()))?;
+    Ok(Outcome::Done(format!(
+        "wrote {} events ({} requests, {} line items) into {}",
+        log.events.len(),
+        requests,
+        line_items.max(1),
+        out.display()
+    )))
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -73,6 +123,13 @@ fn main() -> ExitCode {
             })
         }),
         Command::Train(args) => train::run(&args),
+        Command::Simulate {
+            out,
+            requests,
+            line_items,
+            days,
+            seed,
+        } => simulate(&out, requests, line_items, days, seed),
     };
     match result {
         Ok(Outcome::Done(msg)) => {

@@ -52,6 +52,9 @@ pub struct TrainArgs {
     /// LightGBM threads (0: all cores).
     #[arg(long, default_value_t = 0)]
     threads: u32,
+    /// Stop after this many rounds without a better validation log loss (0: never).
+    #[arg(long, default_value_t = TrainConfig::default().early_stopping_rounds)]
+    early_stopping: u32,
     /// Share of non-clicks to train on, in (0, 1] (calibration restores the scale).
     #[arg(long, default_value_t = 1.0)]
     negative_rate: f64,
@@ -164,6 +167,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<Outcome> {
         num_leaves: args.leaves.max(2),
         threads: args.threads,
         negative_rate: args.negative_rate,
+        early_stopping_rounds: args.early_stopping,
         ..TrainConfig::default()
     };
     let bar = ProgressBar::new(u64::from(config.num_iterations));

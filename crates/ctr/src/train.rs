@@ -430,33 +430,27 @@ fn sample_negatives(
 }
 
 fn save(booster: &Booster, rounds: u32) -> Result<String, TrainError> {
-    let rounds = rounds as c_int;
     let mut len: i64 = 0;
     let mut buf: Vec<u8> = vec![0; 1 << 20];
-    // SAFETY: LightGBM writes at most `buffer_len` bytes and reports the length it needs;
-    // a second call with a buffer that large gets the whole text.
-    unsafe {
-        check(sys::LGBM_BoosterSaveModelToString(
-            booster.0,
-            0,
-            rounds,
-            0,
-            buf.len() as i64,
-            &mut len,
-            buf.as_mut_ptr() as *mut c_char,
-        ))?;
-        if len as usize > buf.len() {
-            buf = vec![0; len as usize];
+    // LightGBM writes at most `buffer_len` bytes and reports the length it needs: a second
+    // call with a buffer that large gets the whole text.
+    for _ in 0..2 {
+        // SAFETY: `buf` holds `buf.len()` writable bytes.
+        unsafe {
             check(sys::LGBM_BoosterSaveModelToString(
                 booster.0,
                 0,
-                rounds,
+                rounds as c_int,
                 0,
                 buf.len() as i64,
                 &mut len,
                 buf.as_mut_ptr() as *mut c_char,
             ))?;
         }
+        if len as usize <= buf.len() {
+            break;
+        }
+        buf = vec![0; len as usize];
     }
     let text = CStr::from_bytes_until_nul(&buf)
         .map_err(|e| TrainError::LightGbm(format!("model text: {e}")))?;

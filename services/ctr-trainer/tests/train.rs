@@ -21,6 +21,19 @@ fn sim_log(dir: &Path, requests: usize, seed: u64) {
     write_event_log(dir, &log.events).unwrap();
 }
 
+/// `ctr-trainer train --input LOG --out OUT` and `extra` flags.
+fn train(log: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "train",
+        "--input",
+        log.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    trainer(&args)
+}
+
 fn trainer(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ctr-trainer"))
         .args(args)
@@ -41,15 +54,7 @@ fn a_model_trained_on_the_simulator_beats_the_prior_and_is_published_calibrated(
     let tmp = tempfile::tempdir().unwrap();
     let (log, out) = (tmp.path().join("log"), tmp.path().join("model"));
     sim_log(&log, 40_000, 11);
-    let o = trainer(&[
-        "train",
-        "--input",
-        log.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--version",
-        "sim-1",
-    ]);
+    let o = train(&log, &out, &["--version", "sim-1"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("published"), "{}", stderr(&o));
     // The summary, for whoever runs this with --nocapture.
@@ -96,17 +101,11 @@ fn our_predictor_agrees_with_lightgbm_on_every_row_of_a_trained_model() {
     let tmp = tempfile::tempdir().unwrap();
     let (log, out) = (tmp.path().join("log"), tmp.path().join("model"));
     sim_log(&log, 15_000, 12);
-    let o = trainer(&[
-        "train",
-        "--input",
-        log.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--min-auc",
-        "0",
-        "--max-calibration-error",
-        "10",
-    ]);
+    let o = train(
+        &log,
+        &out,
+        &["--min-auc", "0", "--max-calibration-error", "10"],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let text = std::fs::read_to_string(out.join("model.txt")).unwrap();
     // The model has categorical splits, and the rows have missing values (unknown devices).
@@ -145,15 +144,7 @@ fn calibration_puts_right_a_model_trained_on_a_sample_of_non_clicks() {
     let tmp = tempfile::tempdir().unwrap();
     let (log, out) = (tmp.path().join("log"), tmp.path().join("model"));
     sim_log(&log, 30_000, 14);
-    let o = trainer(&[
-        "train",
-        "--input",
-        log.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--negative-rate",
-        "0.2",
-    ]);
+    let o = train(&log, &out, &["--negative-rate", "0.2"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let metrics = manifest(&out).metrics.unwrap();
     let f = |k: &str| metrics[k].as_f64().unwrap();
@@ -181,15 +172,7 @@ fn a_model_below_its_floor_is_not_published() {
     let tmp = tempfile::tempdir().unwrap();
     let (log, out) = (tmp.path().join("log"), tmp.path().join("model"));
     sim_log(&log, 10_000, 13);
-    let o = trainer(&[
-        "train",
-        "--input",
-        log.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--min-auc",
-        "0.99",
-    ]);
+    let o = train(&log, &out, &["--min-auc", "0.99"]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("below the floor 0.99"),

@@ -228,3 +228,81 @@ fn bad_input_is_refused_with_exit_2_and_a_reason() {
     }
     assert!(!out.exists());
 }
+
+#[test]
+fn clickhouse_gives_the_same_training_rows_as_the_file_log() {
+    use endcap_events::{apply_schema, BatchWriter, ClickHouseConfig, ClickHouseWriter};
+    let base = std::env::var("ENDCAP_TEST_CLICKHOUSE_URL")
+        .unwrap_or_else(|_| "http://127.0.0.1:8123".into());
+    let url = format!("{base}?database=endcap_t_{}", uuid_simple());
+    let log = simulate_ad_log(&AdLogConfig {
+        requests: 12_000,
+        line_items: 20,
+        shoppers: 1_000,
+        start_ms: START_MS,
+        days: 10,
+        seed: 15,
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    write_event_log(&dir, &log.events).unwrap();
+    // The same events, written twice (a replayed batch), into ClickHouse.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let cfg = ClickHouseConfig::from_url(&url).unwrap();
+    rt.block_on(async {
+        apply_schema(&cfg).await.unwrap();
+        let w = ClickHouseWriter::new(&cfg);
+        for chunk in log.events.chunks(20_000) {
+            w.write(chunk).await.unwrap();
+        }
+        w.write(&log.events[..5_000]).await.unwrap();
+    });
+    let from_file = endcap_events::training_rows_from_log(&dir, 0, i64::MAX).unwrap();
+    let mut from_ch = Vec::new();
+    rt.block_on(endcap_events::stream_training_rows(
+        &cfg,
+        0,
+        i64::MAX,
+        |r| from_ch.push(r),
+    ))
+    .unwrap();
+    assert!(!from_file.is_empty());
+    assert_eq!(
+        from_ch.len(),
+        from_file.len(),
+        "served, rendered, each once"
+    );
+    assert_eq!(from_ch, from_file);
+    let clicks = from_file.iter().filter(|r| r.clicked == 1).count();
+    assert!(clicks > 0 && clicks < from_file.len() / 5, "{clicks}");
+
+    // And the trainer reads it.
+    let out = tmp.path().join("model");
+    let o = trainer(&[
+        "train",
+        "--clickhouse",
+        &url,
+        "--out",
+        out.to_str().unwrap(),
+        "--min-auc",
+        "0",
+        "--max-calibration-error",
+        "10",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.join("model.json").exists());
+}
+
+fn uuid_simple() -> String {
+    format!(
+        "{:x}{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
+        std::process::id()
+    )
+}

@@ -268,21 +268,35 @@ pub async fn keep_model_fresh(
             continue;
         }
         seen = stamp;
-        let d = dir.clone();
-        match tokio::task::spawn_blocking(move || endcap_ctr::load_artifact(&d)).await {
-            Ok(Ok(artifact)) => {
-                let version = artifact.model.version().to_string();
-                slot.install(artifact);
-                tracing::info!(%version, dir = %dir.display(), "ctr model loaded");
-            }
-            Ok(Err(e)) => {
-                slot.refused();
-                tracing::error!(error = %e, dir = %dir.display(), "ctr model refused; the model in use keeps serving");
-            }
-            Err(e) => {
-                slot.refused();
-                tracing::error!(error = %e, "ctr model load panicked; the model in use keeps serving");
-            }
+        // Logged and counted inside; a refusal leaves the model in use serving.
+        let _ = reload_model(&slot, dir).await;
+    }
+}
+
+/// Loads the artifact in `dir` on a blocking thread and puts it in use; the version now
+/// serving, or why the artifact was refused (logged and counted; the model in use keeps
+/// serving). The one way a model is loaded while serving: the directory watch and the
+/// admin reload call both come here.
+pub async fn reload_model(
+    slot: &Arc<endcap_ctr::ModelSlot>,
+    dir: &std::path::Path,
+) -> Result<String, String> {
+    let d = dir.to_path_buf();
+    let loaded = tokio::task::spawn_blocking(move || endcap_ctr::load_artifact(&d))
+        .await
+        .map_err(|e| format!("the load panicked: {e}"))
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    match loaded {
+        Ok(artifact) => {
+            let version = artifact.model.version().to_string();
+            slot.install(artifact);
+            tracing::info!(%version, dir = %dir.display(), "ctr model loaded");
+            Ok(version)
+        }
+        Err(e) => {
+            slot.refused();
+            tracing::error!(error = %e, dir = %dir.display(), "ctr model refused; the model in use keeps serving");
+            Err(e)
         }
     }
 }

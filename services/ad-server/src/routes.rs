@@ -22,6 +22,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/events/conversion", web::post().to(conversion))
         .route("/v1/decisions", web::post().to(decisions))
         .route("/openrtb2/bid", web::post().to(openrtb_bid))
+        .route("/v1/admin/model/reload", web::post().to(reload_model))
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ApiError::not_found("route"))
         }));
@@ -243,6 +244,36 @@ async fn conversion(
     let input: ConversionInput = body.parse()?;
     let event_id = state.server.conversion(input).map_err(api_error)?;
     Ok(HttpResponse::Accepted().json(serde_json::json!({ "event_id": event_id })))
+}
+
+/// Loads the model directory's artifact now (admin key): the version serving, 409 without a
+/// model directory, 422 naming why an artifact was refused (the model in use keeps serving).
+async fn reload_model(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    if endcap_web::authenticate(&state.store, &req).await?.role != Role::Admin {
+        return Err(ApiError::forbidden(
+            "reloading the model needs an admin key",
+        ));
+    }
+    let Some(dir) = &state.model_dir else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no_model_dir",
+            None,
+            "the ad server has no model directory (ENDCAP_MODEL_DIR)",
+        ));
+    };
+    match endcap_serving::reload_model(&state.server.model, dir).await {
+        Ok(version) => Ok(HttpResponse::Ok().json(serde_json::json!({ "version": version }))),
+        Err(why) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "model_refused",
+            None,
+            format!("the artifact was refused, the model in use keeps serving: {why}"),
+        )),
+    }
 }
 
 async fn healthz() -> HttpResponse {

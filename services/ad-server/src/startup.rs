@@ -26,6 +26,8 @@ pub struct AppState {
     pub store: CampaignStore,
     /// HTTP metrics.
     pub http: Arc<HttpMetrics>,
+    /// The CTR model artifact directory (the admin reload call reads it).
+    pub model_dir: Option<std::path::PathBuf>,
 }
 
 /// A built, bound ad server.
@@ -265,6 +267,7 @@ impl Application {
             },
             store,
             http: Arc::new(HttpMetrics::default()),
+            model_dir: settings.model_dir.clone(),
         });
         let data = state.clone();
         let http = HttpServer::new(move || {

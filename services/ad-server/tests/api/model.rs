@@ -159,3 +159,45 @@ async fn without_a_model_the_cold_start_scores_and_explores_a_bounded_share_of_s
         .collect();
     assert!(plain.windows(2).all(|w| w[0] == w[1]), "{plain:?}");
 }
+
+#[actix_web::test]
+async fn an_admin_can_reload_the_model_now_and_a_refusal_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    publish(dir.path(), &model_text(0.0), "m1");
+    let d = dir.path().display().to_string();
+    // The watch would take an hour: only the call reloads.
+    let app = spawn_with(
+        false,
+        None,
+        &[
+            ("ENDCAP_MODEL_DIR", &d),
+            ("ENDCAP_MODEL_RELOAD_SECS", "3600"),
+        ],
+    )
+    .await;
+    publish(dir.path(), &model_text(0.5), "m2");
+    let r = app.send("POST", "/v1/admin/model/reload", None, None).await;
+    assert_eq!(r.status, 401, "{:?}", r.body);
+    let r = app
+        .send("POST", "/v1/admin/model/reload", Some(ADMIN), None)
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["version"], "m2");
+    until(&app, "endcap_model_info{version=\"m2\"} 1").await;
+
+    publish(dir.path(), "not a model", "m3");
+    let r = app
+        .send("POST", "/v1/admin/model/reload", Some(ADMIN), None)
+        .await;
+    assert_eq!(r.status, 422, "{:?}", r.body);
+    assert_eq!(r.body["error"], "model_refused", "{:?}", r.body);
+    let m = metrics(&app).await;
+    assert!(m.contains("endcap_model_info{version=\"m2\"} 1"), "{m}");
+    assert!(m.contains("endcap_model_refused_total 1"), "{m}");
+
+    let bare = spawn_with(false, None, &[]).await;
+    let r = bare
+        .send("POST", "/v1/admin/model/reload", Some(ADMIN), None)
+        .await;
+    assert_eq!(r.status, 409, "{:?}", r.body);
+}

@@ -35,6 +35,8 @@ pub struct Deps<'a> {
     pub snapshot: &'a Snapshot,
     /// pCTR.
     pub model: &'a dyn CtrModel,
+    /// The ad's and the user's past, logged with the features the model reads.
+    pub history: &'a dyn endcap_ctr::HistoryView,
     /// Spend, reservations.
     pub budgets: &'a dyn BudgetView,
     /// Frequency cap counters.
@@ -265,6 +267,13 @@ fn candidates<'s>(
             slot_count: req.count.min(usize::from(u16::MAX)) as u16,
             page_type: ctx.page_type.clone(),
             weekday: ctx.local.weekday,
+            history: Some(deps.history.history(
+                &ctx.user_key,
+                li.id,
+                li.advertiser_id,
+                &placement,
+                ctx.now.timestamp_millis(),
+            )),
         };
         out.push(Eligible {
             cand,

@@ -123,6 +123,7 @@ impl World {
         Deps {
             snapshot: &self.snap,
             model: &PriorCtr,
+            history: &endcap_ctr::NoHistory,
             budgets: &self.budgets,
             caps: &self.caps,
             first_price: false,

@@ -31,10 +31,10 @@ pub use cold::{explore, Beta, Counts};
 pub use dataset::{HistoryCount, Split, TrainingSet};
 pub use gbdt::{Gbdt, ModelError};
 pub use loaded::GbdtModel;
-pub use model::{CtrModel, Features, PriorCtr, Scored};
-pub use serve::{ColdStart, ServingModel};
+pub use model::{CtrModel, Features, History, HistoryView, NoHistory, PriorCtr, Scored};
+pub use serve::{ColdStart, ServingModel, UserActivity};
 pub use slot::{
     artifact_stamp, load_artifact, write_artifact, ActiveModel, LoadedArtifact, Manifest,
     ModelSlot, COLD_START_VERSION,
 };
-pub use spec::{FeatureSpec, REFERENCE_POSITION, SPEC_V1, SPEC_V2};
+pub use spec::{FeatureSpec, REFERENCE_POSITION, SPEC_V1, SPEC_V2, SPEC_V3};

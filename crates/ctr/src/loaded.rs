@@ -145,6 +145,7 @@ mod tests {
             slot_count: 1,
             page_type: String::new(),
             weekday: 0,
+            history: None,
         }
     }
 

@@ -38,6 +38,48 @@ pub struct Features {
     /// Day of week in the retailer's time zone, Monday 0.
     #[serde(default)]
     pub weekday: u8,
+    /// What serving knew of the ad's and the user's past at decision time (absent in rows
+    /// logged before spec v3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<History>,
+}
+
+/// The past as serving saw it when deciding: logged with the features, so training reads
+/// exactly what serving used, as of the request and never later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct History {
+    /// Impressions of the line item on the placement this process has counted.
+    pub impressions: u64,
+    /// Its clicks.
+    pub clicks: u64,
+    /// The user's exposures to the advertiser over the last 7 days.
+    pub user_exposures: u32,
+    /// The user's clicks on the advertiser's ads over the last 7 days.
+    pub user_clicks: u32,
+}
+
+/// Where the auction reads [`History`] from.
+pub trait HistoryView: Send + Sync {
+    /// The history of a line item on a placement and of a user (hashed key, "" when
+    /// unknown) with its advertiser, at `now_ms`.
+    fn history(
+        &self,
+        user_key: &str,
+        line_item: LineItemId,
+        advertiser: AdvertiserId,
+        placement: &str,
+        now_ms: i64,
+    ) -> History;
+}
+
+/// No history (tests, tools): every count is 0.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoHistory;
+
+impl HistoryView for NoHistory {
+    fn history(&self, _: &str, _: LineItemId, _: AdvertiserId, _: &str, _: i64) -> History {
+        History::default()
+    }
 }
 
 /// pCTRs of one slot's candidates, and whether the slot explored.

@@ -5,7 +5,7 @@
 
 use crate::{explore, Beta, Counts, CtrModel, Features, GbdtModel, HistoryCount, PriorCtr, Scored};
 use arc_swap::ArcSwap;
-use endcap_core::LineItemId;
+use endcap_core::{AdvertiserId, LineItemId};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -13,11 +13,15 @@ use std::sync::{Arc, RwLock};
 /// is bounded; pairs past it are not counted (their rows keep the placement's prior).
 const MAX_KEYS: usize = 500_000;
 
+/// Counts per line item, then per placement (looked up without building a key).
+type CountMap = HashMap<LineItemId, HashMap<String, Counts>>;
+
 /// Impressions and clicks per line item x placement: the artifact's history plus what this
 /// process has seen since that artifact loaded; and the Beta prior of each placement.
 #[derive(Default)]
 pub struct ColdStart {
-    counts: RwLock<HashMap<(LineItemId, String), Counts>>,
+    counts: RwLock<CountMap>,
+    keys: std::sync::atomic::AtomicUsize,
     priors: ArcSwap<HashMap<String, Beta>>,
 }
 
@@ -30,21 +34,21 @@ impl ColdStart {
     /// Starts over from a new artifact's history (its counts run to its training time; what
     /// this process saw before would be counted twice), and refits the priors.
     pub fn reset(&self, history: &[HistoryCount]) {
-        let fresh: HashMap<(LineItemId, String), Counts> = history
-            .iter()
-            .map(|h| {
-                (
-                    (h.line_item, h.placement.clone()),
-                    Counts {
-                        impressions: h.impressions,
-                        clicks: h.clicks,
-                    },
-                )
-            })
-            .collect();
+        let mut fresh = CountMap::new();
+        for h in history {
+            fresh.entry(h.line_item).or_default().insert(
+                h.placement.clone(),
+                Counts {
+                    impressions: h.impressions,
+                    clicks: h.clicks,
+                },
+            );
+        }
         if let Ok(mut c) = self.counts.write() {
             *c = fresh;
         }
+        self.keys
+            .store(history.len(), std::sync::atomic::Ordering::Relaxed);
         self.refit();
     }
 
@@ -53,11 +57,17 @@ impl ColdStart {
         let Ok(mut counts) = self.counts.write() else {
             return;
         };
-        let key = (line_item, placement.to_string());
-        if counts.len() >= MAX_KEYS && !counts.contains_key(&key) {
-            return;
-        }
-        let c = counts.entry(key).or_default();
+        let per = counts.entry(line_item).or_default();
+        let c = match per.get_mut(placement) {
+            Some(c) => c,
+            None => {
+                if self.keys.load(std::sync::atomic::Ordering::Relaxed) >= MAX_KEYS {
+                    return;
+                }
+                self.keys.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                per.entry(placement.to_string()).or_default()
+            }
+        };
         if click {
             c.clicks += 1;
         } else {
@@ -65,19 +75,31 @@ impl ColdStart {
         }
     }
 
+    /// A line item's counts on a placement.
+    pub fn counts(&self, line_item: LineItemId, placement: &str) -> Counts {
+        self.counts
+            .read()
+            .ok()
+            .and_then(|c| c.get(&line_item).and_then(|p| p.get(placement)).copied())
+            .unwrap_or_default()
+    }
+
     /// Refits each placement's prior to its line items' counts (called on a timer, off the
     /// request path). A placement with too little data (fewer than two line items shown, or
     /// no click) has none, and its rows fall back to the documented prior's rate.
     pub fn refit(&self) {
-        // A copy taken under the lock, the fit outside it: requests wait for a memcpy-sized
-        // moment, not for the fit.
-        let counts: Vec<((LineItemId, String), Counts)> = match self.counts.read() {
-            Ok(c) => c.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+        // A copy taken under the lock, the fit outside it: requests wait for a copy, not for
+        // the fit.
+        let mut by: HashMap<String, Vec<Counts>> = HashMap::new();
+        match self.counts.read() {
+            Ok(c) => {
+                for per in c.values() {
+                    for (placement, n) in per {
+                        by.entry(placement.clone()).or_default().push(*n);
+                    }
+                }
+            }
             Err(_) => return,
-        };
-        let mut by: HashMap<&str, Vec<Counts>> = HashMap::new();
-        for ((_, placement), c) in &counts {
-            by.entry(placement.as_str()).or_default().push(*c);
         }
         let priors = by
             .into_iter()
@@ -85,7 +107,10 @@ impl ColdStart {
                 items.iter().filter(|c| c.impressions > 0).count() >= 2
                     && items.iter().any(|c| c.clicks > 0)
             })
-            .map(|(p, items)| (p.to_string(), Beta::fit(&items, 0.01)))
+            .map(|(p, items)| {
+                let prior = Beta::fit(&items, 0.01);
+                (p, prior)
+            })
             .collect();
         self.priors.store(Arc::new(priors));
     }
@@ -105,11 +130,100 @@ impl ColdStart {
                 let own = f
                     .line_item
                     .zip(counts.as_ref())
-                    .and_then(|(li, c)| c.get(&(li, f.placement.clone())).copied())
+                    .and_then(|(li, c)| c.get(&li).and_then(|per| per.get(&f.placement)).copied())
                     .unwrap_or_default();
                 prior.update(own)
             })
             .collect()
+    }
+}
+
+/// Days of user activity kept: the features count the last 7 days.
+const USER_DAYS: usize = 7;
+const DAY_MS: i64 = 86_400_000;
+
+/// One user's exposures to and clicks on one advertiser, per UTC day in a ring.
+#[derive(Debug, Clone, Copy, Default)]
+struct Activity {
+    days: [i64; USER_DAYS],
+    exposures: [u32; USER_DAYS],
+    clicks: [u32; USER_DAYS],
+}
+
+impl Activity {
+    fn add(&mut self, now_ms: i64, click: bool) {
+        let day = now_ms.div_euclid(DAY_MS);
+        let i = day.rem_euclid(USER_DAYS as i64) as usize;
+        if self.days[i] != day {
+            (self.days[i], self.exposures[i], self.clicks[i]) = (day, 0, 0);
+        }
+        if click {
+            self.clicks[i] = self.clicks[i].saturating_add(1);
+        } else {
+            self.exposures[i] = self.exposures[i].saturating_add(1);
+        }
+    }
+
+    /// Exposures and clicks over the 7 days ending with `now_ms`'s day.
+    fn recent(&self, now_ms: i64) -> (u32, u32) {
+        let today = now_ms.div_euclid(DAY_MS);
+        (0..USER_DAYS)
+            .filter(|i| self.days[*i] > today - USER_DAYS as i64 && self.days[*i] <= today)
+            .fold((0u32, 0u32), |(e, c), i| {
+                (
+                    e.saturating_add(self.exposures[i]),
+                    c.saturating_add(self.clicks[i]),
+                )
+            })
+    }
+}
+
+/// Users' recent exposures to and clicks on each advertiser (a bounded cache; a user not
+/// seen for 7 days is forgotten).
+pub struct UserActivity {
+    cache: moka::sync::Cache<(u64, AdvertiserId), Activity>,
+}
+
+impl Default for UserActivity {
+    fn default() -> Self {
+        Self::new(1_000_000)
+    }
+}
+
+impl UserActivity {
+    /// Keeps at most `capacity` user x advertiser pairs.
+    pub fn new(capacity: u64) -> Self {
+        Self {
+            cache: moka::sync::Cache::builder()
+                .max_capacity(capacity)
+                .time_to_idle(std::time::Duration::from_millis(
+                    USER_DAYS as u64 * DAY_MS as u64,
+                ))
+                .build(),
+        }
+    }
+
+    /// Counts an exposure (an impression) or a click of a user on an advertiser's ad.
+    pub fn record(&self, user_key: &str, advertiser: AdvertiserId, now_ms: i64, click: bool) {
+        if user_key.is_empty() {
+            return;
+        }
+        let key = (endcap_core::fnv1a64(user_key.as_bytes()), advertiser);
+        self.cache.entry(key).and_upsert_with(|e| {
+            let mut a = e.map(|e| e.into_value()).unwrap_or_default();
+            a.add(now_ms, click);
+            a
+        });
+    }
+
+    /// The user's exposures and clicks on the advertiser over the last 7 days.
+    pub fn recent(&self, user_key: &str, advertiser: AdvertiserId, now_ms: i64) -> (u32, u32) {
+        if user_key.is_empty() {
+            return (0, 0);
+        }
+        self.cache
+            .get(&(endcap_core::fnv1a64(user_key.as_bytes()), advertiser))
+            .map_or((0, 0), |a| a.recent(now_ms))
     }
 }
 
@@ -204,6 +318,7 @@ mod tests {
             slot_count: 1,
             page_type: String::new(),
             weekday: 0,
+            history: None,
         }
     }
 
@@ -253,6 +368,27 @@ mod tests {
             cold.record(li(9), "search-top", true);
         }
         assert!(m.predict(&[row(9)])[0] > p[2]);
+    }
+
+    #[test]
+    fn user_activity_counts_the_last_seven_days() {
+        let u = UserActivity::new(100);
+        let adv = AdvertiserId::from_uuid(uuid::Uuid::from_u128(5));
+        let day = 86_400_000;
+        let t0 = 1_790_000_000_000 / day * day;
+        u.record("u1", adv, t0, false);
+        u.record("u1", adv, t0 + 3 * day, false);
+        u.record("u1", adv, t0 + 3 * day + 5, true);
+        u.record("", adv, t0, false);
+        assert_eq!(u.recent("u1", adv, t0 + 3 * day), (2, 1));
+        assert_eq!(
+            u.recent("u1", adv, t0 + 7 * day),
+            (1, 1),
+            "day 0 has left the window"
+        );
+        assert_eq!(u.recent("u1", adv, t0 + 11 * day), (0, 0));
+        assert_eq!(u.recent("u2", adv, t0), (0, 0));
+        assert_eq!(u.recent("", adv, t0), (0, 0));
     }
 
     #[test]

@@ -6,8 +6,12 @@
 //! per line item and placement); `model.json` is read last, so writers put `model.txt` first
 //! and `model.json` last, each renamed into place.
 
-use crate::{ColdStart, CtrModel, GbdtModel, HistoryCount, ModelError, Platt, ServingModel};
+use crate::{
+    ColdStart, CtrModel, GbdtModel, History, HistoryCount, HistoryView, ModelError, Platt,
+    ServingModel, UserActivity,
+};
 use arc_swap::ArcSwap;
+use endcap_core::{AdvertiserId, LineItemId};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,7 +35,28 @@ pub struct ModelSlot {
     loads: AtomicU64,
     refused: AtomicU64,
     cold: Arc<ColdStart>,
+    users: UserActivity,
     explore_share: f64,
+}
+
+impl HistoryView for ModelSlot {
+    fn history(
+        &self,
+        user_key: &str,
+        line_item: LineItemId,
+        advertiser: AdvertiserId,
+        placement: &str,
+        now_ms: i64,
+    ) -> History {
+        let c = self.cold.counts(line_item, placement);
+        let (user_exposures, user_clicks) = self.users.recent(user_key, advertiser, now_ms);
+        History {
+            impressions: c.impressions,
+            clicks: c.clicks,
+            user_exposures,
+            user_clicks,
+        }
+    }
 }
 
 impl ModelSlot {
@@ -45,8 +70,17 @@ impl ModelSlot {
             loads: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             cold: Arc::new(ColdStart::new()),
+            users: UserActivity::default(),
             explore_share: 0.0,
         }
+    }
+
+    /// Counts a tracked impression or click (not test traffic): the cold start's counts of
+    /// the line item on its placement, and the user's activity with the advertiser.
+    pub fn record(&self, x: &endcap_core::Exposure, now_ms: i64, click: bool) {
+        self.cold.record(x.line_item_id, &x.placement, click);
+        self.users
+            .record(&x.user_key, x.advertiser_id, now_ms, click);
     }
 
     /// A serving slot: the cold start until an artifact is installed, exploring on at most

@@ -3,13 +3,19 @@
 //! decisions and for serving alike, so the two cannot drift apart. Versioned: a model names
 //! the version it was trained on, and a model for another version is refused at load.
 
-use crate::Features;
+use crate::{CtrModel, Features};
 use endcap_core::{Device, PricingModel};
 
 /// The version of [`FeatureSpec::V1`].
 pub const SPEC_V1: &str = "ctr-features-v1";
 /// The version of [`FeatureSpec::V2`].
 pub const SPEC_V2: &str = "ctr-features-v2";
+/// The version of [`FeatureSpec::V3`].
+pub const SPEC_V3: &str = "ctr-features-v3";
+
+/// Prior impressions the line item x placement CTR is smoothed with (towards the documented
+/// prior's rate for the row).
+const HISTORY_SMOOTHING: f64 = 100.0;
 
 /// Position every candidate is scored at when serving: position is a training feature (it
 /// explains clicks) but must not decide who wins, so serving holds it fixed. Positions are
@@ -28,27 +34,14 @@ pub enum FeatureSpec {
     /// V1, and the ad (line item, advertiser) and more context (slot count, page type, day of
     /// week): what lets a model tell one ad from another.
     V2,
+    /// V2, and history: the line item's smoothed CTR on the placement and how many
+    /// impressions it rests on, the user's recent exposures to and clicks on the advertiser.
+    V3,
 }
 
-/// Feature names of [`FeatureSpec::V1`], in column order.
-const V1_NAMES: [&str; 10] = [
-    "placement",
-    "offsite",
-    "cpc",
-    "keyword_match",
-    "segment_match",
-    "sku_on_page",
-    "device",
-    "local_hour",
-    "position",
-    "search_placement",
-];
-
-/// Which of the V1 columns are categorical (LightGBM `categorical_feature`).
-const V1_CATEGORICAL: [&str; 2] = ["placement", "device"];
-
-/// Feature names of [`FeatureSpec::V2`], in column order: V1's, then five more.
-const V2_NAMES: [&str; 15] = [
+/// Feature names in column order: V1 reads the first 10, V2 the first 15, V3 all 19 (each
+/// version appends to the one before).
+const NAMES: [&str; 19] = [
     "placement",
     "offsite",
     "cpc",
@@ -64,10 +57,15 @@ const V2_NAMES: [&str; 15] = [
     "slot_count",
     "page_type",
     "weekday",
+    "history_ctr",
+    "history_impressions",
+    "user_exposures",
+    "user_clicks",
 ];
 
-/// Which of the V2 columns are categorical.
-const V2_CATEGORICAL: [&str; 5] = [
+/// Which columns are categorical (LightGBM `categorical_feature`): V1's two, and V2's
+/// (and V3's) five.
+const CATEGORICAL: [&str; 5] = [
     "placement",
     "device",
     "line_item",
@@ -102,6 +100,7 @@ impl FeatureSpec {
         match version.trim() {
             SPEC_V1 => Some(FeatureSpec::V1),
             SPEC_V2 => Some(FeatureSpec::V2),
+            SPEC_V3 => Some(FeatureSpec::V3),
             _ => None,
         }
     }
@@ -111,29 +110,31 @@ impl FeatureSpec {
         match self {
             FeatureSpec::V1 => SPEC_V1,
             FeatureSpec::V2 => SPEC_V2,
+            FeatureSpec::V3 => SPEC_V3,
         }
     }
 
     /// Column names, in order.
     pub fn names(self) -> &'static [&'static str] {
         match self {
-            FeatureSpec::V1 => &V1_NAMES,
-            FeatureSpec::V2 => &V2_NAMES,
+            FeatureSpec::V1 => &NAMES[..10],
+            FeatureSpec::V2 => &NAMES[..15],
+            FeatureSpec::V3 => &NAMES,
         }
     }
 
     /// The categorical columns.
     pub fn categorical(self) -> &'static [&'static str] {
         match self {
-            FeatureSpec::V1 => &V1_CATEGORICAL,
-            FeatureSpec::V2 => &V2_CATEGORICAL,
+            FeatureSpec::V1 => &CATEGORICAL[..2],
+            FeatureSpec::V2 | FeatureSpec::V3 => &CATEGORICAL,
         }
     }
 
     /// Whether the spec tells line items apart (so a model trained on it knows which line
     /// items it has seen).
     pub fn has_line_item(self) -> bool {
-        self == FeatureSpec::V2
+        self != FeatureSpec::V1
     }
 
     /// Appends one row: the candidate's features at `position` (NaN where a value is
@@ -158,7 +159,7 @@ impl FeatureSpec {
             f64::from(position),
             flag(f.placement.starts_with("search")),
         ]);
-        if self == FeatureSpec::V2 {
+        if self != FeatureSpec::V1 {
             out.extend([
                 id_bucket(f.line_item.map(|l| l.as_uuid())),
                 id_bucket(f.advertiser.map(|a| a.as_uuid())),
@@ -170,6 +171,22 @@ impl FeatureSpec {
                 },
                 f64::from(f.weekday),
             ]);
+        }
+        if self == FeatureSpec::V3 {
+            match f.history {
+                Some(h) => {
+                    let prior = crate::PriorCtr.predict(std::slice::from_ref(f))[0];
+                    let clicks = h.clicks.min(h.impressions) as f64;
+                    out.extend([
+                        (clicks + HISTORY_SMOOTHING * prior)
+                            / (h.impressions as f64 + HISTORY_SMOOTHING),
+                        (h.impressions as f64).ln_1p(),
+                        f64::from(h.user_exposures),
+                        f64::from(h.user_clicks),
+                    ]);
+                }
+                None => out.extend([f64::NAN; 4]),
+            }
         }
     }
 }
@@ -193,6 +210,12 @@ mod tests {
             slot_count: 3,
             page_type: "search".into(),
             weekday: 2,
+            history: Some(crate::History {
+                impressions: 900,
+                clicks: 27,
+                user_exposures: 3,
+                user_clicks: 1,
+            }),
         }
     }
 
@@ -222,6 +245,15 @@ mod tests {
         assert_eq!(c[..10].len(), a.len());
         assert!(c[11].is_nan(), "no advertiser is missing");
         assert_eq!((c[12], c[14]), (3.0, 2.0));
+        let (mut e, mut g) = (Vec::new(), Vec::new());
+        FeatureSpec::V3.push_row(&served, 2, &mut e);
+        FeatureSpec::V3.push_row(&logged, 2, &mut g);
+        assert_eq!(format!("{e:?}"), format!("{g:?}"));
+        assert_eq!(e.len(), FeatureSpec::V3.names().len());
+        // 27 clicks in 900 impressions, smoothed with 100 at the prior's 3.6% (search 2% x
+        // keyword 1.5 x SKU on the page 1.2).
+        assert!((e[15] - (27.0 + 3.6) / 1_000.0).abs() < 1e-12, "{}", e[15]);
+        assert_eq!((e[17], e[18]), (3.0, 1.0));
     }
 
     #[test]
@@ -233,11 +265,17 @@ mod tests {
         FeatureSpec::V2.push_row(&f, 1, &mut row);
         assert!(row[10].is_nan() && row[11].is_nan() && row[13].is_nan());
         assert_eq!(row[6], 1.0);
+        let mut v3 = Vec::new();
+        FeatureSpec::V3.push_row(&f, 1, &mut v3);
+        assert!(
+            v3[15..].iter().all(|v| v.is_nan()),
+            "no history logged: missing"
+        );
     }
 
     #[test]
     fn versions_round_trip_and_strangers_are_refused() {
-        for spec in [FeatureSpec::V1, FeatureSpec::V2] {
+        for spec in [FeatureSpec::V1, FeatureSpec::V2, FeatureSpec::V3] {
             assert_eq!(FeatureSpec::parse(spec.version()), Some(spec));
             assert!(spec.categorical().iter().all(|c| spec.names().contains(c)));
         }

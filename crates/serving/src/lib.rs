@@ -218,6 +218,7 @@ impl Server {
         endcap_auction::Deps {
             snapshot,
             model: model.model.as_ref(),
+            history: self.model.as_ref(),
             budgets: self.budgets.as_ref(),
             caps: self.caps.as_ref(),
             first_price: self.config.first_price || first_price,

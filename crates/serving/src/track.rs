@@ -279,7 +279,7 @@ impl Server {
             self.metrics.clicks_without_impression.fetch_add(1, Relaxed);
         }
         if !c.test && impression_seen {
-            self.model.cold().record(x.line_item_id, &x.placement, true);
+            self.model.record(x, now.timestamp_millis(), true);
         }
         let verdict = if !c.test && !impression_seen && self.config.clicks_need_impression {
             Verdict::Refuse(ChargeReason::InvalidTraffic)

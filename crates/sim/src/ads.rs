@@ -108,6 +108,11 @@ pub fn simulate_ad_log(cfg: &AdLogConfig) -> AdLog {
         ..AdLog::default()
     };
     let mut n = 0u64;
+    // What the ad server would know at each decision: its counts per line item x placement
+    // and each user's recent activity with each advertiser (the same store it uses).
+    let mut counts: std::collections::HashMap<(LineItemId, &str), (u64, u64)> =
+        std::collections::HashMap::new();
+    let users = endcap_ctr::UserActivity::new(10_000_000);
     for r in 0..cfg.requests {
         let ts = cfg.start_ms + span * r as i64 / cfg.requests.max(1) as i64;
         let (placement, slots, base, page_type, offsite) =
@@ -127,6 +132,9 @@ pub fn simulate_ad_log(cfg: &AdLogConfig) -> AdLog {
             let li = &line_items[rng.below(line_items.len() as u64) as usize];
             let sku_on_page = rng.next_f64() < 0.2;
             let keyword_match = li.keywords && page_type == "search";
+            let (impressions, clicks) =
+                counts.get(&(li.id, placement)).copied().unwrap_or_default();
+            let (user_exposures, user_clicks) = users.recent(&user, li.advertiser, ts);
             let logit = base
                 + li.appeal
                 + if keyword_match { 0.6 } else { 0.0 }
@@ -138,6 +146,10 @@ pub fn simulate_ad_log(cfg: &AdLogConfig) -> AdLog {
                     _ => 0.0,
                 }
                 + if (18..23).contains(&hour) { 0.3 } else { 0.0 }
+                // A shopper who clicked the brand this week comes back to it; one shown it
+                // many times tires of it.
+                + if user_clicks > 0 { 0.8 } else { 0.0 }
+                - 0.08 * f64::from(user_exposures.min(10))
                 - 0.5 * f64::from(position);
             let p = sigmoid(logit);
             n += 1;
@@ -156,6 +168,12 @@ pub fn simulate_ad_log(cfg: &AdLogConfig) -> AdLog {
                 slot_count: slots,
                 page_type: page_type.into(),
                 weekday,
+                history: Some(endcap_ctr::History {
+                    impressions,
+                    clicks,
+                    user_exposures,
+                    user_clicks,
+                }),
             };
             let exposure = Exposure {
                 decision_id,
@@ -203,12 +221,16 @@ pub fn simulate_ad_log(cfg: &AdLogConfig) -> AdLog {
                 continue; // decided, never rendered
             }
             log.true_ctr.push((decision_id.as_uuid(), p));
+            counts.entry((li.id, placement)).or_default().0 += 1;
+            users.record(&user, li.advertiser, ts + 200, false);
             log.events.push(Event::Impression(AdEvent::new(
                 exposure.clone(),
                 ts + 200,
                 Vec::new(),
             )));
             if rng.next_f64() < p {
+                counts.entry((li.id, placement)).or_default().1 += 1;
+                users.record(&user, li.advertiser, ts + 4_000, true);
                 log.events
                     .push(Event::Click(AdEvent::new(exposure, ts + 4_000, Vec::new())));
             }

@@ -32,7 +32,7 @@ pub struct TrainArgs {
     #[arg(long)]
     out: PathBuf,
     /// Feature spec to train on.
-    #[arg(long, default_value = endcap_ctr::SPEC_V2)]
+    #[arg(long, default_value = endcap_ctr::SPEC_V3)]
     spec: String,
     /// Model version (default: ctr-YYYYMMDDTHHMMSSZ).
     #[arg(long)]
@@ -120,10 +120,11 @@ fn read_rows(args: &TrainArgs, from: i64, to: i64) -> anyhow::Result<Vec<Trainin
 pub fn run(args: &TrainArgs) -> anyhow::Result<Outcome> {
     let Some(spec) = FeatureSpec::parse(&args.spec) else {
         return Ok(Outcome::Refused(Refused(format!(
-            "--spec: unknown feature spec {:?} (known: {}, {})",
+            "--spec: unknown feature spec {:?} (known: {}, {}, {})",
             args.spec,
             endcap_ctr::SPEC_V1,
-            endcap_ctr::SPEC_V2
+            endcap_ctr::SPEC_V2,
+            endcap_ctr::SPEC_V3
         ))));
     };
     let from = match args.from.as_deref().map(|v| parse_time("from", v)) {

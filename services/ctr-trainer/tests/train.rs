@@ -13,7 +13,7 @@ fn sim_log(dir: &Path, requests: usize, seed: u64) {
     let log = simulate_ad_log(&AdLogConfig {
         requests,
         line_items: 40,
-        shoppers: 2_000,
+        shoppers: 400,
         start_ms: START_MS,
         days: 14,
         seed,
@@ -62,7 +62,7 @@ fn a_model_trained_on_the_simulator_beats_the_prior_and_is_published_calibrated(
     let m = manifest(&out);
     assert_eq!(
         (m.version.as_str(), m.feature_spec.as_str()),
-        ("sim-1", endcap_ctr::SPEC_V2)
+        ("sim-1", endcap_ctr::SPEC_V3)
     );
     let metrics = m.metrics.clone().unwrap();
     let f = |k: &str| metrics[k].as_f64().unwrap();
@@ -72,15 +72,15 @@ fn a_model_trained_on_the_simulator_beats_the_prior_and_is_published_calibrated(
     assert!(f("log_loss") < f("prior_log_loss"), "{metrics}");
     // Calibrated on held-out rows: the mean pCTR is near the observed CTR, and the held-out
     // log loss stays where it was (a model trained on every row is close to calibrated
-    // already: calibration must not make it worse).
+    // already: calibration on a 10% window may cost it a little noise, never much).
     assert!(f("calibration_error") < 0.1, "{metrics}");
     assert!(
-        f("log_loss") <= f("log_loss_uncalibrated") * 1.001,
+        f("log_loss") <= f("log_loss_uncalibrated") * 1.005,
         "{metrics}"
     );
     assert_eq!(metrics["calibration_table"].as_array().unwrap().len(), 10);
     let importance = metrics["feature_importance"].as_array().unwrap();
-    assert_eq!(importance.len(), FeatureSpec::V2.names().len());
+    assert_eq!(importance.len(), FeatureSpec::V3.names().len());
     assert!(m.calibration.is_some());
     assert_eq!(
         m.history.len(),
@@ -94,6 +94,14 @@ fn a_model_trained_on_the_simulator_beats_the_prior_and_is_published_calibrated(
     assert!(!loaded
         .model
         .knows(Some(endcap_core::LineItemId::generate())));
+
+    // The history columns carry signal of their own: v2 (without them) does worse.
+    let v2 = tmp.path().join("model-v2");
+    let o = train(&log, &v2, &["--spec", endcap_ctr::SPEC_V2]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    eprintln!("{}", stderr(&o));
+    let v2_auc = manifest(&v2).metrics.unwrap()["auc"].as_f64().unwrap();
+    assert!(f("auc") > v2_auc + 0.005, "v3 {} vs v2 {v2_auc}", f("auc"));
 }
 
 #[test]
@@ -115,7 +123,7 @@ fn our_predictor_agrees_with_lightgbm_on_every_row_of_a_trained_model() {
         "no categorical split"
     );
     let rows = endcap_events::training_rows_from_log(&log, 0, i64::MAX).unwrap();
-    let set = TrainingSet::build(FeatureSpec::V2, &rows);
+    let set = TrainingSet::build(FeatureSpec::V3, &rows);
     let width = set.width();
     assert!(
         set.x.chunks(width).any(|r| r[6].is_nan()),

@@ -57,7 +57,11 @@ impl Snapshot {
             .map(|c| (c.id, Arc::new(c)))
             .collect();
         let mut by_line_item: HashMap<endcap_core::LineItemId, Vec<Arc<Creative>>> = HashMap::new();
-        for c in creatives {
+        // Only creatives an admin approved serve.
+        for c in creatives
+            .into_iter()
+            .filter(|c| c.review.status == endcap_core::ReviewStatus::Approved)
+        {
             by_line_item
                 .entry(c.line_item_id)
                 .or_default()

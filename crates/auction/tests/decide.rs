@@ -67,6 +67,12 @@ fn creative(li: &LineItem, kind: CreativeKind, size: Option<(u32, u32)>) -> Crea
         click_url: "https://shop.example/p/1".into(),
         width: size.map(|s| s.0),
         height: size.map(|s| s.1),
+        review: Review {
+            status: ReviewStatus::Approved,
+            reason: None,
+            reviewed_by: Some("admin:test".into()),
+            reviewed_at: Some(now()),
+        },
         version: 1,
         created_at: now(),
         updated_at: now(),
@@ -234,6 +240,31 @@ fn paused_items_and_ended_flights_never_serve() {
     let d = w.decide(&ctx("u"), &[slot("home", 2)]);
     assert!(d.placed.is_empty());
     assert_eq!(outcome_of(&d, later.id), Outcome::Filtered("flight"));
+}
+
+#[test]
+fn only_approved_creatives_serve() {
+    let c = campaign(AdvertiserId::generate(), 0, 100_000_000);
+    let li = line_item(
+        &c,
+        json!({}),
+        json!({"model": "cpm", "bid_micros": 5_000_000}),
+        None,
+    );
+    for status in [ReviewStatus::Pending, ReviewStatus::Rejected] {
+        let mut cr = creative(&li, CreativeKind::SponsoredProduct, None);
+        cr.review = Review::pending();
+        cr.review.status = status;
+        let w = World::new(vec![c.clone()], vec![li.clone()], vec![cr]);
+        let d = w.decide(&ctx("u"), &[slot("home", 1)]);
+        assert!(d.placed.is_empty(), "{status:?} served");
+    }
+    let w = World::new(
+        vec![c.clone()],
+        vec![li.clone()],
+        vec![creative(&li, CreativeKind::SponsoredProduct, None)],
+    );
+    assert_eq!(w.decide(&ctx("u"), &[slot("home", 1)]).placed.len(), 1);
 }
 
 #[test]

@@ -18,6 +18,107 @@ pub enum CreativeKind {
     Native,
 }
 
+/// Where a creative stands in review: only approved creatives serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewStatus {
+    /// New: waiting for an admin.
+    Pending,
+    /// An admin approved it: it may serve.
+    Approved,
+    /// An admin rejected it (the reason says why): it never serves.
+    Rejected,
+}
+
+/// A creative's review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Review {
+    /// Where it stands.
+    pub status: ReviewStatus,
+    /// Why (required to reject).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Who decided (the audit log's actor label).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reviewed_by: Option<String>,
+    /// When.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reviewed_at: Option<DateTime<Utc>>,
+}
+
+impl Review {
+    /// A new creative's review: pending.
+    pub fn pending() -> Self {
+        Self {
+            status: ReviewStatus::Pending,
+            reason: None,
+            reviewed_by: None,
+            reviewed_at: None,
+        }
+    }
+
+    /// Creatives stored before review existed were serving already; they stay approved
+    /// (and say so) rather than stop every campaign at the upgrade.
+    fn grandfathered() -> Self {
+        Self {
+            status: ReviewStatus::Approved,
+            reason: Some("created before creative review".into()),
+            reviewed_by: None,
+            reviewed_at: None,
+        }
+    }
+}
+
+/// Body of `POST /v1/creatives/{id}/review` (admins).
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewInput {
+    /// `approved` or `rejected`.
+    pub status: ReviewStatus,
+    /// Why; required to reject, at most 500 characters.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The creative's version the reviewer saw (a creative changed since is not decided on).
+    pub version: i64,
+}
+
+impl ReviewInput {
+    /// The review it records, by `actor` at `now`; names the bad field.
+    pub fn validate(&self, actor: &str, now: DateTime<Utc>) -> Result<Review, ValidationError> {
+        if self.status == ReviewStatus::Pending {
+            return Err(ValidationError::new(
+                "status",
+                "must be approved or rejected",
+            ));
+        }
+        let reason = match self.reason.as_deref().map(str::trim) {
+            Some(r) if r.chars().count() > 500 => {
+                return Err(ValidationError::new(
+                    "reason",
+                    "must be at most 500 characters",
+                ))
+            }
+            Some(r) if r.chars().any(char::is_control) => {
+                return Err(ValidationError::new(
+                    "reason",
+                    "must not contain control characters",
+                ))
+            }
+            Some("") | None if self.status == ReviewStatus::Rejected => {
+                return Err(ValidationError::new("reason", "is required to reject"))
+            }
+            Some("") | None => None,
+            Some(r) => Some(r.to_string()),
+        };
+        Ok(Review {
+            status: self.status,
+            reason,
+            reviewed_by: Some(actor.to_string()),
+            reviewed_at: Some(now),
+        })
+    }
+}
+
 /// A creative as stored and returned by the API.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Creative {
@@ -41,6 +142,9 @@ pub struct Creative {
     pub width: Option<u32>,
     /// Pixel height (banner).
     pub height: Option<u32>,
+    /// Its review: only approved creatives serve.
+    #[serde(default = "Review::grandfathered")]
+    pub review: Review,
     /// Optimistic-concurrency version.
     pub version: i64,
     /// When it was created.
@@ -58,7 +162,7 @@ pub struct CreativeInput {
     /// Product (required for `sponsored_product`).
     #[serde(default)]
     pub sku: Option<String>,
-    /// Image URL (required for `banner` and `native`).
+    /// Image URL (required for `banner` and `native`), absolute https.
     #[serde(default)]
     pub image_url: Option<String>,
     /// Landing page, absolute http(s).
@@ -115,9 +219,9 @@ impl CreativeInput {
         let image_url = self
             .image_url
             .as_deref()
-            .map(|u| text::url(u, "image_url"))
+            .map(|u| text::url(u, "image_url", text::Scheme::Https))
             .transpose()?;
-        let click_url = text::url(&self.click_url, "click_url")?;
+        let click_url = text::url(&self.click_url, "click_url", text::Scheme::HttpOrHttps)?;
         let banner = self.kind == CreativeKind::Banner;
         let width = size(self.width, "width", banner)?;
         let height = size(self.height, "height", banner)?;

@@ -25,7 +25,9 @@ pub use campaign::{
     AttributionInput, AttributionModel, AttributionPatch, AttributionSettings, Budget, BudgetInput,
     BudgetPatch, Campaign, CampaignInput, CampaignPatch, MatchScope, NewCampaign, WindowDays,
 };
-pub use creative::{Creative, CreativeInput, CreativeKind, NewCreative};
+pub use creative::{
+    Creative, CreativeInput, CreativeKind, NewCreative, Review, ReviewInput, ReviewStatus,
+};
 pub use error::ValidationError;
 pub use events::{Channel, EventKind, HashedKey, Receipt, ReceiptLine, Sku};
 pub use exposure::{AdChannel, Exposure};

@@ -72,21 +72,66 @@ where
     Ok(out)
 }
 
-/// An absolute http(s) URL with a host and no whitespace.
-pub(crate) fn url(raw: &str, field: &str) -> Result<String, ValidationError> {
+/// Which schemes a URL may have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scheme {
+    /// https only: anything a publisher's page loads (images, pixels).
+    Https,
+    /// http or https: a landing page the browser navigates to.
+    HttpOrHttps,
+}
+
+/// Characters a URL that ends up in HTML or JSON markup must not carry, even escaped by a
+/// parser: quotes and angle brackets break out of attributes, the rest have no business in
+/// an ad's URL.
+const FORBIDDEN: &[char] = &['"', '\'', '<', '>', '`', '\\', '{', '}', '|', '^'];
+
+/// An absolute URL with a host, parsed by the WHATWG rules browsers use (the `url` crate):
+/// no whitespace, control or markup characters, no user:password part, at most 2048
+/// bytes; returned in its normalized form.
+pub(crate) fn url(raw: &str, field: &str, scheme: Scheme) -> Result<String, ValidationError> {
     let s = raw.trim();
-    let rest = s
-        .strip_prefix("https://")
-        .or_else(|| s.strip_prefix("http://"))
-        .ok_or_else(|| ValidationError::new(field, "must be an absolute http(s) URL"))?;
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if host.is_empty() || s.len() > 2048 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    let schemes = match scheme {
+        Scheme::Https => "https",
+        Scheme::HttpOrHttps => "http(s)",
+    };
+    if s.len() > 2048 {
+        return Err(ValidationError::new(field, "must be at most 2048 bytes"));
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || FORBIDDEN.contains(c))
+    {
         return Err(ValidationError::new(
             field,
-            "must be an absolute http(s) URL with a host, without spaces, at most 2048 bytes",
+            format!(
+                "must not contain {c:?} (whitespace, control and markup characters are refused)"
+            ),
         ));
     }
-    Ok(s.to_string())
+    let parsed = url::Url::parse(s).map_err(|e| {
+        ValidationError::new(field, format!("must be an absolute {schemes} URL: {e}"))
+    })?;
+    let scheme_ok = match scheme {
+        Scheme::Https => parsed.scheme() == "https",
+        Scheme::HttpOrHttps => matches!(parsed.scheme(), "http" | "https"),
+    };
+    if !scheme_ok {
+        return Err(ValidationError::new(
+            field,
+            format!("must be an absolute {schemes} URL"),
+        ));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(ValidationError::new(field, "must have a host"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(ValidationError::new(
+            field,
+            "must not carry a user name or password",
+        ));
+    }
+    Ok(parsed.to_string())
 }
 
 #[cfg(test)]
@@ -112,11 +157,34 @@ mod tests {
     }
 
     #[test]
-    fn urls_need_a_scheme_and_host() {
-        assert!(url("https://shop.example/p/1", "u").is_ok());
-        assert!(url("ftp://x", "u").is_err());
-        assert!(url("https://", "u").is_err());
-        assert!(url("https://a b", "u").is_err());
-        assert!(url("javascript:alert(1)", "u").is_err());
+    fn urls_need_a_scheme_and_host_and_no_markup() {
+        let ok = |u: &str, s| url(u, "u", s);
+        assert_eq!(
+            ok("https://shop.example/p/1", Scheme::Https).unwrap(),
+            "https://shop.example/p/1"
+        );
+        assert_eq!(
+            ok("HTTPS://Shop.Example", Scheme::Https).unwrap(),
+            "https://shop.example/",
+            "normalized as a browser would"
+        );
+        assert!(ok("http://shop.example/p/1", Scheme::HttpOrHttps).is_ok());
+        for bad in [
+            "http://shop.example/a.png",
+            "ftp://x",
+            "https://",
+            "https://a b",
+            "javascript:alert(1)",
+            "https://c.x/a.png\"onerror=\"alert(1)",
+            "https://c.x/a.png'onerror='alert(1)",
+            "https://c.x/<script>",
+            "https://user:pw@c.x/a.png",
+            "data:image/png;base64,AAAA",
+            "//c.x/a.png",
+        ] {
+            let e = ok(bad, Scheme::Https).unwrap_err();
+            assert_eq!(e.field, "u", "{bad}");
+        }
+        assert!(ok(&format!("https://c.x/{}", "a".repeat(2100)), Scheme::Https).is_err());
     }
 }

@@ -390,12 +390,49 @@ impl CampaignStore {
                     click_url: n.click_url,
                     width: n.width,
                     height: n.height,
+                    review: endcap_core::Review::pending(),
                     version: 1,
                     created_at: now,
                     updated_at: now,
                 })
             },
         )
+        .await
+    }
+
+    /// Records a creative's review if `sent_version` is still current; `review` checks
+    /// access and makes the review inside the transaction (audited like every change).
+    pub async fn review_creative(
+        &self,
+        actor: &str,
+        id: CreativeId,
+        sent_version: i64,
+        review: impl FnOnce(&Creative) -> Result<endcap_core::Review>,
+    ) -> Result<Creative> {
+        let mut tx = self.pool.begin().await?;
+        let current: Creative = objects::fetch(&mut tx, &id.to_string())
+            .await?
+            .ok_or(StoreError::NotFound(Creative::KIND))?;
+        let next = objects::guarded(&current, sent_version, |c| {
+            let mut next = c.clone();
+            next.review = review(c)?;
+            Ok(next)
+        })?;
+        let saved = objects::replace(&mut tx, actor, next, sent_version).await?;
+        tx.commit().await?;
+        Ok(saved)
+    }
+
+    /// Approves a creative as `actor` (seeding, demos and tests; people use the API).
+    pub async fn approve_creative(&self, actor: &str, creative: &Creative) -> Result<Creative> {
+        self.review_creative(actor, creative.id, creative.version, |_| {
+            Ok(endcap_core::Review {
+                status: endcap_core::ReviewStatus::Approved,
+                reason: None,
+                reviewed_by: Some(actor.to_string()),
+                reviewed_at: Some(chrono::Utc::now()),
+            })
+        })
         .await
     }
 

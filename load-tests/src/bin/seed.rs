@@ -81,9 +81,11 @@ async fn main() -> anyhow::Result<()> {
                 "click_url": format!("https://shop.example/p/sku-{i}")}),
             )?
         };
-        store
+        let cr = store
             .create_creative("seed", li.id, None, |li| Ok(cr.validate(li)?))
-            .await?;
+            .await?
+            .value;
+        store.approve_creative("seed", &cr).await?;
         if (i + 1) % 10_000 == 0 {
             eprintln!("seeded {} line items", i + 1);
         }

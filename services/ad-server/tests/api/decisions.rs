@@ -64,10 +64,13 @@ pub(crate) async fn seed(app: &TestApp, holdout: u8, daily_micros: i64) -> Seede
         let store = store.clone();
         async move {
             let input: CreativeInput = serde_json::from_value(body).unwrap();
-            store
+            let cr = store
                 .create_creative("t", li, None, |li| Ok(input.validate(li)?))
                 .await
-                .unwrap();
+                .unwrap()
+                .value;
+            // Only approved creatives serve.
+            store.approve_creative("t", &cr).await.unwrap();
         }
     };
     mk_cr(search.id, json!({"kind": "sponsored_product", "sku": "sku-1", "click_url": "https://shop.example/p/sku-1"})).await;

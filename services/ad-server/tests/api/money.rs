@@ -40,8 +40,9 @@ pub(crate) async fn seed_one(db: &str, pricing: Value, daily: i64, total: i64) -
         .create_creative("t", line_item.id, None, |li| Ok(cr.validate(li)?))
         .await
         .unwrap()
-        .value
-        .id;
+        .value;
+    // Only approved creatives serve.
+    let creative = store.approve_creative("t", &creative).await.unwrap().id;
     One {
         campaign,
         line_item,

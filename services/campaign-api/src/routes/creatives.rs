@@ -6,7 +6,7 @@ use super::{
 };
 use crate::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
-use endcap_core::{Creative, CreativeId, CreativeInput, LineItemId};
+use endcap_core::{Creative, CreativeId, CreativeInput, LineItemId, ReviewInput};
 use endcap_store::{ListQuery, Page, StoreError};
 use endcap_web::{ApiError, JsonBody, ValidQuery};
 
@@ -75,5 +75,32 @@ pub async fn get_creative(
     if !caller.0.can_read(cr.advertiser_id) {
         return Err(ApiError::not_found("creative"));
     }
+    Ok(HttpResponse::Ok().json(cr))
+}
+
+/// Approve or reject a creative (admins). Only approved creatives serve; every new creative
+/// starts `pending`. `version` must be the creative's current version.
+#[utoipa::path(post, path = "/v1/creatives/{id}/review", tag = "creatives",
+    params(("id" = String, Path)),
+    request_body = ReviewInput,
+    responses((status = 200, body = Creative), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn review_creative(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: JsonBody,
+) -> Result<HttpResponse, ApiError> {
+    caller.admin()?;
+    let input: ReviewInput = body.parse()?;
+    let id = path_id(&id, "creative", CreativeId::parse)?;
+    let actor = caller.actor();
+    let review = input.validate(&actor, chrono::Utc::now())?;
+    let cr = state
+        .store
+        .review_creative(&actor, id, input.version, |_| Ok(review))
+        .await?;
     Ok(HttpResponse::Ok().json(cr))
 }

@@ -60,6 +60,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 )
                 .route("/line-items/{id}/creatives", web::get().to(list_creatives))
                 .route("/creatives/{id}", web::get().to(get_creative))
+                .route("/creatives/{id}/review", web::post().to(review_creative))
                 .route("/audit-log", web::get().to(audit_log))
                 .route("/segments/{id}", web::put().to(put_segment))
                 .route("/segments/{id}", web::get().to(get_segment))

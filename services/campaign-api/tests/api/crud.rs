@@ -224,7 +224,116 @@ async fn every_change_is_in_the_audit_log(backend: Backend) {
     assert_eq!(items[1]["doc"]["holdout_percent"], 20);
 }
 
+async fn a_creative_is_pending_until_an_admin_reviews_it(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (adv, key) = app.advertiser("Acme").await;
+    let cid = app.campaign(&key, &adv).await;
+    let lid = app.line_item(&key, &cid).await;
+    let crid = app.creative(&key, &lid).await;
+    let cr = app.get(&format!("/v1/creatives/{crid}"), &key).await;
+    assert_eq!(cr.body["review"]["status"], "pending", "{}", cr.text);
+    let path = format!("/v1/creatives/{crid}/review");
+
+    // Advertisers cannot approve their own ads.
+    let r = app
+        .post(&path, &key, json!({"status": "approved", "version": 1}))
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    // Rejecting needs a reason; pending is not a decision; a stale version changes nothing.
+    for (body, status, field) in [
+        (json!({"status": "rejected", "version": 1}), 422, "reason"),
+        (json!({"status": "pending", "version": 1}), 422, "status"),
+        (json!({"status": "approved", "version": 7}), 409, ""),
+    ] {
+        let r = app.post(&path, ADMIN_KEY, body.clone()).await;
+        assert_eq!(r.status, status, "{body}: {}", r.text);
+        if !field.is_empty() {
+            assert_eq!(r.body["field"], field, "{}", r.text);
+        }
+    }
+    let r = app
+        .post(
+            &path,
+            ADMIN_KEY,
+            json!({"status": "rejected", "reason": "blurry image", "version": 1}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["review"]["status"], "rejected");
+    assert_eq!(r.body["review"]["reason"], "blurry image");
+    assert!(r.body["review"]["reviewed_by"]
+        .as_str()
+        .unwrap()
+        .starts_with("admin"));
+    let r = app
+        .post(
+            &path,
+            ADMIN_KEY,
+            json!({"status": "approved", "version": 2}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["review"]["status"], "approved");
+    // The owner sees the decision.
+    let cr = app.get(&format!("/v1/creatives/{crid}"), &key).await;
+    assert_eq!(cr.body["review"]["status"], "approved");
+}
+
+async fn creative_urls_are_parsed_strictly(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (adv, key) = app.advertiser("Acme").await;
+    let cid = app.campaign(&key, &adv).await;
+    let lid = app.line_item(&key, &cid).await;
+    let path = format!("/v1/line-items/{lid}/creatives");
+    for (image, click, field) in [
+        (
+            "https://c.x/a.png\"onerror=\"alert(1)",
+            "https://acme.example/",
+            "image_url",
+        ),
+        ("http://c.x/a.png", "https://acme.example/", "image_url"),
+        ("https://c.x/a.png", "javascript:alert(1)", "click_url"),
+        (
+            "https://c.x/a.png",
+            "https://acme.example/<script>",
+            "click_url",
+        ),
+        (
+            "https://u:p@c.x/a.png",
+            "https://acme.example/",
+            "image_url",
+        ),
+    ] {
+        let r = app
+            .post(
+                &path,
+                &key,
+                json!({"kind": "banner", "image_url": image, "click_url": click,
+                "width": 300, "height": 250}),
+            )
+            .await;
+        assert_eq!(r.status, 422, "{image} {click}: {}", r.text);
+        assert_eq!(r.body["field"], field, "{}", r.text);
+    }
+    let r = app
+        .post(
+            &path,
+            &key,
+            json!({"kind": "banner", "image_url": "https://CDN.example/a.png",
+            "click_url": "http://acme.example", "width": 300, "height": 250}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(
+        r.body["image_url"], "https://cdn.example/a.png",
+        "normalized"
+    );
+    assert_eq!(r.body["click_url"], "http://acme.example/");
+}
+
 both_backends!(
+    a_creative_is_pending_until_an_admin_reviews_it,
+    creative_urls_are_parsed_strictly,
     a_campaign_tree_round_trips,
     campaigns_page_with_a_cursor_and_filter_by_status,
     a_stale_version_answers_409_and_changes_nothing,

@@ -45,6 +45,8 @@ pub struct Deps<'a> {
     pub first_price: bool,
     /// Least a CPC winner pays per click, micros.
     pub min_cpc_micros: i64,
+    /// Slots not started by then are not decided (OpenRTB's `tmax`); `None`: no deadline.
+    pub deadline: Option<std::time::Instant>,
 }
 
 /// An ad placed in a slot (or, for holdout users, the ad that would have been).
@@ -150,6 +152,8 @@ pub struct Decision {
     pub ghosts: Vec<Placed>,
     /// Every considered line item's outcome.
     pub explanations: Vec<Explanation>,
+    /// The deadline passed before every slot was decided (the rest were not).
+    pub timed_out: bool,
 }
 
 /// What earlier slots of the request decided, which later slots must respect.
@@ -168,20 +172,46 @@ struct Eligible<'s> {
     features: Features,
 }
 
-fn intersects(a: &[String], b: &[String]) -> bool {
-    a.iter()
-        .any(|x| b.iter().any(|y| x.eq_ignore_ascii_case(y)))
+/// A request's list terms, lower-cased once per request (matched against [`TargetSets`]).
+struct Terms {
+    keywords: Vec<String>,
+    categories: Vec<String>,
+    segments: Vec<String>,
+    skus: Vec<String>,
+}
+
+impl Terms {
+    fn of(ctx: &Context) -> Self {
+        let lower = |v: &[String]| v.iter().map(|x| x.to_ascii_lowercase()).collect();
+        Self {
+            keywords: lower(&ctx.keywords),
+            categories: lower(&ctx.categories),
+            segments: lower(&ctx.segments),
+            skus: lower(&ctx.skus_on_page),
+        }
+    }
+}
+
+/// Whether any of the request's terms is in the set (cost: the request's terms, which are
+/// capped, never the targeting list's length).
+fn any_in(terms: &[String], set: &std::collections::HashSet<String>) -> bool {
+    terms.iter().any(|t| set.contains(t))
 }
 
 /// The first targeting dimension the request misses; `None` when every one matches.
-fn targeting_miss(t: &Targeting, ctx: &Context) -> Option<&'static str> {
-    if !t.keywords.is_empty() && !intersects(&t.keywords, &ctx.keywords) {
+fn targeting_miss(
+    t: &Targeting,
+    sets: &crate::TargetSets,
+    terms: &Terms,
+    ctx: &Context,
+) -> Option<&'static str> {
+    if !t.keywords.is_empty() && !any_in(&terms.keywords, &sets.keywords) {
         return Some("keyword");
     }
-    if !t.categories.is_empty() && !intersects(&t.categories, &ctx.categories) {
+    if !t.categories.is_empty() && !any_in(&terms.categories, &sets.categories) {
         return Some("category");
     }
-    if !t.segments.is_empty() && !intersects(&t.segments, &ctx.segments) {
+    if !t.segments.is_empty() && !any_in(&terms.segments, &sets.segments) {
         return Some("segment");
     }
     if !t.stores.is_empty() && !ctx.store_id.as_ref().is_some_and(|s| t.stores.contains(s)) {
@@ -198,6 +228,7 @@ fn targeting_miss(t: &Targeting, ctx: &Context) -> Option<&'static str> {
 fn candidates<'s>(
     deps: &Deps<'s>,
     ctx: &Context,
+    terms: &Terms,
     req: &SlotRequest,
     state: &RequestState,
     explain: &mut Vec<Explanation>,
@@ -209,7 +240,7 @@ fn candidates<'s>(
         let c = &cand.campaign;
         let outcome = if ctx.now < c.start_at || ctx.now >= c.end_at {
             Some(Outcome::Filtered("flight"))
-        } else if let Some(dim) = targeting_miss(&li.targeting, ctx) {
+        } else if let Some(dim) = targeting_miss(&li.targeting, &cand.sets, terms, ctx) {
             Some(Outcome::Filtered(dim))
         } else if state.ghosted.contains(&c.id) {
             Some(Outcome::Holdout)
@@ -259,7 +290,7 @@ fn candidates<'s>(
             pricing: li.pricing.model,
             keyword_match: !li.targeting.keywords.is_empty(),
             segment_match: !li.targeting.segments.is_empty(),
-            sku_on_page: intersects(&li.promoted_skus, &ctx.skus_on_page),
+            sku_on_page: any_in(&terms.skus, &cand.sets.skus),
             device: ctx.device,
             hour: u32::from(ctx.local.hour),
             line_item: Some(li.id),
@@ -333,8 +364,17 @@ fn expected_cost_nanos(pricing: PricingModel, price_micros: i64, pctr: f64) -> i
 pub fn decide(deps: &Deps<'_>, ctx: &Context, slots: &[SlotRequest]) -> Decision {
     let mut out = Decision::default();
     let mut state = RequestState::default();
+    let terms = Terms::of(ctx);
     for req in slots {
-        let eligible = candidates(deps, ctx, req, &state, &mut out.explanations);
+        if deps
+            .deadline
+            .is_some_and(|d| std::time::Instant::now() >= d)
+        {
+            // Out of time: the caller answers no-bid rather than late.
+            out.timed_out = true;
+            break;
+        }
+        let eligible = candidates(deps, ctx, &terms, req, &state, &mut out.explanations);
         let (mut bidders, explored) = score(deps.model, &eligible);
         let rules = AuctionRules {
             slots: req.count,

@@ -15,6 +15,36 @@ pub struct Candidate {
     pub campaign: Arc<Campaign>,
     /// Its creatives.
     pub creatives: Vec<Arc<Creative>>,
+    /// Its keyword, category and segment targeting, lower-cased into sets: targeting lists
+    /// hold up to 10,000 entries, so a request's terms are looked up, never scanned for.
+    pub sets: Arc<TargetSets>,
+}
+
+/// A line item's list targeting as lower-case sets.
+#[derive(Debug, Default)]
+pub struct TargetSets {
+    /// Keywords.
+    pub keywords: std::collections::HashSet<String>,
+    /// Categories.
+    pub categories: std::collections::HashSet<String>,
+    /// Segments.
+    pub segments: std::collections::HashSet<String>,
+    /// Promoted SKUs (is one on the page?).
+    pub skus: std::collections::HashSet<String>,
+}
+
+impl TargetSets {
+    /// The sets of a line item's targeting and promoted SKUs.
+    pub fn of(li: &LineItem) -> Self {
+        let set = |v: &[String]| v.iter().map(|x| x.to_ascii_lowercase()).collect();
+        let t = &li.targeting;
+        Self {
+            keywords: set(&t.keywords),
+            categories: set(&t.categories),
+            segments: set(&t.segments),
+            skus: set(&li.promoted_skus),
+        }
+    }
 }
 
 impl Candidate {
@@ -90,6 +120,7 @@ impl Snapshot {
             }
             snap.candidates.push(Candidate {
                 creatives: by_line_item.remove(&li.id).unwrap_or_default(),
+                sets: Arc::new(TargetSets::of(&li)),
                 line_item: Arc::new(li),
                 campaign,
             });

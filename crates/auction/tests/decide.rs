@@ -134,6 +134,7 @@ impl World {
             caps: &self.caps,
             first_price: false,
             min_cpc_micros: 0,
+            deadline: None,
         }
     }
     fn decide(&self, c: &Context, slots: &[SlotRequest]) -> Decision {
@@ -240,6 +241,30 @@ fn paused_items_and_ended_flights_never_serve() {
     let d = w.decide(&ctx("u"), &[slot("home", 2)]);
     assert!(d.placed.is_empty());
     assert_eq!(outcome_of(&d, later.id), Outcome::Filtered("flight"));
+}
+
+#[test]
+fn a_passed_deadline_decides_no_more_slots() {
+    let c = campaign(AdvertiserId::generate(), 0, 100_000_000);
+    let li = line_item(
+        &c,
+        json!({"keywords": ["Milk"]}),
+        json!({"model": "cpm", "bid_micros": 5_000_000}),
+        None,
+    );
+    let cr = creative(&li, CreativeKind::SponsoredProduct, None);
+    let w = World::new(vec![c], vec![li], vec![cr]);
+    let mut c = ctx("u");
+    c.keywords = vec!["milk".into()];
+    let mut deps = w.deps();
+    assert_eq!(
+        decide(&deps, &c, &[slot("search-top", 1)]).placed.len(),
+        1,
+        "case-insensitive match"
+    );
+    deps.deadline = Some(std::time::Instant::now());
+    let d = decide(&deps, &c, &[slot("search-top", 1)]);
+    assert!(d.timed_out && d.placed.is_empty());
 }
 
 #[test]

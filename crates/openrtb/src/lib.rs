@@ -243,12 +243,16 @@ pub struct RequestError {
     pub message: String,
 }
 
-fn err(field: impl Into<String>, message: &str) -> RequestError {
+fn err(field: impl Into<String>, message: impl Into<String>) -> RequestError {
     RequestError {
         field: field.into(),
-        message: message.to_string(),
+        message: message.into(),
     }
 }
+
+/// Most impressions one bid request may carry (a page has a handful of slots; more is
+/// abuse, and each costs a full auction).
+pub const MAX_IMPS: usize = 20;
 
 impl BidRequest {
     /// Checks what the spec requires: an id, at least one impression, unique impression
@@ -260,11 +264,24 @@ impl BidRequest {
         if self.imp.is_empty() {
             return Err(err("imp", "needs at least one impression"));
         }
+        if self.imp.len() > MAX_IMPS {
+            return Err(err(
+                "imp",
+                format!(
+                    "has {} impressions; at most {MAX_IMPS} are taken",
+                    self.imp.len()
+                ),
+            ));
+        }
+        let mut ids = std::collections::HashSet::with_capacity(self.imp.len());
         for (i, imp) in self.imp.iter().enumerate() {
             if imp.id.trim().is_empty() {
                 return Err(err(format!("imp[{i}].id"), "is required"));
             }
-            if self.imp[..i].iter().any(|o| o.id == imp.id) {
+            if imp.id.len() > 64 {
+                return Err(err(format!("imp[{i}].id"), "is longer than 64 bytes"));
+            }
+            if !ids.insert(imp.id.as_str()) {
                 return Err(err(format!("imp[{i}].id"), "is not unique"));
             }
             if !imp.bidfloor.is_finite() || imp.bidfloor < 0.0 {

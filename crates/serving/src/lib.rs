@@ -223,6 +223,7 @@ impl Server {
             caps: self.caps.as_ref(),
             first_price: self.config.first_price || first_price,
             min_cpc_micros: self.config.min_cpc_micros,
+            deadline: None,
         }
     }
 

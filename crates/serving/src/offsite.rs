@@ -12,6 +12,9 @@ use endcap_tracking::{Claims, TokenKind};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
+/// Time kept back from `tmax` to sign the bids and send the answer.
+const ANSWER_MARGIN: Duration = Duration::from_millis(2);
+
 /// Below this `tmax` a bid cannot be decided and sent back in time.
 const MIN_TMAX: Duration = Duration::from_millis(2);
 
@@ -84,13 +87,12 @@ impl Server {
         let snapshot = self.index.load();
         let first_price = req.at == Some(1);
         let model = self.model.get();
-        let d = decide(
-            &self.deps(&snapshot, &model, first_price),
-            &ctx,
-            &imps.slots,
-        );
+        // Slots not started before the deadline are not decided: the answer would be late.
+        let mut deps = self.deps(&snapshot, &model, first_price);
+        deps.deadline = Some(started + tmax.saturating_sub(ANSWER_MARGIN));
+        let d = decide(&deps, &ctx, &imps.slots);
         let test = req.test == 1;
-        if started.elapsed() >= tmax || test && d.placed.is_empty() {
+        if d.timed_out || started.elapsed() >= tmax || test && d.placed.is_empty() {
             for p in &d.placed {
                 self.budgets.release(p.decision_id.as_uuid());
             }

@@ -110,9 +110,54 @@ fn placement_name(raw: &str, field: &str) -> Result<String, ValidationError> {
     }
 }
 
+/// Most entries of a request's lists, and bytes of each entry: requests are unauthenticated
+/// or cheaply authenticated, and every entry is matched against the index.
+const MAX_TERMS: usize = 50;
+const MAX_SKUS_ON_PAGE: usize = 200;
+const MAX_TERM_BYTES: usize = 200;
+
+/// Refuses a list longer than `max` or with an entry over [`MAX_TERM_BYTES`], naming it.
+fn capped(list: &[String], max: usize, field: &str) -> Result<(), ValidationError> {
+    if list.len() > max {
+        return Err(ValidationError::new(
+            field,
+            format!("has {} entries; at most {max} are taken", list.len()),
+        ));
+    }
+    match list.iter().position(|v| v.len() > MAX_TERM_BYTES) {
+        Some(i) => Err(ValidationError::new(
+            format!("{field}[{i}]"),
+            format!("is longer than {MAX_TERM_BYTES} bytes"),
+        )),
+        None => Ok(()),
+    }
+}
+
+impl PageContext {
+    /// Checks the page's lists and strings against their documented limits.
+    fn check(&self) -> Result<(), ValidationError> {
+        capped(&self.keywords, MAX_TERMS, "context.keywords")?;
+        capped(&self.categories, MAX_TERMS, "context.categories")?;
+        capped(&self.skus_on_page, MAX_SKUS_ON_PAGE, "context.skus_on_page")?;
+        for (field, v) in [
+            ("context.store_id", &self.store_id),
+            ("context.page_type", &self.page_type),
+        ] {
+            if v.as_ref().is_some_and(|v| v.len() > MAX_TERM_BYTES) {
+                return Err(ValidationError::new(
+                    field,
+                    format!("is longer than {MAX_TERM_BYTES} bytes"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Server {
     /// Turns the request's placements into slots with their floors.
     fn onsite_slots(&self, input: &DecisionRequest) -> Result<Vec<SlotRequest>, ValidationError> {
+        input.context.check()?;
         if input.placements.is_empty() || input.placements.len() > MAX_PLACEMENTS {
             return Err(ValidationError::new(
                 "placements",

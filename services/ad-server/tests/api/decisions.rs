@@ -184,6 +184,25 @@ async fn a_search_decision_returns_a_signed_ad_that_tracks() {
 
 #[actix_web::test]
 async fn bad_decision_requests_are_named_4xx() {
+    // An OpenRTB request with more impressions than one page has: refused, named.
+    let app_ = spawn(false).await;
+    let imps: Vec<serde_json::Value> = (0..21)
+        .map(|i| json!({"id": format!("i{i}"), "banner": {"w": 300, "h": 250}}))
+        .collect();
+    let r = app_
+        .send(
+            "POST",
+            "/openrtb2/bid",
+            None,
+            Some(json!({"id": "r1", "imp": imps})),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (400, Some("imp")),
+        "{:?}",
+        r.body
+    );
     let app = spawn(false).await;
     for (body, status, field) in [
         (
@@ -211,6 +230,27 @@ async fn bad_decision_requests_are_named_4xx() {
             json!({"placements": [{"id": "home"}], "context": {"device": "fridge"}}),
             400,
             Some("context.device"),
+        ),
+        // Abuse limits: lists and strings are capped, named.
+        (
+            json!({"placements": [{"id": "home"}], "context": {"keywords": vec!["milk"; 51]}}),
+            422,
+            Some("context.keywords"),
+        ),
+        (
+            json!({"placements": [{"id": "home"}], "context": {"categories": ["a", "b", "x".repeat(201)]}}),
+            422,
+            Some("context.categories[2]"),
+        ),
+        (
+            json!({"placements": [{"id": "home"}], "context": {"skus_on_page": vec!["s"; 201]}}),
+            422,
+            Some("context.skus_on_page"),
+        ),
+        (
+            json!({"placements": [{"id": "home"}], "context": {"store_id": "s".repeat(201)}}),
+            422,
+            Some("context.store_id"),
         ),
     ] {
         let r = app

@@ -25,7 +25,7 @@ BIN_DIR="${CARGO_TARGET_DIR:-target}/release"
   --listen "127.0.0.1:$PORT" \
   --database "sqlite://$DATA_DIR/endcap.db" \
   --event-dir "$DATA_DIR/events" \
-  --seed-demo &
+  --seed-demo --demo &
 API_PID=$!
 trap 'kill $API_PID ${AD_PID:-} 2>/dev/null || true' EXIT INT TERM
 # The ad server opens the same store once the API has created it.
@@ -38,7 +38,7 @@ done
 ENDCAP_OPEN_ENDPOINTS=true "$BIN_DIR/ad-server" \
   --listen "127.0.0.1:$AD_PORT" \
   --database "sqlite://$DATA_DIR/endcap.db" \
-  --event-dir "$DATA_DIR/events" &
+  --event-dir "$DATA_DIR/events" --demo &
 AD_PID=$!
 
 cat >&2 <<MSG

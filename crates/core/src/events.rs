@@ -40,13 +40,15 @@ impl HashedKey {
         }
     }
 
-    /// Hashes a raw identifier with a salt, so the raw value never needs storing.
+    /// Keys a raw identifier with the salt, HMAC-SHA256(salt, id), so the raw value never
+    /// needs storing (an HMAC, not SHA-256(salt || id): no length-extension, and the salt
+    /// is a real key).
     pub fn hash_raw(salt: &str, raw: &str) -> Self {
-        use sha2::{Digest, Sha256};
-        let mut h = Sha256::new();
-        h.update(salt.as_bytes());
-        h.update(raw.trim().as_bytes());
-        Self(hex::encode(h.finalize()))
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(salt.as_bytes())
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(raw.trim().as_bytes());
+        Self(hex::encode(mac.finalize().into_bytes()))
     }
 
     /// The hex digest.
@@ -187,6 +189,15 @@ mod tests {
         assert_eq!(HashedKey::parse(k.as_str(), "k").unwrap(), k);
         assert!(HashedKey::parse("abc", "k").is_err());
         assert!(HashedKey::parse(&"g".repeat(64), "k").is_err());
+    }
+
+    #[test]
+    fn customer_keys_are_hmac_sha256_of_the_id_under_the_salt() {
+        // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
+        assert_eq!(
+            HashedKey::hash_raw("Jefe", "what do ya want for nothing?").as_str(),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub use campaign::{
     AttributionInput, AttributionModel, AttributionPatch, AttributionSettings, Budget, BudgetInput,
     BudgetPatch, Campaign, CampaignInput, CampaignPatch, MatchScope, NewCampaign, WindowDays,
 };
+mod secret;
 pub use creative::{
     Creative, CreativeInput, CreativeKind, NewCreative, Review, ReviewInput, ReviewStatus,
 };
@@ -37,6 +38,7 @@ pub use line_item::{
     PricingModel, Targeting,
 };
 pub use money::{Currency, Micros};
+pub use secret::Secret;
 pub use status::Status;
 
 /// A stable 64-bit hash of bytes (FNV-1a): the same on every run and machine, for shards

@@ -127,6 +127,45 @@ impl CampaignStore {
         })
     }
 
+    /// Revokes every other live key with `label` (a rotated bootstrap key retires the one
+    /// before), each revocation audited; how many were revoked.
+    pub async fn retire_other_keys(&self, actor: &str, label: &str, keep: ApiKeyId) -> Result<u64> {
+        let mut tx = self.pool().begin().await?;
+        let rows = sqlx::query(
+            "SELECT id FROM api_keys WHERE label = $1 AND id <> $2 AND revoked_at IS NULL",
+        )
+        .bind(label)
+        .bind(keep.to_string())
+        .fetch_all(&mut *tx)
+        .await?;
+        let now = micros(Utc::now());
+        let mut n = 0;
+        for row in rows {
+            let id: String = row.try_get("id")?;
+            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+            let doc =
+                serde_json::json!({"id": id, "label": label, "reason": "replaced by a new key"});
+            objects::audit(
+                &mut tx,
+                actor,
+                "revoke",
+                "api_key",
+                &id,
+                None,
+                1,
+                &doc.to_string(),
+            )
+            .await?;
+            n += 1;
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
     /// Resolves a presented key to its principal; `None` for unknown or revoked keys.
     pub async fn authenticate(&self, presented: &str) -> Result<Option<Principal>> {
         let row = sqlx::query(

@@ -485,6 +485,41 @@ async fn migrations_are_applied_once(url: String) {
     );
 }
 
+async fn a_rotated_bootstrap_key_retires_the_one_before(s: CampaignStore) {
+    use endcap_store::ApiKeySecret;
+    let label = "bootstrap admin (ENDCAP_ADMIN_KEY)";
+    let old = ApiKeySecret::from_config("old-admin-key-0123456789");
+    let new = ApiKeySecret::from_config("new-admin-key-0123456789");
+    s.ensure_api_key(Role::Admin, None, &old, label)
+        .await
+        .unwrap();
+    let p = s
+        .ensure_api_key(Role::Admin, None, &new, label)
+        .await
+        .unwrap();
+    assert!(
+        s.authenticate(old.expose()).await.unwrap().is_some(),
+        "both live until retired"
+    );
+    assert_eq!(
+        s.retire_other_keys("system", label, p.key_id)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        s.authenticate(old.expose()).await.unwrap().is_none(),
+        "the old key is revoked"
+    );
+    assert!(s.authenticate(new.expose()).await.unwrap().is_some());
+    assert_eq!(
+        s.retire_other_keys("system", label, p.key_id)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -506,6 +541,7 @@ macro_rules! both_backends {
 }
 
 both_backends!(
+    a_rotated_bootstrap_key_retires_the_one_before,
     objects_round_trip,
     a_stale_version_conflicts_and_changes_nothing,
     an_invalid_change_writes_nothing,

@@ -33,7 +33,20 @@ pub struct CommonArgs {
     /// TOML file with any of the settings, by their flag names with `_` for `-`.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Run as the demo: accept the keys and secrets the demo publishes (refused otherwise,
+    /// since anyone can read them).
+    #[arg(long)]
+    pub demo: bool,
 }
+
+/// Values the demo publishes in its script and README. Anyone can read them, so a service
+/// refuses them as keys, secrets or salts unless started with `--demo`.
+pub const PUBLISHED_DEMO_SECRETS: [&str; 4] = [
+    "demo-admin-key-change-me",
+    "demo-signing-secret-change-me",
+    "demo-salt-change-me-0001",
+    "demo-advertiser-key-0001",
+];
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +82,8 @@ pub struct Common {
     /// its days are the accounting days of budgets and reports, and its stores' local time
     /// places date-only receipts.
     pub time_zone: chrono_tz::Tz,
+    /// Started with `--demo`: the demo's published secrets are accepted.
+    pub demo: bool,
 }
 
 /// Reads the `--config` file named in `args` (if any) and hands its text to `resolve`,
@@ -283,6 +298,7 @@ impl<'a> Layers<'a> {
             chrono_tz::Tz::UTC
         });
         Common {
+            demo: args.demo,
             time_zone,
             listen,
             database,
@@ -293,6 +309,28 @@ impl<'a> Layers<'a> {
             workers,
             log_filter: self.env("RUST_LOG").unwrap_or_else(|| "info".to_string()),
             log_format,
+        }
+    }
+
+    /// A secret from the variable `var`: at least `min_len` bytes, and not one of the demo's
+    /// published values unless `demo` (both are errors naming the variable, never the value).
+    pub fn secret(&mut self, var: &str, min_len: usize, demo: bool) -> Option<endcap_core::Secret> {
+        let value = self.env(var)?;
+        if value.len() < min_len {
+            self.error(format!("{var} must be at least {min_len} characters"));
+        }
+        self.refuse_published(var, &value, demo);
+        Some(endcap_core::Secret::new(value))
+    }
+
+    /// Errors when `value` holds one of the demo's published secrets and this is not the
+    /// demo.
+    pub fn refuse_published(&mut self, var: &str, value: &str, demo: bool) {
+        if !demo && PUBLISHED_DEMO_SECRETS.iter().any(|d| value.contains(d)) {
+            self.error(format!(
+                "{var} holds a value the demo publishes (anyone can read it): set your own, or \
+                 pass --demo to run the demo"
+            ));
         }
     }
 

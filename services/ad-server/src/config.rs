@@ -160,6 +160,9 @@ impl Settings {
         let mut layers = Layers::new(env, file_text);
         let common = layers.common(&cli.common);
         let keys = layers.text(None, "ENDCAP_SIGNING_KEYS", "signing_keys");
+        if let Some(k) = &keys {
+            layers.refuse_published("ENDCAP_SIGNING_KEYS", k, common.demo);
+        }
         let signing_keys = match keys.as_deref().map(KeyRing::parse) {
             Some(Ok(k)) => Some(k),
             Some(Err(e)) => {
@@ -455,6 +458,16 @@ mod tests {
             s.events,
             EventTarget::ClickHouse("http://127.0.0.1:8123".into())
         );
+    }
+
+    #[test]
+    fn the_demos_signing_secret_needs_demo() {
+        let demo_keys = ("ENDCAP_SIGNING_KEYS", "demo1:demo-signing-secret-change-me");
+        let errs = Settings::resolve(&Cli::default(), &env(&[demo_keys]), None).unwrap_err();
+        assert!(errs.iter().any(|e| e.contains("--demo")), "{errs:?}");
+        let mut cli = Cli::default();
+        cli.common.demo = true;
+        assert!(Settings::resolve(&cli, &env(&[demo_keys]), None).is_ok());
     }
 
     #[test]

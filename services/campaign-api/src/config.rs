@@ -2,6 +2,7 @@
 //! this service bootstraps.
 
 use clap::Parser;
+use endcap_core::Secret;
 use endcap_web::config::{Common, CommonArgs, Layers};
 use std::collections::HashMap;
 
@@ -26,13 +27,14 @@ pub struct Settings {
     /// Shared settings: the store, where receipts go (ClickHouse or files), Redis for
     /// segment members (in-process without it).
     pub common: Common,
-    /// Bootstrap admin key (ENDCAP_ADMIN_KEY), at least 16 characters.
-    pub admin_key: Option<String>,
+    /// Bootstrap admin key (ENDCAP_ADMIN_KEY), at least 16 characters; a new one retires
+    /// the one before.
+    pub admin_key: Option<Secret>,
     /// Key of the demo advertiser, when seeding it.
-    pub demo_advertiser_key: Option<String>,
-    /// Salt for hashing raw loyalty ids on upload (ENDCAP_CUSTOMER_KEY_SALT, 16+ characters);
-    /// without it, uploads must carry SHA-256 customer keys.
-    pub customer_key_salt: Option<String>,
+    pub demo_advertiser_key: Option<Secret>,
+    /// Key for HMAC-ing raw loyalty ids on upload (ENDCAP_CUSTOMER_KEY_SALT, 16+ characters);
+    /// without it, uploads must carry hashed customer keys.
+    pub customer_key_salt: Option<Secret>,
     /// The marketplace currency (ENDCAP_CURRENCY, default USD): advertisers in another one
     /// are refused.
     pub currency: endcap_core::Currency,
@@ -56,34 +58,23 @@ impl Settings {
     ) -> Result<Settings, Vec<String>> {
         let mut layers = Layers::new(env, file_text);
         let common = layers.common(&cli.common);
-        let admin_key = layers.env("ENDCAP_ADMIN_KEY");
-        if admin_key.as_ref().is_some_and(|k| k.len() < MIN_KEY_LEN) {
-            layers.error(format!(
-                "ENDCAP_ADMIN_KEY must be at least {MIN_KEY_LEN} characters"
-            ));
-        }
-        let demo_advertiser_key = cli.seed_demo.then(|| {
+        let demo = common.demo;
+        let admin_key = layers.secret("ENDCAP_ADMIN_KEY", MIN_KEY_LEN, demo);
+        let demo_advertiser_key = if cli.seed_demo {
             layers
-                .env("ENDCAP_DEMO_ADVERTISER_KEY")
-                .unwrap_or_else(|| DEMO_ADVERTISER_KEY.to_string())
-        });
-        if demo_advertiser_key
-            .as_ref()
-            .is_some_and(|k| k.len() < MIN_KEY_LEN)
-        {
-            layers.error(format!(
-                "ENDCAP_DEMO_ADVERTISER_KEY must be at least {MIN_KEY_LEN} characters"
-            ));
-        }
-        let customer_key_salt = layers.env("ENDCAP_CUSTOMER_KEY_SALT");
-        if customer_key_salt
-            .as_ref()
-            .is_some_and(|k| k.len() < MIN_KEY_LEN)
-        {
-            layers.error(format!(
-                "ENDCAP_CUSTOMER_KEY_SALT must be at least {MIN_KEY_LEN} characters"
-            ));
-        }
+                .secret("ENDCAP_DEMO_ADVERTISER_KEY", MIN_KEY_LEN, demo)
+                .or_else(|| {
+                    layers.refuse_published(
+                        "--seed-demo's default advertiser key",
+                        DEMO_ADVERTISER_KEY,
+                        demo,
+                    );
+                    Some(Secret::new(DEMO_ADVERTISER_KEY))
+                })
+        } else {
+            None
+        };
+        let customer_key_salt = layers.secret("ENDCAP_CUSTOMER_KEY_SALT", MIN_KEY_LEN, demo);
         let raw = layers
             .text(None, "ENDCAP_CURRENCY", "currency")
             .unwrap_or_else(|| "USD".into());
@@ -127,11 +118,42 @@ mod tests {
             .unwrap()
             .demo_advertiser_key
             .is_none());
-        let cli = Cli {
+        let mut cli = Cli {
             seed_demo: true,
             ..Default::default()
         };
+        let errs = Settings::resolve(&cli, &env, None).unwrap_err();
+        assert!(errs[0].contains("--demo"), "{errs:?}");
+        cli.common.demo = true;
         let s = Settings::resolve(&cli, &env, None).unwrap();
-        assert_eq!(s.demo_advertiser_key.as_deref(), Some(DEMO_ADVERTISER_KEY));
+        assert_eq!(
+            s.demo_advertiser_key.as_ref().map(Secret::expose),
+            Some(DEMO_ADVERTISER_KEY)
+        );
+    }
+
+    #[test]
+    fn the_demos_published_secrets_need_demo_and_never_show_in_settings() {
+        let env: HashMap<String, String> = [
+            ("ENDCAP_ADMIN_KEY", "demo-admin-key-change-me"),
+            ("ENDCAP_CUSTOMER_KEY_SALT", "demo-salt-change-me-0001"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let errs = Settings::resolve(&Cli::default(), &env, None).unwrap_err();
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(
+            errs.iter().all(|e| !e.contains("change-me")),
+            "never echoed: {errs:?}"
+        );
+        let mut cli = Cli::default();
+        cli.common.demo = true;
+        let s = Settings::resolve(&cli, &env, None).unwrap();
+        let shown = format!("{s:?}");
+        assert!(
+            !shown.contains("demo-admin-key") && !shown.contains("demo-salt"),
+            "{shown}"
+        );
     }
 }

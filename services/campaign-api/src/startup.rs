@@ -24,7 +24,7 @@ pub struct AppState {
     /// Audience segment members.
     pub segments: Arc<Segments>,
     /// Salt for hashing raw loyalty ids (ENDCAP_CUSTOMER_KEY_SALT).
-    pub customer_key_salt: Option<String>,
+    pub customer_key_salt: Option<endcap_core::Secret>,
     /// The marketplace currency.
     pub currency: endcap_core::Currency,
     /// The retailer's time zone (date-only receipts, report days).
@@ -54,18 +54,28 @@ impl Application {
                 )
             })?;
         if let Some(key) = &settings.admin_key {
-            store
+            const LABEL: &str = "bootstrap admin (ENDCAP_ADMIN_KEY)";
+            let admin = store
                 .ensure_api_key(
                     Role::Admin,
                     None,
-                    &ApiKeySecret::from_config(key),
-                    "bootstrap admin (ENDCAP_ADMIN_KEY)",
+                    &ApiKeySecret::from_config(key.expose()),
+                    LABEL,
                 )
                 .await
                 .context("failed to register ENDCAP_ADMIN_KEY")?;
+            // A changed ENDCAP_ADMIN_KEY retires the one before: a rotated key must stop
+            // working, not live on beside the new one.
+            let retired = store
+                .retire_other_keys("system", LABEL, admin.key_id)
+                .await
+                .context("failed to retire the previous ENDCAP_ADMIN_KEY")?;
+            if retired > 0 {
+                tracing::info!(retired, "previous bootstrap admin keys revoked");
+            }
         }
         if let Some(key) = &settings.demo_advertiser_key {
-            seed_demo(&store, key)
+            seed_demo(&store, key.expose())
                 .await
                 .context("failed to seed the demo advertiser")?;
         }

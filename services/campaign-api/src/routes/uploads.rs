@@ -124,7 +124,10 @@ pub async fn upload_receipts(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.admin()?;
-    let salt = state.customer_key_salt.as_deref();
+    let salt = state
+        .customer_key_salt
+        .as_ref()
+        .map(endcap_core::Secret::expose);
     let tz = state.time_zone;
     let mut summary = UploadSummary::default();
     let mut seen: HashMap<String, (i64, String)> = HashMap::new();
@@ -219,7 +222,10 @@ pub async fn upload_identity_map(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.admin()?;
-    let salt = state.customer_key_salt.as_deref();
+    let salt = state
+        .customer_key_salt
+        .as_ref()
+        .map(endcap_core::Secret::expose);
     let mut summary = UploadSummary::default();
     let mut batches = LineBatches::new(payload);
     loop {

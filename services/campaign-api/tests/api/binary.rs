@@ -20,6 +20,7 @@ async fn the_binary_seeds_the_demo_and_a_readme_style_request_creates_a_campaign
             "--database",
             &db,
             "--seed-demo",
+            "--demo",
             "--event-dir",
             &event_dir,
         ])

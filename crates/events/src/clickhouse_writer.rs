@@ -272,7 +272,8 @@ pub struct ChargeRow {
     pub decision_id: Uuid,
     /// `impression`, `click` or `bill`.
     pub source: String,
-    /// `billable`, `over_budget`, `duplicate`, `test_traffic`, `invalid_traffic`.
+    /// `billable`, `over_budget`, `duplicate`, `test_traffic`, `invalid_traffic`, `bot`,
+    /// `no_user_agent`, `too_fast`.
     pub reason: String,
     /// 1 when billed.
     pub billable: u8,

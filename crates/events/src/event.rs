@@ -147,8 +147,14 @@ pub enum ChargeReason {
     Duplicate,
     /// Test traffic (OpenRTB `test=1`).
     TestTraffic,
-    /// Invalid traffic (a click with no impression seen, when refused; filtered traffic).
+    /// Invalid traffic: a click with no impression seen, when refused.
     InvalidTraffic,
+    /// Invalid traffic: a known bot or crawler's user agent.
+    Bot,
+    /// Invalid traffic: no user agent at all.
+    NoUserAgent,
+    /// Invalid traffic: a click sooner after its decision than a person can click.
+    TooFast,
 }
 
 impl ChargeReason {
@@ -160,6 +166,9 @@ impl ChargeReason {
             ChargeReason::Duplicate => "duplicate",
             ChargeReason::TestTraffic => "test_traffic",
             ChargeReason::InvalidTraffic => "invalid_traffic",
+            ChargeReason::Bot => "bot",
+            ChargeReason::NoUserAgent => "no_user_agent",
+            ChargeReason::TooFast => "too_fast",
         }
     }
 }

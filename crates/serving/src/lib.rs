@@ -135,6 +135,8 @@ pub struct ServeConfig {
     pub open_endpoints: bool,
     /// Timeout of the request path's segment and cap lookups.
     pub lookup_timeout: Duration,
+    /// The invalid-traffic filter impressions and clicks pass before they are billed.
+    pub traffic: endcap_tracking::TrafficFilter,
 }
 
 /// Everything serving reads and writes.

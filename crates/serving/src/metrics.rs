@@ -16,6 +16,7 @@ pub struct TrackingMetrics {
     /// Billing notices refused for their price.
     pub bad_prices: AtomicU64,
     rejected: Mutex<BTreeMap<&'static str, u64>>,
+    invalid: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 fn bump(m: &Mutex<BTreeMap<&'static str, u64>>, k: &'static str) {
@@ -34,6 +35,11 @@ impl TrackingMetrics {
     /// Counts a refused token.
     pub fn rejected(&self, reason: &'static str) {
         bump(&self.rejected, reason);
+    }
+
+    /// Counts an impression or click filtered as invalid traffic.
+    pub fn invalid(&self, why: endcap_tracking::Invalid) {
+        bump(&self.invalid, why.as_str());
     }
 
     /// Renders the counters for Prometheus.
@@ -60,6 +66,15 @@ impl TrackingMetrics {
             .iter()
         {
             let _ = writeln!(out, "endcap_tracking_rejected_total{{reason=\"{k}\"}} {v}");
+        }
+        out.push_str("# TYPE endcap_invalid_traffic_total counter\n");
+        for (k, v) in self
+            .invalid
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(out, "endcap_invalid_traffic_total{{reason=\"{k}\"}} {v}");
         }
         out
     }

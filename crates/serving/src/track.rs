@@ -33,6 +33,24 @@ enum Verdict {
     Refuse(ChargeReason),
 }
 
+impl Server {
+    /// A verdict with invalid traffic refused (test traffic keeps its own reason); counted.
+    fn filtered(&self, verdict: Verdict, invalid: Option<endcap_tracking::Invalid>) -> Verdict {
+        let Some(why) = invalid else {
+            return verdict;
+        };
+        if matches!(verdict, Verdict::Refuse(_)) {
+            return verdict;
+        }
+        self.metrics.invalid(why);
+        Verdict::Refuse(match why {
+            endcap_tracking::Invalid::Bot => ChargeReason::Bot,
+            endcap_tracking::Invalid::NoUserAgent => ChargeReason::NoUserAgent,
+            endcap_tracking::Invalid::TooFast => ChargeReason::TooFast,
+        })
+    }
+}
+
 impl Verdict {
     /// Test traffic is answered but never billed.
     fn unless_test(test: bool) -> Self {
@@ -217,7 +235,11 @@ impl Server {
 
     /// An impression pixel. Onsite CPM ads are charged here; offsite ads are charged by the
     /// exchange's billing notice, never by the pixel.
-    pub async fn impression(&self, token: Option<&str>) -> Result<Tracked, ServeError> {
+    pub async fn impression(
+        &self,
+        token: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> Result<Tracked, ServeError> {
         let c = self.verify(token, TokenKind::Impression)?;
         let x = &c.exposure;
         let amount = match x.channel {
@@ -245,12 +267,11 @@ impl Server {
         if !x.user_key.is_empty() && !c.test {
             self.caps.record(&x.user_key, x.line_item_id, now);
         }
-        if !c.test {
-            self.model
-                .cold()
-                .record(x.line_item_id, &x.placement, false);
+        let invalid = self.config.traffic.impression(user_agent);
+        if !c.test && invalid.is_none() {
+            self.model.record(x, now.timestamp_millis(), false);
         }
-        let verdict = Verdict::unless_test(c.test);
+        let verdict = self.filtered(Verdict::unless_test(c.test), invalid);
         let billable = self
             .charge(x, ChargeSource::Impression, amount, 0, verdict, now)
             .await;
@@ -262,7 +283,11 @@ impl Server {
 
     /// A click: charges CPC ads, and answers where to redirect (from the signed token, so
     /// this is no open redirect).
-    pub async fn click(&self, token: Option<&str>) -> Result<(Tracked, String), ServeError> {
+    pub async fn click(
+        &self,
+        token: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> Result<(Tracked, String), ServeError> {
         let c = self.verify(token, TokenKind::Click)?;
         let x = &c.exposure;
         let amount = click_charge_nanos(x.pricing, x.price_micros);
@@ -278,13 +303,17 @@ impl Server {
         if !impression_seen {
             self.metrics.clicks_without_impression.fetch_add(1, Relaxed);
         }
-        if !c.test && impression_seen {
+        let invalid =
+            self.config
+                .traffic
+                .click(user_agent, x.decided_at_ms, now.timestamp_millis());
+        if !c.test && impression_seen && invalid.is_none() {
             self.model.record(x, now.timestamp_millis(), true);
         }
         let verdict = if !c.test && !impression_seen && self.config.clicks_need_impression {
             Verdict::Refuse(ChargeReason::InvalidTraffic)
         } else {
-            Verdict::unless_test(c.test)
+            self.filtered(Verdict::unless_test(c.test), invalid)
         };
         let billable = self
             .charge(x, ChargeSource::Click, amount, 0, verdict, now)
@@ -353,9 +382,7 @@ impl Server {
             if !x.user_key.is_empty() {
                 self.caps.record(&x.user_key, x.line_item_id, now);
             }
-            self.model
-                .cold()
-                .record(x.line_item_id, &x.placement, false);
+            self.model.record(x, now.timestamp_millis(), false);
             self.log_ad(TokenKind::Impression, x, now, billable);
         }
         Ok(Tracked::Counted)

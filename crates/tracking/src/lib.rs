@@ -252,6 +252,9 @@ impl KeyRing {
     }
 }
 
+mod ivt;
+pub use ivt::{Invalid, TrafficFilter, TrafficFilterError};
+
 #[cfg(test)]
 mod tests {
     use super::*;

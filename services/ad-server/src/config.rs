@@ -45,6 +45,9 @@ pub struct Settings {
     /// How often the model directory is checked for a new artifact
     /// (ENDCAP_MODEL_RELOAD_SECS, default 10); also how often the cold start refits.
     pub model_reload: Duration,
+    /// Least time from a decision to its click, ms, for the click to be billable
+    /// (ENDCAP_MIN_CLICK_MS, default 500): faster is not a person.
+    pub min_click_ms: u64,
     /// Share of slots the cold start explores (ENDCAP_EXPLORE_BPS, basis points, default
     /// 300 = 3%, at most 500).
     pub explore_share: f64,
@@ -219,6 +222,9 @@ impl Settings {
             ));
         }
         let explore_share = explore_bps.min(500) as f64 / 10_000.0;
+        let min_click_ms = layers
+            .amount("ENDCAP_MIN_CLICK_MS", "min_click_ms")
+            .unwrap_or(500);
         let events = EventTarget::choose(common.clickhouse.as_deref(), common.event_dir.as_deref());
         let spool_dir = common
             .spool_dir
@@ -388,6 +394,7 @@ impl Settings {
             model_dir,
             model_reload,
             explore_share,
+            min_click_ms,
             public_url,
             index_refresh,
             max_tmax_ms,

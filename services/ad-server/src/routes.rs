@@ -111,13 +111,21 @@ fn pixel(f: Option<&str>) -> HttpResponse {
     }
 }
 
+/// The request's user agent, for the invalid-traffic filter.
+fn user_agent(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+}
+
 async fn impression(
     state: web::Data<AppState>,
+    req: HttpRequest,
     q: ValidQuery<TrackQuery>,
 ) -> Result<HttpResponse, ApiError> {
     state
         .server
-        .impression(q.0.t.as_deref())
+        .impression(q.0.t.as_deref(), user_agent(&req))
         .await
         .map_err(api_error)?;
     Ok(pixel(q.0.f.as_deref()))
@@ -125,11 +133,12 @@ async fn impression(
 
 async fn click(
     state: web::Data<AppState>,
+    req: HttpRequest,
     q: ValidQuery<TrackQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (_, to) = state
         .server
-        .click(q.0.t.as_deref())
+        .click(q.0.t.as_deref(), user_agent(&req))
         .await
         .map_err(api_error)?;
     Ok(HttpResponse::Found()

@@ -244,6 +244,10 @@ impl Application {
             site_keys: settings.site_keys.clone(),
             open_endpoints: settings.open_endpoints,
             lookup_timeout: Duration::from_millis(5),
+            traffic: endcap_tracking::TrafficFilter::bundled(Duration::from_millis(
+                settings.min_click_ms,
+            ))
+            .context("the bundled bot list")?,
         };
         let state = web::Data::new(AppState {
             server: Server {

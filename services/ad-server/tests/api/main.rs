@@ -57,6 +57,17 @@ async fn spawn_with(
 }
 
 /// An ad server on an existing event directory and database (a restart).
+/// A user agent a browser sends (a request without one is invalid traffic).
+const BROWSER_UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+
+/// An HTTP client that calls like a browser: a browser's user agent, no redirects followed.
+fn browser() -> awc::Client {
+    awc::Client::builder()
+        .add_default_header(("User-Agent", BROWSER_UA))
+        .disable_redirects()
+        .finish()
+}
+
 async fn spawn_on(
     clickhouse: bool,
     redis: Option<String>,
@@ -79,6 +90,8 @@ async fn spawn_on(
         ("ENDCAP_IDENTITY_TIMEOUT_MS", "2000"),
         // Exploration slots would change winners at random; the tests that want it say so.
         ("ENDCAP_EXPLORE_BPS", "0"),
+        // Tests click at once; the invalid-traffic test sets its own minimum.
+        ("ENDCAP_MIN_CLICK_MS", "0"),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -123,7 +136,7 @@ async fn spawn_on(
         sink,
         events,
         clickhouse_db,
-        client: awc::Client::builder().disable_redirects().finish(),
+        client: browser(),
     }
 }
 

@@ -322,3 +322,82 @@ async fn with_clickhouse_and_no_redis_spend_survives_a_restart_too() {
         "the replayed click is a duplicate after the restart"
     );
 }
+
+#[actix_web::test]
+async fn bots_bare_requests_and_instant_clicks_are_logged_but_never_billed() {
+    let app = spawn_with(false, None, &[("ENDCAP_MIN_CLICK_MS", "1000")]).await;
+    let one = seed_one(
+        &app.db,
+        json!({"model": "cpc", "bid_micros": 200_000}),
+        10_000_000,
+        50_000_000,
+    )
+    .await;
+    app.index.refresh().await.unwrap();
+    // A client that sends no user agent at all.
+    let bare = awc::Client::builder().disable_redirects().finish();
+    let hit = |kind: TokenKind, x: &Exposure, ua: Option<&'static str>| {
+        let path = match kind {
+            TokenKind::Click => "click",
+            _ => "impression",
+        };
+        let url = format!("{}/v1/events/{path}?t={}", app.base, token(kind, x));
+        let req = match ua {
+            Some(ua) => app.client.get(url).insert_header(("User-Agent", ua)),
+            None => bare.get(url),
+        };
+        async move {
+            let status = req.send().await.unwrap().status().as_u16();
+            assert!(status == 204 || status == 302, "{status}");
+        }
+    };
+    let earlier = |mut x: Exposure| {
+        x.decided_at_ms -= 5_000;
+        x
+    };
+    let bot = earlier(served(&one, 200_000));
+    let fast = served(&one, 200_000);
+    let blank = earlier(served(&one, 200_000));
+    let person = earlier(served(&one, 200_000));
+    for (x, ua) in [
+        (
+            &bot,
+            Some("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"),
+        ),
+        (&fast, Some(crate::BROWSER_UA)),
+        (&blank, None),
+        (&person, Some(crate::BROWSER_UA)),
+    ] {
+        hit(TokenKind::Impression, x, Some(crate::BROWSER_UA)).await;
+        hit(TokenKind::Click, x, ua).await;
+    }
+    let ledger = app.logged(Table::Charges).await;
+    let reason_of = |x: &Exposure| {
+        charges(&ledger)
+            .iter()
+            .find(|c| {
+                c.decision_id == x.decision_id.as_uuid()
+                    && c.source == endcap_events::ChargeSource::Click
+            })
+            .map(|c| c.reason)
+    };
+    assert_eq!(reason_of(&bot), Some(ChargeReason::Bot));
+    assert_eq!(reason_of(&fast), Some(ChargeReason::TooFast));
+    assert_eq!(reason_of(&blank), Some(ChargeReason::NoUserAgent));
+    assert_eq!(reason_of(&person), Some(ChargeReason::Billable));
+    assert_eq!(
+        billable_nanos(&ledger),
+        200_000_000,
+        "only the person's click is billed"
+    );
+    // Filtered clicks stay in the log.
+    assert_eq!(app.logged(Table::Clicks).await.len(), 4);
+    let m = app.metrics().await;
+    for line in [
+        "endcap_invalid_traffic_total{reason=\"bot\"} 1",
+        "endcap_invalid_traffic_total{reason=\"too_fast\"} 1",
+        "endcap_invalid_traffic_total{reason=\"no_user_agent\"} 1",
+    ] {
+        assert!(m.contains(line), "{line}\n{m}");
+    }
+}

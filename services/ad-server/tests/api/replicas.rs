@@ -33,6 +33,7 @@ fn start(db: &str, events: &std::path::Path, redis: &str) -> Replica {
         .env("ENDCAP_SIGNING_KEYS", KEYS)
         .env("ENDCAP_WORKERS", "1")
         .env("ENDCAP_OPEN_ENDPOINTS", "true")
+        .env("ENDCAP_MIN_CLICK_MS", "0")
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -74,6 +75,7 @@ async fn two_replicas_sharing_redis_never_bill_past_the_budget_under_a_burst_of_
     let a = start(&db, dir_a.path(), &redis);
     let b = start(&db, dir_b.path(), &redis);
     let client = awc::Client::builder()
+        .add_default_header(("User-Agent", crate::BROWSER_UA))
         .disable_redirects()
         .timeout(std::time::Duration::from_secs(30))
         .finish();

@@ -183,10 +183,46 @@ impl CampaignStore {
             tracing::error!(key_id = %id, "unreadable api key row");
             return Ok(None);
         };
+        let advertiser_id = adv.as_deref().and_then(AdvertiserId::parse);
+        // An advertiser key without a readable advertiser would be scoped to nobody, and a
+        // listing without a scope shows everyone's: such a key is no key.
+        if role == Role::Advertiser && advertiser_id.is_none() {
+            tracing::error!(key_id = %id, "advertiser key without a readable advertiser id");
+            return Ok(None);
+        }
         Ok(Some(Principal {
             key_id,
             role,
-            advertiser_id: adv.as_deref().and_then(AdvertiserId::parse),
+            advertiser_id,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_advertiser_key_whose_advertiser_cannot_be_read_fails_closed() {
+        let store = crate::testing::fresh_store(None).await.unwrap();
+        // (The foreign key keeps a garbled advertiser id out; a missing one is possible.)
+        for (advertiser, label) in [(None::<&str>, "none")] {
+            let secret = format!("ek_broken_{label}_0123456789");
+            sqlx::query(
+                "INSERT INTO api_keys (id, key_hash, role, advertiser_id, label, created_at) \
+                 VALUES ($1, $2, 'advertiser', $3, $4, 0)",
+            )
+            .bind(ApiKeyId::generate().to_string())
+            .bind(hash(&secret))
+            .bind(advertiser)
+            .bind(label)
+            .execute(store.pool())
+            .await
+            .unwrap();
+            assert!(
+                store.authenticate(&secret).await.unwrap().is_none(),
+                "{label}"
+            );
+        }
     }
 }

@@ -214,7 +214,12 @@ fn targeting_miss(
     if !t.segments.is_empty() && !any_in(&terms.segments, &sets.segments) {
         return Some("segment");
     }
-    if !t.stores.is_empty() && !ctx.store_id.as_ref().is_some_and(|s| t.stores.contains(s)) {
+    if !t.stores.is_empty()
+        && !ctx
+            .store_id
+            .as_ref()
+            .is_some_and(|s| sets.stores.contains(s))
+    {
         return Some("store");
     }
     if !t.devices.is_empty() && !ctx.device.is_some_and(|d| t.devices.contains(&d)) {

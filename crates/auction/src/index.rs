@@ -31,6 +31,8 @@ pub struct TargetSets {
     pub segments: std::collections::HashSet<String>,
     /// Promoted SKUs (is one on the page?).
     pub skus: std::collections::HashSet<String>,
+    /// Stores (exact ids).
+    pub stores: std::collections::HashSet<String>,
 }
 
 impl TargetSets {
@@ -43,6 +45,7 @@ impl TargetSets {
             categories: set(&t.categories),
             segments: set(&t.segments),
             skus: set(&li.promoted_skus),
+            stores: t.stores.iter().cloned().collect(),
         }
     }
 }
@@ -90,7 +93,9 @@ impl Snapshot {
         // Only creatives an admin approved serve.
         for c in creatives
             .into_iter()
-            .filter(|c| c.review.status == endcap_core::ReviewStatus::Approved)
+            // ...and whose URLs pass today's rules (a creative approved by default because it
+            // predates review may carry a URL the old rules let through).
+            .filter(|c| c.review.status == endcap_core::ReviewStatus::Approved && c.urls_are_safe())
         {
             by_line_item
                 .entry(c.line_item_id)

@@ -284,6 +284,11 @@ fn only_approved_creatives_serve() {
         let d = w.decide(&ctx("u"), &[slot("home", 1)]);
         assert!(d.placed.is_empty(), "{status:?} served");
     }
+    // Approved (by default, predating review) but with a URL today's rules refuse.
+    let mut unsafe_url = creative(&li, CreativeKind::SponsoredProduct, None);
+    unsafe_url.click_url = "https://c.x/\"onclick=\"alert(1)".into();
+    let w = World::new(vec![c.clone()], vec![li.clone()], vec![unsafe_url]);
+    assert!(w.decide(&ctx("u"), &[slot("home", 1)]).placed.is_empty());
     let w = World::new(
         vec![c.clone()],
         vec![li.clone()],

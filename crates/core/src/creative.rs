@@ -119,6 +119,18 @@ impl ReviewInput {
     }
 }
 
+impl Creative {
+    /// Whether its URLs pass today's rules (creatives stored before them may not): serving
+    /// takes only creatives that do.
+    pub fn urls_are_safe(&self) -> bool {
+        let image_ok = self
+            .image_url
+            .as_deref()
+            .is_none_or(|u| text::url(u, "image_url", text::Scheme::Https).is_ok());
+        image_ok && text::url(&self.click_url, "click_url", text::Scheme::HttpOrHttps).is_ok()
+    }
+}
+
 /// A creative as stored and returned by the API.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Creative {

@@ -131,7 +131,23 @@ pub(crate) fn url(raw: &str, field: &str, scheme: Scheme) -> Result<String, Vali
             "must not carry a user name or password",
         ));
     }
-    Ok(parsed.to_string())
+    // The parser decodes percent-escapes in the host (`x%22y` is `x"y`): what is stored is
+    // the normalized form, so it must pass the same check, and a host is plain DNS letters.
+    let normalized = parsed.to_string();
+    let host = parsed.host_str().unwrap_or_default();
+    if normalized
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || FORBIDDEN.contains(&c))
+        || !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    {
+        return Err(ValidationError::new(
+            field,
+            "must have a plain host name (letters, digits, - and .) and no markup characters",
+        ));
+    }
+    Ok(normalized)
 }
 
 #[cfg(test)]
@@ -181,6 +197,8 @@ mod tests {
             "https://user:pw@c.x/a.png",
             "data:image/png;base64,AAAA",
             "//c.x/a.png",
+            "https://x%22onerror%3D%22alert(1)%22.example/a.png",
+            "https://[::1]/a.png",
         ] {
             let e = ok(bad, Scheme::Https).unwrap_err();
             assert_eq!(e.field, "u", "{bad}");

@@ -139,6 +139,9 @@ pub struct ServeConfig {
     pub traffic: endcap_tracking::TrafficFilter,
 }
 
+/// Most segments of one user a decision reads.
+pub const MAX_USER_SEGMENTS: usize = 500;
+
 /// Everything serving reads and writes.
 pub struct Server {
     /// Rules and settings.
@@ -246,7 +249,10 @@ impl Server {
             self.identities.holdout_key(user_key),
             caps
         );
-        (lookup.segments.to_vec(), holdout_key)
+        // A user's segments are capped: advertisers can create many, and each is matched
+        // against every candidate of every slot.
+        let cap = lookup.segments.len().min(MAX_USER_SEGMENTS);
+        (lookup.segments[..cap].to_vec(), holdout_key)
     }
 }
 

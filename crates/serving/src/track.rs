@@ -34,22 +34,38 @@ enum Verdict {
 }
 
 impl Server {
-    /// A verdict with invalid traffic refused (test traffic keeps its own reason); counted.
-    fn filtered(&self, verdict: Verdict, invalid: Option<endcap_tracking::Invalid>) -> Verdict {
-        let Some(why) = invalid else {
-            return verdict;
-        };
-        if matches!(verdict, Verdict::Refuse(_)) {
-            return verdict;
-        }
+    /// An impression or click the invalid-traffic filter caught: counted, and recorded in
+    /// the charge ledger as non-billable with the reason, once per decision and kind. It
+    /// does not use up the decision (a person's impression or click may still follow and be
+    /// billed), and it stays out of the ad tables, caps and the CTR counts, which attribution,
+    /// delivery and pacing read.
+    async fn invalid_sighting(
+        &self,
+        x: &Exposure,
+        kind: TokenKind,
+        source: ChargeSource,
+        amount: i64,
+        why: endcap_tracking::Invalid,
+    ) {
         self.metrics.invalid(why);
-        Verdict::Refuse(match why {
+        // Invalid sightings are deduplicated under a key of their own (a fixed transform of
+        // the decision id), so a bot replaying a URL writes one ledger row, not thousands.
+        let key = uuid::Uuid::from_u128(x.decision_id.as_uuid().as_u128() ^ INVALID_KEY_MASK);
+        if !self.seen.first(kind, key, self.deadline(x, kind)).await {
+            return;
+        }
+        let reason = match why {
             endcap_tracking::Invalid::Bot => ChargeReason::Bot,
             endcap_tracking::Invalid::NoUserAgent => ChargeReason::NoUserAgent,
             endcap_tracking::Invalid::TooFast => ChargeReason::TooFast,
-        })
+        };
+        self.ledger_row(x, source, reason, Utc::now(), amount, 0);
     }
 }
+
+/// Turns a decision id into the dedup key of its invalid sightings (no real decision id
+/// maps onto another's: XOR with a constant is a bijection).
+const INVALID_KEY_MASK: u128 = 0x1d_5c0f_f1e5_a7ed_0000_0000_0000_0000;
 
 impl Verdict {
     /// Test traffic is answered but never billed.
@@ -246,6 +262,20 @@ impl Server {
             AdChannel::Onsite => impression_charge_nanos(x.pricing, x.price_micros),
             AdChannel::Offsite => 0,
         };
+        if let Some(why) = (!c.test)
+            .then(|| self.config.traffic.impression(user_agent))
+            .flatten()
+        {
+            self.invalid_sighting(
+                x,
+                TokenKind::Impression,
+                ChargeSource::Impression,
+                amount,
+                why,
+            )
+            .await;
+            return Ok(Tracked::Counted);
+        }
         let id = x.decision_id.as_uuid();
         if !self
             .first_sighting(
@@ -267,11 +297,10 @@ impl Server {
         if !x.user_key.is_empty() && !c.test {
             self.caps.record(&x.user_key, x.line_item_id, now);
         }
-        let invalid = self.config.traffic.impression(user_agent);
-        if !c.test && invalid.is_none() {
+        if !c.test {
             self.model.record(x, now.timestamp_millis(), false);
         }
-        let verdict = self.filtered(Verdict::unless_test(c.test), invalid);
+        let verdict = Verdict::unless_test(c.test);
         let billable = self
             .charge(x, ChargeSource::Impression, amount, 0, verdict, now)
             .await;
@@ -291,6 +320,20 @@ impl Server {
         let c = self.verify(token, TokenKind::Click)?;
         let x = &c.exposure;
         let amount = click_charge_nanos(x.pricing, x.price_micros);
+        if let Some(why) = (!c.test)
+            .then(|| {
+                self.config.traffic.click(
+                    user_agent,
+                    x.decided_at_ms,
+                    Utc::now().timestamp_millis(),
+                )
+            })
+            .flatten()
+        {
+            self.invalid_sighting(x, TokenKind::Click, ChargeSource::Click, amount, why)
+                .await;
+            return Ok((Tracked::Counted, c.click_url));
+        }
         let id = x.decision_id.as_uuid();
         if !self
             .first_sighting(x, TokenKind::Click, ChargeSource::Click, amount, 0)
@@ -303,17 +346,13 @@ impl Server {
         if !impression_seen {
             self.metrics.clicks_without_impression.fetch_add(1, Relaxed);
         }
-        let invalid =
-            self.config
-                .traffic
-                .click(user_agent, x.decided_at_ms, now.timestamp_millis());
-        if !c.test && impression_seen && invalid.is_none() {
+        if !c.test && impression_seen {
             self.model.record(x, now.timestamp_millis(), true);
         }
         let verdict = if !c.test && !impression_seen && self.config.clicks_need_impression {
             Verdict::Refuse(ChargeReason::InvalidTraffic)
         } else {
-            self.filtered(Verdict::unless_test(c.test), invalid)
+            Verdict::unless_test(c.test)
         };
         let billable = self
             .charge(x, ChargeSource::Click, amount, 0, verdict, now)

@@ -117,6 +117,37 @@ impl CampaignStore {
         if let Some(p) = self.authenticate(secret.expose()).await? {
             return Ok(p);
         }
+        // A configured key that was revoked (rotated away, then configured again: a rollback)
+        // is reinstated, audited, rather than stored twice.
+        let revoked =
+            sqlx::query("SELECT id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NOT NULL")
+                .bind(hash(secret.expose()))
+                .fetch_optional(self.pool())
+                .await?;
+        if let Some(row) = revoked {
+            let id: String = row.try_get("id")?;
+            let mut tx = self.pool().begin().await?;
+            sqlx::query("UPDATE api_keys SET revoked_at = NULL WHERE id = $1")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+            let doc = serde_json::json!({"id": id, "label": label, "reason": "configured again"});
+            objects::audit(
+                &mut tx,
+                "system",
+                "reinstate",
+                "api_key",
+                &id,
+                advertiser_id,
+                1,
+                &doc.to_string(),
+            )
+            .await?;
+            tx.commit().await?;
+            if let Some(p) = self.authenticate(secret.expose()).await? {
+                return Ok(p);
+            }
+        }
         let key = self
             .create_api_key("system", role, advertiser_id, secret, label)
             .await?;
@@ -127,12 +158,13 @@ impl CampaignStore {
         })
     }
 
-    /// Revokes every other live key with `label` (a rotated bootstrap key retires the one
-    /// before), each revocation audited; how many were revoked.
+    /// Revokes every other live admin key with `label` (a rotated bootstrap key retires the
+    /// one before), each revocation audited; how many were revoked.
     pub async fn retire_other_keys(&self, actor: &str, label: &str, keep: ApiKeyId) -> Result<u64> {
         let mut tx = self.pool().begin().await?;
         let rows = sqlx::query(
-            "SELECT id FROM api_keys WHERE label = $1 AND id <> $2 AND revoked_at IS NULL",
+            "SELECT id FROM api_keys WHERE label = $1 AND id <> $2 AND revoked_at IS NULL \
+             AND role = 'admin' AND advertiser_id IS NULL",
         )
         .bind(label)
         .bind(keep.to_string())

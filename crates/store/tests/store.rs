@@ -518,6 +518,29 @@ async fn a_rotated_bootstrap_key_retires_the_one_before(s: CampaignStore) {
             .unwrap(),
         0
     );
+    // Rolling back to the old key reinstates it (and retires the new one) instead of failing.
+    let back = s
+        .ensure_api_key(Role::Admin, None, &old, label)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.retire_other_keys("system", label, back.key_id)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(s.authenticate(old.expose()).await.unwrap().is_some());
+    assert!(s.authenticate(new.expose()).await.unwrap().is_none());
+    // Keys of other roles never match, whatever their label.
+    let adv = advertiser(&s, "Acme").await;
+    let other = ApiKeySecret::from_config("advertiser-key-0123456789");
+    s.create_api_key("test", Role::Advertiser, Some(adv.id), &other, label)
+        .await
+        .unwrap();
+    s.retire_other_keys("system", label, back.key_id)
+        .await
+        .unwrap();
+    assert!(s.authenticate(other.expose()).await.unwrap().is_some());
 }
 
 macro_rules! both_backends {

@@ -62,6 +62,9 @@ pub struct TrafficFilter {
     bots: RegexSet,
     version: String,
     min_click: Duration,
+    /// User-agent substrings never taken for bots: the retailer's own apps (the list
+    /// flags generic HTTP clients such as `okhttp`, which Android apps send).
+    apps: Vec<String>,
 }
 
 impl TrafficFilter {
@@ -84,6 +87,12 @@ impl TrafficFilter {
         self
     }
 
+    /// Never takes user agents containing one of `apps` for bots (the retailer's apps).
+    pub fn allowing(mut self, apps: Vec<String>) -> Self {
+        self.apps = apps.into_iter().filter(|a| !a.trim().is_empty()).collect();
+        self
+    }
+
     /// A bot list in the bundled file's format.
     pub fn from_json(json: &str, min_click: Duration) -> Result<Self, TrafficFilterError> {
         let file: ListFile = serde_json::from_str(json)?;
@@ -94,6 +103,7 @@ impl TrafficFilter {
             bots,
             version: file.version,
             min_click,
+            apps: Vec::new(),
         })
     }
 
@@ -111,6 +121,7 @@ impl TrafficFilter {
     pub fn impression(&self, user_agent: Option<&str>) -> Option<Invalid> {
         match user_agent.map(str::trim) {
             None | Some("") => Some(Invalid::NoUserAgent),
+            Some(ua) if self.apps.iter().any(|a| ua.contains(a.as_str())) => None,
             Some(ua) if self.bots.is_match(ua) => Some(Invalid::Bot),
             Some(_) => None,
         }
@@ -126,7 +137,10 @@ impl TrafficFilter {
     ) -> Option<Invalid> {
         self.impression(user_agent).or_else(|| {
             let after = now_ms.saturating_sub(decided_at_ms);
-            (after < self.min_click.as_millis() as i64).then_some(Invalid::TooFast)
+            // A click "before" its decision is clock skew between replicas, not a robot.
+            (0..self.min_click.as_millis() as i64)
+                .contains(&after)
+                .then_some(Invalid::TooFast)
         })
     }
 }
@@ -180,9 +194,23 @@ mod tests {
         );
         assert_eq!(
             f.click(Some(CHROME), 1_000, 900),
-            Some(Invalid::TooFast),
-            "before its decision"
+            None,
+            "clock skew, not a robot"
         );
+    }
+
+    #[test]
+    fn the_retailers_apps_can_be_allowed() {
+        let app = "okhttp/4.12.0 RetailerApp/5.2";
+        let f = TrafficFilter::bundled(Duration::ZERO).unwrap();
+        assert_eq!(
+            f.impression(Some(app)),
+            Some(Invalid::Bot),
+            "the list flags okhttp"
+        );
+        let f = f.allowing(vec!["RetailerApp/".into()]);
+        assert_eq!(f.impression(Some(app)), None);
+        assert_eq!(f.impression(Some("okhttp/4.12.0")), Some(Invalid::Bot));
     }
 
     #[test]

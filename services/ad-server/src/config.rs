@@ -26,8 +26,9 @@ pub struct Cli {
     pub model_dir: Option<PathBuf>,
 }
 
-/// The resolved settings.
-#[derive(Debug, Clone)]
+/// The resolved settings. Their `Debug` shows only where the server listens: they hold site
+/// keys, exchange keys and URLs that may carry passwords, which must never reach a log.
+#[derive(Clone)]
 pub struct Settings {
     /// Shared settings.
     pub common: Common,
@@ -48,6 +49,9 @@ pub struct Settings {
     /// Least time from a decision to its click, ms, for the click to be billable
     /// (ENDCAP_MIN_CLICK_MS, default 500): faster is not a person.
     pub min_click_ms: u64,
+    /// User-agent substrings of the retailer's own apps, never taken for bots
+    /// (ENDCAP_APP_USER_AGENTS, comma-separated).
+    pub app_user_agents: Vec<String>,
     /// Share of slots the cold start explores (ENDCAP_EXPLORE_BPS, basis points, default
     /// 300 = 3%, at most 500).
     pub explore_share: f64,
@@ -109,37 +113,50 @@ pub struct Settings {
     pub event_flush: Duration,
 }
 
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("listen", &self.common.listen)
+            .finish_non_exhaustive()
+    }
+}
+
 fn pairs(raw: &str) -> impl Iterator<Item = &str> {
     raw.split(',').map(str::trim).filter(|p| !p.is_empty())
 }
 
-fn exchange(entry: &str) -> Result<(String, Exchange), String> {
-    let parts: Vec<&str> = entry.split(':').collect();
+fn exchange(raw: &str) -> Result<(String, Exchange), String> {
+    // Errors name the exchange, never the entry: it holds the caller key and price keys.
+    let entry = format!(
+        "the exchange {:?}",
+        raw.split(':').next().unwrap_or_default()
+    );
+    let parts: Vec<&str> = raw.split(':').collect();
     let [name, key, billing, price] = parts.as_slice() else {
-        return Err(format!("{entry:?} is not name:key:billing:price"));
+        return Err(format!("{entry} is not name:key:billing:price"));
     };
     if name.is_empty() || key.len() < 16 {
         return Err(format!(
-            "{entry:?}: a name and a key of 16+ characters are needed"
+            "{entry}: a name and a key of 16+ characters are needed"
         ));
     }
     let billing = BillingNotice::parse(billing)
-        .ok_or_else(|| format!("{entry:?}: billing must be burl, nurl or adm"))?;
+        .ok_or_else(|| format!("{entry}: billing must be burl, nurl or adm"))?;
     let price: Arc<dyn PriceDecoder> = match price.split('/').collect::<Vec<_>>().as_slice() {
         // The adm pixel sits in the page: with a clear price anyone could bill it first.
         ["clear"] if billing == BillingNotice::Adm => {
             return Err(format!(
-                "{entry:?}: adm billing puts the notice in the page; it needs hmac-sha1 prices"
+                "{entry}: adm billing puts the notice in the page; it needs hmac-sha1 prices"
             ))
         }
         ["clear"] => Arc::new(ClearPrice),
         ["hmac-sha1", e, i] => Arc::new(
             HmacSha1Price::from_base64(e, i)
-                .ok_or_else(|| format!("{entry:?}: keys must be websafe base64"))?,
+                .ok_or_else(|| format!("{entry}: keys must be websafe base64"))?,
         ),
         _ => {
             return Err(format!(
-                "{entry:?}: price must be clear or hmac-sha1/EKEY/IKEY"
+                "{entry}: price must be clear or hmac-sha1/EKEY/IKEY"
             ))
         }
     };
@@ -225,6 +242,15 @@ impl Settings {
         let min_click_ms = layers
             .amount("ENDCAP_MIN_CLICK_MS", "min_click_ms")
             .unwrap_or(500);
+        let app_user_agents: Vec<String> = layers
+            .text(None, "ENDCAP_APP_USER_AGENTS", "app_user_agents")
+            .map(|v| {
+                v.split(',')
+                    .map(|a| a.trim().to_string())
+                    .filter(|a| !a.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
         let events = EventTarget::choose(common.clickhouse.as_deref(), common.event_dir.as_deref());
         let spool_dir = common
             .spool_dir
@@ -395,6 +421,7 @@ impl Settings {
             model_reload,
             explore_share,
             min_click_ms,
+            app_user_agents,
             public_url,
             index_refresh,
             max_tmax_ms,

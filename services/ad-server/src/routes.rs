@@ -112,10 +112,11 @@ fn pixel(f: Option<&str>) -> HttpResponse {
 }
 
 /// The request's user agent, for the invalid-traffic filter.
-fn user_agent(req: &HttpRequest) -> Option<&str> {
+fn user_agent(req: &HttpRequest) -> Option<std::borrow::Cow<'_, str>> {
+    // Non-ASCII bytes are read leniently: such a user agent is still a user agent.
     req.headers()
         .get(actix_web::http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
+        .map(|v| String::from_utf8_lossy(v.as_bytes()))
 }
 
 async fn impression(
@@ -125,7 +126,7 @@ async fn impression(
 ) -> Result<HttpResponse, ApiError> {
     state
         .server
-        .impression(q.0.t.as_deref(), user_agent(&req))
+        .impression(q.0.t.as_deref(), user_agent(&req).as_deref())
         .await
         .map_err(api_error)?;
     Ok(pixel(q.0.f.as_deref()))
@@ -138,7 +139,7 @@ async fn click(
 ) -> Result<HttpResponse, ApiError> {
     let (_, to) = state
         .server
-        .click(q.0.t.as_deref(), user_agent(&req))
+        .click(q.0.t.as_deref(), user_agent(&req).as_deref())
         .await
         .map_err(api_error)?;
     Ok(HttpResponse::Found()

@@ -247,7 +247,8 @@ impl Application {
             traffic: endcap_tracking::TrafficFilter::bundled(Duration::from_millis(
                 settings.min_click_ms,
             ))
-            .context("the bundled bot list")?,
+            .context("the bundled bot list")?
+            .allowing(settings.app_user_agents.clone()),
         };
         let state = web::Data::new(AppState {
             server: Server {

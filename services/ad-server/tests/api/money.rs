@@ -390,11 +390,27 @@ async fn bots_bare_requests_and_instant_clicks_are_logged_but_never_billed() {
         200_000_000,
         "only the person's click is billed"
     );
-    // Filtered clicks stay in the log.
-    assert_eq!(app.logged(Table::Clicks).await.len(), 4);
+    // Filtered clicks are in the ledger with their reason, not in the click table that
+    // attribution and delivery read.
+    assert_eq!(app.logged(Table::Clicks).await.len(), 1);
+    // A filtered sighting does not use up its decision: the person clicking later is billed.
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    hit(TokenKind::Click, &fast, Some(crate::BROWSER_UA)).await;
+    let ledger = app.logged(Table::Charges).await;
+    assert_eq!(billable_nanos(&ledger), 400_000_000);
+    // A bot replaying its URL writes one ledger row, not one per replay.
+    for _ in 0..3 {
+        hit(TokenKind::Click, &bot, Some("Googlebot/2.1")).await;
+    }
+    let ledger = app.logged(Table::Charges).await;
+    let bot_rows = charges(&ledger)
+        .iter()
+        .filter(|c| c.decision_id == bot.decision_id.as_uuid() && c.reason == ChargeReason::Bot)
+        .count();
+    assert_eq!(bot_rows, 1);
     let m = app.metrics().await;
     for line in [
-        "endcap_invalid_traffic_total{reason=\"bot\"} 1",
+        "endcap_invalid_traffic_total{reason=\"bot\"} 4",
         "endcap_invalid_traffic_total{reason=\"too_fast\"} 1",
         "endcap_invalid_traffic_total{reason=\"no_user_agent\"} 1",
     ] {

@@ -57,6 +57,29 @@ pub struct BidRequest {
     /// Blocked advertiser domains.
     #[serde(default)]
     pub badv: Vec<String>,
+    /// Regulations in force for this request.
+    #[serde(default)]
+    pub regs: Option<Regs>,
+}
+
+/// `regs`: the privacy rules in force (OpenRTB 2.6, with 2.5's `ext` placements read too).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Regs {
+    /// 1 when GDPR applies.
+    #[serde(default)]
+    pub gdpr: Option<u8>,
+    /// The IAB US Privacy string (CCPA), e.g. `1YYN`.
+    #[serde(default)]
+    pub us_privacy: Option<String>,
+    /// The IAB Global Privacy Platform string.
+    #[serde(default)]
+    pub gpp: Option<String>,
+    /// GPP sections in force.
+    #[serde(default)]
+    pub gpp_sid: Vec<u16>,
+    /// OpenRTB 2.5 extension (`ext.gdpr`, `ext.us_privacy`).
+    #[serde(default)]
+    pub ext: Option<serde_json::Value>,
 }
 
 /// One impression offered.
@@ -174,6 +197,9 @@ pub struct User {
     /// Buyer-specific user id (a hashed retailer user key when the exchange syncs ids).
     #[serde(default)]
     pub buyeruid: Option<String>,
+    /// The TCF v2 consent string, when GDPR applies.
+    #[serde(default)]
+    pub consent: Option<String>,
 }
 
 /// A bid response.
@@ -250,6 +276,40 @@ fn err(field: impl Into<String>, message: impl Into<String>) -> RequestError {
     }
 }
 
+impl BidRequest {
+    /// Whether the user may be treated as a person (segments, caps, holdouts, user-level
+    /// logging) rather than served contextually. Refused when GDPR applies (reading TCF v2
+    /// consent for our purposes is not built, so no consent is assumed), when the US Privacy
+    /// string says the user opted out of sale, or when GPP sections are in force (GPP is not
+    /// parsed). Opted-out requests still get contextual ads.
+    pub fn personalization_allowed(&self) -> bool {
+        let Some(r) = &self.regs else {
+            return true;
+        };
+        let ext = |k: &str| r.ext.as_ref().and_then(|e| e.get(k));
+        let gdpr = r
+            .gdpr
+            .or_else(|| ext("gdpr").and_then(|v| v.as_u64()).map(|v| v as u8));
+        if gdpr == Some(1) {
+            return false;
+        }
+        let usp = r.us_privacy.clone().or_else(|| {
+            ext("us_privacy")
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        });
+        // `1YYN`: version, notice given, opted out of sale, LSPA. Y in third place opts out.
+        if usp.is_some_and(|u| {
+            u.as_bytes()
+                .get(2)
+                .is_some_and(|c| c.eq_ignore_ascii_case(&b'y'))
+        }) {
+            return false;
+        }
+        r.gpp_sid.is_empty() && r.gpp.as_deref().is_none_or(str::is_empty)
+    }
+}
+
 /// Most impressions one bid request may carry (a page has a handful of slots; more is
 /// abuse, and each costs a full auction).
 pub const MAX_IMPS: usize = 20;
@@ -320,6 +380,28 @@ pub mod nbr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn privacy_signals_turn_personalization_off() {
+        let with = |regs: serde_json::Value| -> BidRequest {
+            serde_json::from_value(
+                serde_json::json!({"id": "r", "imp": [{"id": "1"}], "regs": regs}),
+            )
+            .unwrap()
+        };
+        let none: BidRequest =
+            serde_json::from_value(serde_json::json!({"id": "r", "imp": [{"id": "1"}]})).unwrap();
+        assert!(none.personalization_allowed());
+        assert!(with(serde_json::json!({"gdpr": 0})).personalization_allowed());
+        assert!(!with(serde_json::json!({"gdpr": 1})).personalization_allowed());
+        assert!(!with(serde_json::json!({"ext": {"gdpr": 1}})).personalization_allowed());
+        assert!(!with(serde_json::json!({"us_privacy": "1YYN"})).personalization_allowed());
+        assert!(!with(serde_json::json!({"ext": {"us_privacy": "1NYN"}})).personalization_allowed());
+        assert!(with(serde_json::json!({"us_privacy": "1YNN"})).personalization_allowed());
+        assert!(with(serde_json::json!({"us_privacy": "1---"})).personalization_allowed());
+        assert!(!with(serde_json::json!({"gpp": "DBABMA~CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA", "gpp_sid": [2]}))
+            .personalization_allowed());
+    }
 
     #[test]
     fn every_conformance_request_parses_and_validates() {

@@ -60,9 +60,12 @@ impl Server {
             }
             return Ok(BidAnswer::NoBid);
         }
+        // Without consent the request is served contextually: no user key, so no segments,
+        // caps, holdout arm or user-level logging.
         let user_key = req
             .user
             .as_ref()
+            .filter(|_| req.personalization_allowed())
             .and_then(|u| u.buyeruid.as_deref())
             .and_then(|k| HashedKey::parse(k, "user.buyeruid").ok())
             .map(|k| k.as_str().to_string())

@@ -50,6 +50,10 @@ pub struct PageContext {
 pub struct DecisionRequest {
     #[serde(default)]
     user_key: Option<String>,
+    /// The user opted out (no consent for personalised ads): served contextually, with no
+    /// segments, caps, holdout arm or user-level logging.
+    #[serde(default)]
+    opt_out: bool,
     placements: Vec<PlacementRequest>,
     #[serde(default)]
     context: PageContext,
@@ -198,8 +202,14 @@ impl Server {
         debug: bool,
     ) -> Result<DecisionResponse, ServeError> {
         let user_key = match input.user_key.as_deref() {
+            // Checked even when opted out: a malformed key is still a malformed request.
             Some(k) => HashedKey::parse(k, "user_key")?.as_str().to_string(),
             None => String::new(),
+        };
+        let user_key = if input.opt_out {
+            String::new()
+        } else {
+            user_key
         };
         let slots = self.onsite_slots(&input)?;
         let (segments, holdout_key) = self.user_lookup(&user_key).await;

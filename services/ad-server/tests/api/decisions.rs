@@ -326,6 +326,38 @@ async fn holdout_users_see_no_ad_of_the_campaign_and_a_ghost_is_logged() {
             .len(),
         1
     );
+    // The same held-out user opting out is served contextually: no holdout arm (the ad
+    // shows, no ghost), and nothing logged under the user's key.
+    let opted = app
+        .send(
+            "POST",
+            "/v1/decisions",
+            None,
+            Some(json!({"user_key": held_user, "opt_out": true, "placements": [{"id": "home"}]})),
+        )
+        .await;
+    assert_eq!(
+        opted.body["placements"][0]["ads"].as_array().unwrap().len(),
+        1,
+        "{:?}",
+        opted.body
+    );
+    let opted_decision = opted.body["placements"][0]["ads"][0]["decision_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let logged_keys: Vec<String> = app
+        .logged(Table::Decisions)
+        .await
+        .iter()
+        .filter_map(|e| match e {
+            Event::Decision(d) if d.exposure.decision_id.to_string() == opted_decision => {
+                Some(d.exposure.user_key.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(logged_keys, vec![String::new()]);
     let ghosts = app.logged(Table::ExposureHoldouts).await;
     assert_eq!(ghosts.len(), 1);
     let g = ad(&ghosts[0]);

@@ -310,6 +310,11 @@ impl BidRequest {
     }
 }
 
+/// Most banner sizes (and currencies) one impression (request) may list.
+pub const MAX_FORMATS: usize = 20;
+/// Most blocked advertisers or categories one request may list.
+pub const MAX_BLOCKED: usize = 500;
+
 /// Most impressions one bid request may carry (a page has a handful of slots; more is
 /// abuse, and each costs a full auction).
 pub const MAX_IMPS: usize = 20;
@@ -350,6 +355,21 @@ impl BidRequest {
                     "must be a finite CPM >= 0",
                 ));
             }
+            if imp.banner.as_ref().is_some_and(|b| b.format.len() > MAX_FORMATS) {
+                return Err(err(
+                    format!("imp[{i}].banner.format"),
+                    format!("at most {MAX_FORMATS} sizes are taken"),
+                ));
+            }
+        }
+        for (field, n, max) in [
+            ("badv", self.badv.len(), MAX_BLOCKED),
+            ("bcat", self.bcat.len(), MAX_BLOCKED),
+            ("cur", self.cur.len(), MAX_FORMATS),
+        ] {
+            if n > max {
+                return Err(err(field, format!("has {n} entries; at most {max} are taken")));
+            }
         }
         Ok(())
     }
@@ -380,6 +400,21 @@ pub mod nbr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lists_are_capped_and_named() {
+        let formats: Vec<serde_json::Value> = (0..21)
+            .map(|i| serde_json::json!({"w": 300 + i, "h": 250}))
+            .collect();
+        let r: BidRequest = serde_json::from_value(serde_json::json!({"id": "r",
+            "imp": [{"id": "1", "banner": {"format": formats}}]}))
+        .unwrap();
+        assert_eq!(r.validate().unwrap_err().field, "imp[0].banner.format");
+        let r: BidRequest = serde_json::from_value(serde_json::json!({"id": "r",
+            "imp": [{"id": "1"}], "badv": vec!["a.example"; 501]}))
+        .unwrap();
+        assert_eq!(r.validate().unwrap_err().field, "badv");
+    }
 
     #[test]
     fn privacy_signals_turn_personalization_off() {

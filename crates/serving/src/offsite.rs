@@ -117,10 +117,12 @@ impl Server {
                 .find(|s| s.id == p.slot_id)
                 .map_or(0, |s| s.floor_ecpm_micros);
             let value = bid_cpm_micros(p.ecpm_micros, floor, first_price, cfg.shade_bps);
+            // The domain once per bid, not once per blocked entry.
+            let domain = advertiser_domain(&p.creative.click_url);
             let blocked = req
                 .badv
                 .iter()
-                .any(|b| b.trim_start_matches("www.") == advertiser_domain(&p.creative.click_url));
+                .any(|b| b.trim_start_matches("www.") == domain);
             let (Some(bid), false) = (value, blocked) else {
                 self.budgets.release(p.decision_id.as_uuid());
                 continue;

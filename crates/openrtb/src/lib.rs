@@ -355,7 +355,11 @@ impl BidRequest {
                     "must be a finite CPM >= 0",
                 ));
             }
-            if imp.banner.as_ref().is_some_and(|b| b.format.len() > MAX_FORMATS) {
+            if imp
+                .banner
+                .as_ref()
+                .is_some_and(|b| b.format.len() > MAX_FORMATS)
+            {
                 return Err(err(
                     format!("imp[{i}].banner.format"),
                     format!("at most {MAX_FORMATS} sizes are taken"),
@@ -368,7 +372,10 @@ impl BidRequest {
             ("cur", self.cur.len(), MAX_FORMATS),
         ] {
             if n > max {
-                return Err(err(field, format!("has {n} entries; at most {max} are taken")));
+                return Err(err(
+                    field,
+                    format!("has {n} entries; at most {max} are taken"),
+                ));
             }
         }
         Ok(())

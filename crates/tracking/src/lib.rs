@@ -410,6 +410,16 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(
+            std::env::var("ENDCAP_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256)
+        ))]
+
+        #[test]
+        fn arbitrary_tokens_are_refused_without_panic(t in "\\PC{0,300}") {
+            let r = ring("k1:0123456789abcdef0123");
+            prop_assert!(r.verify(&t, TokenKind::Click, 0, HOUR, 0).is_err());
+        }
+
         #[test]
         fn any_single_character_change_is_refused(pos in 0usize..400, ch in "[A-Za-z0-9_.-]") {
             let r = ring("k1:0123456789abcdef0123");

@@ -35,7 +35,7 @@ pub use exposure::{AdChannel, Exposure};
 pub use ids::{AdvertiserId, ApiKeyId, CampaignId, CreativeId, DecisionId, LineItemId};
 pub use line_item::{
     CapPeriod, Device, FrequencyCap, LineItem, LineItemInput, LineItemPatch, NewLineItem, Pricing,
-    PricingModel, Targeting,
+    PricingModel, SegmentOwners, Targeting,
 };
 pub use money::{Currency, Micros};
 pub use secret::Secret;

@@ -48,6 +48,35 @@ pub enum Device {
     App,
 }
 
+/// Who may target a segment: its owning advertiser, or everyone when the retailer shares it
+/// (`None`). Segments absent from the map do not exist.
+pub type SegmentOwners = std::collections::HashMap<String, Option<AdvertiserId>>;
+
+impl Targeting {
+    /// Checks that every targeted segment exists and is the advertiser's own or shared by
+    /// the retailer. A missing segment and another advertiser's answer alike, so the answer
+    /// does not tell whether someone else's segment exists.
+    pub fn check_segments(
+        &self,
+        owners: &SegmentOwners,
+        advertiser: AdvertiserId,
+    ) -> Result<(), ValidationError> {
+        for (i, id) in self.segments.iter().enumerate() {
+            match owners.get(id) {
+                Some(None) => {}
+                Some(Some(owner)) if *owner == advertiser => {}
+                _ => {
+                    return Err(ValidationError::new(
+                        format!("targeting.segments[{i}]"),
+                        "is not a segment of this advertiser nor one the retailer shares",
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Where and to whom a line item may serve. An empty list means "no restriction".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -6,9 +6,30 @@ use super::{
 };
 use crate::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
-use endcap_core::{CampaignId, LineItem, LineItemId, LineItemInput, LineItemPatch};
+use endcap_core::{
+    CampaignId, LineItem, LineItemId, LineItemInput, LineItemPatch, SegmentOwners, Targeting,
+};
 use endcap_store::{ListQuery, Page, StoreError};
 use endcap_web::{ApiError, JsonBody, ValidQuery};
+
+/// The owners of the segments a targeting names (those that exist), read before the write so
+/// the store's transaction can check them against the line item's advertiser.
+async fn segment_owners(
+    state: &AppState,
+    targeting: Option<&Targeting>,
+) -> Result<SegmentOwners, ApiError> {
+    let mut owners = SegmentOwners::new();
+    for id in targeting.map(|t| t.segments.as_slice()).unwrap_or_default() {
+        match state.store.segment(id.trim()).await {
+            Ok(seg) => {
+                owners.insert(id.trim().to_string(), seg.advertiser_id);
+            }
+            Err(StoreError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(owners)
+}
 
 /// Add a line item to a campaign.
 #[utoipa::path(post, path = "/v1/campaigns/{id}/line-items", tag = "line items",
@@ -27,13 +48,16 @@ pub async fn create_line_item(
     let input: LineItemInput = body.parse()?;
     let idem = idempotency(&req, &caller, &body.raw)?;
     let campaign_id = path_id(&id, "campaign", CampaignId::parse)?;
+    let owners = segment_owners(&state, Some(&input.targeting)).await?;
     let li = state
         .store
         .create_line_item(&caller.actor(), campaign_id, idem.as_ref(), |c| {
             if !caller.0.can_write(c.advertiser_id) {
                 return Err(StoreError::NotFound("campaign"));
             }
-            Ok(input.validate(c)?)
+            let n = input.validate(c)?;
+            n.targeting.check_segments(&owners, c.advertiser_id)?;
+            Ok(n)
         })
         .await?;
     Ok(created(li))
@@ -101,13 +125,18 @@ pub async fn patch_line_item(
     caller.writer()?;
     let patch: LineItemPatch = body.parse()?;
     let id = path_id(&id, "line_item", LineItemId::parse)?;
+    let owners = segment_owners(&state, patch.targeting.as_ref()).await?;
     let li = state
         .store
         .update_line_item(&caller.actor(), id, patch.version, |cur, campaign| {
             if !caller.0.can_write(cur.advertiser_id) {
                 return Err(StoreError::NotFound("line_item"));
             }
-            Ok(patch.apply(cur, campaign)?)
+            let next = patch.apply(cur, campaign)?;
+            if patch.targeting.is_some() {
+                next.targeting.check_segments(&owners, cur.advertiser_id)?;
+            }
+            Ok(next)
         })
         .await?;
     Ok(HttpResponse::Ok().json(li))

@@ -47,6 +47,47 @@ fn segment_id(raw: &str) -> Result<String, ApiError> {
     }
 }
 
+/// The prefix an advertiser's segment ids carry: the random tail of its id, so an
+/// advertiser can only name segments in its own namespace and nobody can claim an id the
+/// retailer (or another advertiser) has yet to create.
+pub fn segment_prefix(advertiser: AdvertiserId) -> String {
+    let hex = advertiser.as_uuid().simple().to_string();
+    format!("{}-", &hex[20..])
+}
+
+/// Advertiser segments live in their advertiser's namespace; shared (retailer) segments may
+/// not take the shape of one.
+fn check_namespace(id: &str, owner: Option<AdvertiserId>) -> Result<(), ApiError> {
+    match owner {
+        Some(adv) => {
+            let prefix = segment_prefix(adv);
+            if id.starts_with(&prefix) && id.len() > prefix.len() {
+                Ok(())
+            } else {
+                Err(ValidationError::new(
+                    "id",
+                    format!("this advertiser's segment ids start with {prefix}"),
+                )
+                .into())
+            }
+        }
+        None => {
+            let b = id.as_bytes();
+            let advertiser_shaped =
+                b.len() > 13 && b[..12].iter().all(|c| c.is_ascii_hexdigit()) && b[12] == b'-';
+            if advertiser_shaped {
+                Err(ValidationError::new(
+                    "id",
+                    "12 hex digits and '-' start an advertiser's segment ids; shared segments are named otherwise",
+                )
+                .into())
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
 /// The segment, if the caller may see it (advertisers: their own and shared ones).
 async fn visible(state: &AppState, caller: &Caller, id: &str) -> Result<Segment, ApiError> {
     let seg = state.store.segment(id).await?;
@@ -97,6 +138,7 @@ pub async fn put_segment(
         }
         (_, asked) => asked,
     };
+    check_namespace(&id, owner)?;
     let seg = state
         .store
         .upsert_segment(&caller.actor(), &id, owner, &name)

@@ -290,9 +290,17 @@ async fn segments_are_owned_uploaded_and_emptied(backend: Backend) {
         },
     )
     .await;
-    let (_, owner) = app.advertiser("Owner").await;
+    let (owner_id, owner) = app.advertiser("Owner").await;
     let (_, other) = app.advertiser("Other").await;
-    let id = format!("dairy-{}", uuid::Uuid::now_v7().simple());
+    // Advertiser segments live in the advertiser's namespace.
+    let prefix = &uuid::Uuid::parse_str(&owner_id)
+        .unwrap()
+        .simple()
+        .to_string()[20..];
+    let id = format!(
+        "{prefix}-dairy-{}",
+        &uuid::Uuid::now_v7().simple().to_string()[..12]
+    );
     let path = format!("/v1/segments/{id}");
     let put = app
         .raw(
@@ -383,4 +391,116 @@ async fn segments_are_owned_uploaded_and_emptied(backend: Backend) {
     assert_eq!((bad.status, bad.field()), (422, Some("id")));
 }
 
-both_backends!(segments_are_owned_uploaded_and_emptied);
+async fn audiences_belong_to_their_owner(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a_id, a) = app.advertiser("A").await;
+    let (b_id, b) = app.advertiser("B").await;
+    let prefix =
+        |id: &str| uuid::Uuid::parse_str(id).unwrap().simple().to_string()[20..].to_string();
+    let put = |key: String, id: String, body: &'static str| {
+        let app = &app;
+        async move {
+            app.raw(
+                "PUT",
+                &format!("/v1/segments/{id}"),
+                Some(&key),
+                Some(("application/json", body)),
+                &[],
+            )
+            .await
+        }
+    };
+    let a_seg = format!("{}-dairy", prefix(&a_id));
+    let r = put(a.clone(), a_seg.clone(), r#"{"name": "A's dairy"}"#).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // Nobody claims an id outside their namespace: not B in A's, not B a retailer-style id.
+    for id in [
+        format!("{}-dairy2", prefix(&a_id)),
+        "loyalty-gold".to_string(),
+    ] {
+        let r = put(b.clone(), id.clone(), r#"{"name": "squat"}"#).await;
+        assert_eq!(
+            (r.status, r.body["field"].as_str()),
+            (422, Some("id")),
+            "{id}: {}",
+            r.text
+        );
+    }
+    // The retailer shares a segment; its ids never look like an advertiser's.
+    let r = put(
+        ADMIN_KEY.to_string(),
+        "loyalty-gold".into(),
+        r#"{"name": "Gold members"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = put(
+        ADMIN_KEY.to_string(),
+        format!("{}-x", prefix(&b_id)),
+        r#"{"name": "x"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+
+    // B cannot target A's segment (nor a missing one), on create or on patch; its own
+    // campaign can target the shared one.
+    let b_campaign = app.campaign(&b, &b_id).await;
+    let with = |segments: Vec<String>| {
+        let mut body = line_item_body();
+        body["targeting"]["segments"] = serde_json::json!(segments);
+        body
+    };
+    for segs in [
+        vec![a_seg.clone()],
+        vec!["loyalty-gold".into(), "no-such-segment".into()],
+    ] {
+        let r = app
+            .post(
+                &format!("/v1/campaigns/{b_campaign}/line-items"),
+                &b,
+                with(segs.clone()),
+            )
+            .await;
+        assert_eq!(r.status, 422, "{segs:?}: {}", r.text);
+        assert!(
+            r.body["field"]
+                .as_str()
+                .unwrap()
+                .starts_with("targeting.segments["),
+            "{}",
+            r.text
+        );
+    }
+    let ok = app
+        .post(
+            &format!("/v1/campaigns/{b_campaign}/line-items"),
+            &b,
+            with(vec!["loyalty-gold".into()]),
+        )
+        .await;
+    assert_eq!(ok.status, 201, "{}", ok.text);
+    let lid = ok.id();
+    let r = app
+        .patch(
+            &format!("/v1/line-items/{lid}"),
+            &b,
+            serde_json::json!({"version": 1, "targeting": {"segments": [a_seg.clone()]}}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    // A targets its own.
+    let a_campaign = app.campaign(&a, &a_id).await;
+    let r = app
+        .post(
+            &format!("/v1/campaigns/{a_campaign}/line-items"),
+            &a,
+            with(vec![a_seg]),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+}
+
+both_backends!(
+    segments_are_owned_uploaded_and_emptied,
+    audiences_belong_to_their_owner
+);

@@ -54,6 +54,23 @@ pub struct ApiKey {
     pub label: String,
     /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// Its first characters, to tell keys apart (the rest is never stored).
+    pub prefix: Option<String>,
+    /// When it stops working, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// How much of a key its record keeps: `ek_` and 8 hex digits of a generated key (32 of its
+/// 256 random bits), 4 characters of a configured one.
+fn prefix_of(secret: &str) -> String {
+    let n = if secret.starts_with("ek_") { 11 } else { 4 };
+    secret.chars().take(n).collect()
+}
+
+fn from_micros(v: Option<i64>) -> Option<DateTime<Utc>> {
+    v.and_then(DateTime::from_timestamp_micros)
 }
 
 impl CampaignStore {
@@ -65,6 +82,7 @@ impl CampaignStore {
         advertiser_id: Option<AdvertiserId>,
         secret: &ApiKeySecret,
         label: &str,
+        expires_at: Option<DateTime<Utc>>,
     ) -> Result<ApiKey> {
         let mut tx = self.pool().begin().await?;
         if let Some(a) = advertiser_id {
@@ -78,9 +96,13 @@ impl CampaignStore {
             advertiser_id,
             label: label.to_string(),
             created_at: Utc::now(),
+            prefix: Some(prefix_of(secret.expose())),
+            expires_at,
+            revoked_at: None,
         };
         sqlx::query(
-            "INSERT INTO api_keys (id, key_hash, role, advertiser_id, label, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO api_keys (id, key_hash, role, advertiser_id, label, created_at, key_prefix, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(key.id.to_string())
         .bind(hash(secret.expose()))
@@ -88,6 +110,8 @@ impl CampaignStore {
         .bind(advertiser_id.map(|a| a.to_string()))
         .bind(label)
         .bind(micros(key.created_at))
+        .bind(key.prefix.clone())
+        .bind(expires_at.map(micros))
         .execute(&mut *tx)
         .await?;
         let doc = serde_json::to_string(&key)?;
@@ -149,7 +173,7 @@ impl CampaignStore {
             }
         }
         let key = self
-            .create_api_key("system", role, advertiser_id, secret, label)
+            .create_api_key("system", role, advertiser_id, secret, label, None)
             .await?;
         Ok(Principal {
             key_id: key.id,
@@ -198,12 +222,84 @@ impl CampaignStore {
         Ok(n)
     }
 
+    /// The keys `scope` may see (an advertiser's own; everyone's for `None`), newest first,
+    /// at most 500; their records only, never a secret.
+    pub async fn list_api_keys(&self, scope: Option<AdvertiserId>) -> Result<Vec<ApiKey>> {
+        let rows = sqlx::query(
+            "SELECT id, role, advertiser_id, label, created_at, key_prefix, expires_at, revoked_at \
+             FROM api_keys WHERE ($1 IS NULL OR advertiser_id = $1) ORDER BY created_at DESC LIMIT 500",
+        )
+        .bind(scope.map(|a| a.to_string()))
+        .fetch_all(self.pool())
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: String = row.try_get("id")?;
+            let role: String = row.try_get("role")?;
+            let (Some(id), Some(role)) = (ApiKeyId::parse(&id), Role::parse(&role)) else {
+                continue;
+            };
+            let adv: Option<String> = row.try_get("advertiser_id")?;
+            out.push(ApiKey {
+                id,
+                role,
+                advertiser_id: adv.as_deref().and_then(AdvertiserId::parse),
+                label: row.try_get("label")?,
+                created_at: from_micros(row.try_get("created_at")?).unwrap_or_default(),
+                prefix: row.try_get("key_prefix")?,
+                expires_at: from_micros(row.try_get("expires_at")?),
+                revoked_at: from_micros(row.try_get("revoked_at")?),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Revokes a key (it answers 401 from now on), audited; `scope` limits it to one
+    /// advertiser's keys. `false` when there is no such live key in scope.
+    pub async fn revoke_api_key(
+        &self,
+        actor: &str,
+        id: ApiKeyId,
+        scope: Option<AdvertiserId>,
+    ) -> Result<bool> {
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL \
+             AND ($3 IS NULL OR advertiser_id = $3)",
+        )
+        .bind(micros(Utc::now()))
+        .bind(id.to_string())
+        .bind(scope.map(|a| a.to_string()))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if done == 0 {
+            return Ok(false);
+        }
+        let doc = serde_json::json!({"id": id, "reason": "revoked"});
+        objects::audit(
+            &mut tx,
+            actor,
+            "revoke",
+            "api_key",
+            &id.to_string(),
+            scope,
+            1,
+            &doc.to_string(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Resolves a presented key to its principal; `None` for unknown or revoked keys.
     pub async fn authenticate(&self, presented: &str) -> Result<Option<Principal>> {
         let row = sqlx::query(
-            "SELECT id, role, advertiser_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+            "SELECT id, role, advertiser_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL \
+             AND (expires_at IS NULL OR expires_at > $2)",
         )
         .bind(hash(presented))
+        .bind(micros(Utc::now()))
         .fetch_optional(self.pool())
         .await?;
         let Some(row) = row else { return Ok(None) };

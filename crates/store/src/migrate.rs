@@ -39,6 +39,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "closed_periods",
         sql: include_str!("../../../schemas/migrations/0005_closed_periods.sql"),
     },
+    Migration {
+        version: 6,
+        name: "api_key_management",
+        sql: include_str!("../../../schemas/migrations/0006_api_key_management.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {

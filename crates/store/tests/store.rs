@@ -307,7 +307,7 @@ async fn api_keys_resolve_to_their_principal(s: CampaignStore) {
     let adv = advertiser(&s, "Acme").await;
     let secret = endcap_store::ApiKeySecret::generate().unwrap();
     let key = s
-        .create_api_key("test", Role::Advertiser, Some(adv.id), &secret, "ci")
+        .create_api_key("test", Role::Advertiser, Some(adv.id), &secret, "ci", None)
         .await
         .unwrap();
     let p = s.authenticate(secret.expose()).await.unwrap().unwrap();
@@ -534,7 +534,7 @@ async fn a_rotated_bootstrap_key_retires_the_one_before(s: CampaignStore) {
     // Keys of other roles never match, whatever their label.
     let adv = advertiser(&s, "Acme").await;
     let other = ApiKeySecret::from_config("advertiser-key-0123456789");
-    s.create_api_key("test", Role::Advertiser, Some(adv.id), &other, label)
+    s.create_api_key("test", Role::Advertiser, Some(adv.id), &other, label, None)
         .await
         .unwrap();
     s.retire_other_keys("system", label, back.key_id)

@@ -26,7 +26,7 @@ impl Modify for BearerAuth {
     security(("api_key" = [])),
     paths(
         healthz, readyz, metrics, openapi_json, audit_log,
-        create_advertiser, list_advertisers, get_advertiser, create_advertiser_key, create_staff_key,
+        create_advertiser, list_advertisers, get_advertiser, create_advertiser_key, create_staff_key, list_keys, revoke_key,
         create_campaign, list_campaigns, get_campaign, patch_campaign,
         create_line_item, list_line_items, get_line_item, patch_line_item,
         create_creative, list_creatives, get_creative, review_creative,

@@ -16,6 +16,8 @@ pub struct ApiKeyInput {
     pub role: Option<Role>,
     /// Free-text label, e.g. who holds the key.
     pub label: Option<String>,
+    /// When the key stops working (RFC 3339, in the future); none: it lasts until revoked.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A new API key: the only response that ever shows `key`.
@@ -33,6 +35,8 @@ pub struct ApiKeyCreated {
     pub advertiser_id: Option<AdvertiserId>,
     /// Label.
     pub label: String,
+    /// When it stops working, if ever.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Query of `GET /v1/advertisers`.
@@ -122,8 +126,12 @@ async fn issue_key(
     role: Role,
     advertiser_id: Option<AdvertiserId>,
     label: Option<String>,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
     req: &HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    if expires_at.is_some_and(|t| t <= chrono::Utc::now()) {
+        return Err(ValidationError::new("expires_at", "must be in the future").into());
+    }
     // A key's secret is shown once and never stored, so a retry cannot be answered with the
     // first response; refusing is safer than minting a second key.
     if req.headers().contains_key("idempotency-key") {
@@ -140,7 +148,14 @@ async fn issue_key(
     let secret = ApiKeySecret::generate().map_err(|e| ApiError::internal(&e))?;
     let key = state
         .store
-        .create_api_key(&caller.actor(), role, advertiser_id, &secret, &label)
+        .create_api_key(
+            &caller.actor(),
+            role,
+            advertiser_id,
+            &secret,
+            &label,
+            expires_at,
+        )
         .await?;
     Ok(HttpResponse::Created().json(ApiKeyCreated {
         id: key.id,
@@ -148,6 +163,7 @@ async fn issue_key(
         role: key.role,
         advertiser_id: key.advertiser_id,
         label: key.label,
+        expires_at: key.expires_at,
     }))
 }
 
@@ -176,7 +192,16 @@ pub async fn create_advertiser_key(
         )
         .into());
     }
-    issue_key(&state, &caller, role, Some(id), input.label, &req).await
+    issue_key(
+        &state,
+        &caller,
+        role,
+        Some(id),
+        input.label,
+        input.expires_at,
+        &req,
+    )
+    .await
 }
 
 /// Create an admin or finance API key (admin).
@@ -192,13 +217,58 @@ pub async fn create_staff_key(
     let input: ApiKeyInput = body.parse()?;
     match input.role {
         Some(role @ (Role::Admin | Role::Finance)) => {
-            issue_key(&state, &caller, role, None, input.label, &req).await
+            issue_key(&state, &caller, role, None, input.label, input.expires_at, &req).await
         }
         _ => Err(ValidationError::new(
             "role",
             "must be admin or finance; advertiser keys are created under /v1/advertisers/{id}/api-keys",
         )
         .into()),
+    }
+}
+
+/// List API keys, newest first: their records and first characters, never the keys (admins
+/// see every key, an advertiser its own).
+#[utoipa::path(get, path = "/v1/api-keys", tag = "advertisers",
+    responses((status = 200, body = Vec<endcap_store::ApiKey>), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
+pub async fn list_keys(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    let scope = match caller.0.role {
+        Role::Admin => None,
+        Role::Advertiser => Some(caller.0.advertiser_id.ok_or_else(ApiError::unauthorized)?),
+        Role::Finance => return Err(ApiError::forbidden("finance keys do not manage keys")),
+    };
+    Ok(HttpResponse::Ok().json(state.store.list_api_keys(scope).await?))
+}
+
+/// Revoke an API key: it answers 401 from the next request on (admins: any key; an
+/// advertiser: its own). Audited.
+#[utoipa::path(post, path = "/v1/api-keys/{id}/revoke", tag = "advertisers",
+    params(("id" = String, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn revoke_key(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = match caller.0.role {
+        Role::Admin => None,
+        Role::Advertiser => Some(caller.0.advertiser_id.ok_or_else(ApiError::unauthorized)?),
+        Role::Finance => return Err(ApiError::forbidden("finance keys do not manage keys")),
+    };
+    let id = path_id(&id, "api_key", endcap_core::ApiKeyId::parse)?;
+    if state
+        .store
+        .revoke_api_key(&caller.actor(), id, scope)
+        .await?
+    {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::not_found("api_key"))
     }
 }
 

@@ -43,6 +43,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     web::post().to(create_advertiser_key),
                 )
                 .route("/api-keys", web::post().to(create_staff_key))
+                .route("/api-keys", web::get().to(list_keys))
+                .route("/api-keys/{id}/revoke", web::post().to(revoke_key))
                 .route("/campaigns", web::post().to(create_campaign))
                 .route("/campaigns", web::get().to(list_campaigns))
                 .route("/campaigns/{id}", web::get().to(get_campaign))

@@ -219,7 +219,100 @@ async fn an_advertiser_lists_only_its_own_objects(backend: Backend) {
     assert_eq!(all.body["items"].as_array().unwrap().len(), 2);
 }
 
+async fn keys_are_listed_by_prefix_revoked_at_once_and_expire(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a_id, a_key) = app.advertiser("A").await;
+    let (_, b_key) = app.advertiser("B").await;
+    // A second key for A, expiring in two seconds.
+    let soon = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
+    let k = app
+        .post(
+            &format!("/v1/advertisers/{a_id}/api-keys"),
+            &a_key,
+            json!({"label": "short-lived", "expires_at": soon}),
+        )
+        .await;
+    assert_eq!(k.status, 201, "{}", k.text);
+    let short = k.body["key"].as_str().unwrap().to_string();
+    let short_id = k.id();
+    let past = app
+        .post(
+            &format!("/v1/advertisers/{a_id}/api-keys"),
+            &a_key,
+            json!({"expires_at": "2020-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(
+        (past.status, past.body["field"].as_str()),
+        (422, Some("expires_at")),
+        "{}",
+        past.text
+    );
+
+    // A lists its own keys, by prefix only; B does not see them.
+    let list = app.get("/v1/api-keys", &a_key).await;
+    assert_eq!(list.status, 200, "{}", list.text);
+    let items = list.body.as_array().unwrap();
+    assert_eq!(items.len(), 2, "{}", list.text);
+    assert!(
+        !list.text.contains(&short) && !list.text.contains(&a_key),
+        "no secrets listed"
+    );
+    assert!(items
+        .iter()
+        .all(|k| k["prefix"].as_str().is_some_and(|p| p.len() == 11)));
+    assert_eq!(
+        app.get("/v1/api-keys", &b_key)
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        app.get("/v1/api-keys", ADMIN_KEY)
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .len()
+            >= 3
+    );
+
+    // B cannot revoke A's key; A can, and it answers 401 at once.
+    let path = format!("/v1/api-keys/{short_id}/revoke");
+    assert_eq!(app.post(&path, &b_key, json!({})).await.status, 404);
+    assert_eq!(app.get("/v1/campaigns", &short).await.status, 200);
+    assert_eq!(app.post(&path, &a_key, json!({})).await.status, 204);
+    assert_eq!(app.get("/v1/campaigns", &short).await.status, 401);
+    assert_eq!(
+        app.post(&path, &a_key, json!({})).await.status,
+        404,
+        "revoked once"
+    );
+    let audit = app
+        .get(&format!("/v1/audit-log?object_id={short_id}"), ADMIN_KEY)
+        .await;
+    assert!(audit.text.contains("revoke"), "{}", audit.text);
+
+    // An expiring key stops working when it expires.
+    let soon = (chrono::Utc::now() + chrono::Duration::milliseconds(1_500)).to_rfc3339();
+    let k = app
+        .post(
+            "/v1/api-keys",
+            ADMIN_KEY,
+            json!({"role": "finance", "expires_at": soon}),
+        )
+        .await;
+    let finance = k.body["key"].as_str().unwrap().to_string();
+    assert_eq!(app.get("/v1/campaigns", &finance).await.status, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(1_700)).await;
+    assert_eq!(app.get("/v1/campaigns", &finance).await.status, 401);
+}
+
 both_backends!(
     every_role_meets_every_endpoint,
-    an_advertiser_lists_only_its_own_objects
+    an_advertiser_lists_only_its_own_objects,
+    keys_are_listed_by_prefix_revoked_at_once_and_expire,
 );

@@ -428,7 +428,11 @@ mod tests {
             let pos = pos % t.len();
             let mut bytes = t.clone().into_bytes();
             let new = ch.as_bytes()[0];
-            prop_assume!(bytes[pos] != new);
+            // The same character is no change (counted as a pass rather than a rejection, so
+            // long runs do not hit proptest's rejection limit).
+            if bytes[pos] == new {
+                return Ok(());
+            }
             bytes[pos] = new;
             let tampered = String::from_utf8(bytes).unwrap();
             // Changing the last base64 char may only alter padding bits; the decoded

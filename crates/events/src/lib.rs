@@ -15,6 +15,7 @@ mod event;
 mod file_writer;
 mod ledger;
 mod metrics;
+mod privacy;
 mod schema;
 mod sink;
 mod spool;
@@ -38,6 +39,7 @@ pub use event::{
 pub use file_writer::{read_table, FileWriter};
 pub use ledger::{billable_spend, recent_ad_events, recent_charges};
 pub use metrics::SinkMetrics;
+pub use privacy::{delete_people, rows_of_people};
 pub use schema::{apply_schema, drop_partitions_before};
 pub use sink::{BatchWriter, EventSink, Sink, SinkConfig};
 pub use spool::{Spool, SpoolError};

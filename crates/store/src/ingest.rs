@@ -172,6 +172,73 @@ impl CampaignStore {
         Ok(links.len())
     }
 
+    /// The user keys linked to a customer key.
+    pub async fn user_keys_of(&self, customer_key: &str) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT user_key FROM identity_links WHERE customer_key = $1")
+            .bind(customer_key)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<String, _>(0)?))
+            .collect()
+    }
+
+    /// Forgets a person (data-subject deletion): their identity links, and an audit record
+    /// that names no key (only how many, and a SHA-256 of the sorted keys, so the request can
+    /// be shown to have been carried out without keeping who it was for).
+    pub async fn forget_people(
+        &self,
+        actor: &str,
+        user_keys: &[String],
+        customer_keys: &[String],
+        summary: serde_json::Value,
+    ) -> Result<u64> {
+        let mut tx = self.pool().begin().await?;
+        let mut removed = 0;
+        for u in user_keys {
+            removed += sqlx::query("DELETE FROM identity_links WHERE user_key = $1")
+                .bind(u)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        for c in customer_keys {
+            removed += sqlx::query("DELETE FROM identity_links WHERE customer_key = $1")
+                .bind(c)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        let mut all: Vec<&String> = user_keys.iter().chain(customer_keys).collect();
+        all.sort();
+        let mut h = <sha2::Sha256 as sha2::Digest>::new();
+        for k in all {
+            sha2::Digest::update(&mut h, k.as_bytes());
+            sha2::Digest::update(&mut h, b"\n");
+        }
+        let fingerprint = hex::encode(sha2::Digest::finalize(h));
+        let doc = serde_json::json!({
+            "keys": user_keys.len() + customer_keys.len(),
+            "keys_sha256": fingerprint,
+            "identity_links_removed": removed,
+            "done": summary,
+        });
+        let id = uuid::Uuid::now_v7().to_string();
+        crate::objects::audit(
+            &mut tx,
+            actor,
+            "delete",
+            "data_subject",
+            &id,
+            None,
+            1,
+            &doc.to_string(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(removed)
+    }
+
     /// The customer key linked to an online user key, if any.
     pub async fn customer_key(&self, user_key: &str) -> Result<Option<String>> {
         let row = sqlx::query("SELECT customer_key FROM identity_links WHERE user_key = $1")

@@ -29,7 +29,7 @@ impl Modify for BearerAuth {
         create_advertiser, list_advertisers, get_advertiser, create_advertiser_key, create_staff_key, list_keys, revoke_key,
         create_campaign, list_campaigns, get_campaign, patch_campaign,
         create_line_item, list_line_items, get_line_item, patch_line_item,
-        create_creative, list_creatives, get_creative, review_creative,
+        create_creative, list_creatives, get_creative, review_creative, delete_person,
         put_segment, get_segment, put_members, delete_members,
         upload_receipts, upload_identity_map, upload_catalog,
         delivery_report, attribution_report, explain_receipt, close_period,

@@ -23,6 +23,8 @@ pub struct AppState {
     pub sink: Sink,
     /// Audience segment members.
     pub segments: Arc<Segments>,
+    /// The event log's ClickHouse, when it is one (data-subject deletions reach into it).
+    pub clickhouse: Option<endcap_events::ClickHouseConfig>,
     /// Salt for hashing raw loyalty ids (ENDCAP_CUSTOMER_KEY_SALT).
     pub customer_key_salt: Option<endcap_core::Secret>,
     /// The marketplace currency.
@@ -105,6 +107,12 @@ impl Application {
             customer_key_salt: settings.customer_key_salt.clone(),
             currency: settings.currency,
             time_zone: settings.common.time_zone,
+            clickhouse: match &target {
+                EventTarget::ClickHouse(url) => Some(
+                    endcap_events::ClickHouseConfig::from_url(url).context("bad ClickHouse url")?,
+                ),
+                EventTarget::Files(_) => None,
+            },
             finance: match &target {
                 EventTarget::ClickHouse(url) => Some(Arc::new(endcap_reports::Finance::new(
                     endcap_events::ClickHouseConfig::from_url(url).context("bad ClickHouse url")?,

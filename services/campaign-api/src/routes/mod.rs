@@ -5,6 +5,7 @@ mod campaigns;
 mod creatives;
 mod line_items;
 mod ops;
+mod privacy;
 mod reports;
 mod segments;
 mod uploads;
@@ -23,6 +24,7 @@ pub(crate) use campaigns::*;
 pub(crate) use creatives::*;
 pub(crate) use line_items::*;
 pub(crate) use ops::*;
+pub(crate) use privacy::*;
 pub(crate) use reports::*;
 pub(crate) use segments::*;
 pub(crate) use uploads::*;
@@ -63,6 +65,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/line-items/{id}/creatives", web::get().to(list_creatives))
                 .route("/creatives/{id}", web::get().to(get_creative))
                 .route("/creatives/{id}/review", web::post().to(review_creative))
+                .route("/privacy/deletions", web::post().to(delete_person))
                 .route("/audit-log", web::get().to(audit_log))
                 .route("/segments/{id}", web::put().to(put_segment))
                 .route("/segments/{id}", web::get().to(get_segment))

@@ -504,3 +504,162 @@ both_backends!(
     segments_are_owned_uploaded_and_emptied,
     audiences_belong_to_their_owner
 );
+
+#[actix_web::test]
+async fn a_deleted_person_leaves_nothing_behind() {
+    use endcap_events::BatchWriter;
+    let app = spawn_app_with(
+        Backend::Postgres,
+        Extras {
+            clickhouse: true,
+            redis: false,
+        },
+    )
+    .await;
+    let cfg = app.clickhouse.clone().expect("clickhouse app");
+    // Customer c with two devices a and b; a bystander d with device e.
+    let (c, a, b, d, e) = (key('c'), key('a'), key('b'), key('d'), key('e'));
+    let links = format!("user_key,customer_key\n{a},{c}\n{b},{c}\n{e},{d}\n");
+    let r = upload(&app, "/v1/identity-map", ADMIN_KEY, "text/csv", &links).await;
+    assert_eq!(r.body["accepted"], 3, "{}", r.text);
+    let receipts = [receipt("r-1", 1, "sku-1", 1_000_000)].join("\n");
+    let r = upload(
+        &app,
+        "/v1/receipts",
+        ADMIN_KEY,
+        "application/x-ndjson",
+        &receipts,
+    )
+    .await;
+    assert_eq!(r.body["accepted"], 1, "{}", r.text);
+    let r = app
+        .raw(
+            "PUT",
+            "/v1/segments/loyalty-gold",
+            Some(ADMIN_KEY),
+            Some(("application/json", r#"{"name": "Gold"}"#)),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let members = format!("user_key\n{a}\n{e}\n");
+    let r = app
+        .raw(
+            "PUT",
+            "/v1/segments/loyalty-gold/members",
+            Some(ADMIN_KEY),
+            Some(("text/csv", &members)),
+            &[],
+        )
+        .await;
+    assert!(r.status < 300, "{}", r.text);
+    // Ads the devices saw, as the ad server logs them.
+    let seen = |user: &str| {
+        use endcap_core::*;
+        endcap_events::Event::Impression(endcap_events::AdEvent::new(
+            Exposure {
+                decision_id: DecisionId::generate(),
+                decided_at_ms: chrono::Utc::now().timestamp_millis(),
+                user_key: user.to_string(),
+                advertiser_id: AdvertiserId::generate(),
+                campaign_id: CampaignId::generate(),
+                line_item_id: LineItemId::generate(),
+                creative_id: CreativeId::generate(),
+                channel: AdChannel::Onsite,
+                placement: "home".into(),
+                position: 0,
+                sku: None,
+                pricing: PricingModel::Cpm,
+                price_micros: 1,
+                bid_cpm_micros: 0,
+            },
+            chrono::Utc::now().timestamp_millis(),
+            vec![],
+        ))
+    };
+    endcap_events::ClickHouseWriter::new(&cfg)
+        .write(&[seen(&a), seen(&b), seen(&e)])
+        .await
+        .unwrap();
+    // The uploads reach ClickHouse through the event sink.
+    let until =
+        |what: &'static str, users: Vec<String>, customers: Vec<String>, want_zero: bool| {
+            let cfg = cfg.clone();
+            async move {
+                for _ in 0..100 {
+                    let n = endcap_events::rows_of_people(&cfg, &users, &customers)
+                        .await
+                        .unwrap();
+                    if (n == 0) == want_zero {
+                        return n;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+                panic!("{what}: never reached");
+            }
+        };
+    let before = until(
+        "rows to land",
+        vec![a.clone(), b.clone()],
+        vec![c.clone()],
+        false,
+    )
+    .await;
+    assert!(before >= 3, "{before}");
+
+    let r = app
+        .post(
+            "/v1/privacy/deletions",
+            ADMIN_KEY,
+            json!({"customer_key": c}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    assert_eq!(
+        (
+            r.body["user_keys"].as_u64(),
+            r.body["customer_keys"].as_u64()
+        ),
+        (Some(2), Some(1))
+    );
+    assert_eq!(r.body["segment_memberships_removed"], 1);
+    assert_eq!(r.body["event_log"], "clickhouse");
+    // Nothing of them is left; the bystander is untouched.
+    until(
+        "deletion",
+        vec![a.clone(), b.clone()],
+        vec![c.clone()],
+        true,
+    )
+    .await;
+    assert!(
+        endcap_events::rows_of_people(&cfg, std::slice::from_ref(&e), std::slice::from_ref(&d))
+            .await
+            .unwrap()
+            >= 2
+    );
+    let store = endcap_store::CampaignStore::connect(&app.db).await.unwrap();
+    assert_eq!(store.customer_key(&a).await.unwrap(), None);
+    assert_eq!(store.customer_key(&b).await.unwrap(), None);
+    assert_eq!(store.customer_key(&e).await.unwrap(), Some(d.clone()));
+    let seg = app.get("/v1/segments/loyalty-gold", ADMIN_KEY).await;
+    assert_eq!(seg.body["members"], 1, "{}", seg.text);
+    // Audited, without the keys.
+    let audit = app.get("/v1/audit-log?limit=500", ADMIN_KEY).await;
+    assert!(audit.text.contains("data_subject"), "{}", audit.text);
+    assert!(!audit.text.contains(&c) && !audit.text.contains(&a));
+    // Only admins; a bad key is named.
+    let r = app
+        .post(
+            "/v1/privacy/deletions",
+            ADMIN_KEY,
+            json!({"user_key": "u-1"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (422, Some("user_key")),
+        "{}",
+        r.text
+    );
+}

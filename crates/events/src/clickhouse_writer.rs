@@ -6,26 +6,61 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use uuid::Uuid;
 
-/// Where ClickHouse is: base URL and database, from `http://host:8123[?database=NAME]`.
+/// Where ClickHouse is: base URL, database and credentials, from
+/// `http://[user[:password]@]host:8123[?database=NAME]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClickHouseConfig {
-    /// Base URL without the query string.
+    /// Base URL without credentials or query string.
     pub url: String,
     /// Database (default `default`).
     pub database: String,
     /// Longest one insert may take before the batch is spooled.
     pub timeout: Duration,
+    /// User, if the URL names one.
+    pub user: Option<String>,
+    /// Password, if the URL carries one (never shown by `Debug`).
+    pub password: Option<endcap_core::Secret>,
+}
+
+/// The URL with any password replaced, for messages.
+fn redacted(raw: &str) -> String {
+    match raw.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((userinfo, host)) => {
+                let user = userinfo.split(':').next().unwrap_or_default();
+                format!("{scheme}://{user}:[redacted]@{host}")
+            }
+            None => raw.to_string(),
+        },
+        None => raw.to_string(),
+    }
 }
 
 impl ClickHouseConfig {
-    /// Parses `http://host:port[?database=NAME]`.
-    pub fn from_url(raw: &str) -> Result<Self, EventError> {
-        let (base, query) = raw.split_once('?').unwrap_or((raw, ""));
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
+    /// Parses `http://[user[:password]@]host:port[?database=NAME]`.
+    pub fn from_url(raw_url: &str) -> Result<Self, EventError> {
+        let shown = redacted(raw_url);
+        let raw = shown.as_str();
+        let (full_base, query) = raw_url.split_once('?').unwrap_or((raw_url, ""));
+        if !(full_base.starts_with("http://") || full_base.starts_with("https://")) {
             return Err(EventError::Config(format!(
                 "clickhouse url {raw:?} must be http(s)://host:port"
             )));
         }
+        // Credentials travel in ClickHouse's own headers, not the URL.
+        let (scheme, rest) = full_base.split_once("://").unwrap_or(("http", full_base));
+        let (user, password, host) = match rest.split_once('@') {
+            Some((userinfo, host)) => {
+                let (u, p) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+                (
+                    (!u.is_empty()).then(|| u.to_string()),
+                    (!p.is_empty()).then(|| endcap_core::Secret::new(p)),
+                    host,
+                )
+            }
+            None => (None, None, rest),
+        };
+        let base = format!("{scheme}://{host}");
         let mut database = "default".to_string();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             match pair.split_once('=') {
@@ -45,13 +80,22 @@ impl ClickHouseConfig {
             url: base.trim_end_matches('/').to_string(),
             database,
             timeout: Duration::from_secs(10),
+            user,
+            password,
         })
     }
 
     /// A client for the server, not bound to a database.
     pub fn server_client(&self) -> Client {
         // 18.16 lacks RowBinaryWithNamesAndTypes, hence no validation (docs/ARCHITECTURE.md).
-        Client::default().with_url(&self.url).with_validation(false)
+        let mut c = Client::default().with_url(&self.url).with_validation(false);
+        if let Some(u) = &self.user {
+            c = c.with_user(u);
+        }
+        if let Some(p) = &self.password {
+            c = c.with_password(p.expose());
+        }
+        c
     }
 
     /// A client bound to the database.
@@ -553,5 +597,28 @@ mod tests {
         assert!(ClickHouseConfig::from_url("tcp://h:9000").is_err());
         assert!(ClickHouseConfig::from_url("http://h:1?database=a;drop").is_err());
         assert!(ClickHouseConfig::from_url("http://h:1?user=x").is_err());
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::*;
+
+    #[test]
+    fn credentials_come_out_of_the_url_and_are_never_shown() {
+        let c = ClickHouseConfig::from_url(
+            "https://ingest:s3cret-pass@ch.example:8443?database=endcap",
+        )
+        .unwrap();
+        assert_eq!(c.url, "https://ch.example:8443");
+        assert_eq!(c.user.as_deref(), Some("ingest"));
+        assert_eq!(c.password.as_ref().map(|p| p.expose()), Some("s3cret-pass"));
+        assert_eq!(c.database, "endcap");
+        assert!(!format!("{c:?}").contains("s3cret"));
+        let e =
+            ClickHouseConfig::from_url("https://ingest:s3cret-pass@ch.example?db=x").unwrap_err();
+        assert!(!e.to_string().contains("s3cret"), "{e}");
+        let plain = ClickHouseConfig::from_url("http://127.0.0.1:8123").unwrap();
+        assert_eq!((plain.user, plain.password), (None, None));
     }
 }

@@ -50,6 +50,33 @@ async fn count(cfg: &ClickHouseConfig, sql: &str) -> u64 {
 }
 
 #[tokio::test]
+async fn credentials_in_the_url_reach_the_server() {
+    // The test server's `default` user has no password: naming it works, a wrong password is
+    // refused, which shows the credentials are sent.
+    let base = shared_url();
+    let with = |userinfo: &str| {
+        let url = base.replacen("://", &format!("://{userinfo}@"), 1);
+        ClickHouseConfig::from_url(&url).unwrap()
+    };
+    let ok = with("default");
+    assert_eq!(
+        ok.server_client()
+            .query("SELECT 1")
+            .fetch_one::<u8>()
+            .await
+            .unwrap(),
+        1
+    );
+    let wrong = with("default:not-the-password");
+    assert!(wrong
+        .server_client()
+        .query("SELECT 1")
+        .fetch_one::<u8>()
+        .await
+        .is_err());
+}
+
+#[tokio::test]
 async fn every_table_round_trips() {
     let cfg = fresh_db(&shared_url());
     assert_eq!(apply_schema(&cfg).await.unwrap(), vec![1, 2, 3, 4]);

@@ -84,6 +84,9 @@ pub struct Common {
     pub time_zone: chrono_tz::Tz,
     /// Started with `--demo`: the demo's published secrets are accepted.
     pub demo: bool,
+    /// Where `/metrics` is served instead of the main listener (ENDCAP_METRICS_LISTEN /
+    /// metrics_listen), so scrapers reach an admin network and the public does not.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Reads the `--config` file named in `args` (if any) and hands its text to `resolve`,
@@ -297,7 +300,19 @@ impl<'a> Layers<'a> {
             ));
             chrono_tz::Tz::UTC
         });
+        let metrics_listen = self
+            .text(None, "ENDCAP_METRICS_LISTEN", "metrics_listen")
+            .and_then(|raw| match raw.parse::<SocketAddr>() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    self.error(format!(
+                        "ENDCAP_METRICS_LISTEN / metrics_listen: {raw:?} is not an address like 127.0.0.1:9100"
+                    ));
+                    None
+                }
+            });
         Common {
+            metrics_listen,
             demo: args.demo,
             time_zone,
             listen,

@@ -10,11 +10,15 @@ use endcap_web::{parse_json, ApiError, JsonBody, ValidQuery};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
-/// Mounts every route.
+/// Mounts `/metrics`: on the main listener, or alone on the metrics listener.
+pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(metrics));
+}
+
+/// Mounts every route but `/metrics`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics))
         .route("/v1/events/impression", web::get().to(impression))
         .route("/v1/events/click", web::get().to(click))
         .route("/v1/events/bill", web::get().to(bill))

@@ -34,6 +34,8 @@ pub struct AppState {
 pub struct Application {
     port: u16,
     http: HttpRunning,
+    metrics_http: Option<HttpRunning>,
+    metrics_port: Option<u16>,
     state: web::Data<AppState>,
     tasks: JoinSet<()>,
 }
@@ -275,20 +277,49 @@ impl Application {
             model_dir: settings.model_dir.clone(),
         });
         let data = state.clone();
+        let separate_metrics = settings.common.metrics_listen;
+        let main_data = data.clone();
         let http = HttpServer::new(move || {
-            App::new()
-                .wrap(Observe::new(data.http.clone()))
-                .app_data(data.clone())
-                .configure(routes::configure)
+            let app = App::new()
+                .wrap(Observe::new(main_data.http.clone()))
+                .app_data(main_data.clone())
+                .configure(routes::configure);
+            if separate_metrics.is_none() {
+                app.configure(routes::configure_metrics)
+            } else {
+                app
+            }
         })
         .workers(settings.common.workers)
         .shutdown_timeout(10)
         .listen(listener)?
         .run();
         tracing::info!("listening on {addr}");
+        let metrics = match separate_metrics {
+            Some(at) => {
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .app_data(data.clone())
+                        .configure(routes::configure_metrics)
+                })
+                .workers(1)
+                .bind(at)
+                .with_context(|| format!("failed to listen on {at} for metrics"))?;
+                let bound = server.addrs().first().copied();
+                tracing::info!(addr = ?bound, "metrics listening");
+                Some((server.run(), bound))
+            }
+            None => None,
+        };
+        let (metrics_http, metrics_port) = match metrics {
+            Some((srv, bound)) => (Some(srv), bound.map(|a| a.port())),
+            None => (None, None),
+        };
         Ok(Self {
             port: addr.port(),
             http,
+            metrics_http,
+            metrics_port,
             state,
             tasks,
         })
@@ -297,6 +328,11 @@ impl Application {
     /// The bound port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The metrics listener's port, when `/metrics` has a listener of its own.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
     }
 
     /// The event sink (tests flush it).
@@ -311,14 +347,29 @@ impl Application {
 
     /// Serves until stopped, then stops the background tasks and writes (or spools) every
     /// queued event.
-    pub async fn run_until_stopped(mut self) -> std::io::Result<()> {
-        let res = self.http.await;
-        self.tasks.abort_all();
-        while self.tasks.join_next().await.is_some() {}
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let Self {
+            http,
+            metrics_http,
+            state,
+            mut tasks,
+            ..
+        } = self;
+        let metrics = metrics_http.map(|m| {
+            let handle = m.handle();
+            actix_web::rt::spawn(m);
+            handle
+        });
+        let res = http.await;
+        if let Some(h) = metrics {
+            h.stop(true).await;
+        }
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
         // Charges billed while Redis was unreachable reach it now, or they would be lost.
-        let s = &self.state.server;
+        let s = &state.server;
         sync_once(&s.budgets, &s.index, s.config.clock).await;
-        if tokio::time::timeout(Duration::from_secs(30), self.state.server.sink.flush())
+        if tokio::time::timeout(Duration::from_secs(30), state.server.sink.flush())
             .await
             .is_err()
         {

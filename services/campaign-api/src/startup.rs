@@ -39,6 +39,8 @@ pub struct AppState {
 pub struct Application {
     port: u16,
     server: Server,
+    metrics: Option<Server>,
+    metrics_port: Option<u16>,
 }
 
 const DEMO_ADVERTISER: &str = "Demo Brand";
@@ -122,19 +124,44 @@ impl Application {
             },
         };
         let data = web::Data::new(state);
+        let separate_metrics = settings.common.metrics_listen;
+        let main_data = data.clone();
         let server = HttpServer::new(move || {
-            App::new()
-                .wrap(Observe::new(data.metrics.clone()))
-                .app_data(data.clone())
-                .configure(routes::configure)
+            let app = App::new()
+                .wrap(Observe::new(main_data.metrics.clone()))
+                .app_data(main_data.clone())
+                .configure(routes::configure);
+            if separate_metrics.is_none() {
+                app.configure(routes::configure_metrics)
+            } else {
+                app
+            }
         })
         .workers(settings.common.workers)
         .listen(listener)?
         .run();
         tracing::info!("listening on {addr}");
+        let (metrics, metrics_port) = match separate_metrics {
+            Some(at) => {
+                let srv = HttpServer::new(move || {
+                    App::new()
+                        .app_data(data.clone())
+                        .configure(routes::configure_metrics)
+                })
+                .workers(1)
+                .bind(at)
+                .with_context(|| format!("failed to listen on {at} for metrics"))?;
+                let port = srv.addrs().first().map(|a| a.port());
+                tracing::info!(?port, "metrics listening");
+                (Some(srv.run()), port)
+            }
+            None => (None, None),
+        };
         Ok(Self {
             port: addr.port(),
             server,
+            metrics,
+            metrics_port,
         })
     }
 
@@ -143,8 +170,20 @@ impl Application {
         self.port
     }
 
+    /// The metrics listener's port, when `/metrics` has a listener of its own.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
+    }
+
     /// Serves until the process is told to stop (SIGINT/SIGTERM stop it gracefully).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        if let Some(m) = self.metrics {
+            let handle = m.handle();
+            actix_web::rt::spawn(m);
+            let res = self.server.await;
+            handle.stop(true).await;
+            return res;
+        }
         self.server.await
     }
 }

@@ -29,6 +29,8 @@ struct TestApp {
     port: u16,
     clickhouse_db: Option<String>,
     client: awc::Client,
+    /// The metrics listener's port, when ENDCAP_METRICS_LISTEN is set.
+    metrics_port: Option<u16>,
 }
 
 struct Resp {
@@ -124,11 +126,13 @@ async fn spawn_on(
     let settings = Settings::resolve(&cli, &env, None).unwrap();
     let app = Application::build(&settings).await.unwrap();
     let app_port = app.port();
+    let metrics_port = app.metrics_port();
     let base = format!("http://127.0.0.1:{app_port}");
     let sink = app.sink();
     let index = app.index();
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp {
+        metrics_port,
         port: app_port,
         base,
         db,

@@ -201,3 +201,21 @@ async fn an_admin_can_reload_the_model_now_and_a_refusal_says_why() {
         .await;
     assert_eq!(r.status, 409, "{:?}", r.body);
 }
+
+#[actix_web::test]
+async fn metrics_can_have_a_listener_of_their_own() {
+    let app = spawn_with(false, None, &[("ENDCAP_METRICS_LISTEN", "127.0.0.1:0")]).await;
+    let port = app.metrics_port.expect("a metrics listener");
+    assert_ne!(port, app.port);
+    let r = app.get("/metrics").await;
+    assert_eq!(r.status, 404, "not on the public listener");
+    let mut res = app
+        .client
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let body = String::from_utf8_lossy(&res.body().await.unwrap()).to_string();
+    assert!(body.contains("endcap_model_info"), "{body}");
+}

@@ -29,11 +29,15 @@ pub(crate) use reports::*;
 pub(crate) use segments::*;
 pub(crate) use uploads::*;
 
-/// Mounts every route.
+/// Mounts `/metrics`: on the main listener, or alone on the metrics listener.
+pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(metrics));
+}
+
+/// Mounts every route but `/metrics`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics))
         .route("/openapi.json", web::get().to(openapi_json))
         .service(
             web::scope("/v1")

@@ -21,6 +21,8 @@ pub struct SinkMetrics {
     pub overflowed: AtomicU64,
     /// Spool files found torn or corrupt and set aside.
     pub corrupt_spool_files: AtomicU64,
+    /// Spool files set aside because the writer kept refusing them while storing others.
+    pub failed_spool_files: AtomicU64,
     /// Failed writer calls.
     pub write_errors: AtomicU64,
     /// Writer calls that succeeded.
@@ -58,6 +60,11 @@ impl SinkMetrics {
                 "corrupt_spool_files",
                 "spool files set aside as corrupt",
                 &self.corrupt_spool_files,
+            ),
+            (
+                "failed_spool_files",
+                "spool files set aside after the writer kept refusing them",
+                &self.failed_spool_files,
             ),
             ("write_errors", "failed writes", &self.write_errors),
             ("write_batches", "successful writes", &self.write_batches),

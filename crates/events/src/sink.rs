@@ -29,6 +29,14 @@ pub struct SinkConfig {
     pub max_delay: Duration,
     /// How often the spool is retried.
     pub replay_interval: Duration,
+    /// Events parked when the queue is full, at most (past it they are dropped and counted:
+    /// memory is finite).
+    pub max_overflow: usize,
+    /// Bytes the spool may hold; a batch past it is dropped, counted and logged.
+    pub spool_cap_bytes: u64,
+    /// Failed replays of one spool file, while the writer stores other events, before the
+    /// file is set aside so it stops blocking the ones behind it.
+    pub set_aside_after: u32,
 }
 
 impl Default for SinkConfig {
@@ -38,6 +46,9 @@ impl Default for SinkConfig {
             max_batch: 10_000,
             max_delay: Duration::from_millis(500),
             replay_interval: Duration::from_secs(1),
+            max_overflow: 1_000_000,
+            spool_cap_bytes: 10 << 30,
+            set_aside_after: 5,
         }
     }
 }
@@ -53,6 +64,7 @@ pub struct Sink {
     control: mpsc::Sender<Control>,
     overflow: Arc<Mutex<Vec<Event>>>,
     metrics: Arc<SinkMetrics>,
+    max_overflow: usize,
 }
 
 impl EventSink for Sink {
@@ -65,10 +77,22 @@ impl EventSink for Sink {
             let ev = match e {
                 mpsc::error::TrySendError::Full(ev) | mpsc::error::TrySendError::Closed(ev) => ev,
             };
-            self.overflow
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(ev);
+            let mut parked = self.overflow.lock().unwrap_or_else(|p| p.into_inner());
+            if parked.len() >= self.max_overflow {
+                drop(parked);
+                let n = self
+                    .metrics
+                    .dropped
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if n % 10_000 == 0 {
+                    tracing::error!(
+                        max_overflow = self.max_overflow,
+                        "event queue and overflow full; events dropped"
+                    );
+                }
+                return;
+            }
+            parked.push(ev);
         }
     }
 }
@@ -82,10 +106,12 @@ impl Sink {
         let overflow = Arc::new(Mutex::new(Vec::new()));
         let shared = Arc::new(Shared {
             writer,
-            spool,
+            spool: Arc::new(spool),
             metrics: metrics.clone(),
             overflow: overflow.clone(),
             replay_lock: tokio::sync::Mutex::new(()),
+            config: config.clone(),
+            failing: Mutex::new(std::collections::HashMap::new()),
         });
         tokio::spawn(writer_loop(shared.clone(), rx, control_rx, config.clone()));
         tokio::spawn(replay_loop(shared, config.replay_interval));
@@ -94,6 +120,7 @@ impl Sink {
             control,
             overflow,
             metrics,
+            max_overflow: config.max_overflow.max(1),
         }
     }
 
@@ -113,7 +140,10 @@ impl Sink {
 
 struct Shared<W> {
     writer: W,
-    spool: Spool,
+    spool: Arc<Spool>,
+    config: SinkConfig,
+    /// Spool files whose replay failed, and how often.
+    failing: Mutex<std::collections::HashMap<std::path::PathBuf, u32>>,
     metrics: Arc<SinkMetrics>,
     overflow: Arc<Mutex<Vec<Event>>>,
     /// Keeps two replay passes (the timer's and a slow previous one) from interleaving.
@@ -145,16 +175,38 @@ impl<W: BatchWriter> Shared<W> {
         }
     }
 
+    /// Writes a batch to the spool in files of at most `max_batch` events (what one replay
+    /// write takes), off the async workers (fsync blocks); past the spool's cap the events
+    /// are dropped, counted and logged.
     async fn spool_batch(&self, batch: Vec<Event>) {
-        let n = batch.len();
-        match self.spool.write(&batch) {
-            Ok(path) => {
-                SinkMetrics::add(&self.metrics.spooled, n);
-                tracing::debug!(events = n, file = %path.display(), "spooled");
-            }
-            Err(e) => {
-                SinkMetrics::add(&self.metrics.dropped, n);
-                tracing::error!(error = %e, events = n, "spool write failed; events lost");
+        let size = self.config.max_batch.max(1);
+        let mut rest = batch;
+        while !rest.is_empty() {
+            let tail = rest.split_off(rest.len().min(size));
+            let chunk = std::mem::replace(&mut rest, tail);
+            let n = chunk.len();
+            let spool = self.spool.clone();
+            let cap = self.config.spool_cap_bytes;
+            let written = tokio::task::spawn_blocking(move || {
+                if spool.size_bytes()? >= cap {
+                    return Err(std::io::Error::other(format!(
+                        "the spool holds {cap} bytes or more (its cap)"
+                    )));
+                }
+                spool.write(&chunk)
+            })
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r);
+            match written {
+                Ok(path) => {
+                    SinkMetrics::add(&self.metrics.spooled, n);
+                    tracing::debug!(events = n, file = %path.display(), "spooled");
+                }
+                Err(e) => {
+                    SinkMetrics::add(&self.metrics.dropped, n);
+                    tracing::error!(error = %e, events = n, "spool write failed; events lost");
+                }
             }
         }
     }
@@ -173,6 +225,9 @@ impl<W: BatchWriter> Shared<W> {
                 return;
             }
         };
+        // A file that failed its tries is probed past: if a file behind it is stored, the
+        // writer works and that one file is the problem.
+        let mut suspect: Option<std::path::PathBuf> = None;
         for path in files {
             let events = match self.spool.read(&path) {
                 Ok(ev) => ev,
@@ -198,12 +253,41 @@ impl<W: BatchWriter> Shared<W> {
                         // Replaying it again later is harmless: writes are idempotent.
                         tracing::error!(error = %e, "cannot remove replayed spool file");
                     }
+                    if let Some(bad) = suspect.take() {
+                        self.set_aside(&bad);
+                    }
                 }
                 Err(e) => {
+                    if suspect.is_none() && self.keeps_failing(&path) {
+                        suspect = Some(path);
+                        continue;
+                    }
                     tracing::debug!(error = %e, "replay paused; writer still failing");
                     return;
                 }
             }
+        }
+    }
+
+    /// Counts a failed replay of `path`; true once it has failed its tries.
+    fn keeps_failing(&self, path: &std::path::Path) -> bool {
+        let mut failing = self.failing.lock().unwrap_or_else(|p| p.into_inner());
+        let tries = failing.entry(path.to_path_buf()).or_insert(0);
+        *tries += 1;
+        *tries >= self.config.set_aside_after.max(1)
+    }
+
+    /// Sets aside a file the writer refuses while it stores the ones behind it.
+    fn set_aside(&self, path: &std::path::Path) {
+        self.failing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(path);
+        SinkMetrics::add(&self.metrics.failed_spool_files, 1);
+        tracing::error!(file = %path.display(),
+            "the writer keeps refusing this spool file while storing others; set aside");
+        if let Err(e) = self.spool.set_aside(path) {
+            tracing::error!(error = %e, "cannot set the spool file aside");
         }
     }
 }

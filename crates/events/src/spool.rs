@@ -11,6 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 const MAGIC: &str = "ENDCAP-SPOOL v1";
 
+/// A `.tmp` file this old was left by a crash, not by a write in progress.
+const STALE_TMP: std::time::Duration = std::time::Duration::from_secs(3_600);
+
 /// Why a spool file could not be replayed.
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
@@ -39,10 +42,47 @@ impl Spool {
     pub fn open(dir: impl Into<PathBuf>) -> io::Result<Self> {
         let dir = dir.into();
         fs::create_dir_all(dir.join("corrupt"))?;
+        fs::create_dir_all(dir.join("failed"))?;
+        // A crash mid-write leaves a `.tmp` file that is never renamed. Only old ones go: a
+        // process sharing the directory may be writing a fresh one right now.
+        let stale = std::time::SystemTime::now() - STALE_TMP;
+        for entry in fs::read_dir(&dir)?.flatten() {
+            let name = entry.file_name();
+            let is_tmp = name.to_string_lossy().ends_with(".tmp");
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t < stale);
+            if is_tmp && old {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
         Ok(Self {
             dir,
             seq: AtomicU64::new(0),
         })
+    }
+
+    /// Bytes the pending batch files take.
+    pub fn size_bytes(&self) -> io::Result<u64> {
+        Ok(self
+            .pending()?
+            .iter()
+            .filter_map(|p| fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum())
+    }
+
+    /// Moves a batch the writer keeps refusing aside (kept for inspection and a manual
+    /// replay, no longer blocking the ones behind it).
+    pub fn set_aside(&self, path: &Path) -> io::Result<PathBuf> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_default();
+        let dest = self.dir.join("failed").join(name);
+        fs::rename(path, &dest)?;
+        Ok(dest)
     }
 
     /// The spool directory.

@@ -314,6 +314,7 @@ fn fast() -> SinkConfig {
         max_batch: 200,
         max_delay: Duration::from_millis(50),
         replay_interval: Duration::from_millis(100),
+        ..SinkConfig::default()
     }
 }
 

@@ -15,4 +15,4 @@ mod observe;
 pub use auth::{authenticate, bearer_token};
 pub use error::ApiError;
 pub use extract::{parse_json, JsonBody, ValidQuery, MAX_JSON_BYTES};
-pub use observe::{init_tracing, HttpMetrics, Observe, RequestId};
+pub use observe::{init_tracing, metrics_server, HttpMetrics, Observe, RequestId};

@@ -217,6 +217,25 @@ pub fn init_tracing(filter: &str, json: bool) -> Result<(), String> {
     res.map_err(|e| e.to_string())
 }
 
+/// Starts the listener that serves `/metrics` alone (ENDCAP_METRICS_LISTEN): the service's
+/// shared state `data` and the route `configure` mounts; the running server and its port.
+pub fn metrics_server<T: Send + Sync + 'static>(
+    at: std::net::SocketAddr,
+    data: actix_web::web::Data<T>,
+    configure: fn(&mut actix_web::web::ServiceConfig),
+) -> std::io::Result<(actix_web::dev::Server, Option<u16>)> {
+    let server = actix_web::HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(data.clone())
+            .configure(configure)
+    })
+    .workers(1)
+    .bind(at)?;
+    let port = server.addrs().first().map(|a| a.port());
+    tracing::info!(?port, "metrics listening");
+    Ok((server.run(), port))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -295,24 +295,13 @@ impl Application {
         .listen(listener)?
         .run();
         tracing::info!("listening on {addr}");
-        let metrics = match separate_metrics {
+        let (metrics_http, metrics_port) = match separate_metrics {
             Some(at) => {
-                let server = HttpServer::new(move || {
-                    App::new()
-                        .app_data(data.clone())
-                        .configure(routes::configure_metrics)
-                })
-                .workers(1)
-                .bind(at)
-                .with_context(|| format!("failed to listen on {at} for metrics"))?;
-                let bound = server.addrs().first().copied();
-                tracing::info!(addr = ?bound, "metrics listening");
-                Some((server.run(), bound))
+                let (srv, port) =
+                    endcap_web::metrics_server(at, data, routes::configure_metrics)
+                        .with_context(|| format!("failed to listen on {at} for metrics"))?;
+                (Some(srv), port)
             }
-            None => None,
-        };
-        let (metrics_http, metrics_port) = match metrics {
-            Some((srv, bound)) => (Some(srv), bound.map(|a| a.port())),
             None => (None, None),
         };
         Ok(Self {

@@ -143,17 +143,10 @@ impl Application {
         tracing::info!("listening on {addr}");
         let (metrics, metrics_port) = match separate_metrics {
             Some(at) => {
-                let srv = HttpServer::new(move || {
-                    App::new()
-                        .app_data(data.clone())
-                        .configure(routes::configure_metrics)
-                })
-                .workers(1)
-                .bind(at)
-                .with_context(|| format!("failed to listen on {at} for metrics"))?;
-                let port = srv.addrs().first().map(|a| a.port());
-                tracing::info!(?port, "metrics listening");
-                (Some(srv.run()), port)
+                let (srv, port) =
+                    endcap_web::metrics_server(at, data, routes::configure_metrics)
+                        .with_context(|| format!("failed to listen on {at} for metrics"))?;
+                (Some(srv), port)
             }
             None => (None, None),
         };

@@ -115,28 +115,32 @@ pub trait CtrModel: Send + Sync {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PriorCtr;
 
+impl PriorCtr {
+    /// The prior's rate for one candidate (the cold start's fallback and the history
+    /// feature's smoothing target read it row by row).
+    pub fn rate(f: &Features) -> f64 {
+        let mut p: f64 = if f.offsite {
+            0.001
+        } else if f.placement.starts_with("search") {
+            0.02
+        } else {
+            0.01
+        };
+        if f.keyword_match {
+            p *= 1.5;
+        }
+        if f.segment_match {
+            p *= 1.3;
+        }
+        if f.sku_on_page {
+            p *= 1.2;
+        }
+        p.min(0.2)
+    }
+}
+
 impl CtrModel for PriorCtr {
     fn predict(&self, rows: &[Features]) -> Vec<f64> {
-        rows.iter()
-            .map(|f| {
-                let mut p: f64 = if f.offsite {
-                    0.001
-                } else if f.placement.starts_with("search") {
-                    0.02
-                } else {
-                    0.01
-                };
-                if f.keyword_match {
-                    p *= 1.5;
-                }
-                if f.segment_match {
-                    p *= 1.3;
-                }
-                if f.sku_on_page {
-                    p *= 1.2;
-                }
-                p.min(0.2)
-            })
-            .collect()
+        rows.iter().map(PriorCtr::rate).collect()
     }
 }

@@ -115,26 +115,24 @@ impl ColdStart {
         self.priors.store(Arc::new(priors));
     }
 
-    /// The posterior of each row's line item on its placement.
-    fn posteriors(&self, rows: &[Features]) -> Vec<Beta> {
+    /// The posterior of each row's line item on its placement (the priors and the counts
+    /// are read once for all of them).
+    fn posteriors<'a>(&self, rows: impl Iterator<Item = &'a Features>) -> Vec<Beta> {
         let priors = self.priors.load();
-        let fallback = PriorCtr.predict(rows);
         let counts = self.counts.read().ok();
-        rows.iter()
-            .zip(fallback)
-            .map(|(f, p)| {
-                let prior = priors
-                    .get(&f.placement)
-                    .copied()
-                    .unwrap_or_else(|| Beta::fit(&[], p));
-                let own = f
-                    .line_item
-                    .zip(counts.as_ref())
-                    .and_then(|(li, c)| c.get(&li).and_then(|per| per.get(&f.placement)).copied())
-                    .unwrap_or_default();
-                prior.update(own)
-            })
-            .collect()
+        rows.map(|f| {
+            let prior = priors
+                .get(&f.placement)
+                .copied()
+                .unwrap_or_else(|| Beta::fit(&[], PriorCtr::rate(f)));
+            let own = f
+                .line_item
+                .zip(counts.as_ref())
+                .and_then(|(li, c)| c.get(&li).and_then(|per| per.get(&f.placement)).copied())
+                .unwrap_or_default();
+            prior.update(own)
+        })
+        .collect()
     }
 }
 
@@ -275,13 +273,8 @@ impl CtrModel for ServingModel {
         // Offsite, the pCTR sets what we bid for media (a CPC advertiser pays per click, we
         // pay the exchange per impression): a lucky draw there would overpay with our money.
         let explored = !rows.iter().any(|f| f.offsite) && explore(self.explore_share, uniform());
-        let cold_rows: Vec<Features> = rows
-            .iter()
-            .zip(&cold)
-            .filter(|(_, c)| **c)
-            .map(|(f, _)| f.clone())
-            .collect();
-        let mut posts = self.cold.posteriors(&cold_rows).into_iter();
+        let cold_rows = rows.iter().zip(&cold).filter(|(_, c)| **c).map(|(f, _)| f);
+        let mut posts = self.cold.posteriors(cold_rows).into_iter();
         for (p, _) in pctr.iter_mut().zip(&cold).filter(|(_, c)| **c) {
             if let Some(b) = posts.next() {
                 *p = if explored {
@@ -291,9 +284,7 @@ impl CtrModel for ServingModel {
                 };
             }
         }
-        for p in &mut pctr {
-            *p = if p.is_nan() { 0.0 } else { p.clamp(0.0, 1.0) };
-        }
+        // Held to [0, 1] (NaN to 0) by the auction, for every model alike.
         Scored { pctr, explored }
     }
 }

@@ -3,7 +3,7 @@
 //! decisions and for serving alike, so the two cannot drift apart. Versioned: a model names
 //! the version it was trained on, and a model for another version is refused at load.
 
-use crate::{CtrModel, Features};
+use crate::Features;
 use endcap_core::{Device, PricingModel};
 
 /// The version of [`FeatureSpec::V1`].
@@ -175,7 +175,7 @@ impl FeatureSpec {
         if self == FeatureSpec::V3 {
             match f.history {
                 Some(h) => {
-                    let prior = crate::PriorCtr.predict(std::slice::from_ref(f))[0];
+                    let prior = crate::PriorCtr::rate(f);
                     let clicks = h.clicks.min(h.impressions) as f64;
                     out.extend([
                         (clicks + HISTORY_SMOOTHING * prior)

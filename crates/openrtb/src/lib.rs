@@ -9,12 +9,17 @@
 use serde::{Deserialize, Serialize};
 
 mod bidding;
+mod consent;
 mod fx;
 mod price;
 
 pub use bidding::{
     advertiser_domain, bid_cpm_micros, bid_for, device_class, escape_attr, offsite_slots,
     response_currency, BidUrls, BillingNotice, Exchange, OffsiteSlots, AUCTION_PRICE_MACRO,
+};
+pub use consent::{
+    us_opt_outs, us_privacy_opted_out, ConsentError, ConsentPolicy, GppString,
+    PublisherRestriction, TcString, UsOptOuts, VendorSet, REQUIRED_PURPOSES,
 };
 pub use fx::Rates;
 pub use price::{clearing_price, ClearPrice, HmacSha1Price, PriceDecoder, PriceError};

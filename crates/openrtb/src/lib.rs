@@ -79,9 +79,9 @@ pub struct Regs {
     /// The IAB Global Privacy Platform string.
     #[serde(default)]
     pub gpp: Option<String>,
-    /// GPP sections in force.
+    /// GPP sections in force (`-1` or `0` alone: none). Signed, as exchanges send `[-1]`.
     #[serde(default)]
-    pub gpp_sid: Vec<u16>,
+    pub gpp_sid: Vec<i64>,
     /// OpenRTB 2.5 extension (`ext.gdpr`, `ext.us_privacy`).
     #[serde(default)]
     pub ext: Option<serde_json::Value>,
@@ -205,6 +205,9 @@ pub struct User {
     /// The TCF v2 consent string, when GDPR applies.
     #[serde(default)]
     pub consent: Option<String>,
+    /// OpenRTB 2.5 extension (`ext.consent`).
+    #[serde(default)]
+    pub ext: Option<serde_json::Value>,
 }
 
 /// A bid response.
@@ -283,35 +286,60 @@ fn err(field: impl Into<String>, message: impl Into<String>) -> RequestError {
 
 impl BidRequest {
     /// Whether the user may be treated as a person (segments, caps, holdouts, user-level
-    /// logging) rather than served contextually. Refused when GDPR applies (reading TCF v2
-    /// consent for our purposes is not built, so no consent is assumed), when the US Privacy
-    /// string says the user opted out of sale, or when GPP sections are in force (GPP is not
-    /// parsed). Opted-out requests still get contextual ads.
-    pub fn personalization_allowed(&self) -> bool {
+    /// logging) rather than served contextually. Every signal present must allow it:
+    /// - GDPR (`regs.gdpr` = 1): `user.consent` must be a TCF v2 string granting `policy`'s
+    ///   vendor the purposes it needs ([`ConsentPolicy::allows`]); no string, an undecodable
+    ///   one or no configured vendor id means no consent.
+    /// - US Privacy: a sale opt-out (`1?Y?`) or a malformed string refuses.
+    /// - GPP: the sections in force (`gpp_sid`, or every section of `gpp` when it names
+    ///   none) must allow it ([`ConsentPolicy::gpp_allows`]); a malformed string, or sections
+    ///   in force without a string, refuses.
+    ///
+    /// Refused requests still get contextual ads.
+    pub fn personalization_allowed(&self, policy: &ConsentPolicy) -> bool {
         let Some(r) = &self.regs else {
             return true;
         };
         let ext = |k: &str| r.ext.as_ref().and_then(|e| e.get(k));
         let gdpr = r
             .gdpr
-            .or_else(|| ext("gdpr").and_then(|v| v.as_u64()).map(|v| v as u8));
+            .map(u64::from)
+            .or_else(|| ext("gdpr").and_then(|v| v.as_u64()));
         if gdpr == Some(1) {
+            let consent = self.user.as_ref().and_then(|u| {
+                u.consent.as_deref().or_else(|| {
+                    u.ext
+                        .as_ref()
+                        .and_then(|e| e.get("consent"))
+                        .and_then(|v| v.as_str())
+                })
+            });
+            if !consent.is_some_and(|c| policy.tcf_allows(c).unwrap_or(false)) {
+                return false;
+            }
+        }
+        let usp = r
+            .us_privacy
+            .as_deref()
+            .or_else(|| ext("us_privacy").and_then(|v| v.as_str()))
+            .filter(|u| !u.is_empty());
+        if usp.is_some_and(|u| us_privacy_opted_out(u).unwrap_or(true)) {
             return false;
         }
-        let usp = r.us_privacy.clone().or_else(|| {
-            ext("us_privacy")
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
+        // An empty gpp_sid names no sections, so every section of the string is read; ids
+        // outside 1..=65535 (the `-1` of "none apply") name none.
+        let applicable: Option<Vec<u16>> = (!r.gpp_sid.is_empty()).then(|| {
+            r.gpp_sid
+                .iter()
+                .filter_map(|&s| u16::try_from(s).ok())
+                .filter(|&s| s > 0)
+                .collect()
         });
-        // `1YYN`: version, notice given, opted out of sale, LSPA. Y in third place opts out.
-        if usp.is_some_and(|u| {
-            u.as_bytes()
-                .get(2)
-                .is_some_and(|c| c.eq_ignore_ascii_case(&b'y'))
-        }) {
-            return false;
+        match (r.gpp.as_deref().filter(|g| !g.is_empty()), applicable) {
+            (None, None) => true,
+            (None, Some(ids)) => ids.is_empty(),
+            (Some(gpp), ids) => policy.gpp_allows(gpp, ids.as_deref()).unwrap_or(false),
         }
-        r.gpp_sid.is_empty() && r.gpp.as_deref().is_none_or(str::is_empty)
     }
 }
 
@@ -436,18 +464,84 @@ mod tests {
             )
             .unwrap()
         };
+        let policy = ConsentPolicy {
+            vendor_id: Some(755),
+        };
+        let allowed = |regs: serde_json::Value| with(regs).personalization_allowed(&policy);
         let none: BidRequest =
             serde_json::from_value(serde_json::json!({"id": "r", "imp": [{"id": "1"}]})).unwrap();
-        assert!(none.personalization_allowed());
-        assert!(with(serde_json::json!({"gdpr": 0})).personalization_allowed());
-        assert!(!with(serde_json::json!({"gdpr": 1})).personalization_allowed());
-        assert!(!with(serde_json::json!({"ext": {"gdpr": 1}})).personalization_allowed());
-        assert!(!with(serde_json::json!({"us_privacy": "1YYN"})).personalization_allowed());
-        assert!(!with(serde_json::json!({"ext": {"us_privacy": "1NYN"}})).personalization_allowed());
-        assert!(with(serde_json::json!({"us_privacy": "1YNN"})).personalization_allowed());
-        assert!(with(serde_json::json!({"us_privacy": "1---"})).personalization_allowed());
-        assert!(!with(serde_json::json!({"gpp": "DBABMA~CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA", "gpp_sid": [2]}))
-            .personalization_allowed());
+        assert!(none.personalization_allowed(&policy));
+        assert!(allowed(serde_json::json!({"gdpr": 0})));
+        assert!(!allowed(serde_json::json!({"gdpr": 1})));
+        assert!(!allowed(serde_json::json!({"ext": {"gdpr": 1}})));
+        assert!(!allowed(serde_json::json!({"us_privacy": "1YYN"})));
+        assert!(!allowed(serde_json::json!({"ext": {"us_privacy": "1NYN"}})));
+        assert!(allowed(serde_json::json!({"us_privacy": "1YNN"})));
+        assert!(allowed(serde_json::json!({"us_privacy": "1---"})));
+        assert!(allowed(serde_json::json!({"us_privacy": ""})));
+        assert!(!allowed(serde_json::json!({"us_privacy": "yes"})));
+        // The specification's example TC string does not name our vendor.
+        assert!(!allowed(
+            serde_json::json!({"gpp": "DBABMA~CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA", "gpp_sid": [2]})
+        ));
+        assert!(allowed(
+            serde_json::json!({"gpp": "DBABTA~1YNN", "gpp_sid": [6]})
+        ));
+        assert!(!allowed(
+            serde_json::json!({"gpp": "DBABTA~1YYN", "gpp_sid": [6]})
+        ));
+        assert!(!allowed(
+            serde_json::json!({"gpp": "garbage", "gpp_sid": [6]})
+        ));
+        // Sections in force without the string to read them.
+        assert!(!allowed(serde_json::json!({"gpp_sid": [2]})));
+        // `-1`: no section applies.
+        assert!(allowed(serde_json::json!({"gpp_sid": [-1]})));
+        assert!(allowed(
+            serde_json::json!({"gpp": "DBABTA~1YYN", "gpp_sid": [-1]})
+        ));
+    }
+
+    #[test]
+    fn gdpr_requests_are_personalised_only_with_our_consent() {
+        let consenting = consent::encode::Tc {
+            vendors: vec![755],
+            ..Default::default()
+        }
+        .encode();
+        let refusing = consent::encode::Tc::default().encode();
+        let req = |user: serde_json::Value| -> BidRequest {
+            serde_json::from_value(serde_json::json!({"id": "r", "imp": [{"id": "1"}],
+                "regs": {"gdpr": 1}, "user": user}))
+            .unwrap()
+        };
+        let ours = ConsentPolicy {
+            vendor_id: Some(755),
+        };
+        assert!(req(serde_json::json!({"consent": consenting})).personalization_allowed(&ours));
+        // OpenRTB 2.5 puts the string in user.ext.
+        assert!(
+            req(serde_json::json!({"ext": {"consent": consenting}})).personalization_allowed(&ours)
+        );
+        assert!(!req(serde_json::json!({"consent": refusing})).personalization_allowed(&ours));
+        assert!(!req(serde_json::json!({"consent": "garbage"})).personalization_allowed(&ours));
+        assert!(!req(serde_json::json!({})).personalization_allowed(&ours));
+        // No vendor id configured: contextual, as before consent was decoded.
+        assert!(!req(serde_json::json!({"consent": consenting}))
+            .personalization_allowed(&ConsentPolicy::default()));
+        // Other signals still apply on top of consent.
+        let mut r = req(serde_json::json!({"consent": consenting}));
+        if let Some(regs) = r.regs.as_mut() {
+            regs.us_privacy = Some("1YYN".into());
+        }
+        assert!(!r.personalization_allowed(&ours));
+        // The same string in a GPP TCF section.
+        let gpp = consent::encode::gpp(&[(2, &consenting)]);
+        let r: BidRequest = serde_json::from_value(serde_json::json!({"id": "r",
+            "imp": [{"id": "1"}], "regs": {"gpp": gpp, "gpp_sid": [2]}}))
+        .unwrap();
+        assert!(r.personalization_allowed(&ours));
+        assert!(!r.personalization_allowed(&ConsentPolicy::default()));
     }
 
     #[test]

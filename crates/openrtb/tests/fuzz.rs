@@ -1,10 +1,19 @@
 //! The OpenRTB request parser under arbitrary input: raw bytes and structure-aware requests
 //! (the real fields, holding values of every type) never panic; a refusal names its field.
+//! The privacy-string decoders (TCF, GPP, US sections, US Privacy) never panic either, on any
+//! text and on base64url text shaped like their headers.
 //! CI runs a few hundred cases; `scripts/fuzz.sh` runs 100,000 (ENDCAP_FUZZ_CASES).
 
-use endcap_openrtb::BidRequest;
+use endcap_openrtb::{
+    us_opt_outs, us_privacy_opted_out, BidRequest, ConsentPolicy, GppString, TcString,
+};
 use proptest::prelude::*;
 use serde_json::{json, Value};
+
+/// The bidder's consent policy, with a vendor id so TC strings are decoded to the end.
+const POLICY: ConsentPolicy = ConsentPolicy {
+    vendor_id: Some(755),
+};
 
 fn cases() -> u32 {
     std::env::var("ENDCAP_FUZZ_CASES")
@@ -61,6 +70,28 @@ fn request() -> impl Strategy<Value = Value> {
         })
 }
 
+/// Text that decodes deep: base64url behind a prefix of the right version or header type.
+fn privacy_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "\\PC{0,80}",
+        "[A-Za-z0-9_-]{0,300}",
+        ("(C|CP|CQ)", "[A-Za-z0-9_-]{0,300}").prop_map(|(a, b)| a + &b),
+        (
+            "(D|DB|DBA|DBAB|DBAC)",
+            "[A-Za-z0-9_-]{0,12}",
+            proptest::collection::vec("[A-Za-z0-9_.-]{0,80}", 0..5),
+        )
+            .prop_map(|(a, b, sections)| {
+                let mut s = a + &b;
+                for x in sections {
+                    s.push('~');
+                    s.push_str(&x);
+                }
+                s
+            }),
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(cases()))]
 
@@ -68,7 +99,7 @@ proptest! {
     fn raw_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         if let Ok(r) = serde_json::from_slice::<BidRequest>(&bytes) {
             let _ = r.validate();
-            let _ = r.personalization_allowed();
+            let _ = r.personalization_allowed(&POLICY);
         }
     }
 
@@ -80,9 +111,30 @@ proptest! {
                 if let Err(e) = req.validate() {
                     prop_assert!(!e.field.is_empty());
                 }
-                let _ = req.personalization_allowed();
+                let _ = req.personalization_allowed(&POLICY);
             }
             Err(e) => prop_assert!(!e.to_string().is_empty()),
+        }
+    }
+
+    #[test]
+    fn privacy_strings_never_panic(s in privacy_text(), id in 0u16..20, sids in proptest::collection::vec(-2i64..20, 0..4)) {
+        let _ = TcString::parse(&s);
+        let _ = POLICY.tcf_allows(&s);
+        if let Ok(g) = GppString::parse(&s) {
+            for i in g.section_ids() {
+                prop_assert!(g.section(i).is_some());
+            }
+        }
+        let ids: Vec<u16> = sids.iter().filter_map(|&i| u16::try_from(i).ok()).collect();
+        let _ = POLICY.gpp_allows(&s, Some(&ids));
+        let _ = POLICY.gpp_allows(&s, None);
+        let _ = us_opt_outs(id, &s);
+        let _ = us_privacy_opted_out(&s);
+        let req = json!({"id": "r1", "imp": [{"id": "1"}], "user": {"consent": s},
+            "regs": {"gdpr": 1, "gpp": s, "gpp_sid": sids, "us_privacy": s}});
+        if let Ok(r) = serde_json::from_value::<BidRequest>(req) {
+            let _ = r.personalization_allowed(&POLICY);
         }
     }
 }

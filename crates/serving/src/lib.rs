@@ -125,6 +125,9 @@ pub struct ServeConfig {
     pub clicks_need_impression: bool,
     /// Upper bound on OpenRTB `tmax`, ms.
     pub max_tmax_ms: u64,
+    /// Which IAB vendor the bidder is, to read TCF consent in bid requests (none: requests
+    /// under GDPR are served contextually).
+    pub consent: endcap_openrtb::ConsentPolicy,
     /// The exchanges we bid on, by caller key.
     pub exchanges: HashMap<String, Exchange>,
     /// Settings for exchanges that call without a key (open endpoints only).

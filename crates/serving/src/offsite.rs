@@ -65,7 +65,7 @@ impl Server {
         let user_key = req
             .user
             .as_ref()
-            .filter(|_| req.personalization_allowed())
+            .filter(|_| req.personalization_allowed(&cfg.consent))
             .and_then(|u| u.buyeruid.as_deref())
             .and_then(|k| HashedKey::parse(k, "user.buyeruid").ok())
             .map(|k| k.as_str().to_string())

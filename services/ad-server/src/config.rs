@@ -62,6 +62,10 @@ pub struct Settings {
     pub index_refresh: Duration,
     /// Upper bound on OpenRTB `tmax`, ms (ENDCAP_MAX_TMAX_MS, default 100).
     pub max_tmax_ms: u64,
+    /// Endcap's IAB TCF global vendor list id (ENDCAP_TCF_VENDOR_ID, 1-65535, default none):
+    /// bid requests under GDPR are personalised only with consent for it; without it they
+    /// are served contextually.
+    pub tcf_vendor_id: Option<u16>,
     /// First-price auctions onsite instead of second price (ENDCAP_AUCTION=first|second).
     pub first_price: bool,
     /// The marketplace currency (ENDCAP_CURRENCY, default USD) and rates for the OpenRTB
@@ -268,6 +272,17 @@ impl Settings {
         let max_tmax_ms = layers
             .count("ENDCAP_MAX_TMAX_MS", "max_tmax_ms")
             .unwrap_or(100);
+        let tcf_vendor_id = layers
+            .count("ENDCAP_TCF_VENDOR_ID", "tcf_vendor_id")
+            .and_then(|id| {
+                let fits = u16::try_from(id).ok();
+                if fits.is_none() {
+                    layers.error(format!(
+                        "ENDCAP_TCF_VENDOR_ID / tcf_vendor_id: {id} is not an IAB vendor id (1-65535)"
+                    ));
+                }
+                fits
+            });
         let first_price = match layers.text(None, "ENDCAP_AUCTION", "auction").as_deref() {
             None | Some("second") => false,
             Some("first") => true,
@@ -425,6 +440,7 @@ impl Settings {
             public_url,
             index_refresh,
             max_tmax_ms,
+            tcf_vendor_id,
             first_price,
             rates,
             onsite_floor_cpm_micros,
@@ -502,6 +518,34 @@ mod tests {
         let mut cli = Cli::default();
         cli.common.demo = true;
         assert!(Settings::resolve(&cli, &env(&[demo_keys]), None).is_ok());
+    }
+
+    #[test]
+    fn the_tcf_vendor_id_is_optional_and_checked() {
+        let s = Settings::resolve(&Cli::default(), &env(&[KEYS]), None).unwrap();
+        assert_eq!(
+            s.tcf_vendor_id, None,
+            "no vendor id: GDPR requests stay contextual"
+        );
+        let s = Settings::resolve(
+            &Cli::default(),
+            &env(&[KEYS, ("ENDCAP_TCF_VENDOR_ID", "755")]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(s.tcf_vendor_id, Some(755));
+        for bad in ["0", "65536", "ours"] {
+            let errs = Settings::resolve(
+                &Cli::default(),
+                &env(&[KEYS, ("ENDCAP_TCF_VENDOR_ID", bad)]),
+                None,
+            )
+            .unwrap_err();
+            assert!(
+                errs.iter().any(|e| e.contains("ENDCAP_TCF_VENDOR_ID")),
+                "{bad}: {errs:?}"
+            );
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use anyhow::Context;
 use endcap_auction::{CapCounter, MemoryCaps};
 use endcap_billing::{Budgets, RedisHandle};
 use endcap_events::{open_sink, read_table, Event, EventTarget, Sink, SinkConfig, Spool, Table};
-use endcap_openrtb::{ClearPrice, Exchange};
+use endcap_openrtb::{ClearPrice, ConsentPolicy, Exchange};
 use endcap_segments::{Segments, SegmentsConfig};
 use endcap_serving::{Index, LedgerReplay, Seen, ServeConfig, Server, SharedCaps, TrackingMetrics};
 use endcap_store::CampaignStore;
@@ -237,6 +237,9 @@ impl Application {
             lifetimes: settings.lifetimes,
             clicks_need_impression: settings.clicks_need_impression,
             max_tmax_ms: settings.max_tmax_ms,
+            consent: ConsentPolicy {
+                vendor_id: settings.tcf_vendor_id,
+            },
             exchanges: settings.exchanges.clone(),
             default_exchange: Exchange {
                 name: "default".into(),

@@ -604,7 +604,7 @@ fn a_replica_that_never_read_the_shared_counters_does_not_serve() {
         vec![creative(&li, CreativeKind::SponsoredProduct, None)],
     );
     w.budgets = Budgets::shared(
-        endcap_billing::RedisHandle::default(),
+        endcap_redis::RedisHandle::default(),
         "r".into(),
         std::time::Duration::from_millis(1),
     );

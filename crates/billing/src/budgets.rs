@@ -18,12 +18,12 @@
 
 use crate::{clamp, ChargeSplit, Limits, Spent};
 use endcap_core::CampaignId;
+use endcap_redis::{CallError, RedisHandle};
 use redis::aio::ConnectionManager;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 /// Prefix of the Redis keys the counters live under.
@@ -32,60 +32,10 @@ const REPLICAS_KEY: &str = "endcap:replicas";
 const HEARTBEAT_WINDOW_MS: i64 = 15_000;
 const DAY_KEY_TTL_SECS: i64 = 3 * 86_400;
 
-/// A campaign's offline charges as (day, nanos).
-type Pending = (CampaignId, Vec<(i32, i64)>);
-
-/// One reconnecting Redis connection shared by every user in a process; empty until Redis
-/// first answers (users degrade meanwhile).
-#[derive(Clone, Default)]
-pub struct RedisHandle(Arc<OnceCell<ConnectionManager>>);
-
-impl RedisHandle {
-    /// Starts connecting to `url` in the background, retrying every two seconds.
-    pub fn connect(url: &str) -> Result<Self, redis::RedisError> {
-        let client = redis::Client::open(url)?;
-        let handle = Self::default();
-        let cell = handle.0.clone();
-        tokio::spawn(async move {
-            loop {
-                let attempt = tokio::time::timeout(
-                    Duration::from_secs(2),
-                    ConnectionManager::new(client.clone()),
-                )
-                .await;
-                if let Ok(Ok(conn)) = attempt {
-                    let _ = cell.set(conn);
-                    tracing::info!("redis connected");
-                    return;
-                }
-                tokio::time::sleep(Duration::from_secs(2)).await;
-            }
-        });
-        Ok(handle)
-    }
-
-    /// A connection, if Redis has answered once (the manager reconnects by itself).
-    pub fn get(&self) -> Option<ConnectionManager> {
-        self.0.get().cloned()
-    }
-
-    /// The shared cell itself, for crates that keep their own Redis code (segments).
-    pub fn cell(&self) -> Arc<OnceCell<ConnectionManager>> {
-        self.0.clone()
-    }
-
-    /// Waits up to `timeout` for the first connection.
-    pub async fn ready(&self, timeout: Duration) -> bool {
-        let start = Instant::now();
-        while start.elapsed() < timeout {
-            if self.0.get().is_some() {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        self.0.get().is_some()
-    }
-}
+/// A campaign's offline charges, nanos per accounting day.
+type Pending = (CampaignId, BTreeMap<i32, i64>);
+/// Bound on each of the sync's Redis calls (it runs off the request path, every second).
+const SYNC_TIMEOUT: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Default)]
 struct CampaignState {
@@ -96,8 +46,9 @@ struct CampaignState {
     total: i64,
     /// Redis's figures have been read at least once (shared mode).
     synced: bool,
-    /// Charges billed while Redis was unreachable, not yet added to it: (day, nanos).
-    offline: Vec<(i32, i64)>,
+    /// Charges billed while Redis was unreachable, not yet added to it, summed per
+    /// accounting day: the backlog is one entry per day however long the outage lasts.
+    offline: BTreeMap<i32, i64>,
 }
 
 impl CampaignState {
@@ -307,14 +258,14 @@ impl Budgets {
         if amount <= 0 {
             return ChargeSplit::default();
         }
-        if let Some(conn) = self.redis.as_ref().and_then(RedisHandle::get) {
-            let shared = tokio::time::timeout(
-                self.timeout,
-                charge_in_redis(conn, campaign, limits, day, amount),
-            )
-            .await;
+        if let Some(redis) = &self.redis {
+            let shared = redis
+                .call(self.timeout, |conn| {
+                    charge_in_redis(conn, campaign, limits, day, amount)
+                })
+                .await;
             match shared {
-                Ok(Ok((split, today, total))) => {
+                Ok((split, today, total)) => {
                     let mut inner = self.lock();
                     let s = inner.campaigns.entry(campaign).or_default();
                     s.day = day;
@@ -323,11 +274,10 @@ impl Budgets {
                     s.synced = true;
                     return split;
                 }
-                Ok(Err(e)) => {
+                // The breaker is open: Redis is known down and was already reported.
+                Err(CallError::Unavailable) => {}
+                Err(e) => {
                     tracing::warn!(error = %e, "shared charge failed; billing against this replica's share")
-                }
-                Err(_) => {
-                    tracing::warn!("shared charge timed out; billing against this replica's share")
                 }
             }
         }
@@ -366,7 +316,7 @@ impl Budgets {
             };
             let split = clamp(amount, share, mine);
             if split.billable > 0 {
-                s.offline.push((day, split.billable));
+                *s.offline.entry(day).or_default() += split.billable;
             }
             split
         }
@@ -374,10 +324,13 @@ impl Budgets {
 
     /// Sends offline charges and a heartbeat, counts live replicas, and reads every listed
     /// campaign's counters (shared mode; a no-op locally).
-    pub async fn sync(&self, serving: &[CampaignId], day: i32) -> Result<(), redis::RedisError> {
-        let Some(mut conn) = self.redis.as_ref().and_then(RedisHandle::get) else {
+    pub async fn sync(&self, serving: &[CampaignId], day: i32) -> Result<(), CallError> {
+        let Some(redis) = &self.redis else {
             return Ok(());
         };
+        if redis.is_open() {
+            return Ok(());
+        }
         // Offline charges stay in the local view until Redis has them; the sent ones are then
         // dropped (newer ones stay) and count as known spend until the read below lands.
         let (offline, mut campaigns): (Vec<Pending>, Vec<CampaignId>) = {
@@ -408,13 +361,22 @@ impl Budgets {
                     p.cmd("INCRBY").arg(total_key(*c)).arg(*n).ignore();
                 }
             }
-            p.query_async::<()>(&mut conn).await?;
+            redis
+                .call(SYNC_TIMEOUT, |mut conn| async move {
+                    p.query_async::<()>(&mut conn).await
+                })
+                .await?;
             let mut inner = self.lock();
             for (c, sent) in &offline {
                 if let Some(s) = inner.campaigns.get_mut(c) {
-                    let n = sent.len().min(s.offline.len());
-                    s.offline.drain(..n);
+                    // Charges added while the pipeline was in flight stay in the backlog.
                     for (d, nanos) in sent {
+                        if let Some(left) = s.offline.get_mut(d) {
+                            *left -= nanos;
+                            if *left <= 0 {
+                                s.offline.remove(d);
+                            }
+                        }
                         s.total += nanos;
                         if *d == s.day {
                             s.today += nanos;
@@ -424,7 +386,8 @@ impl Budgets {
             }
         }
         let now_ms = chrono::Utc::now().timestamp_millis();
-        let (_, _, replicas): (i64, i64, i64) = redis::pipe()
+        let mut heartbeat = redis::pipe();
+        heartbeat
             .cmd("ZADD")
             .arg(REPLICAS_KEY)
             .arg(now_ms)
@@ -434,8 +397,11 @@ impl Budgets {
             .arg("-inf")
             .arg(now_ms - HEARTBEAT_WINDOW_MS)
             .cmd("ZCARD")
-            .arg(REPLICAS_KEY)
-            .query_async(&mut conn)
+            .arg(REPLICAS_KEY);
+        let (_, _, replicas): (i64, i64, i64) = redis
+            .call(SYNC_TIMEOUT, |mut conn| async move {
+                heartbeat.query_async(&mut conn).await
+            })
             .await?;
         let mut read: Vec<(CampaignId, i64, i64)> = Vec::with_capacity(campaigns.len());
         for chunk in campaigns.chunks(500) {
@@ -443,8 +409,11 @@ impl Budgets {
                 .iter()
                 .flat_map(|c| [day_key(*c, day), total_key(*c)])
                 .collect();
-            let values: Vec<Option<i64>> =
-                redis::cmd("MGET").arg(&keys).query_async(&mut conn).await?;
+            let values: Vec<Option<i64>> = redis
+                .call(SYNC_TIMEOUT, |mut conn| async move {
+                    redis::cmd("MGET").arg(&keys).query_async(&mut conn).await
+                })
+                .await?;
             for (i, c) in chunk.iter().enumerate() {
                 let d = values.get(2 * i).copied().flatten().unwrap_or(0);
                 let t = values.get(2 * i + 1).copied().flatten().unwrap_or(0);
@@ -631,6 +600,14 @@ mod tests {
                 today: 400,
                 total: 400
             })
+        );
+        // The backlog is one sum per accounting day, however many charges it holds.
+        let _ = b.charge(c, limits(1_000, 10_000), 2, 10).await;
+        let _ = b.charge(c, limits(1_000, 10_000), 2, 10).await;
+        let offline = b.lock().campaigns[&c].offline.clone();
+        assert_eq!(
+            offline.into_iter().collect::<Vec<_>>(),
+            vec![(1, 200), (2, 20)]
         );
     }
 }

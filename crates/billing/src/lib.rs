@@ -14,7 +14,7 @@ mod budgets;
 mod clock;
 mod rules;
 
-pub use budgets::{Budgets, RedisHandle, SYNC_PREFIX};
+pub use budgets::{Budgets, SYNC_PREFIX};
 pub use clock::{LocalTime, RetailerClock};
 pub use rules::{
     clamp, click_charge_nanos, impression_charge_nanos, nanos_to_micros, offsite_cpm_charge_nanos,

@@ -381,4 +381,17 @@ impl Event {
             Event::Charge(_) => Table::Charges,
         }
     }
+
+    /// When it happened, in milliseconds since the epoch (what retention measures age by).
+    pub fn ts_ms(&self) -> i64 {
+        match self {
+            Event::Impression(a) | Event::Click(a) | Event::HoldoutExposure(a) => a.ts_ms,
+            Event::Conversion(c) => c.ts_ms,
+            Event::ReceiptLine(r) => r.ts_ms,
+            Event::ReceiptHeader(h) => h.ts_ms,
+            Event::Identity(l) => l.ts_ms,
+            Event::Decision(d) => d.exposure.decided_at_ms,
+            Event::Charge(c) => c.ts_ms,
+        }
+    }
 }

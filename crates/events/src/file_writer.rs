@@ -3,13 +3,21 @@
 use crate::{BatchWriter, Event, EventError};
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::path::PathBuf;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
 /// Appends each event as a JSON line to `<dir>/<table>.ndjson`, fsync'd per batch.
+///
+/// A batch is all or nothing: each file it touches is locked (`flock`, so the two services
+/// sharing an event directory take turns) and, if any part of the batch fails, every file is
+/// cut back to its length before the batch. The batch is then spooled and replayed whole, and
+/// no line of it is written twice.
 #[derive(Debug, Clone)]
 pub struct FileWriter {
     dir: PathBuf,
+    /// Serializes this process's batches (the writer task and the replay task write at once).
+    turn: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 impl FileWriter {
@@ -17,12 +25,43 @@ impl FileWriter {
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self, EventError> {
         let dir = dir.into();
         fs::create_dir_all(&dir)?;
-        Ok(Self { dir })
+        Ok(Self {
+            dir,
+            turn: Default::default(),
+        })
     }
 
     /// The file a table's events go to.
     pub fn path(&self, table: crate::Table) -> PathBuf {
         self.dir.join(format!("{}.ndjson", table.name()))
+    }
+
+    /// Appends every table's bytes, or none: on a failure the files already appended to are
+    /// truncated back. Blocking; runs on a blocking thread.
+    fn append_all(&self, by_table: BTreeMap<crate::Table, Vec<u8>>) -> Result<(), EventError> {
+        let _turn = self.turn.lock().unwrap_or_else(|p| p.into_inner());
+        let mut opened: Vec<(fs::File, u64)> = Vec::with_capacity(by_table.len());
+        let result = (|| -> Result<(), EventError> {
+            for (table, bytes) in &by_table {
+                let f = open_locked(&self.path(*table))?;
+                let before = f.metadata()?.len();
+                opened.push((f, before));
+                if let Some((f, _)) = opened.last_mut() {
+                    f.write_all(bytes)?;
+                    f.sync_data()?;
+                }
+            }
+            Ok(())
+        })();
+        if result.is_err() {
+            for (f, before) in &opened {
+                if let Err(e) = f.set_len(*before).and_then(|()| f.sync_data()) {
+                    tracing::error!(error = %e, "cannot cut a failed batch back out of the event log");
+                }
+            }
+        }
+        // Dropping the files releases their locks.
+        result
     }
 }
 
@@ -34,22 +73,69 @@ impl BatchWriter for FileWriter {
             serde_json::to_writer(&mut *buf, e)?;
             buf.push(b'\n');
         }
-        let dir = self.clone();
+        let writer = self.clone();
         // Blocking file I/O stays off the async workers.
-        tokio::task::spawn_blocking(move || -> Result<(), EventError> {
-            for (table, bytes) in by_table {
-                let mut f = OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(dir.path(table))?;
-                f.write_all(&bytes)?;
-                f.sync_data()?;
-            }
-            Ok(())
-        })
-        .await
-        .map_err(|e| EventError::Io(std::io::Error::other(e)))?
+        tokio::task::spawn_blocking(move || writer.append_all(by_table))
+            .await
+            .map_err(|e| EventError::Io(std::io::Error::other(e)))?
     }
+}
+
+/// Opens a table file for appending and locks it, making sure the locked file is still the
+/// one at `path`: a rewrite (retention, deletion) renames a new file into place while it
+/// holds the old one's lock, and an append to the old one would be lost.
+fn open_locked(path: &Path) -> std::io::Result<fs::File> {
+    loop {
+        let f = OpenOptions::new().create(true).append(true).open(path)?;
+        f.lock()?;
+        let current = fs::metadata(path)?;
+        let held = f.metadata()?;
+        if current.ino() == held.ino() && current.dev() == held.dev() {
+            return Ok(f);
+        }
+    }
+}
+
+/// Rewrites a table file keeping only the lines `keep` accepts (retention, data-subject
+/// deletion), under the file's lock, through a temporary file renamed into place so a crash
+/// leaves the old file or the new one, never a mix. Returns (kept, removed) line counts.
+pub fn rewrite_table(
+    dir: &Path,
+    table: crate::Table,
+    mut keep: impl FnMut(&str) -> bool,
+) -> Result<(u64, u64), EventError> {
+    let path = dir.join(format!("{}.ndjson", table.name()));
+    if !path.exists() {
+        return Ok((0, 0));
+    }
+    let held = open_locked(&path)?;
+    let tmp = dir.join(format!(".{}.ndjson.rewrite", table.name()));
+    let (mut kept, mut removed) = (0, 0);
+    {
+        let mut out = std::io::BufWriter::new(fs::File::create(&tmp)?);
+        for line in BufReader::new(fs::File::open(&path)?).lines() {
+            let line = line?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            if keep(&line) {
+                out.write_all(line.as_bytes())?;
+                out.write_all(b"\n")?;
+                kept += 1;
+            } else {
+                removed += 1;
+            }
+        }
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    }
+    if removed == 0 {
+        fs::remove_file(&tmp)?;
+        return Ok((kept, 0));
+    }
+    fs::rename(&tmp, &path)?;
+    fs::File::open(dir)?.sync_all()?;
+    drop(held);
+    Ok((kept, removed))
 }
 
 /// Reads every event a [`FileWriter`] appended to `table` in `dir` (a missing file is an empty

@@ -16,6 +16,7 @@ mod file_writer;
 mod ledger;
 mod metrics;
 mod privacy;
+mod retention;
 mod schema;
 mod sink;
 mod spool;
@@ -36,11 +37,14 @@ pub use event::{
     AdEvent, Arm, ChargeReason, ChargeRecord, ChargeSource, ConversionEvent, DecisionRecord, Event,
     IdentityLink, ReceiptHeaderEvent, ReceiptLineEvent, Table,
 };
-pub use file_writer::{read_table, FileWriter};
+pub use file_writer::{read_table, rewrite_table, FileWriter};
 pub use ledger::{billable_spend, recent_ad_events, recent_charges};
 pub use metrics::SinkMetrics;
-pub use privacy::{delete_people, rows_of_people};
-pub use schema::{apply_schema, drop_partitions_before};
+pub use privacy::{delete_people, delete_people_from_files, rows_of_people};
+pub use retention::{
+    enforce_clickhouse, enforce_files, policy as retention_policy, Enforced, Retention,
+};
+pub use schema::apply_schema;
 pub use sink::{BatchWriter, EventSink, Sink, SinkConfig};
 pub use spool::{Spool, SpoolError};
 pub use target::{open_sink, EventTarget};

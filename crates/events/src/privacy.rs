@@ -97,3 +97,30 @@ pub async fn rows_of_people(
     }
     Ok(n)
 }
+
+/// Data-subject deletion in the file event log: removes every line that holds one of these
+/// keys (as a whole JSON string, so no key matches inside another), in every table file.
+/// Returns the lines removed per table. Events still spooled by another process are written
+/// later; the caller flushes its own sink first.
+pub fn delete_people_from_files(
+    dir: &std::path::Path,
+    user_keys: &[String],
+    customer_keys: &[String],
+) -> Result<Vec<(crate::Table, u64)>, EventError> {
+    let needles: Vec<String> = user_keys
+        .iter()
+        .chain(customer_keys)
+        .map(|k| format!("\"{k}\""))
+        .collect();
+    let mut out = Vec::new();
+    if needles.is_empty() {
+        return Ok(out);
+    }
+    for table in crate::Table::ALL {
+        let (_, removed) = crate::rewrite_table(dir, table, |line| {
+            !needles.iter().any(|n| line.contains(n.as_str()))
+        })?;
+        out.push((table, removed));
+    }
+    Ok(out)
+}

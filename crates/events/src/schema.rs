@@ -94,36 +94,3 @@ pub async fn apply_schema(config: &ClickHouseConfig) -> Result<Vec<u32>, EventEr
     }
     Ok(now)
 }
-
-/// Drops the daily partitions (`toYYYYMMDD`) of `table` older than `keep_from` (a
-/// `YYYYMMDD` number): retention by partition, cheap and whole. Returns the partitions dropped.
-pub async fn drop_partitions_before(
-    config: &ClickHouseConfig,
-    table: crate::Table,
-    keep_from: u32,
-) -> Result<Vec<u32>, EventError> {
-    let client = config.client();
-    let parts: Vec<String> = client
-        .query("SELECT DISTINCT partition FROM system.parts WHERE database = ? AND table = ? AND active")
-        .bind(&config.database)
-        .bind(table.name())
-        .fetch_all()
-        .await?;
-    let mut dropped = Vec::new();
-    for p in parts {
-        let Ok(day) = p.trim_matches('\'').parse::<u32>() else {
-            continue;
-        };
-        if day < keep_from {
-            client
-                .query(&format!(
-                    "ALTER TABLE {} DROP PARTITION {day}",
-                    table.name()
-                ))
-                .execute()
-                .await?;
-            dropped.push(day);
-        }
-    }
-    Ok(dropped)
-}

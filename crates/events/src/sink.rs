@@ -12,10 +12,18 @@ pub trait BatchWriter: Send + Sync + 'static {
     fn write(&self, batch: &[Event]) -> impl Future<Output = Result<(), EventError>> + Send;
 }
 
-/// Where producers put events. `send` never blocks and never loses an event.
+/// Where producers put events. `send` never blocks; an event it cannot queue is parked,
+/// and [`Sink::settled`] waits until parked events are on disk before a caller acknowledges.
 pub trait EventSink: Send + Sync {
     /// Queues one event.
     fn send(&self, event: Event);
+}
+
+/// Events parked while the queue was full, and the sequence number of the last one parked.
+#[derive(Default)]
+struct Parked {
+    events: Vec<Event>,
+    seq: u64,
 }
 
 /// How the sink batches and retries.
@@ -62,7 +70,11 @@ enum Control {
 pub struct Sink {
     tx: mpsc::Sender<Event>,
     control: mpsc::Sender<Control>,
-    overflow: Arc<Mutex<Vec<Event>>>,
+    overflow: Arc<Mutex<Parked>>,
+    /// Wakes the overflow spooler.
+    wake: Arc<tokio::sync::Notify>,
+    /// The sequence number up to which parked events are spooled (or counted as dropped).
+    settled: tokio::sync::watch::Receiver<u64>,
     metrics: Arc<SinkMetrics>,
     max_overflow: usize,
 }
@@ -78,7 +90,7 @@ impl EventSink for Sink {
                 mpsc::error::TrySendError::Full(ev) | mpsc::error::TrySendError::Closed(ev) => ev,
             };
             let mut parked = self.overflow.lock().unwrap_or_else(|p| p.into_inner());
-            if parked.len() >= self.max_overflow {
+            if parked.events.len() >= self.max_overflow {
                 drop(parked);
                 let n = self
                     .metrics
@@ -92,7 +104,10 @@ impl EventSink for Sink {
                 }
                 return;
             }
-            parked.push(ev);
+            parked.events.push(ev);
+            parked.seq += 1;
+            drop(parked);
+            self.wake.notify_one();
         }
     }
 }
@@ -103,8 +118,11 @@ impl Sink {
         let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
         let (control, control_rx) = mpsc::channel(16);
         let metrics = Arc::new(SinkMetrics::default());
-        let overflow = Arc::new(Mutex::new(Vec::new()));
+        let overflow = Arc::new(Mutex::new(Parked::default()));
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let (settle, settled) = tokio::sync::watch::channel(0);
         let shared = Arc::new(Shared {
+            settle,
             writer,
             spool: Arc::new(spool),
             metrics: metrics.clone(),
@@ -114,11 +132,14 @@ impl Sink {
             failing: Mutex::new(std::collections::HashMap::new()),
         });
         tokio::spawn(writer_loop(shared.clone(), rx, control_rx, config.clone()));
+        tokio::spawn(overflow_loop(shared.clone(), wake.clone()));
         tokio::spawn(replay_loop(shared, config.replay_interval));
         Sink {
             tx,
             control,
             overflow,
+            wake,
+            settled,
             metrics,
             max_overflow: config.max_overflow.max(1),
         }
@@ -127,6 +148,19 @@ impl Sink {
     /// The sink's counters.
     pub fn metrics(&self) -> &Arc<SinkMetrics> {
         &self.metrics
+    }
+
+    /// Waits until every event parked so far (the queue was full) is spooled to disk, so a
+    /// caller acknowledges only what a crash would not lose. Returns at once when nothing is
+    /// parked, which is always the case unless the writer has fallen behind.
+    pub async fn settled(&self) {
+        let parked = self.overflow.lock().unwrap_or_else(|p| p.into_inner()).seq;
+        let mut rx = self.settled.clone();
+        if *rx.borrow() >= parked {
+            return;
+        }
+        // The spooler ends only when the sink does; then there is nothing left to wait for.
+        let _ = rx.wait_for(|done| *done >= parked).await;
     }
 
     /// Writes (or spools) everything queued so far, and waits for it.
@@ -145,7 +179,9 @@ struct Shared<W> {
     /// Spool files whose replay failed, and how often.
     failing: Mutex<std::collections::HashMap<std::path::PathBuf, u32>>,
     metrics: Arc<SinkMetrics>,
-    overflow: Arc<Mutex<Vec<Event>>>,
+    overflow: Arc<Mutex<Parked>>,
+    /// Publishes the parked sequence number handled so far.
+    settle: tokio::sync::watch::Sender<u64>,
     /// Keeps two replay passes (the timer's and a slow previous one) from interleaving.
     replay_lock: tokio::sync::Mutex<()>,
 }
@@ -211,8 +247,19 @@ impl<W: BatchWriter> Shared<W> {
         }
     }
 
-    fn take_overflow(&self) -> Vec<Event> {
-        std::mem::take(&mut *self.overflow.lock().unwrap_or_else(|p| p.into_inner()))
+    /// Takes the parked events and the sequence number they reach.
+    fn take_overflow(&self) -> (Vec<Event>, u64) {
+        let mut p = self.overflow.lock().unwrap_or_else(|p| p.into_inner());
+        (std::mem::take(&mut p.events), p.seq)
+    }
+
+    /// Tells waiting callers that parked events up to `seq` are handled.
+    fn settle(&self, seq: u64) {
+        self.settle.send_if_modified(|done| {
+            let moved = seq > *done;
+            *done = (*done).max(seq);
+            moved
+        });
     }
 
     /// Replays spooled batches oldest first; stops at the first failure.
@@ -312,17 +359,13 @@ async fn writer_loop<W: BatchWriter>(
                 }
                 None => {
                     shared.deliver(std::mem::take(&mut buf)).await;
-                    let rest = shared.take_overflow();
+                    let (rest, seq) = shared.take_overflow();
                     shared.deliver(rest).await;
+                    shared.settle(seq);
                     return;
                 }
             },
             _ = tick.tick() => {
-                let over = shared.take_overflow();
-                if !over.is_empty() {
-                    // The queue was full: these go straight to disk so the backlog drains.
-                    shared.spool_batch(over).await;
-                }
                 shared.deliver(std::mem::take(&mut buf)).await;
             }
             Some(Control::Flush(ack)) = control.recv() => {
@@ -333,10 +376,29 @@ async fn writer_loop<W: BatchWriter>(
                     }
                 }
                 shared.deliver(std::mem::take(&mut buf)).await;
-                let over = shared.take_overflow();
+                let (over, seq) = shared.take_overflow();
                 shared.deliver(over).await;
+                shared.settle(seq);
                 let _ = ack.send(());
             }
+        }
+    }
+}
+
+/// Spools parked events as soon as they are parked, apart from the writer (which may be
+/// busy with a slow write), so callers waiting in [`Sink::settled`] wait only for the disk.
+async fn overflow_loop<W: BatchWriter>(shared: Arc<Shared<W>>, wake: Arc<tokio::sync::Notify>) {
+    loop {
+        // The timeout also ends this task once the sink itself is gone.
+        let _ = tokio::time::timeout(Duration::from_secs(1), wake.notified()).await;
+        let (over, seq) = shared.take_overflow();
+        if !over.is_empty() {
+            // The queue was full: these go straight to disk so the backlog drains.
+            shared.spool_batch(over).await;
+        }
+        shared.settle(seq);
+        if shared.settle.receiver_count() == 0 {
+            return;
         }
     }
 }

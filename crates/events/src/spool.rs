@@ -12,8 +12,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 const MAGIC: &str = "ENDCAP-SPOOL v1";
 
 /// A `.tmp` file this old was left by a crash, not by a write in progress.
-const STALE_TMP: std::time::Duration = std::time::Duration::from_secs(3_600);
-
 /// Why a spool file could not be replayed.
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
@@ -35,31 +33,47 @@ pub enum SpoolError {
 pub struct Spool {
     dir: PathBuf,
     seq: AtomicU64,
+    /// Held open with an exclusive lock for as long as this process owns the directory.
+    _owner: File,
 }
 
 impl Spool {
-    /// Opens (creating) the spool directory.
+    /// Opens (creating) the spool directory and takes it for this process: a second
+    /// process (or a second open) on the same directory is refused, because two replayers
+    /// would store each batch twice.
     pub fn open(dir: impl Into<PathBuf>) -> io::Result<Self> {
         let dir = dir.into();
         fs::create_dir_all(dir.join("corrupt"))?;
         fs::create_dir_all(dir.join("failed"))?;
-        // A crash mid-write leaves a `.tmp` file that is never renamed. Only old ones go: a
-        // process sharing the directory may be writing a fresh one right now.
-        let stale = std::time::SystemTime::now() - STALE_TMP;
+        let owner = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("LOCK"))?;
+        match owner.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    format!(
+                        "the spool directory {} belongs to another running process; give each process its own",
+                        dir.display()
+                    ),
+                ))
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(e),
+        }
+        // A crash mid-write leaves a `.tmp` file that is never renamed; the directory is
+        // ours alone, so every one of them is a leftover.
         for entry in fs::read_dir(&dir)?.flatten() {
-            let name = entry.file_name();
-            let is_tmp = name.to_string_lossy().ends_with(".tmp");
-            let old = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| t < stale);
-            if is_tmp && old {
+            if entry.file_name().to_string_lossy().ends_with(".tmp") {
                 let _ = fs::remove_file(entry.path());
             }
         }
         Ok(Self {
             dir,
             seq: AtomicU64::new(0),
+            _owner: owner,
         })
     }
 
@@ -121,7 +135,16 @@ impl Spool {
 
     /// Spooled batch files, oldest first.
     pub fn pending(&self) -> io::Result<Vec<PathBuf>> {
-        let mut files: Vec<PathBuf> = fs::read_dir(&self.dir)?
+        Self::pending_in(&self.dir)
+    }
+
+    /// Batch files waiting in a spool directory, oldest first, read without owning it (a
+    /// process watching its own running sink drain, a start-up replay of the ledger).
+    pub fn pending_in(dir: &Path) -> io::Result<Vec<PathBuf>> {
+        if !dir.exists() {
+            return Ok(Vec::new());
+        }
+        let mut files: Vec<PathBuf> = fs::read_dir(dir)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "spool"))
             .collect();
@@ -131,6 +154,11 @@ impl Spool {
 
     /// Reads and verifies one batch file.
     pub fn read(&self, path: &Path) -> Result<Vec<Event>, SpoolError> {
+        Self::read_file(path)
+    }
+
+    /// Reads and verifies one batch file, wherever it is (see [`Spool::pending_in`]).
+    pub fn read_file(path: &Path) -> Result<Vec<Event>, SpoolError> {
         let corrupt = |reason: &str| SpoolError::Corrupt {
             path: path.to_path_buf(),
             reason: reason.to_string(),

@@ -25,11 +25,12 @@ impl EventTarget {
         }
     }
 
-    /// The spool directory used when none is configured.
-    pub fn default_spool_dir(&self) -> PathBuf {
+    /// The spool directory `service` uses when none is configured: one per service, since
+    /// a spool directory has one owning process.
+    pub fn default_spool_dir(&self, service: &str) -> PathBuf {
         match self {
-            EventTarget::ClickHouse(_) => PathBuf::from("endcap-spool"),
-            EventTarget::Files(dir) => dir.join("spool"),
+            EventTarget::ClickHouse(_) => PathBuf::from("endcap-spool").join(service),
+            EventTarget::Files(dir) => dir.join("spool").join(service),
         }
     }
 }

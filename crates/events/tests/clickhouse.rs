@@ -327,7 +327,7 @@ async fn wait_until(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
 }
 
 fn spool_is_empty(dir: &Path) -> bool {
-    Spool::open(dir).unwrap().pending().unwrap().is_empty()
+    Spool::pending_in(dir).unwrap().is_empty()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -424,6 +424,7 @@ async fn a_corrupt_spool_file_is_reported_and_skipped() {
     let bytes = std::fs::read(&torn).unwrap();
     std::fs::write(&torn, &bytes[..bytes.len() / 2]).unwrap();
     spool.write(&good[5..]).unwrap();
+    drop(spool);
 
     let sink = Sink::start(
         ClickHouseWriter::new(&cfg),
@@ -562,26 +563,51 @@ async fn the_decision_log_and_the_charge_ledger_round_trip_and_collapse_replays(
 }
 
 #[tokio::test]
-async fn old_decision_partitions_are_dropped_whole() {
+async fn retention_drops_old_partitions_whole_and_deletes_old_unpartitioned_rows() {
     let cfg = fresh_db(&shared_url());
     apply_schema(&cfg).await.unwrap();
     let day = 86_400_000;
     let old = decision(Arm::Served, now_ms() - 100 * day);
     let new = decision(Arm::Served, now_ms());
+    let mut old_ad = ad(1);
+    old_ad.exposure.decided_at_ms -= 500 * day;
+    old_ad.ts_ms -= 500 * day;
+    let link = |ts_ms| {
+        Event::Identity(IdentityLink {
+            user_key: format!("{:064x}", ts_ms),
+            customer_key: "c".repeat(64),
+            ts_ms,
+        })
+    };
     ClickHouseWriter::new(&cfg)
         .write(&[
             Event::Decision(Box::new(old)),
             Event::Decision(Box::new(new.clone())),
+            Event::Impression(old_ad),
+            Event::Impression(ad(2)),
+            link(now_ms() - 500 * day),
+            link(now_ms()),
         ])
         .await
         .unwrap();
-    let cutoff = chrono::Utc::now().date_naive() - chrono::Duration::days(90);
-    let keep_from: u32 = cutoff.format("%Y%m%d").to_string().parse().unwrap();
-    let dropped = drop_partitions_before(&cfg, Table::Decisions, keep_from)
+    let done = enforce_clickhouse(&cfg, &retention_policy(90), chrono::Utc::now())
         .await
         .unwrap();
-    assert_eq!(dropped.len(), 1);
+    let of = |t: &str| done.iter().find(|d| d.table == t).unwrap().clone();
+    assert_eq!(of("decisions").partitions.len(), 1);
+    assert_eq!(of("impressions").partitions.len(), 1);
+    assert!(of("identity_map").mutation);
+    assert!(of("charges").partitions.is_empty());
     assert_eq!(count(&cfg, "SELECT count() FROM decisions").await, 1);
+    assert_eq!(count(&cfg, "SELECT count() FROM impressions").await, 1);
+    // 18.16 runs the mutation in the background.
+    for _ in 0..100 {
+        if count(&cfg, "SELECT count() FROM identity_map").await == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(count(&cfg, "SELECT count() FROM identity_map").await, 1);
 }
 
 #[tokio::test]

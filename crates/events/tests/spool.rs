@@ -73,15 +73,15 @@ async fn a_spool_file_the_writer_keeps_refusing_is_set_aside_and_the_rest_flows(
         sink.send(ev(i));
     }
     sink.flush().await;
-    let spool = Spool::open(dir.path()).unwrap();
-    assert_eq!(spool.pending().unwrap().len(), 3, "chunked to max_batch");
+    let pending = || Spool::pending_in(dir.path()).unwrap();
+    assert_eq!(pending().len(), 3, "chunked to max_batch");
     // Back up: new events flow; the poisoned file is set aside after its tries; the others
     // are replayed.
     down.store(false, Ordering::Relaxed);
     for i in 100..110 {
         sink.send(ev(i));
     }
-    until("the spool drains", || spool.pending().unwrap().is_empty()).await;
+    until("the spool drains", || pending().is_empty()).await;
     let m = sink.metrics();
     assert_eq!(SinkMetrics::get(&m.failed_spool_files), 1);
     assert_eq!(
@@ -152,20 +152,169 @@ async fn the_overflow_is_bounded_and_what_it_refuses_is_counted() {
 }
 
 #[test]
-fn a_stale_temporary_file_is_cleaned_at_open_and_a_fresh_one_kept() {
+fn leftover_temporary_files_are_cleaned_at_open() {
     let dir = tempfile::tempdir().unwrap();
-    let stale = dir.path().join(".old.spool.tmp");
-    let fresh = dir.path().join(".new.spool.tmp");
-    std::fs::write(&stale, b"torn").unwrap();
-    std::fs::write(&fresh, b"being written").unwrap();
-    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7_200);
-    std::fs::File::options()
-        .write(true)
-        .open(&stale)
-        .unwrap()
-        .set_modified(two_hours_ago)
-        .unwrap();
+    let torn = dir.path().join(".old.spool.tmp");
+    std::fs::write(&torn, b"torn").unwrap();
     Spool::open(dir.path()).unwrap();
-    assert!(!stale.exists());
-    assert!(fresh.exists(), "another process may be writing it");
+    assert!(!torn.exists());
+}
+
+#[test]
+fn a_spool_directory_has_one_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Spool::open(dir.path()).unwrap();
+    let second = Spool::open(dir.path()).unwrap_err();
+    assert_eq!(second.kind(), std::io::ErrorKind::WouldBlock);
+    assert!(
+        second.to_string().contains("another running process"),
+        "{second}"
+    );
+    drop(first);
+    Spool::open(dir.path()).expect("free again once the owner is gone");
+}
+
+#[tokio::test]
+async fn events_past_a_full_queue_are_on_disk_before_they_are_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = SinkConfig {
+        queue_capacity: 5,
+        max_batch: 1,
+        ..config()
+    };
+    let sink = Sink::start(Hung, Spool::open(dir.path()).unwrap(), cfg);
+    for i in 0..50 {
+        sink.send(ev(i));
+    }
+    sink.settled().await;
+    let spooled: usize = Spool::pending_in(dir.path())
+        .unwrap()
+        .iter()
+        .map(|p| Spool::read_file(p).unwrap().len())
+        .sum();
+    let m = sink.metrics();
+    let parked = SinkMetrics::get(&m.overflowed);
+    assert!(parked >= 50 - 1 - 5, "{parked}");
+    assert_eq!(spooled as u64, parked, "every parked event is in the spool");
+    assert_eq!(SinkMetrics::get(&m.dropped), 0);
+}
+
+#[tokio::test]
+async fn a_file_log_batch_that_fails_half_way_is_cut_back_and_replayed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool_dir = tempfile::tempdir().unwrap();
+    let writer = FileWriter::open(dir.path()).unwrap();
+    let (a, b) = (
+        ev(1),
+        Event::Conversion(ConversionEvent {
+            event_id: uuid::Uuid::now_v7(),
+            ts_ms: 1_790_000_000_000,
+            user_key: "a".repeat(64),
+            order_id: "o-1".into(),
+            skus: vec!["sku-1".into()],
+            amount_micros: 1_000_000,
+            currency: "USD".into(),
+        }),
+    );
+    let (first, second) = if a.table() < b.table() {
+        (&a, &b)
+    } else {
+        (&b, &a)
+    };
+    // The second table's file cannot be opened: the first table's lines must not stay.
+    let blocked = writer.path(second.table());
+    std::fs::create_dir_all(&blocked).unwrap();
+    let sink = Sink::start(
+        writer.clone(),
+        Spool::open(spool_dir.path()).unwrap(),
+        config(),
+    );
+    sink.send(first.clone());
+    sink.send(second.clone());
+    sink.flush().await;
+    assert_eq!(
+        std::fs::read(writer.path(first.table())).unwrap_or_default(),
+        b"",
+        "the half-written batch was cut back"
+    );
+    assert_eq!(Spool::pending_in(spool_dir.path()).unwrap().len(), 1);
+    // The path frees up; the replay stores the batch, each line once.
+    std::fs::remove_dir(&blocked).unwrap();
+    until("the spool drains", || {
+        Spool::pending_in(spool_dir.path()).unwrap().is_empty()
+    })
+    .await;
+    assert_eq!(read_table(dir.path(), first.table()).unwrap().len(), 1);
+    assert_eq!(read_table(dir.path(), second.table()).unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn retention_rewrites_the_file_log_without_old_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = FileWriter::open(dir.path()).unwrap();
+    let now = chrono::Utc::now();
+    let link = |days_ago: i64, i: u64| {
+        Event::Identity(IdentityLink {
+            user_key: format!("{i:064x}"),
+            customer_key: "c".repeat(64),
+            ts_ms: (now - chrono::Duration::days(days_ago)).timestamp_millis(),
+        })
+    };
+    writer
+        .write(&[link(500, 1), link(450, 2), link(10, 3), link(0, 4)])
+        .await
+        .unwrap();
+    let done = enforce_files(dir.path(), &retention_policy(90), now).unwrap();
+    let identity = done.iter().find(|d| d.table == "identity_map").unwrap();
+    assert_eq!(identity.lines, 2);
+    let left = read_table(dir.path(), Table::IdentityMap).unwrap();
+    assert_eq!(left, vec![link(10, 3), link(0, 4)]);
+    // Appends after the rewrite land in the new file.
+    writer.write(&[link(0, 5)]).await.unwrap();
+    assert_eq!(read_table(dir.path(), Table::IdentityMap).unwrap().len(), 3);
+    // Nothing old left: a second run removes nothing.
+    let again = enforce_files(dir.path(), &retention_policy(90), now).unwrap();
+    assert!(again.iter().all(|d| d.lines == 0));
+}
+
+#[tokio::test]
+async fn a_deleted_person_leaves_no_line_in_the_file_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = FileWriter::open(dir.path()).unwrap();
+    let (gone, kept) = (format!("{:064x}", 7), format!("{:064x}", 8));
+    let customer = "d".repeat(64);
+    writer
+        .write(&[
+            Event::Identity(IdentityLink {
+                user_key: gone.clone(),
+                customer_key: customer.clone(),
+                ts_ms: 1_790_000_000_000,
+            }),
+            Event::Identity(IdentityLink {
+                user_key: kept.clone(),
+                customer_key: "e".repeat(64),
+                ts_ms: 1_790_000_000_000,
+            }),
+            Event::ReceiptHeader(ReceiptHeaderEvent {
+                receipt_id: "r-1".into(),
+                version: 1,
+                line_count: 0,
+                customer_key: customer.clone(),
+                store_id: "s-1".into(),
+                channel: "in_store".into(),
+                ts_ms: 1_790_000_000_000,
+            }),
+        ])
+        .await
+        .unwrap();
+    let removed =
+        delete_people_from_files(dir.path(), &[gone.clone()], &[customer.clone()]).unwrap();
+    assert_eq!(removed.iter().map(|(_, n)| n).sum::<u64>(), 2);
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default();
+        assert!(!text.contains(&gone) && !text.contains(&customer), "{text}");
+    }
+    assert!(std::fs::read_to_string(writer.path(Table::IdentityMap))
+        .unwrap()
+        .contains(&kept));
 }

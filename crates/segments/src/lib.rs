@@ -2,28 +2,28 @@
 //!
 //! A user's segments are one Redis SET (`seg:u:{user_key}`), read in one round trip; each
 //! segment also keeps the set of its members (`seg:m:{segment}`) so it can be emptied. Uploads
-//! are pipelined in chunks. Lookups go through a moka cache (with shorter-lived negative
-//! entries) and are bounded by a timeout: a miss, a slow Redis or a Redis fault degrades to
-//! "no segments", never to an error, because ads must keep flowing. Without Redis (the
-//! embedded default) an in-process map stands in, visible to this process only.
+//! are pipelined in chunks. Without Redis (the embedded default) members live in the shared
+//! campaign store (SQLite or PostgreSQL, indexed both ways), so every process on the same
+//! database sees them. Lookups go through a moka cache (with shorter-lived negative entries)
+//! and are bounded by a timeout: a miss, a slow backend or a fault degrades to "no segments",
+//! never to an error, because ads must keep flowing.
 #![warn(missing_docs)]
 
+use endcap_redis::{CallError, RedisHandle};
+use endcap_store::{CampaignStore, StoreError};
 use moka::sync::Cache;
-use redis::aio::ConnectionManager;
-use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::OnceCell;
 
 /// Errors of segment writes (lookups never fail).
 #[derive(Debug, thiserror::Error)]
 pub enum SegmentError {
-    /// Redis refused or is unreachable.
-    #[error("redis: {0}")]
-    Redis(#[from] redis::RedisError),
-    /// Redis is configured but not connected (yet).
-    #[error("redis is not connected")]
-    NotConnected,
+    /// Redis refused, is unreachable, or is known down.
+    #[error("{0}")]
+    Redis(#[from] CallError),
+    /// The shared store refused (for instance a segment over its size limit).
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// How lookups are cached and bounded.
@@ -33,12 +33,14 @@ pub struct SegmentsConfig {
     pub ttl: Duration,
     /// How long "no segments" is cached (shorter: new uploads show sooner).
     pub negative_ttl: Duration,
-    /// Longest a lookup may wait for Redis.
+    /// Longest a lookup may wait for the backend.
     pub timeout: Duration,
     /// Most users cached.
     pub capacity: u64,
     /// Keys written per pipeline on upload.
     pub chunk: usize,
+    /// Most members one segment may hold in the shared store.
+    pub max_members: u64,
 }
 
 impl Default for SegmentsConfig {
@@ -49,18 +51,22 @@ impl Default for SegmentsConfig {
             timeout: Duration::from_millis(5),
             capacity: 1_000_000,
             chunk: 1_000,
+            max_members: 10_000_000,
         }
     }
 }
+
+/// Bound on a write's Redis round trip (uploads run off the decision path).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where a lookup's answer came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     /// The in-process cache.
     Cache,
-    /// Redis or the in-process store.
+    /// Redis or the shared store.
     Store,
-    /// Redis was slow, down or not connected: answered "no segments".
+    /// The backend was slow, down or not connected: answered "no segments".
     Degraded,
 }
 
@@ -73,15 +79,9 @@ pub struct Lookup {
     pub source: Source,
 }
 
-#[derive(Default)]
-struct Memory {
-    users: HashMap<String, BTreeSet<String>>,
-    members: HashMap<String, BTreeSet<String>>,
-}
-
 enum Backend {
-    Redis(Arc<OnceCell<ConnectionManager>>),
-    Memory(RwLock<Memory>),
+    Redis(RedisHandle),
+    Store(CampaignStore),
 }
 
 #[derive(Clone)]
@@ -116,45 +116,27 @@ impl Segments {
         }
     }
 
-    /// The embedded default: an in-process store.
-    pub fn in_memory(config: SegmentsConfig) -> Self {
-        Self::with_backend(Backend::Memory(RwLock::new(Memory::default())), config)
+    /// The embedded default: members in the shared campaign store.
+    pub fn in_store(store: CampaignStore, config: SegmentsConfig) -> Self {
+        Self::with_backend(Backend::Store(store), config)
     }
 
-    /// Redis at `url`. If Redis cannot be reached now, a background task keeps trying and
-    /// lookups answer "no segments" meanwhile.
+    /// Redis at `url`, waiting up to three seconds for the first connection. If Redis cannot
+    /// be reached, the handle keeps trying and lookups answer "no segments" meanwhile.
     pub async fn redis(url: &str, config: SegmentsConfig) -> Result<Self, SegmentError> {
-        let client = redis::Client::open(url)?;
-        let cell = Arc::new(OnceCell::new());
-        match connect(&client).await {
-            Ok(m) => {
-                let _ = cell.set(m);
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "redis unreachable; serving without segments until it is back");
-                let cell = cell.clone();
-                tokio::spawn(async move {
-                    loop {
-                        tokio::time::sleep(Duration::from_secs(2)).await;
-                        if let Ok(m) = connect(&client).await {
-                            let _ = cell.set(m);
-                            tracing::info!("redis connected");
-                            return;
-                        }
-                    }
-                });
-            }
+        let handle = RedisHandle::connect(url).map_err(CallError::from)?;
+        if !handle.ready(Duration::from_secs(3)).await {
+            tracing::warn!("redis unreachable; serving without segments until it is back");
         }
-        Ok(Self::with_backend(Backend::Redis(cell), config))
+        Ok(Self::redis_shared(handle, config))
     }
 
-    /// Redis through a connection shared with the rest of the process (filled once Redis
-    /// answers; lookups answer "no segments" until then).
-    pub fn redis_shared(conn: Arc<OnceCell<ConnectionManager>>, config: SegmentsConfig) -> Self {
-        Self::with_backend(Backend::Redis(conn), config)
+    /// Redis through the connection the rest of the process shares.
+    pub fn redis_shared(handle: RedisHandle, config: SegmentsConfig) -> Self {
+        Self::with_backend(Backend::Redis(handle), config)
     }
 
-    /// The user's segments: cache, then the store within the timeout, else none.
+    /// The user's segments: cache, then the backend within the timeout, else none.
     pub async fn lookup(&self, user: &str) -> Lookup {
         if let Some(Entry(segments)) = self.cache.get(user) {
             return Lookup {
@@ -163,31 +145,33 @@ impl Segments {
             };
         }
         let found: Option<Vec<String>> = match &self.backend {
-            Backend::Memory(m) => Some(
-                m.read()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .users
-                    .get(user)
-                    .map(|s| s.iter().cloned().collect())
-                    .unwrap_or_default(),
-            ),
-            Backend::Redis(cell) => match cell.get() {
-                None => None,
-                Some(conn) => {
-                    let mut conn = conn.clone();
-                    let mut cmd = redis::cmd("SMEMBERS");
-                    cmd.arg(user_key(user));
-                    let read = cmd.query_async::<Vec<String>>(&mut conn);
-                    match tokio::time::timeout(self.config.timeout, read).await {
-                        Ok(Ok(v)) => Some(v),
-                        Ok(Err(e)) => {
-                            tracing::debug!(error = %e, "segment lookup failed");
-                            None
-                        }
-                        Err(_) => None,
+            Backend::Store(store) => {
+                match tokio::time::timeout(self.config.timeout, store.segments_of_user(user)).await
+                {
+                    Ok(Ok(v)) => Some(v),
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, "segment lookup failed");
+                        None
+                    }
+                    Err(_) => None,
+                }
+            }
+            Backend::Redis(redis) => {
+                let mut cmd = redis::cmd("SMEMBERS");
+                cmd.arg(user_key(user));
+                let read = redis
+                    .call(self.config.timeout, |mut conn| async move {
+                        cmd.query_async::<Vec<String>>(&mut conn).await
+                    })
+                    .await;
+                match read {
+                    Ok(v) => Some(v),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "segment lookup failed");
+                        None
                     }
                 }
-            },
+            }
         };
         match found {
             Some(mut v) => {
@@ -233,25 +217,16 @@ impl Segments {
         add: bool,
     ) -> Result<usize, SegmentError> {
         match &self.backend {
-            Backend::Memory(m) => {
-                let mut m = m.write().unwrap_or_else(|p| p.into_inner());
-                for u in users {
-                    let user_set = m.users.entry(u.clone()).or_default();
-                    if add {
-                        user_set.insert(segment.to_string());
-                    } else {
-                        user_set.remove(segment);
-                    }
-                    let member_set = m.members.entry(segment.to_string()).or_default();
-                    if add {
-                        member_set.insert(u.clone());
-                    } else {
-                        member_set.remove(u);
-                    }
+            Backend::Store(store) => {
+                if add {
+                    store
+                        .add_segment_members(segment, users, self.config.max_members)
+                        .await?;
+                } else {
+                    store.remove_segment_members(segment, users).await?;
                 }
             }
-            Backend::Redis(cell) => {
-                let mut conn = cell.get().ok_or(SegmentError::NotConnected)?.clone();
+            Backend::Redis(redis) => {
                 let cmd = if add { "SADD" } else { "SREM" };
                 for chunk in users.chunks(self.config.chunk.max(1)) {
                     let mut p = redis::pipe();
@@ -259,7 +234,11 @@ impl Segments {
                         p.cmd(cmd).arg(user_key(u)).arg(segment).ignore();
                     }
                     p.cmd(cmd).arg(members_key(segment)).arg(chunk).ignore();
-                    p.query_async::<()>(&mut conn).await?;
+                    redis
+                        .call(WRITE_TIMEOUT, |mut conn| async move {
+                            p.query_async::<()>(&mut conn).await
+                        })
+                        .await?;
                 }
             }
         }
@@ -272,18 +251,13 @@ impl Segments {
     /// Empties a segment; returns how many members it had.
     pub async fn clear(&self, segment: &str) -> Result<usize, SegmentError> {
         let members: Vec<String> = match &self.backend {
-            Backend::Memory(m) => m
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .members
-                .get(segment)
-                .map(|s| s.iter().cloned().collect())
-                .unwrap_or_default(),
-            Backend::Redis(cell) => {
-                let mut conn = cell.get().ok_or(SegmentError::NotConnected)?.clone();
-                redis::cmd("SMEMBERS")
-                    .arg(members_key(segment))
-                    .query_async(&mut conn)
+            Backend::Store(store) => store.segment_members(segment).await?,
+            Backend::Redis(redis) => {
+                let key = members_key(segment);
+                redis
+                    .call(WRITE_TIMEOUT, |mut conn| async move {
+                        redis::cmd("SMEMBERS").arg(key).query_async(&mut conn).await
+                    })
                     .await?
             }
         };
@@ -294,38 +268,18 @@ impl Segments {
     /// Number of members of a segment.
     pub async fn size(&self, segment: &str) -> Result<usize, SegmentError> {
         match &self.backend {
-            Backend::Memory(m) => Ok(m
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .members
-                .get(segment)
-                .map_or(0, BTreeSet::len)),
-            Backend::Redis(cell) => {
-                let mut conn = cell.get().ok_or(SegmentError::NotConnected)?.clone();
-                Ok(redis::cmd("SCARD")
-                    .arg(members_key(segment))
-                    .query_async(&mut conn)
+            Backend::Store(store) => {
+                Ok(usize::try_from(store.segment_size(segment).await?).unwrap_or(usize::MAX))
+            }
+            Backend::Redis(redis) => {
+                let key = members_key(segment);
+                Ok(redis
+                    .call(WRITE_TIMEOUT, |mut conn| async move {
+                        redis::cmd("SCARD").arg(key).query_async(&mut conn).await
+                    })
                     .await?)
             }
         }
-    }
-}
-
-/// One bounded attempt to connect; the manager reconnects by itself once it has connected.
-async fn connect(client: &redis::Client) -> Result<ConnectionManager, SegmentError> {
-    let config = redis::aio::ConnectionManagerConfig::new()
-        .set_connection_timeout(Duration::from_secs(1))
-        .set_response_timeout(Duration::from_secs(2))
-        .set_number_of_retries(1)
-        .set_max_delay(500);
-    match tokio::time::timeout(
-        Duration::from_secs(3),
-        ConnectionManager::new_with_config(client.clone(), config),
-    )
-    .await
-    {
-        Ok(res) => Ok(res?),
-        Err(_) => Err(SegmentError::NotConnected),
     }
 }
 
@@ -350,12 +304,19 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn the_in_memory_store_adds_removes_and_clears() {
-        let s = Segments::in_memory(SegmentsConfig::default());
+    async fn the_shared_store_adds_removes_clears_and_bounds() {
+        let store = endcap_store::testing::fresh_store(None).await.unwrap();
+        let config = SegmentsConfig {
+            max_members: 4,
+            ..SegmentsConfig::default()
+        };
+        let s = Segments::in_store(store.clone(), config.clone());
+        // A second process on the same database (the ad server) sees what this one wrote.
+        let other = Segments::in_store(store, config);
         let users: Vec<String> = (0..3).map(|i| format!("u{i}")).collect();
         s.add_members("dairy", &users).await.unwrap();
         s.add_members("pets", &users[..1]).await.unwrap();
-        let l = s.lookup("u0").await;
+        let l = other.lookup("u0").await;
         assert_eq!(
             (&*l.segments, l.source),
             (
@@ -363,13 +324,22 @@ mod tests {
                 Source::Store
             )
         );
+        assert_eq!(s.lookup("u0").await.source, Source::Store);
         assert_eq!(s.lookup("u0").await.source, Source::Cache);
         s.remove_members("pets", &users[..1]).await.unwrap();
         assert_eq!(
             &*s.lookup("u0").await.segments,
             &["dairy".to_string()][..],
-            "writes invalidate the cache"
+            "writes invalidate the writer's cache"
         );
+        // Past the bound nothing of the upload is written.
+        let more: Vec<String> = (3..6).map(|i| format!("u{i}")).collect();
+        let refused = s.add_members("dairy", &more).await.unwrap_err();
+        assert!(
+            matches!(&refused, SegmentError::Store(StoreError::Invalid(v)) if v.field == "members"),
+            "{refused}"
+        );
+        assert_eq!(s.size("dairy").await.unwrap(), 3);
         assert_eq!(s.clear("dairy").await.unwrap(), 3);
         assert!(s.lookup("u1").await.segments.is_empty());
         assert_eq!(s.size("dairy").await.unwrap(), 0);

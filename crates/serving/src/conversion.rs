@@ -31,7 +31,7 @@ const CONVERSION_NS: Uuid = Uuid::from_u128(0x6e64_6361_705f_636f_6e76_6572_7369
 impl Server {
     /// Validates and queues an online conversion; returns its event id (the same for a
     /// re-sent order, so it counts once).
-    pub fn conversion(&self, input: ConversionInput) -> Result<Uuid, ServeError> {
+    pub async fn conversion(&self, input: ConversionInput) -> Result<Uuid, ServeError> {
         let order_id = validate_label(&input.order_id, "order_id")?;
         let user_key = HashedKey::parse(&input.user_key, "user_key")?;
         Micros::non_negative(input.amount_micros, "amount_micros")?;
@@ -51,6 +51,7 @@ impl Server {
             currency: currency.as_str().to_string(),
         }));
         self.metrics.logged("conversion");
+        self.sink.settled().await;
         Ok(event_id)
     }
 }

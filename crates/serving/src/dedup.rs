@@ -6,7 +6,7 @@
 //! in-process cache holds the keys, re-filled at start from the event log. A Redis fault
 //! falls back to the local cache, which also remembers every sighting made here.
 
-use endcap_billing::RedisHandle;
+use endcap_redis::{CallError, RedisHandle};
 use endcap_tracking::TokenKind;
 use moka::sync::Cache;
 use std::time::{Duration, Instant};
@@ -68,16 +68,20 @@ impl Seen {
             .entry((kind, id))
             .or_insert(Expires(Instant::now() + Duration::from_millis(left as u64)))
             .is_fresh();
-        if let Some(mut conn) = self.redis.as_ref().and_then(RedisHandle::get) {
+        if let Some(redis) = &self.redis {
             let mut cmd = redis::cmd("SET");
             cmd.arg(key(kind, id)).arg(1).arg("NX").arg("PX").arg(left);
-            let set = cmd.query_async::<Option<String>>(&mut conn);
-            match tokio::time::timeout(self.timeout, set).await {
-                Ok(Ok(reply)) => return reply.is_some() && fresh_here,
-                Ok(Err(e)) => {
+            let set = redis
+                .call(self.timeout, |mut conn| async move {
+                    cmd.query_async::<Option<String>>(&mut conn).await
+                })
+                .await;
+            match set {
+                Ok(reply) => return reply.is_some() && fresh_here,
+                Err(CallError::Unavailable) => {}
+                Err(e) => {
                     tracing::warn!(error = %e, "dedup through redis failed; deciding locally")
                 }
-                Err(_) => tracing::warn!("dedup through redis timed out; deciding locally"),
             }
         }
         fresh_here
@@ -88,11 +92,15 @@ impl Seen {
         if self.local.contains_key(&(kind, id)) {
             return true;
         }
-        if let Some(mut conn) = self.redis.as_ref().and_then(RedisHandle::get) {
+        if let Some(redis) = &self.redis {
             let mut cmd = redis::cmd("EXISTS");
             cmd.arg(key(kind, id));
-            let exists = cmd.query_async::<u32>(&mut conn);
-            if let Ok(Ok(n)) = tokio::time::timeout(self.timeout, exists).await {
+            let exists = redis
+                .call(self.timeout, |mut conn| async move {
+                    cmd.query_async::<u32>(&mut conn).await
+                })
+                .await;
+            if let Ok(n) = exists {
                 return n > 0;
             }
         }

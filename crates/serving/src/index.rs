@@ -25,7 +25,7 @@ pub struct Index {
     current: ArcSwap<Snapshot>,
     known: ArcSwap<Known>,
     /// The store's change marker when the current snapshot was built.
-    built_from: std::sync::Mutex<Option<Vec<(i64, i64)>>>,
+    built_from: std::sync::Mutex<Option<i64>>,
 }
 
 impl Index {

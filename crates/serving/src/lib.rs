@@ -35,9 +35,10 @@ pub use shared_caps::SharedCaps;
 pub use track::Tracked;
 
 use endcap_auction::CapCounter;
-use endcap_billing::{Budgets, RedisHandle, RetailerClock, TakeRate};
+use endcap_billing::{Budgets, RetailerClock, TakeRate};
 use endcap_events::Sink;
 use endcap_openrtb::{Exchange, Rates};
+use endcap_redis::RedisHandle;
 use endcap_segments::Segments;
 use endcap_tracking::{KeyRing, TokenKind};
 use std::collections::HashMap;
@@ -243,7 +244,7 @@ impl Server {
         }
         let caps = async {
             if let Some((caps, redis)) = &self.shared_caps {
-                caps.prefetch(redis.get().as_ref(), user_key, self.config.lookup_timeout)
+                caps.prefetch(redis, user_key, self.config.lookup_timeout)
                     .await;
             }
         };

@@ -36,7 +36,20 @@ impl Server {
     /// Bids on an OpenRTB request from `exchange`. Bids carry the advertiser's value (shaded
     /// only in first-price auctions); each placed ad's expected cost is reserved, and an ad
     /// whose reservation fails is not bid (the exchange's bill cannot be clamped later).
+    /// Answered only once the events it wrote are queued or, past a full queue, on disk.
     pub async fn bid(
+        &self,
+        req: BidRequest,
+        exchange: &Exchange,
+        started: Instant,
+    ) -> Result<BidAnswer, ServeError> {
+        let out = self.bid_unsettled(req, exchange, started).await;
+        self.sink.settled().await;
+        out
+    }
+
+    /// [`Server::bid`] without waiting for its events to settle.
+    async fn bid_unsettled(
         &self,
         req: BidRequest,
         exchange: &Exchange,

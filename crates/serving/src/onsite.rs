@@ -196,7 +196,19 @@ impl Server {
 
     /// Decides a `/v1/decisions` request: ranked ads with signed tracking URLs; ghosts and
     /// every placed ad go to the decision log. `debug` adds why every line item lost.
+    /// Answered only once the events it wrote are queued or, past a full queue, on disk.
     pub async fn decide_onsite(
+        &self,
+        input: DecisionRequest,
+        debug: bool,
+    ) -> Result<DecisionResponse, ServeError> {
+        let out = self.decide_onsite_unsettled(input, debug).await;
+        self.sink.settled().await;
+        out
+    }
+
+    /// [`Server::decide_onsite`] without waiting for its events to settle.
+    async fn decide_onsite_unsettled(
         &self,
         input: DecisionRequest,
         debug: bool,

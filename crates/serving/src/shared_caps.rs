@@ -4,19 +4,26 @@
 //! `{line item}:{period}:{bucket}`). A replica loads a user's hash once (`prefetch`, run
 //! alongside the segment lookup and bounded by the same timeout), keeps it in a moka cache
 //! for a short TTL, counts its own impressions locally at once, and sends them in batched
-//! `HINCRBY`s. Another replica's impressions show up when the entry is reloaded, so a cap can
+//! `HINCRBY`s, summed per user and field while they wait (so an outage's backlog is one
+//! entry per counter, bounded by [`MAX_PENDING`]). Another replica's impressions show up when the entry is reloaded, so a cap can
 //! be exceeded by what other replicas served within one TTL; with Redis down, caps are this
 //! replica's own counts.
 
 use chrono::{DateTime, Utc};
 use endcap_auction::{cap_bucket as bucket, cap_tag as tag, CapCounter, CAP_PERIODS as PERIODS};
-use endcap_billing::RedisHandle;
 use endcap_core::{CapPeriod, LineItemId};
+use endcap_redis::{CallError, RedisHandle};
 use moka::sync::Cache;
-use redis::aio::ConnectionManager;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// Most distinct (user, counter) pairs waiting to be sent; beyond it new ones are counted
+/// only locally (and in `dropped`), so a long Redis outage cannot grow memory without end.
+pub const MAX_PENDING: usize = 200_000;
+/// Bound on one flush round trip.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// One user's counters, and whether Redis's copy has been merged in yet.
 #[derive(Default)]
@@ -38,7 +45,8 @@ fn key(user: &str) -> String {
 /// A [`CapCounter`] backed by Redis hashes with an in-process cache.
 pub struct SharedCaps {
     users: Cache<String, Counters>,
-    pending: Mutex<Vec<(String, String)>>,
+    pending: Mutex<HashMap<(String, String), u32>>,
+    dropped: AtomicU64,
 }
 
 impl SharedCaps {
@@ -49,13 +57,14 @@ impl SharedCaps {
                 .max_capacity(capacity)
                 .time_to_live(ttl)
                 .build(),
-            pending: Mutex::new(Vec::new()),
+            pending: Mutex::new(HashMap::new()),
+            dropped: AtomicU64::new(0),
         }
     }
 
     /// Loads the user's counters from Redis unless cached; gives up after `timeout`
     /// (counts are then this replica's own until the next try).
-    pub async fn prefetch(&self, conn: Option<&ConnectionManager>, user: &str, timeout: Duration) {
+    pub async fn prefetch(&self, redis: &RedisHandle, user: &str, timeout: Duration) {
         if user.is_empty() {
             return;
         }
@@ -66,12 +75,14 @@ impl SharedCaps {
         {
             return;
         }
-        let Some(conn) = conn else { return };
-        let mut conn = conn.clone();
         let mut cmd = redis::cmd("HGETALL");
         cmd.arg(key(user));
-        let read = cmd.query_async::<HashMap<String, u32>>(&mut conn);
-        if let Ok(Ok(stored)) = tokio::time::timeout(timeout, read).await {
+        let read = redis
+            .call(timeout, |mut conn| async move {
+                cmd.query_async::<HashMap<String, u32>>(&mut conn).await
+            })
+            .await;
+        if let Ok(stored) = read {
             // Local impressions recorded meanwhile may not be in Redis yet: keep the larger
             // of the two counts rather than overwrite them.
             let entry = self.users.get_with(user.to_string(), Counters::default);
@@ -84,26 +95,70 @@ impl SharedCaps {
         }
     }
 
-    /// Sends this replica's pending impressions; on failure they stay pending.
-    pub async fn flush(&self, conn: &mut ConnectionManager) -> Result<usize, redis::RedisError> {
+    /// Sends this replica's pending impressions (one `HINCRBY` per counter); on failure they
+    /// stay pending, merged with any recorded meanwhile.
+    pub async fn flush(&self, redis: &RedisHandle) -> Result<usize, CallError> {
         let batch = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
         if batch.is_empty() {
             return Ok(0);
         }
         let mut p = redis::pipe();
-        for (user, f) in &batch {
-            p.cmd("HINCRBY").arg(key(user)).arg(f).arg(1).ignore();
+        for ((user, f), n) in &batch {
+            p.cmd("HINCRBY").arg(key(user)).arg(f).arg(*n).ignore();
             p.cmd("EXPIRE").arg(key(user)).arg(8 * 86_400).ignore();
         }
-        match p.query_async::<()>(conn).await {
+        let sent = redis
+            .call(FLUSH_TIMEOUT, |mut conn| async move {
+                p.query_async::<()>(&mut conn).await
+            })
+            .await;
+        match sent {
             Ok(()) => Ok(batch.len()),
             Err(e) => {
-                self.pending
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .extend(batch);
+                let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+                for (k, n) in batch {
+                    self.add_pending(&mut pending, k, n);
+                }
                 Err(e)
             }
+        }
+    }
+
+    /// Counter increments dropped from the backlog because it was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Counters waiting to be sent.
+    pub fn pending(&self) -> usize {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// The backlog's size and losses in Prometheus text format.
+    pub fn render(&self) -> String {
+        format!(
+            "# TYPE endcap_cap_backlog gauge\nendcap_cap_backlog {}\n\
+             # TYPE endcap_cap_backlog_dropped_total counter\nendcap_cap_backlog_dropped_total {}\n",
+            self.pending(),
+            self.dropped()
+        )
+    }
+
+    fn add_pending(
+        &self,
+        pending: &mut HashMap<(String, String), u32>,
+        k: (String, String),
+        n: u32,
+    ) {
+        if let Some(c) = pending.get_mut(&k) {
+            *c = c.saturating_add(n);
+        } else if pending.len() < MAX_PENDING {
+            pending.insert(k, n);
+        } else if self.dropped.fetch_add(u64::from(n), Ordering::Relaxed) == 0 {
+            tracing::warn!(
+                max = MAX_PENDING,
+                "frequency cap backlog full; new counters stay local until redis is back"
+            );
         }
     }
 
@@ -111,10 +166,9 @@ impl SharedCaps {
     pub async fn run(self: Arc<Self>, redis: RedisHandle, every: Duration) {
         loop {
             tokio::time::sleep(every).await;
-            if let Some(mut c) = redis.get() {
-                if let Err(e) = self.flush(&mut c).await {
-                    tracing::warn!(error = %e, "frequency cap flush failed; will retry");
-                }
+            match self.flush(&redis).await {
+                Ok(_) | Err(CallError::Unavailable) => {}
+                Err(e) => tracing::warn!(error = %e, "frequency cap flush failed; will retry"),
             }
         }
     }
@@ -141,7 +195,39 @@ impl CapCounter for SharedCaps {
         for per in PERIODS {
             let f = field(line_item, per, now);
             *c.counts.entry(f.clone()).or_insert(0) += 1;
-            pending.push((user.to_string(), f));
+            self.add_pending(&mut pending, (user.to_string(), f), 1);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backlog_is_one_sum_per_counter_and_bounded() {
+        let caps = SharedCaps::new(1_000, Duration::from_secs(60));
+        let (li, now) = (LineItemId::generate(), Utc::now());
+        for _ in 0..5 {
+            caps.record("u", li, now);
+        }
+        assert_eq!(
+            caps.pending(),
+            PERIODS.len(),
+            "five impressions, one entry per period"
+        );
+        let users = MAX_PENDING / PERIODS.len() + 10;
+        for i in 0..users {
+            caps.record(&format!("user-{i}"), li, now);
+        }
+        assert_eq!(caps.pending(), MAX_PENDING);
+        assert!(caps.dropped() > 0);
+        // Existing counters still add up when the backlog is full.
+        caps.record("u", li, now);
+        let pending = caps.pending.lock().unwrap_or_else(|p| p.into_inner());
+        assert_eq!(
+            pending[&("u".to_string(), field(li, CapPeriod::Day, now))],
+            6
+        );
     }
 }

@@ -251,7 +251,19 @@ impl Server {
 
     /// An impression pixel. Onsite CPM ads are charged here; offsite ads are charged by the
     /// exchange's billing notice, never by the pixel.
+    /// Answered only once the events it wrote are queued or, past a full queue, on disk.
     pub async fn impression(
+        &self,
+        token: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> Result<Tracked, ServeError> {
+        let out = self.impression_unsettled(token, user_agent).await;
+        self.sink.settled().await;
+        out
+    }
+
+    /// [`Server::impression`] without waiting for its events to settle.
+    async fn impression_unsettled(
         &self,
         token: Option<&str>,
         user_agent: Option<&str>,
@@ -312,7 +324,19 @@ impl Server {
 
     /// A click: charges CPC ads, and answers where to redirect (from the signed token, so
     /// this is no open redirect).
+    /// Answered only once the events it wrote are queued or, past a full queue, on disk.
     pub async fn click(
+        &self,
+        token: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> Result<(Tracked, String), ServeError> {
+        let out = self.click_unsettled(token, user_agent).await;
+        self.sink.settled().await;
+        out
+    }
+
+    /// [`Server::click`] without waiting for its events to settle.
+    async fn click_unsettled(
         &self,
         token: Option<&str>,
         user_agent: Option<&str>,
@@ -367,7 +391,19 @@ impl Server {
     /// and charges CPM line items (media cost grossed up by the take rate, never past the
     /// line item's bid), clamped to the budget. The price is checked first: a number, >= 0,
     /// <= our bid.
+    /// Answered only once the events it wrote are queued or, past a full queue, on disk.
     pub async fn bill(
+        &self,
+        token: Option<&str>,
+        price: Option<&str>,
+    ) -> Result<Tracked, ServeError> {
+        let out = self.bill_unsettled(token, price).await;
+        self.sink.settled().await;
+        out
+    }
+
+    /// [`Server::bill`] without waiting for its events to settle.
+    async fn bill_unsettled(
         &self,
         token: Option<&str>,
         price: Option<&str>,

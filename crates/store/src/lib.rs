@@ -10,9 +10,11 @@
 
 mod ingest;
 mod keys;
+mod members;
 mod migrate;
 mod objects;
 mod periods;
+mod retention;
 #[doc(hidden)]
 pub mod testing;
 
@@ -30,6 +32,7 @@ pub use ingest::{LedgerEntry, Segment};
 pub use keys::{ApiKey, ApiKeySecret};
 pub use objects::StoredObject;
 pub use periods::ClosedPeriod;
+pub use retention::{RetentionRun, StoreRetention};
 
 /// Everything that can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -211,19 +214,14 @@ impl CampaignStore {
         Ok(())
     }
 
-    /// A cheap fingerprint of what serving depends on (row counts and latest change times of
-    /// campaigns, line items and creatives): equal fingerprints mean nothing to rebuild.
-    pub async fn change_marker(&self) -> Result<Vec<(i64, i64)>> {
-        let mut out = Vec::with_capacity(3);
-        for table in ["campaigns", "line_items", "creatives"] {
-            let row = sqlx::query(&format!(
-                "SELECT COUNT(*) AS n, COALESCE(MAX(updated_at), 0) AS m FROM {table}"
-            ))
+    /// The store's change sequence: every write of a stored object advances it in the same
+    /// transaction, so an unchanged value means nothing to rebuild (whatever the writers'
+    /// clocks say).
+    pub async fn change_marker(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT seq FROM store_changes WHERE id = 1")
             .fetch_one(&self.pool)
             .await?;
-            out.push((row.try_get("n")?, row.try_get("m")?));
-        }
-        Ok(out)
+        Ok(row.try_get("seq")?)
     }
 
     /// Reads one object by id.

@@ -44,6 +44,16 @@ const MIGRATIONS: &[Migration] = &[
         name: "api_key_management",
         sql: include_str!("../../../schemas/migrations/0006_api_key_management.sql"),
     },
+    Migration {
+        version: 7,
+        name: "change_sequence",
+        sql: include_str!("../../../schemas/migrations/0007_change_sequence.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "segment_members_and_retention",
+        sql: include_str!("../../../schemas/migrations/0008_segment_members_and_retention.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {

@@ -95,6 +95,7 @@ pub(crate) async fn insert<T: StoredObject>(
     actor: &str,
     obj: &T,
 ) -> Result<()> {
+    bump_change_seq(conn).await?;
     let doc = serde_json::to_string(obj)?;
     let sql = format!(
         "INSERT INTO {} (id, advertiser_id, parent_id, status, version, created_at, updated_at, doc) \
@@ -150,6 +151,7 @@ pub(crate) async fn replace<T: StoredObject>(
     mut next: T,
     sent_version: i64,
 ) -> Result<T> {
+    bump_change_seq(conn).await?;
     let now = Utc::now();
     next.stamp(sent_version + 1, now);
     let doc = serde_json::to_string(&next)?;
@@ -191,6 +193,16 @@ pub(crate) async fn replace<T: StoredObject>(
     )
     .await?;
     Ok(next)
+}
+
+/// Advances the store's change sequence inside the writer's transaction. It runs before the
+/// object's own write so that every writer takes this row's lock first (one lock order, so two
+/// transactions that each write several objects cannot deadlock).
+async fn bump_change_seq(conn: &mut AnyConnection) -> Result<()> {
+    sqlx::query("UPDATE store_changes SET seq = seq + 1 WHERE id = 1")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// Appends one audit entry.

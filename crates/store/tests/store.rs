@@ -543,6 +543,130 @@ async fn a_rotated_bootstrap_key_retires_the_one_before(s: CampaignStore) {
     assert!(s.authenticate(other.expose()).await.unwrap().is_some());
 }
 
+async fn segment_members_are_kept_both_ways_and_bounded(s: CampaignStore) {
+    let users: Vec<String> = (0..1_203).map(|i| format!("user-{i:05}")).collect();
+    assert_eq!(
+        s.add_segment_members("a1b2:dairy", &users, 2_000)
+            .await
+            .unwrap(),
+        1_203
+    );
+    assert_eq!(
+        s.add_segment_members("a1b2:dairy", &users[..10], 2_000)
+            .await
+            .unwrap(),
+        0,
+        "members already there are not added twice"
+    );
+    s.add_segment_members("shared:pets", &users[..1], 2_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.segments_of_user("user-00000").await.unwrap(),
+        vec!["a1b2:dairy".to_string(), "shared:pets".to_string()]
+    );
+    assert_eq!(s.segment_size("a1b2:dairy").await.unwrap(), 1_203);
+    let more: Vec<String> = (0..900).map(|i| format!("other-{i}")).collect();
+    let err = s
+        .add_segment_members("a1b2:dairy", &more, 2_000)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Invalid(ref v) if v.field == "members"),
+        "{err}"
+    );
+    assert_eq!(
+        s.segment_size("a1b2:dairy").await.unwrap(),
+        1_203,
+        "nothing half-written"
+    );
+    assert_eq!(
+        s.remove_segment_members("a1b2:dairy", &users[..600])
+            .await
+            .unwrap(),
+        600
+    );
+    assert_eq!(s.segment_members("a1b2:dairy").await.unwrap().len(), 603);
+    assert_eq!(
+        s.segments_of_user("user-00000").await.unwrap(),
+        vec!["shared:pets".to_string()]
+    );
+}
+
+async fn retention_deletes_what_is_past_its_age(s: CampaignStore) {
+    use endcap_store::{RetentionRun, StoreRetention};
+    let adv = advertiser(&s, "Acme").await;
+    let _ = campaign(&s, &adv).await;
+    s.create_campaign(
+        "test",
+        adv.id,
+        Some(&Idempotency {
+            scope: "key-1".into(),
+            key: "k-1".into(),
+            request_hash: "h".into(),
+        }),
+        |_| Ok(campaign_input().validate()?),
+    )
+    .await
+    .unwrap();
+    s.upsert_identity(&[("a".repeat(64), "b".repeat(64))])
+        .await
+        .unwrap();
+    let policy = StoreRetention::default();
+    let now = Utc::now();
+    assert_eq!(
+        s.enforce_retention(policy, now).await.unwrap(),
+        RetentionRun::default(),
+        "nothing is old yet"
+    );
+    let run = s
+        .enforce_retention(policy, now + Duration::days(8))
+        .await
+        .unwrap();
+    assert_eq!((run.idempotency_keys, run.identity_links), (1, 0));
+    let run = s
+        .enforce_retention(policy, now + Duration::days(401))
+        .await
+        .unwrap();
+    assert_eq!((run.identity_links, run.audit_entries), (1, 0));
+    assert_eq!(s.customer_key(&"a".repeat(64)).await.unwrap(), None);
+    let run = s
+        .enforce_retention(policy, now + Duration::days(2_558))
+        .await
+        .unwrap();
+    assert!(run.audit_entries >= 3, "{run:?}");
+}
+
+/// A writer whose clock runs behind the last writer's must still be seen by the ad server's
+/// change check: the marker is the database's change sequence, not the latest timestamp.
+async fn a_change_from_a_slow_clock_is_seen(url: String) {
+    let s = CampaignStore::connect(&url).await.unwrap();
+    let adv = advertiser(&s, "Acme").await;
+    let c = campaign(&s, &adv).await;
+    // Another replica, its clock a year ahead, wrote last.
+    let mut raw = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE campaigns SET updated_at = updated_at + 31536000000000")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let before = s.change_marker().await.unwrap();
+    let mut p = patch(c.version);
+    p.name = Some("Renamed".into());
+    s.update_campaign("test", c.id, c.version, |cur| Ok(p.apply(cur)?))
+        .await
+        .unwrap();
+    let after = s.change_marker().await.unwrap();
+    assert!(
+        after > before,
+        "a change must move the marker: {before} -> {after}"
+    );
+    // Reads alone leave it where it is.
+    let _ = s.get::<Campaign>(&c.id.to_string()).await.unwrap();
+    assert_eq!(s.change_marker().await.unwrap(), after);
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -551,6 +675,10 @@ macro_rules! both_backends {
             async fn reopening_keeps_data() {
                 super::migrations_are_applied_once(endcap_store::testing::fresh_sqlite_url()).await;
             }
+            #[tokio::test]
+            async fn a_change_from_a_slow_clock_is_seen() {
+                super::a_change_from_a_slow_clock_is_seen(endcap_store::testing::fresh_sqlite_url()).await;
+            }
         }
         mod postgres {
             $(#[tokio::test] async fn $name() { super::$name(super::store(true).await).await; })*
@@ -558,6 +686,11 @@ macro_rules! both_backends {
             async fn reopening_keeps_data() {
                 let url = endcap_store::testing::fresh_postgres_url(&super::pg_admin_url()).await.unwrap();
                 super::migrations_are_applied_once(url).await;
+            }
+            #[tokio::test]
+            async fn a_change_from_a_slow_clock_is_seen() {
+                let url = endcap_store::testing::fresh_postgres_url(&super::pg_admin_url()).await.unwrap();
+                super::a_change_from_a_slow_clock_is_seen(url).await;
             }
         }
     };
@@ -577,4 +710,6 @@ both_backends!(
     concurrent_retries_with_one_key_create_one_object,
     the_ledger_keeps_the_highest_version_and_the_catalog_upserts,
     a_segment_keeps_its_owner,
+    segment_members_are_kept_both_ways_and_bounded,
+    retention_deletes_what_is_past_its_age,
 );

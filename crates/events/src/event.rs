@@ -155,6 +155,12 @@ pub enum ChargeReason {
     NoUserAgent,
     /// Invalid traffic: a click sooner after its decision than a person can click.
     TooFast,
+    /// Invalid traffic: a user, IP prefix or placement clicking far faster than its history.
+    ClickRate,
+    /// A billed charge taken back after the traffic was found invalid: the negative of the
+    /// original, dated on its accounting day (a closed month's is credited as an adjustment
+    /// to the next open month). Billable, so ledger sums net it out.
+    ReversedInvalid,
 }
 
 impl ChargeReason {
@@ -169,6 +175,8 @@ impl ChargeReason {
             ChargeReason::Bot => "bot",
             ChargeReason::NoUserAgent => "no_user_agent",
             ChargeReason::TooFast => "too_fast",
+            ChargeReason::ClickRate => "click_rate",
+            ChargeReason::ReversedInvalid => "reversed_invalid",
         }
     }
 }
@@ -206,7 +214,10 @@ pub struct ChargeRecord {
 impl ChargeRecord {
     /// Whether this row is billed to the advertiser.
     pub fn billable(&self) -> bool {
-        self.reason == ChargeReason::Billable
+        matches!(
+            self.reason,
+            ChargeReason::Billable | ChargeReason::ReversedInvalid
+        )
     }
 }
 

@@ -90,3 +90,48 @@ pub async fn recent_charges(
         })
         .collect())
 }
+
+/// The reversals that take back what these decisions were billed, once their traffic is
+/// found invalid after the fact: for each billable row, a [`crate::ChargeReason::ReversedInvalid`]
+/// row of the opposite amount on the same accounting day (so a closed month is credited
+/// through the next open month's adjustments). The ledger keys a row by decision, source and
+/// reason, so reversing the same decision twice stores one reversal.
+pub async fn reversals_for(
+    config: &ClickHouseConfig,
+    decision_ids: &[Uuid],
+    now_ms: i64,
+) -> Result<Vec<crate::ChargeRecord>, EventError> {
+    if decision_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = decision_ids.iter().map(Uuid::to_string).collect();
+    let rows: Vec<crate::ChargeRow> = config
+        .client()
+        .query(
+            "SELECT ?fields FROM charges FINAL \
+             WHERE reason = 'billable' AND has(?, toString(decision_id)) AND charge_nanos > 0",
+        )
+        .bind(ids)
+        .fetch_all()
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            Some(crate::ChargeRecord {
+                decision_id: r.decision_id,
+                source: ChargeSource::parse(&r.source)?,
+                reason: crate::ChargeReason::ReversedInvalid,
+                ts_ms: now_ms,
+                accounting_day: i32::from(r.accounting_date),
+                advertiser_id: r.advertiser_id,
+                campaign_id: r.campaign_id,
+                line_item_id: r.line_item_id,
+                charge_nanos: -r.charge_nanos,
+                // What the exchange billed us stays billed; only the advertiser is credited.
+                media_cost_nanos: 0,
+                currency: r.currency,
+                channel: r.channel,
+            })
+        })
+        .collect())
+}

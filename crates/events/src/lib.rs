@@ -38,7 +38,7 @@ pub use event::{
     IdentityLink, ReceiptHeaderEvent, ReceiptLineEvent, Table,
 };
 pub use file_writer::{read_table, rewrite_table, FileWriter};
-pub use ledger::{billable_spend, recent_ad_events, recent_charges};
+pub use ledger::{billable_spend, recent_ad_events, recent_charges, reversals_for};
 pub use metrics::SinkMetrics;
 pub use privacy::{delete_people, delete_people_from_files, rows_of_people};
 pub use retention::{

@@ -628,3 +628,53 @@ async fn an_impression_replayed_on_a_later_day_collapses_into_the_first() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_reversal_nets_a_billed_decision_to_zero_once() {
+    let cfg = fresh_db(&shared_url());
+    apply_schema(&cfg).await.unwrap();
+    let (bad, good) = (Uuid::now_v7(), Uuid::now_v7());
+    let row = |decision_id, reason, nanos| {
+        Event::Charge(ChargeRecord {
+            decision_id,
+            source: ChargeSource::Click,
+            reason,
+            ts_ms: now_ms(),
+            accounting_day: 20_500,
+            advertiser_id: Uuid::nil(),
+            campaign_id: Uuid::nil(),
+            line_item_id: Uuid::nil(),
+            charge_nanos: nanos,
+            media_cost_nanos: 0,
+            currency: "USD".into(),
+            channel: "onsite".into(),
+        })
+    };
+    let w = ClickHouseWriter::new(&cfg);
+    w.write(&[
+        row(bad, ChargeReason::Billable, 700_000_000),
+        row(bad, ChargeReason::OverBudget, 300_000_000),
+        row(good, ChargeReason::Billable, 500_000_000),
+    ])
+    .await
+    .unwrap();
+    let billed = || async {
+        cfg.client()
+            .query("SELECT sum(charge_nanos) FROM charges FINAL WHERE billable = 1")
+            .fetch_one::<i64>()
+            .await
+            .unwrap()
+    };
+    for _ in 0..2 {
+        let rev = reversals_for(&cfg, &[bad], now_ms()).await.unwrap();
+        assert_eq!(rev.len(), 1, "only the billed part is taken back");
+        assert_eq!(
+            (rev[0].charge_nanos, rev[0].accounting_day, rev[0].reason),
+            (-700_000_000, 20_500, ChargeReason::ReversedInvalid)
+        );
+        w.write(&rev.into_iter().map(Event::Charge).collect::<Vec<_>>())
+            .await
+            .unwrap();
+        assert_eq!(billed().await, 500_000_000, "reversed once, however often asked");
+    }
+}

@@ -27,6 +27,9 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
+/// The ledger reasons that mark a sighting as invalid traffic (filtered counts).
+const INVALID: &str = "('invalid_traffic', 'bot', 'no_user_agent', 'too_fast', 'click_rate')";
+
 /// Fewest customers in a lift arm before its figures are shown (privacy minimum).
 pub const DEFAULT_MIN_CUSTOMERS: u64 = 50;
 
@@ -54,6 +57,13 @@ pub struct Cell {
     pub charge_nanos: i64,
     /// Media cost, nanos (replays excluded).
     pub media_cost_nanos: i64,
+    /// Impressions filtered as invalid traffic (bots, no user agent), not billed.
+    #[serde(default)]
+    pub invalid_impressions: u64,
+    /// Clicks filtered as invalid traffic (bots, too fast, click-rate anomalies, no
+    /// impression), not billed.
+    #[serde(default)]
+    pub invalid_clicks: u64,
     /// For an adjustment: the closed month whose late ledger rows it carries ("" for a
     /// month's own figures). A month closed with an adjustment in it keeps it frozen, and
     /// the late rows are never posted again.
@@ -67,6 +77,8 @@ impl Cell {
         self.clicks += o.clicks;
         self.charge_nanos += o.charge_nanos;
         self.media_cost_nanos += o.media_cost_nanos;
+        self.invalid_impressions += o.invalid_impressions;
+        self.invalid_clicks += o.invalid_clicks;
     }
 
     /// The value of one grouping dimension.
@@ -274,17 +286,21 @@ impl Finance {
             format!(
                 "SELECT toUInt16(toDate(ts, '{tz}')) AS day, {keys}, count() AS impressions, \
                  toUInt64(0) AS clicks, toInt64(0) AS charge_nanos, toInt64(0) AS media_cost_nanos, \
+                 toUInt64(0) AS invalid_impressions, toUInt64(0) AS invalid_clicks, \
                  '' AS for_period FROM impressions FINAL WHERE day >= ? AND day <= ?{filter} {group}"
             ),
             format!(
                 "SELECT toUInt16(toDate(ts, '{tz}')) AS day, {keys}, toUInt64(0) AS impressions, \
                  count() AS clicks, toInt64(0) AS charge_nanos, toInt64(0) AS media_cost_nanos, \
+                 toUInt64(0) AS invalid_impressions, toUInt64(0) AS invalid_clicks, \
                  '' AS for_period FROM clicks FINAL WHERE day >= ? AND day <= ?{filter} {group}"
             ),
             format!(
                 "SELECT toUInt16(accounting_date) AS day, {keys}, toUInt64(0) AS impressions, \
                  toUInt64(0) AS clicks, sumIf(charge_nanos, billable = 1) AS charge_nanos, \
                  sumIf(media_cost_nanos, reason != 'duplicate') AS media_cost_nanos, \
+                 countIf(source = 'impression' AND reason IN {INVALID}) AS invalid_impressions, \
+                 countIf(source = 'click' AND reason IN {INVALID}) AS invalid_clicks, \
                  '' AS for_period FROM charges FINAL WHERE day >= ? AND day <= ?{filter} {group}"
             ),
         ];
@@ -478,6 +494,8 @@ impl Finance {
                 "advertiser_charge",
                 "media_cost",
                 "cpc",
+                "invalid_impressions",
+                "invalid_clicks",
             ]
             .map(String::from),
         );
@@ -927,6 +945,8 @@ fn empty(day: u16, advertiser_id: Uuid, campaign_id: Uuid, line_item_id: Uuid, c
         clicks: 0,
         charge_nanos: 0,
         media_cost_nanos: 0,
+        invalid_impressions: 0,
+        invalid_clicks: 0,
         for_period: String::new(),
     }
 }
@@ -982,6 +1002,8 @@ fn delivery_values(c: &Cell, charge: i64, media: i64) -> Vec<Value> {
         } else {
             Value::Null
         },
+        json!(c.invalid_impressions),
+        json!(c.invalid_clicks),
     ]
 }
 

@@ -58,6 +58,7 @@ impl Server {
             endcap_tracking::Invalid::Bot => ChargeReason::Bot,
             endcap_tracking::Invalid::NoUserAgent => ChargeReason::NoUserAgent,
             endcap_tracking::Invalid::TooFast => ChargeReason::TooFast,
+            endcap_tracking::Invalid::ClickRate(_) => ChargeReason::ClickRate,
         };
         self.ledger_row(x, source, reason, Utc::now(), amount, 0);
     }
@@ -329,8 +330,9 @@ impl Server {
         &self,
         token: Option<&str>,
         user_agent: Option<&str>,
+        client_ip: Option<std::net::IpAddr>,
     ) -> Result<(Tracked, String), ServeError> {
-        let out = self.click_unsettled(token, user_agent).await;
+        let out = self.click_unsettled(token, user_agent, client_ip).await;
         self.sink.settled().await;
         out
     }
@@ -340,6 +342,7 @@ impl Server {
         &self,
         token: Option<&str>,
         user_agent: Option<&str>,
+        client_ip: Option<std::net::IpAddr>,
     ) -> Result<(Tracked, String), ServeError> {
         let c = self.verify(token, TokenKind::Click)?;
         let x = &c.exposure;
@@ -350,6 +353,11 @@ impl Server {
                     user_agent,
                     x.decided_at_ms,
                     Utc::now().timestamp_millis(),
+                    endcap_tracking::Clicker {
+                        user: &x.user_key,
+                        ip: client_ip,
+                        placement: &x.placement,
+                    },
                 )
             })
             .flatten()

@@ -1,12 +1,16 @@
 //! Invalid traffic, filtered before anyone pays: known bots and crawlers by user agent (the
 //! open `crawler-user-agents` list from the npm registry, refreshed by
 //! `scripts/update-bot-list.sh` and embedded at build time), requests with no user agent
-//! (every browser sends one), and clicks faster than a person can click after the ad was
-//! decided. Filtered events are still logged; their charges are recorded non-billable with
+//! (every browser sends one), clicks faster than a person can click after the ad was
+//! decided, and click-rate anomalies of a user, an IP prefix or a placement against its own
+//! history ([`crate::ClickRates`]). Filtered events are still logged; their charges are recorded non-billable with
 //! the reason.
 
+use crate::{ClickRates, Scope};
 use regex::RegexSet;
 use serde::Deserialize;
+use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The bundled bot list.
@@ -21,6 +25,8 @@ pub enum Invalid {
     NoUserAgent,
     /// A click sooner after the decision than a person can click.
     TooFast,
+    /// A user, IP prefix or placement clicking far faster than its own history.
+    ClickRate(Scope),
 }
 
 impl Invalid {
@@ -30,6 +36,9 @@ impl Invalid {
             Invalid::Bot => "bot",
             Invalid::NoUserAgent => "no_user_agent",
             Invalid::TooFast => "too_fast",
+            Invalid::ClickRate(Scope::User) => "click_rate_user",
+            Invalid::ClickRate(Scope::IpPrefix) => "click_rate_ip_prefix",
+            Invalid::ClickRate(Scope::Placement) => "click_rate_placement",
         }
     }
 }
@@ -65,6 +74,19 @@ pub struct TrafficFilter {
     /// User-agent substrings never taken for bots: the retailer's own apps (the list
     /// flags generic HTTP clients such as `okhttp`, which Android apps send).
     apps: Vec<String>,
+    /// Click rates per user, IP prefix and placement (none: not judged).
+    rates: Option<Arc<ClickRates>>,
+}
+
+/// Who clicked, for the click-rate rules.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Clicker<'a> {
+    /// The hashed user key ("" when unknown).
+    pub user: &'a str,
+    /// The client's address, when known.
+    pub ip: Option<IpAddr>,
+    /// The placement the ad was shown in.
+    pub placement: &'a str,
 }
 
 impl TrafficFilter {
@@ -87,6 +109,12 @@ impl TrafficFilter {
         self
     }
 
+    /// Also judges clicks by their rates (shared by every clone of this filter).
+    pub fn with_click_rates(mut self, rates: ClickRates) -> Self {
+        self.rates = Some(Arc::new(rates));
+        self
+    }
+
     /// Never takes user agents containing one of `apps` for bots (the retailer's apps).
     pub fn allowing(mut self, apps: Vec<String>) -> Self {
         self.apps = apps.into_iter().filter(|a| !a.trim().is_empty()).collect();
@@ -104,6 +132,7 @@ impl TrafficFilter {
             version: file.version,
             min_click,
             apps: Vec::new(),
+            rates: None,
         })
     }
 
@@ -128,20 +157,29 @@ impl TrafficFilter {
     }
 
     /// Why a click is invalid, if it is: the impression's rules, then its speed (ms from
-    /// the decision to the click).
+    /// the decision to the click), then the click rates of who clicked (every valid-looking
+    /// click counts toward them).
     pub fn click(
         &self,
         user_agent: Option<&str>,
         decided_at_ms: i64,
         now_ms: i64,
+        who: Clicker<'_>,
     ) -> Option<Invalid> {
-        self.impression(user_agent).or_else(|| {
-            let after = now_ms.saturating_sub(decided_at_ms);
-            // A click "before" its decision is clock skew between replicas, not a robot.
-            (0..self.min_click.as_millis() as i64)
-                .contains(&after)
-                .then_some(Invalid::TooFast)
-        })
+        self.impression(user_agent)
+            .or_else(|| {
+                let after = now_ms.saturating_sub(decided_at_ms);
+                // A click "before" its decision is clock skew between replicas, not a robot.
+                (0..self.min_click.as_millis() as i64)
+                    .contains(&after)
+                    .then_some(Invalid::TooFast)
+            })
+            .or_else(|| {
+                let rates = self.rates.as_ref()?;
+                rates
+                    .click(who.user, who.ip, who.placement, now_ms)
+                    .map(Invalid::ClickRate)
+            })
     }
 }
 
@@ -186,14 +224,20 @@ mod tests {
     #[test]
     fn a_click_faster_than_a_person_is_invalid() {
         let f = TrafficFilter::bundled(Duration::from_millis(500)).unwrap();
-        assert_eq!(f.click(Some(CHROME), 1_000, 1_499), Some(Invalid::TooFast));
-        assert_eq!(f.click(Some(CHROME), 1_000, 1_500), None);
         assert_eq!(
-            f.click(Some("Googlebot/2.1"), 1_000, 90_000),
+            f.click(Some(CHROME), 1_000, 1_499, Clicker::default()),
+            Some(Invalid::TooFast)
+        );
+        assert_eq!(
+            f.click(Some(CHROME), 1_000, 1_500, Clicker::default()),
+            None
+        );
+        assert_eq!(
+            f.click(Some("Googlebot/2.1"), 1_000, 90_000, Clicker::default()),
             Some(Invalid::Bot)
         );
         assert_eq!(
-            f.click(Some(CHROME), 1_000, 900),
+            f.click(Some(CHROME), 1_000, 900, Clicker::default()),
             None,
             "clock skew, not a robot"
         );

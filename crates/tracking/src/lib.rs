@@ -252,8 +252,10 @@ impl KeyRing {
     }
 }
 
+mod anomaly;
 mod ivt;
-pub use ivt::{Invalid, TrafficFilter, TrafficFilterError};
+pub use anomaly::{ip_prefix, ClickRateConfig, ClickRates, Scope};
+pub use ivt::{Clicker, Invalid, TrafficFilter, TrafficFilterError};
 
 #[cfg(test)]
 mod tests {

@@ -1,14 +1,19 @@
 //! Extractors whose rejections use our envelope and name the offending field.
 
-use crate::ApiError;
+use crate::{ApiError, ErrorCode};
 use actix_web::{
     dev::Payload,
-    http::{header::CONTENT_TYPE, StatusCode},
+    http::header::CONTENT_TYPE,
     web::{Bytes, BytesMut},
     FromRequest, HttpRequest,
 };
 use futures_util::{future::LocalBoxFuture, StreamExt};
-use serde::de::DeserializeOwned;
+use serde::{de::DeserializeOwned, Deserialize};
+use utoipa::openapi::{
+    path::{Parameter, ParameterBuilder, ParameterIn},
+    schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type},
+    Required,
+};
 
 /// Largest JSON body accepted (campaign objects are small; uploads use their own endpoints).
 pub const MAX_JSON_BYTES: usize = 1024 * 1024;
@@ -29,8 +34,7 @@ impl JsonBody {
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         if !self.content_type_ok {
             return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                ErrorCode::UnsupportedMediaType,
                 None,
                 "send the body as Content-Type: application/json",
             ));
@@ -65,16 +69,15 @@ impl FromRequest for JsonBody {
             let mut buf = BytesMut::new();
             while let Some(chunk) = payload.next().await {
                 let chunk = chunk.map_err(|e| {
-                    ApiError::bad_request(
-                        "unreadable_body",
+                    ApiError::new(
+                        ErrorCode::UnreadableBody,
                         None,
                         format!("could not read the body: {e}"),
                     )
                 })?;
                 if buf.len() + chunk.len() > MAX_JSON_BYTES {
                     return Err(ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "body_too_large",
+                        ErrorCode::BodyTooLarge,
                         None,
                         format!("the body must be at most {MAX_JSON_BYTES} bytes"),
                     ));
@@ -109,21 +112,21 @@ fn field_path(path: &serde_path_to_error::Path, message: &str) -> Option<String>
     }
 }
 
-fn data_error_code(message: &str) -> &'static str {
+fn data_error_code(message: &str) -> ErrorCode {
     if message.starts_with("unknown field") {
-        "unknown_field"
+        ErrorCode::UnknownField
     } else if message.starts_with("missing field") {
-        "missing_field"
+        ErrorCode::MissingField
     } else {
-        "invalid_type"
+        ErrorCode::InvalidType
     }
 }
 
 /// Parses a JSON document into `T`, mapping every failure to a 400 naming the field.
 pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
     if raw.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request(
-            "malformed_json",
+        return Err(ApiError::new(
+            ErrorCode::MalformedJson,
             None,
             "the body is empty; send a JSON object",
         ));
@@ -133,21 +136,21 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
         let inner = e.inner();
         let message = inner.to_string();
         match inner.classify() {
-            serde_json::error::Category::Data => ApiError::bad_request(
+            serde_json::error::Category::Data => ApiError::new(
                 data_error_code(&message),
                 field_path(e.path(), &message),
                 message,
             ),
-            _ => ApiError::bad_request(
-                "malformed_json",
+            _ => ApiError::new(
+                ErrorCode::MalformedJson,
                 None,
                 format!("the body is not valid JSON: {message}"),
             ),
         }
     })?;
     de.end().map_err(|e| {
-        ApiError::bad_request(
-            "malformed_json",
+        ApiError::new(
+            ErrorCode::MalformedJson,
             None,
             format!("trailing data after the JSON value: {e}"),
         )
@@ -159,25 +162,157 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
 #[derive(Debug)]
 pub struct ValidQuery<T>(pub T);
 
+/// Parses a query string into `T`, mapping failures to a 400 naming the parameter.
+fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let parsed = form_urlencoded::parse(query.as_bytes());
+    let de = serde_urlencoded::Deserializer::new(parsed);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let message = e.inner().to_string();
+        ApiError::new(
+            data_error_code(&message),
+            field_path(e.path(), &message),
+            format!("bad query string: {message}"),
+        )
+    })
+}
+
 impl<T: DeserializeOwned> FromRequest for ValidQuery<T> {
     type Error = ApiError;
     type Future = std::future::Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let parsed = form_urlencoded::parse(req.query_string().as_bytes());
-        let de = serde_urlencoded::Deserializer::new(parsed);
-        std::future::ready(
-            serde_path_to_error::deserialize(de)
-                .map(ValidQuery)
-                .map_err(|e| {
-                    let message = e.inner().to_string();
-                    ApiError::bad_request(
-                        data_error_code(&message),
-                        field_path(e.path(), &message),
-                        format!("bad query string: {message}"),
-                    )
-                }),
-        )
+        std::future::ready(parse_query(req.query_string()).map(ValidQuery))
+    }
+}
+
+/// A listing without filters: only the page parameters.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct NoFilter {}
+
+/// The query of every listing: its filter `F` and the page, `cursor` (the `next_cursor` of
+/// the previous page) and `limit` (1 to `MAX`, `DEFAULT` when absent), parsed from one query
+/// string and documented with their bounds. An out-of-bounds `limit` or a cursor this API did
+/// not hand out answers 400 naming the parameter.
+#[derive(Debug)]
+pub struct PageQuery<F = NoFilter, const MAX: u32 = 200, const DEFAULT: u32 = 50> {
+    /// The listing's own filters.
+    pub filter: F,
+    /// The id to list after (a checked cursor).
+    pub after: Option<String>,
+    /// The page size, within bounds.
+    pub limit: u32,
+}
+
+impl<F: DeserializeOwned, const MAX: u32, const DEFAULT: u32> PageQuery<F, MAX, DEFAULT> {
+    /// Parses a query string: the page parameters here, the rest into `F`.
+    pub fn parse(query: &str) -> Result<Self, ApiError> {
+        let mut cursor = None;
+        let mut limit = None;
+        let mut rest = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+            let slot = match k.as_ref() {
+                "cursor" => &mut cursor,
+                "limit" => &mut limit,
+                _ => {
+                    rest.append_pair(&k, &v);
+                    continue;
+                }
+            };
+            if slot.replace(v.into_owned()).is_some() {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidParameter,
+                    Some(k.into_owned()),
+                    "given more than once",
+                ));
+            }
+        }
+        let filter = parse_query(&rest.finish())?;
+        let limit = match limit {
+            None => DEFAULT,
+            Some(raw) => {
+                let bounds = format!("must be an integer from 1 to {MAX}");
+                let n: u32 = raw.parse().map_err(|_| {
+                    ApiError::new(ErrorCode::InvalidType, Some("limit".into()), bounds.clone())
+                })?;
+                if !(1..=MAX).contains(&n) {
+                    return Err(ApiError::new(
+                        ErrorCode::InvalidParameter,
+                        Some("limit".into()),
+                        bounds,
+                    ));
+                }
+                n
+            }
+        };
+        Ok(Self {
+            filter,
+            after: cursor.map(check_cursor).transpose()?,
+            limit,
+        })
+    }
+}
+
+/// A cursor is the id of the last object of a page (a UUID); anything else is refused
+/// before it reaches SQL.
+fn check_cursor(raw: String) -> Result<String, ApiError> {
+    match uuid::Uuid::try_parse(&raw) {
+        Ok(id) => Ok(id.to_string()),
+        Err(_) => Err(ApiError::new(
+            ErrorCode::InvalidType,
+            Some("cursor".into()),
+            "not a cursor returned by this API",
+        )),
+    }
+}
+
+impl<F: DeserializeOwned, const MAX: u32, const DEFAULT: u32> FromRequest
+    for PageQuery<F, MAX, DEFAULT>
+{
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(Self::parse(req.query_string()))
+    }
+}
+
+impl<F: utoipa::IntoParams, const MAX: u32, const DEFAULT: u32> utoipa::IntoParams
+    for PageQuery<F, MAX, DEFAULT>
+{
+    fn into_params(parameter_in_provider: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let mut params = F::into_params(&parameter_in_provider);
+        params.push(
+            ParameterBuilder::new()
+                .name("cursor")
+                .parameter_in(ParameterIn::Query)
+                .required(Required::False)
+                .description(Some("`next_cursor` of the previous page"))
+                .schema(Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid))),
+                ))
+                .build(),
+        );
+        params.push(
+            ParameterBuilder::new()
+                .name("limit")
+                .parameter_in(ParameterIn::Query)
+                .required(Required::False)
+                .description(Some(format!("Page size, 1 to {MAX} (default {DEFAULT})")))
+                .schema(Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int32)))
+                        .minimum(Some(1))
+                        .maximum(Some(MAX))
+                        .default(Some(DEFAULT.into())),
+                ))
+                .build(),
+        );
+        params
     }
 }
 
@@ -210,7 +345,7 @@ mod tests {
         let e = err(r#"{"name":"x","budget":{"daily_micros":"lots"}}"#);
         assert_eq!(
             (e.code, e.field.as_deref()),
-            ("invalid_type", Some("budget.daily_micros"))
+            (ErrorCode::InvalidType, Some("budget.daily_micros"))
         );
     }
 
@@ -219,7 +354,7 @@ mod tests {
         let e = err(r#"{"name":"x","budget":{"daily_micros":1,"hourly":2}}"#);
         assert_eq!(
             (e.code, e.field.as_deref()),
-            ("unknown_field", Some("budget.hourly"))
+            (ErrorCode::UnknownField, Some("budget.hourly"))
         );
         let e = err(r#"{"name":"x","color":"red","budget":{"daily_micros":1}}"#);
         assert_eq!(e.field.as_deref(), Some("color"));
@@ -230,7 +365,7 @@ mod tests {
         let e = err(r#"{"budget":{"daily_micros":1}}"#);
         assert_eq!(
             (e.code, e.field.as_deref()),
-            ("missing_field", Some("name"))
+            (ErrorCode::MissingField, Some("name"))
         );
         let e = err(r#"{"name":"x","budget":{}}"#);
         assert_eq!(e.field.as_deref(), Some("budget.daily_micros"));
@@ -238,11 +373,95 @@ mod tests {
 
     #[test]
     fn syntax_errors_and_empty_bodies_are_malformed_json() {
-        assert_eq!(err(r#"{"name": "#).code, "malformed_json");
-        assert_eq!(err("").code, "malformed_json");
+        assert_eq!(err(r#"{"name": "#).code, ErrorCode::MalformedJson);
+        assert_eq!(err("").code, ErrorCode::MalformedJson);
         assert_eq!(
             err(r#"{"name":"x","budget":{"daily_micros":1}} trailing"#).code,
-            "malformed_json"
+            ErrorCode::MalformedJson
         );
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Filter {
+        status: Option<String>,
+    }
+
+    type Listing = PageQuery<Filter, 200, 50>;
+
+    fn page_err(q: &str) -> (ErrorCode, Option<String>) {
+        let e = Listing::parse(q).unwrap_err();
+        (e.code, e.field)
+    }
+
+    #[test]
+    fn a_page_query_takes_its_defaults_and_its_filter() {
+        let q = Listing::parse("status=active").unwrap();
+        assert_eq!((q.after, q.limit), (None, 50));
+        assert_eq!(q.filter.status.as_deref(), Some("active"));
+        let q = Listing::parse("limit=200&cursor=0190a8f2-7d8b-7c3e-9f00-000000000001").unwrap();
+        assert_eq!(q.limit, 200);
+        assert_eq!(
+            q.after.as_deref(),
+            Some("0190a8f2-7d8b-7c3e-9f00-000000000001")
+        );
+    }
+
+    #[test]
+    fn a_limit_out_of_bounds_is_refused_naming_it() {
+        for q in ["limit=0", "limit=201", "limit=4294967295"] {
+            assert_eq!(
+                page_err(q),
+                (ErrorCode::InvalidParameter, Some("limit".into())),
+                "{q}"
+            );
+        }
+        for q in ["limit=-1", "limit=ten", "limit=1.5", "limit="] {
+            assert_eq!(
+                page_err(q),
+                (ErrorCode::InvalidType, Some("limit".into())),
+                "{q}"
+            );
+        }
+        assert_eq!(
+            page_err("limit=1&limit=2"),
+            (ErrorCode::InvalidParameter, Some("limit".into()))
+        );
+    }
+
+    #[test]
+    fn a_foreign_cursor_or_an_unknown_parameter_is_named() {
+        assert_eq!(
+            page_err("cursor=abc"),
+            (ErrorCode::InvalidType, Some("cursor".into()))
+        );
+        assert_eq!(
+            page_err("colour=red"),
+            (ErrorCode::UnknownField, Some("colour".into()))
+        );
+        assert_eq!(
+            PageQuery::<NoFilter>::parse("x=1")
+                .unwrap_err()
+                .field
+                .as_deref(),
+            Some("x")
+        );
+    }
+
+    #[test]
+    fn the_page_parameters_are_documented_with_their_bounds() {
+        use utoipa::IntoParams;
+        let params = PageQuery::<NoFilter, 500, 100>::into_params(|| Some(ParameterIn::Query));
+        let doc = serde_json::to_value(&params).unwrap();
+        let limit = doc
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "limit")
+            .unwrap();
+        assert_eq!(limit["schema"]["minimum"], 1);
+        assert_eq!(limit["schema"]["maximum"], 500);
+        assert_eq!(limit["schema"]["default"], 100);
     }
 }

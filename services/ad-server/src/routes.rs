@@ -1,35 +1,33 @@
 //! HTTP handlers: each parses, calls the serving pipeline once, serializes.
 
 use crate::startup::AppState;
-use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
-use endcap_core::Role;
+use actix_web::{web, HttpRequest, HttpResponse};
 use endcap_openrtb::{nbr, BidRequest};
 use endcap_serving::{BidAnswer, CallerError, ConversionInput, DecisionRequest, ServeError};
 use endcap_tracking::TokenError;
-use endcap_web::{parse_json, ApiError, JsonBody, ValidQuery};
+use endcap_web::{parse_json, ApiError, Caller, ErrorCode, JsonBody, ValidQuery};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 /// Mounts `/metrics`: on the main listener, or alone on the metrics listener.
 pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
-    cfg.route("/metrics", web::get().to(metrics));
+    cfg.service(web::resource("/metrics").get(metrics));
 }
 
-/// Mounts every route but `/metrics`.
+/// Mounts every route but `/metrics`. Each path is one resource, so another method answers
+/// 405 with `Allow` (made JSON by `endcap_web::error_envelope`), an unknown path 404.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/v1/events/impression", web::get().to(impression))
-        .route("/v1/events/click", web::get().to(click))
-        .route("/v1/events/bill", web::get().to(bill))
-        .route("/v1/events/loss", web::get().to(loss))
-        .route("/v1/events/conversion", web::post().to(conversion))
-        .route("/v1/decisions", web::post().to(decisions))
-        .route("/openrtb2/bid", web::post().to(openrtb_bid))
-        .route("/v1/admin/model/reload", web::post().to(reload_model))
-        .default_service(web::to(|| async {
-            Err::<HttpResponse, _>(ApiError::not_found("route"))
-        }));
+    cfg.service(web::resource("/healthz").get(healthz))
+        .service(web::resource("/readyz").get(readyz))
+        .service(web::resource("/v1/events/impression").get(impression))
+        .service(web::resource("/v1/events/click").get(click))
+        .service(web::resource("/v1/events/bill").get(bill))
+        .service(web::resource("/v1/events/loss").get(loss))
+        .service(web::resource("/v1/events/conversion").post(conversion))
+        .service(web::resource("/v1/decisions").post(decisions))
+        .service(web::resource("/openrtb2/bid").post(openrtb_bid))
+        .service(web::resource("/v1/admin/model/reload").post(reload_model))
+        .default_service(web::to(endcap_web::no_such_route));
 }
 
 /// The serving pipeline's refusals in the API's error envelope.
@@ -37,23 +35,26 @@ fn api_error(e: ServeError) -> ApiError {
     match e {
         ServeError::Invalid(v) => v.into(),
         ServeError::Token(t) => {
-            let status = match t {
-                TokenError::Malformed => StatusCode::BAD_REQUEST,
-                _ => StatusCode::FORBIDDEN,
+            // Not a token at all is the caller's syntax; a real token that fails its
+            // signature, key or expiry is a refusal.
+            let code = match t {
+                TokenError::Malformed => ErrorCode::MalformedToken,
+                _ => ErrorCode::InvalidToken,
             };
-            ApiError::new(status, "invalid_token", Some("t".into()), t.to_string())
+            ApiError::new(code, Some("t".into()), t.to_string())
         }
         ServeError::Price(p) => {
-            ApiError::bad_request("invalid_price", Some("price".into()), p.to_string())
+            ApiError::new(ErrorCode::InvalidPrice, Some("price".into()), p.to_string())
         }
-        ServeError::BidRequest(r) => {
-            ApiError::bad_request("invalid_bid_request", Some(r.field.clone()), r.message)
-        }
+        ServeError::BidRequest(r) => ApiError::new(
+            ErrorCode::InvalidBidRequest,
+            Some(r.field.clone()),
+            r.message,
+        ),
         ServeError::Unavailable(e) => {
             tracing::warn!(error = %e, "campaign store unavailable during tracking");
             ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
+                ErrorCode::Unavailable,
                 None,
                 "try again: nothing was counted",
             )
@@ -63,8 +64,7 @@ fn api_error(e: ServeError) -> ApiError {
 
 fn caller_error(e: CallerError) -> ApiError {
     ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
+        ErrorCode::Unauthorized,
         Some("X-Endcap-Key".into()),
         e.to_string(),
     )
@@ -172,7 +172,8 @@ async fn loss(
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn wants_debug(state: &AppState, req: &HttpRequest) -> Result<bool, ApiError> {
+/// `?debug=1` needs an admin key; without it the store is never asked (the hot path).
+async fn wants_debug(req: &HttpRequest) -> Result<bool, ApiError> {
     let asked = req
         .query_string()
         .split('&')
@@ -180,10 +181,8 @@ async fn wants_debug(state: &AppState, req: &HttpRequest) -> Result<bool, ApiErr
     if !asked {
         return Ok(false);
     }
-    match endcap_web::authenticate(&state.store, req).await?.role {
-        Role::Admin => Ok(true),
-        _ => Err(ApiError::forbidden("debug output needs an admin key")),
-    }
+    Caller::authenticate(req).await?.admin()?;
+    Ok(true)
 }
 
 /// Ranked sponsored ads for the retailer's own placements.
@@ -192,7 +191,7 @@ async fn decisions(
     req: HttpRequest,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let debug = wants_debug(&state, &req).await?;
+    let debug = wants_debug(&req).await?;
     if !debug {
         state
             .server
@@ -246,15 +245,11 @@ async fn openrtb_bid(
 
 async fn conversion(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    caller: Caller,
     body: JsonBody,
+/// Conversions are reported with the retailer's admin key.
 ) -> Result<HttpResponse, ApiError> {
-    let caller = endcap_web::authenticate(&state.store, &req).await?;
-    if caller.role != Role::Admin {
-        return Err(ApiError::forbidden(
-            "conversions are reported with the retailer's admin key",
-        ));
-    }
+    caller.admin()?;
     let input: ConversionInput = body.parse()?;
     let event_id = state.server.conversion(input).map_err(api_error)?;
     Ok(HttpResponse::Accepted().json(serde_json::json!({ "event_id": event_id })))
@@ -264,17 +259,12 @@ async fn conversion(
 /// model directory, 422 naming why an artifact was refused (the model in use keeps serving).
 async fn reload_model(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
-    if endcap_web::authenticate(&state.store, &req).await?.role != Role::Admin {
-        return Err(ApiError::forbidden(
-            "reloading the model needs an admin key",
-        ));
-    }
+    caller.admin()?;
     let Some(dir) = &state.model_dir else {
         return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "no_model_dir",
+            ErrorCode::NoModelDir,
             None,
             "the ad server has no model directory (ENDCAP_MODEL_DIR)",
         ));
@@ -282,8 +272,7 @@ async fn reload_model(
     match endcap_serving::reload_model(&state.server.model, dir).await {
         Ok(version) => Ok(HttpResponse::Ok().json(serde_json::json!({ "version": version }))),
         Err(why) => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "model_refused",
+            ErrorCode::ModelRefused,
             None,
             format!("the artifact was refused, the model in use keeps serving: {why}"),
         )),
@@ -298,8 +287,7 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.store.ping().await.map_err(|e| {
         tracing::warn!(error = %e, "campaign store not ready");
         ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_ready",
+            ErrorCode::NotReady,
             None,
             "the campaign store does not answer",
         )

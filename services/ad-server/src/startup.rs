@@ -22,7 +22,7 @@ use tokio::task::JoinSet;
 pub struct AppState {
     /// The serving pipeline.
     pub server: Server,
-    /// Campaign store (admin keys for debug output and conversions; readiness).
+    /// Campaign store (readiness; `Caller` reads the same store, registered as app data).
     pub store: CampaignStore,
     /// HTTP metrics.
     pub http: Arc<HttpMetrics>,
@@ -282,13 +282,17 @@ impl Application {
         let data = state.clone();
         let separate_metrics = settings.common.metrics_listen;
         let main_data = data.clone();
+        // The `Caller` extractor (admin checks) reads the store as app data of its own.
+        let store = web::Data::new(state.store.clone());
         let http = HttpServer::new(move || {
             let app = App::new()
                 .wrap(Observe::new(main_data.http.clone()))
                 .app_data(main_data.clone())
                 .configure(routes::configure);
+                .wrap(endcap_web::error_envelope())
             if separate_metrics.is_none() {
                 app.configure(routes::configure_metrics)
+                .app_data(store.clone())
             } else {
                 app
             }

@@ -3,6 +3,7 @@
 //! test compares with this one.
 
 use crate::routes::*;
+use endcap_web::openapi::DocumentedErrors;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -22,7 +23,7 @@ impl Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Endcap campaign API", description = "Advertisers manage campaigns, line items and creatives. Authenticate with `Authorization: Bearer <key>`. Money is integer micros; times are RFC 3339 UTC. Errors are `{error, field, message}`."),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &DocumentedErrors),
     security(("api_key" = [])),
     paths(
         healthz, readyz, metrics, openapi_json, audit_log,
@@ -34,7 +35,6 @@ impl Modify for BearerAuth {
         upload_receipts, upload_identity_map, upload_catalog,
         delivery_report, attribution_report, explain_receipt, close_period,
     ),
-    components(schemas(ErrorBody))
 )]
 pub struct ApiDoc;
 

@@ -124,13 +124,17 @@ impl Application {
             },
         };
         let data = web::Data::new(state);
+        // The `Caller` extractor reads the store as app data of its own.
+        let store = web::Data::new(state.store.clone());
         let separate_metrics = settings.common.metrics_listen;
         let main_data = data.clone();
         let server = HttpServer::new(move || {
             let app = App::new()
                 .wrap(Observe::new(main_data.metrics.clone()))
+                .wrap(endcap_web::error_envelope())
                 .app_data(main_data.clone())
                 .configure(routes::configure);
+                .app_data(store.clone())
             if separate_metrics.is_none() {
                 app.configure(routes::configure_metrics)
             } else {

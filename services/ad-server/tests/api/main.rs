@@ -193,6 +193,67 @@ impl TestApp {
     }
 }
 
+#[actix_web::test]
+async fn admin_calls_share_the_caller_check_and_other_methods_answer_405() {
+    let app = spawn(false).await;
+    const FINANCE: &str = "adserver-test-finance-key";
+    CampaignStore::connect(&app.db)
+        .await
+        .unwrap()
+        .ensure_api_key(
+            Role::Finance,
+            None,
+            &ApiKeySecret::from_config(FINANCE),
+            "finance",
+        )
+        .await
+        .unwrap();
+    let conversion = json!({"order_id": "o-1", "user_key": "cd".repeat(32), "skus": ["sku-1"], "amount_micros": 1, "currency": "USD"});
+    for (path, body) in [
+        ("/v1/admin/model/reload", None),
+        ("/v1/events/conversion", Some(conversion)),
+    ] {
+        let r = app.send("POST", path, Some(FINANCE), body).await;
+        assert_eq!(
+            (r.status, r.body["error"].as_str()),
+            (403, Some("forbidden")),
+            "{path}: {:?}",
+            r.body
+        );
+    }
+    let r = app
+        .send(
+            "POST",
+            "/v1/decisions?debug=1",
+            Some(FINANCE),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (403, Some("forbidden"))
+    );
+    for (method, path, allow) in [
+        ("GET", "/v1/admin/model/reload", "POST"),
+        ("DELETE", "/v1/decisions", "POST"),
+        ("POST", "/v1/events/click", "GET"),
+    ] {
+        let r = app.send(method, path, Some(ADMIN), None).await;
+        assert_eq!(
+            (r.status, r.body["error"].as_str()),
+            (405, Some("method_not_allowed")),
+            "{method} {path}: {:?}",
+            r.body
+        );
+        assert_eq!(r.headers.get("allow").map(String::as_str), Some(allow));
+    }
+    let r = app.send("GET", "/v1/nowhere", None, None).await;
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (404, Some("not_found"))
+    );
+}
+
 /// The advertiser every seeded campaign belongs to.
 async fn acme(store: &CampaignStore) -> endcap_core::Advertiser {
     let new = endcap_core::AdvertiserInput {
@@ -348,18 +409,23 @@ async fn bad_tokens_are_refused_counted_and_never_logged() {
     let forged = KeyRing::parse("k2:not-the-real-secret-000")
         .unwrap()
         .sign(&claims);
-    for (t, status, reason) in [
-        ("".to_string(), 400, "missing"),
-        ("garbage".to_string(), 400, "malformed"),
-        (tampered, 403, "bad_signature"),
-        (token(TokenKind::Click, &old), 403, "expired"),
-        (foreign, 403, "unknown_key"),
-        (forged, 403, "bad_signature"),
+    for (t, status, code, reason) in [
+        ("".to_string(), 400, "malformed_token", "missing"),
+        ("garbage".to_string(), 400, "malformed_token", "malformed"),
+        (tampered, 403, "invalid_token", "bad_signature"),
+        (
+            token(TokenKind::Click, &old),
+            403,
+            "invalid_token",
+            "expired",
+        ),
+        (foreign, 403, "invalid_token", "unknown_key"),
+        (forged, 403, "invalid_token", "bad_signature"),
     ] {
         let r = app.get(&format!("/v1/events/click?t={t}")).await;
         assert_eq!(
             (r.status, r.body["error"].as_str(), r.body["field"].as_str()),
-            (status, Some("invalid_token"), Some("t")),
+            (status, Some(code), Some("t")),
             "{reason}"
         );
         assert!(

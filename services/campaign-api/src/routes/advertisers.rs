@@ -1,11 +1,11 @@
 //! Advertisers and API keys.
 
-use super::{created, cursor, idempotency, path_id, Caller};
+use super::{created, idempotency, path_id};
 use crate::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use endcap_core::{Advertiser, AdvertiserId, AdvertiserInput, Role, ValidationError};
 use endcap_store::{ApiKeySecret, ListQuery, Page};
-use endcap_web::{ApiError, JsonBody, ValidQuery};
+use endcap_web::{ApiError, Caller, ErrorBody, ErrorCode, JsonBody, PageQuery};
 use serde::{Deserialize, Serialize};
 
 /// Body of the API key endpoints.
@@ -39,16 +39,6 @@ pub struct ApiKeyCreated {
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// Query of `GET /v1/advertisers`.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct PageQuery {
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-    /// Page size, 1..=200 (default 50).
-    pub limit: Option<u32>,
-}
-
 /// Create an advertiser (admin).
 #[utoipa::path(post, path = "/v1/advertisers", tag = "advertisers",
     request_body = AdvertiserInput,
@@ -77,10 +67,9 @@ pub async fn create_advertiser(
 pub async fn list_advertisers(
     state: web::Data<AppState>,
     caller: Caller,
-    q: ValidQuery<PageQuery>,
+    q: PageQuery,
 ) -> Result<HttpResponse, ApiError> {
-    let q = q.0;
-    let after = cursor(q.cursor)?;
+    let after = q.after;
     let page = match caller.0.tenant() {
         Some(own) => {
             let a: Advertiser = state.store.get(&own.to_string()).await?;
@@ -94,7 +83,7 @@ pub async fn list_advertisers(
                 .store
                 .list::<Advertiser>(&ListQuery {
                     after,
-                    limit: q.limit.unwrap_or(50),
+                    limit: q.limit,
                     ..Default::default()
                 })
                 .await?
@@ -135,8 +124,8 @@ async fn issue_key(
     // A key's secret is shown once and never stored, so a retry cannot be answered with the
     // first response; refusing is safer than minting a second key.
     if req.headers().contains_key("idempotency-key") {
-        return Err(ApiError::bad_request(
-            "idempotency_unsupported",
+        return Err(ApiError::new(
+            ErrorCode::IdempotencyUnsupported,
             Some("Idempotency-Key".into()),
             "API keys are shown only once, so their creation cannot be replayed; omit the header",
         ));
@@ -270,15 +259,4 @@ pub async fn revoke_key(
     } else {
         Err(ApiError::not_found("api_key"))
     }
-}
-
-/// The error envelope every endpoint answers with.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    /// Machine-readable code (`invalid_field`, `unknown_field`, `version_conflict`, ...).
-    pub error: String,
-    /// JSON path of the offending field, if one is to blame.
-    pub field: Option<String>,
-    /// What happened.
-    pub message: String,
 }

@@ -1,26 +1,24 @@
 //! Campaigns.
 
-use super::{created, cursor, idempotency, path_id, Caller, ErrorBody};
+use super::{created, idempotency, path_id};
 use crate::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use endcap_core::{Campaign, CampaignId, CampaignInput, CampaignPatch, Status, ValidationError};
 use endcap_store::{ListQuery, Page, StoreError};
-use endcap_web::{ApiError, JsonBody, ValidQuery};
+use endcap_web::{ApiError, Caller, ErrorBody, JsonBody, PageQuery};
 use serde::Deserialize;
 
-/// Query of `GET /v1/campaigns`.
+/// Filters of `GET /v1/campaigns`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-pub struct CampaignListQuery {
+#[into_params(parameter_in = Query)]
+pub struct CampaignFilter {
     /// Only this advertiser's campaigns (an advertiser key always sees only its own).
-    #[param(value_type = Option<String>, format = Uuid)]
+    #[param(nullable = false, value_type = Option<String>, format = Uuid)]
     pub advertiser_id: Option<endcap_core::AdvertiserId>,
     /// Only campaigns in this state.
+    #[param(nullable = false)]
     pub status: Option<Status>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-    /// Page size, 1..=200 (default 50).
-    pub limit: Option<u32>,
 }
 
 /// Create a campaign. With an advertiser key `advertiser_id` may be left out.
@@ -54,22 +52,21 @@ pub async fn create_campaign(
 }
 
 /// List campaigns, oldest first.
-#[utoipa::path(get, path = "/v1/campaigns", tag = "campaigns", params(CampaignListQuery),
+#[utoipa::path(get, path = "/v1/campaigns", tag = "campaigns", params(PageQuery<CampaignFilter>),
     responses((status = 200, body = Page<Campaign>), (status = 400, body = ErrorBody)))]
 pub async fn list_campaigns(
     state: web::Data<AppState>,
     caller: Caller,
-    q: ValidQuery<CampaignListQuery>,
+    q: PageQuery<CampaignFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = q.0;
     let page = state
         .store
         .list::<Campaign>(&ListQuery {
-            advertiser_id: caller.listing_scope(q.advertiser_id)?,
+            advertiser_id: caller.listing_scope(q.filter.advertiser_id)?,
             parent_id: None,
-            status: q.status,
-            after: cursor(q.cursor)?,
-            limit: q.limit.unwrap_or(50),
+            status: q.filter.status,
+            after: q.after,
+            limit: q.limit,
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))

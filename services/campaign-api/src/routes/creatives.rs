@@ -1,14 +1,11 @@
 //! Creatives.
 
-use super::{
-    created, cursor, idempotency, line_items::visible_line_item, path_id, Caller, ErrorBody,
-    PageQuery,
-};
+use super::{created, idempotency, line_items::visible_line_item, path_id};
 use crate::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use endcap_core::{Creative, CreativeId, CreativeInput, LineItemId, ReviewInput};
 use endcap_store::{ListQuery, Page, StoreError};
-use endcap_web::{ApiError, JsonBody, ValidQuery};
+use endcap_web::{ApiError, Caller, ErrorBody, JsonBody, PageQuery};
 
 /// Add a creative to a line item.
 #[utoipa::path(post, path = "/v1/line-items/{id}/creatives", tag = "creatives",
@@ -47,15 +44,15 @@ pub async fn list_creatives(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
-    q: ValidQuery<PageQuery>,
+    q: PageQuery,
 ) -> Result<HttpResponse, ApiError> {
     let li = visible_line_item(&state, &caller, &id).await?;
     let page = state
         .store
         .list::<Creative>(&ListQuery {
             parent_id: Some(li.id.to_string()),
-            after: cursor(q.0.cursor)?,
-            limit: q.0.limit.unwrap_or(50),
+            after: q.after,
+            limit: q.limit,
             ..Default::default()
         })
         .await?;

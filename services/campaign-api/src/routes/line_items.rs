@@ -1,16 +1,13 @@
 //! Line items.
 
-use super::{
-    campaigns::visible_campaign, created, cursor, idempotency, path_id, Caller, ErrorBody,
-    PageQuery,
-};
+use super::{campaigns::visible_campaign, created, idempotency, path_id};
 use crate::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use endcap_core::{
     CampaignId, LineItem, LineItemId, LineItemInput, LineItemPatch, SegmentOwners, Targeting,
 };
 use endcap_store::{ListQuery, Page, StoreError};
-use endcap_web::{ApiError, JsonBody, ValidQuery};
+use endcap_web::{ApiError, Caller, ErrorBody, JsonBody, PageQuery};
 
 /// The owners of the segments a targeting names (those that exist), read before the write so
 /// the store's transaction can check them against the line item's advertiser.
@@ -71,15 +68,15 @@ pub async fn list_line_items(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
-    q: ValidQuery<PageQuery>,
+    q: PageQuery,
 ) -> Result<HttpResponse, ApiError> {
     let c = visible_campaign(&state, &caller, &id).await?;
     let page = state
         .store
         .list::<LineItem>(&ListQuery {
             parent_id: Some(c.id.to_string()),
-            after: cursor(q.0.cursor)?,
-            limit: q.0.limit.unwrap_or(50),
+            after: q.after,
+            limit: q.limit,
             ..Default::default()
         })
         .await?;

@@ -1,11 +1,10 @@
 //! Health, readiness, metrics, the OpenAPI document and the audit log.
 
-use super::{cursor, Caller, ErrorBody};
 use crate::AppState;
-use actix_web::{http::StatusCode, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use endcap_core::{AdvertiserId, Role};
 use endcap_store::{AuditEntry, Page};
-use endcap_web::{ApiError, ValidQuery};
+use endcap_web::{ApiError, Caller, ErrorBody, ErrorCode, PageQuery};
 use serde::Deserialize;
 
 /// Liveness: the process answers.
@@ -23,8 +22,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         Err(e) => {
             tracing::warn!(error = %e, "campaign store not ready");
             Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not_ready",
+                ErrorCode::NotReady,
                 None,
                 "the campaign store does not answer",
             ))
@@ -49,20 +47,21 @@ pub async fn openapi_json() -> Result<HttpResponse, ApiError> {
         .body(doc))
 }
 
-/// Query of `GET /v1/audit-log`.
+/// Filters of `GET /v1/audit-log`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-pub struct AuditQuery {
+#[into_params(parameter_in = Query)]
+pub struct AuditFilter {
     /// Only entries about this object.
+    #[param(nullable = false)]
     pub object_id: Option<String>,
     /// Only entries of this advertiser.
-    #[param(value_type = Option<String>, format = Uuid)]
+    #[param(nullable = false, value_type = Option<String>, format = Uuid)]
     pub advertiser_id: Option<AdvertiserId>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-    /// Page size, 1..=500 (default 100).
-    pub limit: Option<u32>,
 }
+
+/// The audit log's page: up to 500 entries, 100 by default.
+pub type AuditQuery = PageQuery<AuditFilter, 500, 100>;
 
 /// Who changed what and when (admin and finance: everything; advertisers: their own objects).
 #[utoipa::path(get, path = "/v1/audit-log", tag = "operations", params(AuditQuery),
@@ -70,20 +69,19 @@ pub struct AuditQuery {
 pub async fn audit_log(
     state: web::Data<AppState>,
     caller: Caller,
-    q: ValidQuery<AuditQuery>,
+    q: AuditQuery,
 ) -> Result<HttpResponse, ApiError> {
-    let q = q.0;
     let advertiser = match caller.0.role {
-        Role::Advertiser => caller.listing_scope(q.advertiser_id)?,
-        Role::Admin | Role::Finance => q.advertiser_id,
+        Role::Advertiser => caller.listing_scope(q.filter.advertiser_id)?,
+        Role::Admin | Role::Finance => q.filter.advertiser_id,
     };
     let page = state
         .store
         .audit_log(
-            q.object_id.as_deref(),
+            q.filter.object_id.as_deref(),
             advertiser,
-            cursor(q.cursor)?.as_deref(),
-            q.limit.unwrap_or(100),
+            q.after.as_deref(),
+            q.limit,
         )
         .await?;
     Ok(HttpResponse::Ok().json(page))

@@ -1,10 +1,9 @@
 //! Data-subject deletion: `POST /v1/privacy/deletions` (admin).
 
-use super::{Caller, ErrorBody};
 use crate::AppState;
 use actix_web::{web, HttpResponse};
 use endcap_core::{HashedKey, ValidationError};
-use endcap_web::{ApiError, JsonBody};
+use endcap_web::{ApiError, Caller, ErrorBody, JsonBody};
 use serde::{Deserialize, Serialize};
 
 /// Body of `POST /v1/privacy/deletions`: the person, by a hashed user key, a hashed customer

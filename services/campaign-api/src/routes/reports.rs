@@ -1,33 +1,38 @@
 //! Finance reports, the attribution explanation of a receipt, and month-end close.
 
-use super::{Caller, ErrorBody};
 use crate::AppState;
-use actix_web::{http::StatusCode, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use endcap_core::{AdvertiserId, Campaign, CampaignId, Role};
 use endcap_reports::{Query, Report, ReportError};
-use endcap_web::{ApiError, ValidQuery};
+use endcap_web::{ApiError, Caller, ErrorBody, ErrorCode, ValidQuery};
 use serde::Deserialize;
 
 /// Query of the report endpoints.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ReportParams {
     /// First day, `YYYY-MM-DD` in the retailer's time zone.
+    #[param(nullable = false)]
     pub from: Option<String>,
     /// Last day, inclusive.
+    #[param(nullable = false)]
     pub to: Option<String>,
     /// Comma-separated: advertiser, campaign, line_item, day, ad_channel, sales_channel
     /// (attribution only). Default `campaign`.
+    #[param(nullable = false)]
     pub group_by: Option<String>,
     /// `json` (default) or `csv`.
+    #[param(nullable = false)]
     pub format: Option<String>,
     /// Attribution model whose results are read (default last_touch).
+    #[param(nullable = false)]
     pub model: Option<String>,
     /// Only this advertiser (an advertiser key: its own only).
-    #[param(value_type = Option<String>, format = Uuid)]
+    #[param(nullable = false, value_type = Option<String>, format = Uuid)]
     pub advertiser_id: Option<AdvertiserId>,
     /// Only this campaign.
-    #[param(value_type = Option<String>, format = Uuid)]
+    #[param(nullable = false, value_type = Option<String>, format = Uuid)]
     pub campaign_id: Option<CampaignId>,
 }
 
@@ -35,14 +40,13 @@ pub struct ReportParams {
 fn report_error(e: ReportError) -> ApiError {
     match e {
         ReportError::Invalid(field, reason) => {
-            ApiError::bad_request("invalid_field", Some(field), reason)
+            ApiError::new(ErrorCode::InvalidParameter, Some(field), reason)
         }
         ReportError::Store(s) => ApiError::from(s),
         other => {
             tracing::error!(error = %other, "report failed");
             ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "reports_unavailable",
+                ErrorCode::ReportsUnavailable,
                 None,
                 "the event log could not answer; retry later",
             )
@@ -53,8 +57,7 @@ fn report_error(e: ReportError) -> ApiError {
 fn finance(state: &AppState) -> Result<&endcap_reports::Finance, ApiError> {
     state.finance.as_deref().ok_or_else(|| {
         ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "reports_unavailable",
+            ErrorCode::ReportsUnavailable,
             None,
             "finance reports read ClickHouse; start the service with ENDCAP_CLICKHOUSE",
         )
@@ -112,8 +115,8 @@ fn respond(report: Report, format: Option<&str>) -> Result<HttpResponse, ApiErro
                 .insert_header(("X-Endcap-Dated-By", report.dated_by.clone()))
                 .streaming(futures_util::stream::iter(lines)))
         }
-        _ => Err(ApiError::bad_request(
-            "invalid_field",
+        _ => Err(ApiError::new(
+            ErrorCode::InvalidParameter,
             Some("format".into()),
             "use json or csv",
         )),
@@ -172,8 +175,10 @@ pub async fn attribution_report(
 /// Query of the receipt explanation.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ExplainParams {
     /// Attribution model (default last_touch).
+    #[param(nullable = false)]
     pub model: Option<String>,
 }
 

@@ -1,12 +1,11 @@
 //! Audience segments: definitions in the campaign store, members in the segment store.
 
 use super::uploads::{LineBatches, UploadSummary};
-use super::{Caller, ErrorBody};
 use crate::AppState;
 use actix_web::{web, HttpResponse};
 use endcap_core::{AdvertiserId, Role, ValidationError};
 use endcap_store::Segment;
-use endcap_web::{ApiError, JsonBody};
+use endcap_web::{ApiError, Caller, ErrorBody, JsonBody};
 use serde::{Deserialize, Serialize};
 
 /// Body of `PUT /v1/segments/{id}`.

@@ -1,13 +1,12 @@
 //! Bulk uploads: receipts, identity links, catalog and segment members, streamed line by
 //! line. Bad lines are reported with their numbers; good lines are kept.
 
-use super::{Caller, ErrorBody};
 use crate::AppState;
 use actix_web::{http::StatusCode, web, HttpResponse};
 use endcap_core::Receipt;
 use endcap_events::EventSink;
 use endcap_ingest::{LineError, Lines};
-use endcap_web::ApiError;
+use endcap_web::{ApiError, Caller, ErrorBody, ErrorCode};
 use futures_util::StreamExt;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -83,8 +82,8 @@ impl LineBatches {
             match self.payload.next().await {
                 Some(chunk) => {
                     let chunk = chunk.map_err(|e| {
-                        ApiError::bad_request(
-                            "unreadable_body",
+                        ApiError::new(
+                            ErrorCode::UnreadableBody,
                             None,
                             format!("could not read the body: {e}"),
                         )
@@ -92,8 +91,7 @@ impl LineBatches {
                     self.bytes += chunk.len();
                     if self.bytes > MAX_UPLOAD_BYTES {
                         return Err(ApiError::new(
-                            StatusCode::PAYLOAD_TOO_LARGE,
-                            "body_too_large",
+                            ErrorCode::BodyTooLarge,
                             None,
                             format!("send at most {MAX_UPLOAD_BYTES} bytes per request; endcap-ingest splits files"),
                         ));
@@ -196,8 +194,7 @@ pub async fn upload_receipts(
         if endcap_events::SinkMetrics::get(&state.sink.metrics().dropped) != dropped_before {
             // Neither written nor spooled: recording them would make a retry a "duplicate".
             return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "event_log_unavailable",
+                ErrorCode::EventLogUnavailable,
                 None,
                 "the event log could not store the receipts; nothing was recorded, retry later",
             ));

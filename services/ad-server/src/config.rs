@@ -52,6 +52,10 @@ pub struct Settings {
     /// User-agent substrings of the retailer's own apps, never taken for bots
     /// (ENDCAP_APP_USER_AGENTS, comma-separated).
     pub app_user_agents: Vec<String>,
+    /// Clicks per hour a user, an IP prefix and a placement may always make before their
+    /// rate is judged against their own history (ENDCAP_CLICK_RATE_FLOORS, `user,ip,placement`,
+    /// default `20,300,5000`); past five times its usual rate a click is invalid traffic.
+    pub click_rates: endcap_tracking::ClickRateConfig,
     /// Share of slots the cold start explores (ENDCAP_EXPLORE_BPS, basis points, default
     /// 300 = 3%, at most 500).
     pub explore_share: f64,
@@ -255,11 +259,27 @@ impl Settings {
                     .collect()
             })
             .unwrap_or_default();
+        let mut click_rates = endcap_tracking::ClickRateConfig::default();
+        if let Some(v) = layers.text(None, "ENDCAP_CLICK_RATE_FLOORS", "click_rate_floors") {
+            let floors: Vec<Option<u32>> = v
+                .split(',')
+                .map(|f| f.trim().parse().ok().filter(|n| *n > 0))
+                .collect();
+            match floors.as_slice() {
+                [Some(u), Some(i), Some(p)] => {
+                    (click_rates.user_floor, click_rates.ip_floor, click_rates.placement_floor) =
+                        (*u, *i, *p)
+                }
+                _ => layers.error(format!(
+                    "ENDCAP_CLICK_RATE_FLOORS / click_rate_floors: {v:?} is not three positive whole numbers `user,ip,placement`"
+                )),
+            }
+        }
         let events = EventTarget::choose(common.clickhouse.as_deref(), common.event_dir.as_deref());
         let spool_dir = common
             .spool_dir
             .clone()
-            .unwrap_or_else(|| events.default_spool_dir());
+            .unwrap_or_else(|| events.default_spool_dir("ad-server"));
         let public_url = layers
             .text(None, "ENDCAP_PUBLIC_URL", "public_url")
             .map(|u| u.trim_end_matches('/').to_string());
@@ -437,6 +457,7 @@ impl Settings {
             explore_share,
             min_click_ms,
             app_user_agents,
+            click_rates,
             public_url,
             index_refresh,
             max_tmax_ms,

@@ -143,7 +143,11 @@ async fn click(
 ) -> Result<HttpResponse, ApiError> {
     let (_, to) = state
         .server
-        .click(q.0.t.as_deref(), user_agent(&req).as_deref())
+        .click(
+            q.0.t.as_deref(),
+            user_agent(&req).as_deref(),
+            req.peer_addr().map(|a| a.ip()),
+        )
         .await
         .map_err(api_error)?;
     Ok(HttpResponse::Found()
@@ -243,15 +247,15 @@ async fn openrtb_bid(
     )
 }
 
+/// Conversions are reported with the retailer's admin key.
 async fn conversion(
     state: web::Data<AppState>,
     caller: Caller,
     body: JsonBody,
-/// Conversions are reported with the retailer's admin key.
 ) -> Result<HttpResponse, ApiError> {
     caller.admin()?;
     let input: ConversionInput = body.parse()?;
-    let event_id = state.server.conversion(input).map_err(api_error)?;
+    let event_id = state.server.conversion(input).await.map_err(api_error)?;
     Ok(HttpResponse::Accepted().json(serde_json::json!({ "event_id": event_id })))
 }
 
@@ -300,6 +304,10 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     text.push_str(&state.server.metrics.render());
     text.push_str(&state.server.sink.metrics().render());
     text.push_str(&state.server.model.render());
+    if let Some((caps, redis)) = &state.server.shared_caps {
+        text.push_str(&redis.render());
+        text.push_str(&caps.render());
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(text)

@@ -5,9 +5,10 @@ use crate::routes;
 use actix_web::{dev::Server as HttpRunning, web, App, HttpServer};
 use anyhow::Context;
 use endcap_auction::{CapCounter, MemoryCaps};
-use endcap_billing::{Budgets, RedisHandle};
+use endcap_billing::Budgets;
 use endcap_events::{open_sink, read_table, Event, EventTarget, Sink, SinkConfig, Spool, Table};
 use endcap_openrtb::{ClearPrice, ConsentPolicy, Exchange};
+use endcap_redis::RedisHandle;
 use endcap_segments::{Segments, SegmentsConfig};
 use endcap_serving::{Index, LedgerReplay, Seen, ServeConfig, Server, SharedCaps, TrackingMetrics};
 use endcap_store::CampaignStore;
@@ -49,9 +50,8 @@ fn replay_files(settings: &Settings, replay: &mut LedgerReplay<'_>) -> anyhow::R
     };
     // Spooled batches are not in the log yet; the sink replays them as soon as it opens.
     // (Rows in both places count once: the replay keys rows.)
-    let spool = Spool::open(&settings.spool_dir)?;
-    for path in spool.pending()? {
-        for e in spool.read(&path).unwrap_or_default() {
+    for path in Spool::pending_in(&settings.spool_dir)? {
+        for e in Spool::read_file(&path).unwrap_or_default() {
             if let Event::Charge(c) = e {
                 replay.row(&c);
             }
@@ -87,10 +87,9 @@ async fn replay_clickhouse(
     let l = settings.lifetimes;
     let longest = l.impression.max(l.click).max(l.bill);
     let since = chrono::Utc::now().timestamp_millis() - longest.as_millis() as i64 - 120_000;
-    let spool = Spool::open(&settings.spool_dir)?;
     let mut last = None;
     for _ in 0..20 {
-        if !spool.pending()?.is_empty() {
+        if !Spool::pending_in(&settings.spool_dir)?.is_empty() {
             last = Some("events are still spooled".to_string());
             tokio::time::sleep(Duration::from_millis(500)).await;
             continue;
@@ -153,8 +152,8 @@ impl Application {
             ..SegmentsConfig::default()
         };
         let segments = match &redis {
-            Some(r) => Segments::redis_shared(r.cell(), seg_config),
-            None => Segments::in_memory(seg_config),
+            Some(r) => Segments::redis_shared(r.clone(), seg_config),
+            None => Segments::in_store(store.clone(), seg_config),
         };
         let replica = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
         let budgets = Arc::new(match &redis {
@@ -212,10 +211,10 @@ impl Application {
             }
         }
         tasks.spawn(keep_budgets(budgets.clone(), index.clone(), settings.clock));
-        if let EventTarget::ClickHouse(url) = &settings.events {
-            let cfg = endcap_events::ClickHouseConfig::from_url(url)?;
-            tasks.spawn(keep_retention(cfg, settings.decision_retention_days));
-        }
+        tasks.spawn(keep_retention(
+            settings.events.clone(),
+            settings.decision_retention_days,
+        ));
         let listener = TcpListener::bind(settings.common.listen)
             .with_context(|| format!("failed to listen on {}", settings.common.listen))?;
         let addr = listener.local_addr()?;
@@ -253,7 +252,11 @@ impl Application {
                 settings.min_click_ms,
             ))
             .context("the bundled bot list")?
-            .allowing(settings.app_user_agents.clone()),
+            .allowing(settings.app_user_agents.clone())
+            .with_click_rates(endcap_tracking::ClickRates::new(
+                settings.click_rates,
+                1_000_000,
+            )),
         };
         let state = web::Data::new(AppState {
             server: Server {
@@ -279,20 +282,20 @@ impl Application {
             http: Arc::new(HttpMetrics::default()),
             model_dir: settings.model_dir.clone(),
         });
+        // The `Caller` extractor (admin checks) reads the store as app data of its own.
+        let store = web::Data::new(state.store.clone());
         let data = state.clone();
         let separate_metrics = settings.common.metrics_listen;
         let main_data = data.clone();
-        // The `Caller` extractor (admin checks) reads the store as app data of its own.
-        let store = web::Data::new(state.store.clone());
         let http = HttpServer::new(move || {
             let app = App::new()
+                .wrap(endcap_web::error_envelope())
                 .wrap(Observe::new(main_data.http.clone()))
                 .app_data(main_data.clone())
+                .app_data(store.clone())
                 .configure(routes::configure);
-                .wrap(endcap_web::error_envelope())
             if separate_metrics.is_none() {
                 app.configure(routes::configure_metrics)
-                .app_data(store.clone())
             } else {
                 app
             }
@@ -406,23 +409,39 @@ async fn sync_once(budgets: &Budgets, index: &Index, clock: endcap_billing::Reta
     }
 }
 
-/// Every hour: decision-log partitions older than the retention are dropped.
-async fn keep_retention(cfg: endcap_events::ClickHouseConfig, days: u32) {
+/// Every hour: every event table loses what is past its retention (docs/ARCHITECTURE.md,
+/// "Retention"), in ClickHouse or in the file log.
+async fn keep_retention(target: EventTarget, decision_days: u32) {
+    let policy = endcap_events::retention_policy(decision_days);
     let mut tick = tokio::time::interval(Duration::from_secs(3_600));
     loop {
         tick.tick().await;
-        let cutoff = chrono::Utc::now().date_naive() - chrono::Duration::days(i64::from(days));
-        let keep_from = cutoff
-            .format("%Y%m%d")
-            .to_string()
-            .parse::<u32>()
-            .unwrap_or(0);
-        match endcap_events::drop_partitions_before(&cfg, Table::Decisions, keep_from).await {
-            Ok(d) if !d.is_empty() => {
-                tracing::info!(partitions = ?d, "decision log retention applied")
+        let now = chrono::Utc::now();
+        let done = match &target {
+            EventTarget::ClickHouse(url) => match endcap_events::ClickHouseConfig::from_url(url) {
+                Ok(cfg) => endcap_events::enforce_clickhouse(&cfg, &policy, now).await,
+                Err(e) => Err(e),
+            },
+            EventTarget::Files(dir) => {
+                let (dir, policy) = (dir.clone(), policy.clone());
+                tokio::task::spawn_blocking(move || {
+                    endcap_events::enforce_files(&dir, &policy, now)
+                })
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e).into()))
             }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "decision log retention failed; will retry"),
+        };
+        match done {
+            Ok(done) => {
+                for d in done
+                    .iter()
+                    .filter(|d| !d.partitions.is_empty() || d.mutation || d.lines > 0)
+                {
+                    tracing::info!(table = d.table, partitions = ?d.partitions, mutation = d.mutation,
+                        lines = d.lines, "retention applied");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "retention failed; will retry"),
         }
     }
 }

@@ -91,7 +91,7 @@ impl Application {
         let spool_dir = c
             .spool_dir
             .clone()
-            .unwrap_or_else(|| target.default_spool_dir());
+            .unwrap_or_else(|| target.default_spool_dir("campaign-api"));
         let sink = open_sink(&target, &spool_dir, SinkConfig::default())
             .await
             .context("failed to open the event log")?;
@@ -99,8 +99,9 @@ impl Application {
             Some(url) => Segments::redis(url, SegmentsConfig::default())
                 .await
                 .context("bad redis url")?,
-            None => Segments::in_memory(SegmentsConfig::default()),
+            None => Segments::in_store(store.clone(), SegmentsConfig::default()),
         };
+        tokio::spawn(keep_retention(store.clone()));
         let state = AppState {
             store,
             metrics: Arc::new(HttpMetrics::default()),
@@ -123,18 +124,18 @@ impl Application {
                 EventTarget::Files(_) => None,
             },
         };
-        let data = web::Data::new(state);
         // The `Caller` extractor reads the store as app data of its own.
         let store = web::Data::new(state.store.clone());
+        let data = web::Data::new(state);
         let separate_metrics = settings.common.metrics_listen;
         let main_data = data.clone();
         let server = HttpServer::new(move || {
             let app = App::new()
-                .wrap(Observe::new(main_data.metrics.clone()))
                 .wrap(endcap_web::error_envelope())
+                .wrap(Observe::new(main_data.metrics.clone()))
                 .app_data(main_data.clone())
-                .configure(routes::configure);
                 .app_data(store.clone())
+                .configure(routes::configure);
             if separate_metrics.is_none() {
                 app.configure(routes::configure_metrics)
             } else {
@@ -182,6 +183,24 @@ impl Application {
             return res;
         }
         self.server.await
+    }
+}
+
+/// Every hour: the campaign store's aging tables lose what is past its retention.
+async fn keep_retention(store: CampaignStore) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3_600));
+    loop {
+        tick.tick().await;
+        match store
+            .enforce_retention(endcap_store::StoreRetention::default(), chrono::Utc::now())
+            .await
+        {
+            Ok(run) if run != endcap_store::RetentionRun::default() => {
+                tracing::info!(?run, "store retention applied")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "store retention failed; will retry"),
+        }
     }
 }
 

@@ -109,9 +109,15 @@ async fn spawn_on(
     for (k, v) in extra_env {
         env.insert(k.to_string(), v.to_string());
     }
+    // A spool directory has one owning process; a "restarted" server in these tests runs
+    // beside the first one (which cannot be stopped from here), so each gets its own.
     env.insert(
         "ENDCAP_SPOOL_DIR".into(),
-        events.path().join("spool").display().to_string(),
+        events
+            .path()
+            .join(format!("spool-{}", Uuid::now_v7().simple()))
+            .display()
+            .to_string(),
     );
     let cli = Cli {
         common: endcap_web::config::CommonArgs {

@@ -417,3 +417,61 @@ async fn bots_bare_requests_and_instant_clicks_are_logged_but_never_billed() {
         assert!(m.contains(line), "{line}\n{m}");
     }
 }
+
+#[actix_web::test]
+async fn a_user_clicking_past_its_rate_is_filtered_and_not_billed() {
+    // A user may click twice an hour before its rate is judged (no history yet).
+    let app = spawn_with(false, None, &[("ENDCAP_CLICK_RATE_FLOORS", "2,1000,1000")]).await;
+    let one = seed_one(
+        &app.db,
+        json!({"model": "cpc", "bid_micros": 100_000}),
+        10_000_000,
+        50_000_000,
+    )
+    .await;
+    app.index.refresh().await.unwrap();
+    let mut clicked = Vec::new();
+    for _ in 0..4 {
+        let x = served(&one, 100_000);
+        for kind in [TokenKind::Impression, TokenKind::Click] {
+            let path = if kind == TokenKind::Click {
+                "click"
+            } else {
+                "impression"
+            };
+            let url = format!("{}/v1/events/{path}?t={}", app.base, token(kind, &x));
+            let r = app
+                .client
+                .get(url)
+                .insert_header(("User-Agent", crate::BROWSER_UA))
+                .send()
+                .await
+                .unwrap();
+            assert!(matches!(r.status().as_u16(), 204 | 302));
+        }
+        clicked.push(x);
+    }
+    let ledger = app.logged(Table::Charges).await;
+    let reasons: Vec<Option<ChargeReason>> = clicked
+        .iter()
+        .map(|x| {
+            charges(&ledger)
+                .iter()
+                .find(|c| {
+                    c.decision_id == x.decision_id.as_uuid()
+                        && c.source == endcap_events::ChargeSource::Click
+                })
+                .map(|c| c.reason)
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![
+            Some(ChargeReason::Billable),
+            Some(ChargeReason::Billable),
+            Some(ChargeReason::ClickRate),
+            Some(ChargeReason::ClickRate),
+        ]
+    );
+    assert_eq!(billable_nanos(&ledger), 200_000_000);
+}

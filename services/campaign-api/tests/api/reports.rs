@@ -184,6 +184,9 @@ async fn finance_reports_reconcile_close_and_scope() {
             charge(&a, oct, ChargeReason::Billable, 2_250_000_000, 0),
             charge(&a, oct, ChargeReason::OverBudget, 9_000_000_000, 0),
             charge(&a, oct, ChargeReason::Duplicate, 1_000_000_000, 400_000_000),
+            // Filtered: counted for the advertiser to see, never billed.
+            charge(&a, oct, ChargeReason::Bot, 1_000_000_000, 0),
+            charge(&a, oct, ChargeReason::NoUserAgent, 1_000_000_000, 0),
             charge(&b, nov, ChargeReason::Billable, 5_000_000_000, 0),
             impression(&a, oct),
             impression(&a, oct),
@@ -229,6 +232,8 @@ async fn finance_reports_reconcile_close_and_scope() {
         "the duplicate's media cost is not paid twice"
     );
     assert_eq!(ra[col(&r, "impressions")], 2);
+    assert_eq!(ra[col(&r, "invalid_impressions")], 2);
+    assert_eq!(ra[col(&r, "invalid_clicks")], 0);
     assert!(r.body["freshness"]["charges"].is_string(), "{}", r.text);
     assert!(r.body["dated_by"]
         .as_str()
@@ -255,7 +260,7 @@ async fn finance_reports_reconcile_close_and_scope() {
     let lines: Vec<&str> = r.text.lines().collect();
     assert_eq!(
         lines[0],
-        "campaign,impressions,clicks,ctr,advertiser_charge,media_cost,cpc"
+        "campaign,impressions,clicks,ctr,advertiser_charge,media_cost,cpc,invalid_impressions,invalid_clicks"
     );
     assert!(
         lines.last().unwrap().starts_with("total,2,0,"),

@@ -878,7 +878,7 @@ impl Finance {
             ReportError::Invalid("period".into(), "must be a month like 2026-10".into())
         })?;
         if last >= today {
-            return Err(ReportError::Invalid(
+            return Err(ReportError::Refused(
                 "period".into(),
                 format!("{period} has not ended yet in the retailer's time zone"),
             ));

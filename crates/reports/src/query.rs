@@ -26,9 +26,13 @@ const MAX_DAYS: i64 = 366;
 /// Why a report could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    /// A query parameter is wrong: (field, reason).
+    /// A query parameter is malformed (not a date, an unknown name): (field, reason).
     #[error("{0}: {1}")]
     Invalid(String, String),
+    /// Well-formed parameters that break a rule across them or in time (dates out of order,
+    /// a span too long, a name given twice, a month not yet ended): (field, reason).
+    #[error("{0}: {1}")]
+    Refused(String, String),
     /// ClickHouse refused or could not be reached.
     #[error("clickhouse: {0}")]
     ClickHouse(#[from] clickhouse::error::Error),
@@ -104,10 +108,26 @@ fn invalid(field: &str, reason: impl Into<String>) -> ReportError {
     ReportError::Invalid(field.to_string(), reason.into())
 }
 
+fn refused(field: &str, reason: impl Into<String>) -> ReportError {
+    ReportError::Refused(field.to_string(), reason.into())
+}
+
+/// An RFC 3339 full-date, exactly `YYYY-MM-DD` (the API document's `format: date`).
 fn date(raw: Option<&str>, field: &str) -> Result<NaiveDate, ReportError> {
     let raw = raw.ok_or_else(|| invalid(field, "is required (YYYY-MM-DD)"))?;
-    NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
-        .map_err(|_| invalid(field, format!("{raw:?} is not a YYYY-MM-DD date")))
+    let b = raw.as_bytes();
+    let shaped = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    shaped
+        .then(|| NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok())
+        .flatten()
+        .ok_or_else(|| invalid(field, format!("{raw:?} is not a YYYY-MM-DD date")))
 }
 
 impl Query {
@@ -120,37 +140,37 @@ impl Query {
         advertiser_id: Option<Uuid>,
         campaign_id: Option<Uuid>,
     ) -> Result<Self, ReportError> {
+        // What is malformed first (400s), then the rules across well-formed values.
         let from = date(from, "from")?;
         let to = date(to, "to")?;
-        if to < from {
-            return Err(invalid("to", "must not be before from"));
-        }
-        if (to - from).num_days() >= MAX_DAYS {
-            return Err(invalid(
-                "to",
-                format!("a report spans at most {MAX_DAYS} days"),
-            ));
-        }
+        // Names separated by commas, exactly; an empty value asks for one total row.
+        let group_by = group_by.unwrap_or("campaign");
         let mut dims = Vec::new();
-        for name in group_by
-            .unwrap_or("campaign")
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
+        for name in group_by.split(',').filter(|_| !group_by.is_empty()) {
             let d = Dim::ALL.into_iter().find(|d| d.name() == name).ok_or_else(|| {
                 invalid(
                     "group_by",
                     format!("{name:?}: use advertiser, campaign, line_item, day, ad_channel or sales_channel"),
                 )
             })?;
-            if dims.contains(&d) {
-                return Err(invalid("group_by", format!("{name:?} is named twice")));
-            }
             dims.push(d);
         }
         let model = model.unwrap_or("last_touch");
         check_model(model)?;
+        if to < from {
+            return Err(refused("to", "must not be before from"));
+        }
+        if (to - from).num_days() >= MAX_DAYS {
+            return Err(refused(
+                "to",
+                format!("a report spans at most {MAX_DAYS} days"),
+            ));
+        }
+        let twice = (1..dims.len()).find(|&i| dims[..i].contains(&dims[i]));
+        if let Some(i) = twice {
+            let name = dims[i].name();
+            return Err(refused("group_by", format!("{name:?} is named twice")));
+        }
         Ok(Query {
             from,
             to,
@@ -180,8 +200,39 @@ mod tests {
 
     fn field(r: Result<Query, ReportError>) -> String {
         match r {
-            Err(ReportError::Invalid(f, _)) => f,
+            Err(ReportError::Invalid(f, _) | ReportError::Refused(f, _)) => f,
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_parameters_are_invalid_and_broken_rules_refused() {
+        let p = |f, t, g, m| Query::parse(f, t, g, m, None, None);
+        let nov = (Some("2026-11-01"), Some("2026-11-30"));
+        for malformed in [
+            p(None, nov.1, None, None),
+            p(Some("2026-13-01"), nov.1, None, None),
+            p(nov.0, nov.1, Some("store"), None),
+            p(nov.0, nov.1, Some("day, campaign"), None),
+            p(nov.0, nov.1, Some("day,,campaign"), None),
+            p(Some(" 2026-11-01"), nov.1, None, None),
+            p(Some("2026-11-1"), nov.1, None, None),
+            p(nov.0, nov.1, None, Some("magic")),
+        ] {
+            assert!(
+                matches!(malformed, Err(ReportError::Invalid(..))),
+                "{malformed:?}"
+            );
+        }
+        for refused in [
+            p(Some("2026-11-02"), Some("2026-11-01"), None, None),
+            p(Some("2025-01-01"), nov.1, None, None),
+            p(nov.0, nov.1, Some("day,day"), None),
+        ] {
+            assert!(
+                matches!(refused, Err(ReportError::Refused(..))),
+                "{refused:?}"
+            );
         }
     }
 
@@ -227,7 +278,7 @@ mod tests {
         let q = p(
             Some("2026-11-01"),
             Some("2026-11-30"),
-            Some("day, campaign"),
+            Some("day,campaign"),
             None,
         )
         .unwrap();

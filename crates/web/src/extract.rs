@@ -123,7 +123,23 @@ fn data_error_code(message: &str) -> ErrorCode {
 }
 
 /// Parses a JSON document into `T`, mapping every failure to a 400 naming the field.
+///
+/// JSON Schema, and so the API document, counts `143407.0` and `1.4e5` as integers: when a
+/// value has the wrong type, the body is read again with every number that has no
+/// fractional value written as plain integer digits (decided on the text, never through an
+/// `f64`, so `1.0000000000000001` stays a fraction). Bodies that parse the first time pay
+/// nothing for this.
 pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
+    match parse_exact(raw) {
+        Err(e) if e.code == ErrorCode::InvalidType => match integral_numbers_as_integers(raw) {
+            Some(rewritten) => parse_exact(&rewritten),
+            None => Err(e),
+        },
+        other => other,
+    }
+}
+
+fn parse_exact<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::new(
             ErrorCode::MalformedJson,
@@ -156,6 +172,91 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
         )
     })?;
     Ok(value)
+}
+
+/// The JSON text with every number token whose value is a whole number rewritten as integer
+/// digits (`143407.0` -> `143407`, `1.5e3` -> `1500`); `None` when there is none. Strings
+/// are copied untouched. The text is valid JSON (it parsed, with a type error).
+fn integral_numbers_as_integers(raw: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut changed = false;
+    let mut in_string = false;
+    let mut i = 0;
+    while i < raw.len() {
+        let b = raw[i];
+        if in_string {
+            out.push(b);
+            match b {
+                b'\\' => {
+                    if let Some(&next) = raw.get(i + 1) {
+                        out.push(next);
+                        i += 1;
+                    }
+                }
+                b'"' => in_string = false,
+                _ => {}
+            }
+            i += 1;
+        } else if b == b'-' || b.is_ascii_digit() {
+            let end = raw[i..]
+                .iter()
+                .position(|c| !matches!(c, b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-'))
+                .map_or(raw.len(), |n| i + n);
+            match whole_number(&raw[i..end]) {
+                Some(digits) => {
+                    out.extend_from_slice(digits.as_bytes());
+                    changed = true;
+                }
+                None => out.extend_from_slice(&raw[i..end]),
+            }
+            i = end;
+        } else {
+            in_string = b == b'"';
+            out.push(b);
+            i += 1;
+        }
+    }
+    changed.then_some(out)
+}
+
+/// A JSON number token with a fraction or an exponent whose value is whole, as integer
+/// digits; `None` for plain integers, true fractions and magnitudes no integer field holds.
+fn whole_number(token: &[u8]) -> Option<String> {
+    let s = std::str::from_utf8(token).ok()?;
+    let (negative, s) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    let (mantissa, exp) = match s.find(['e', 'E']) {
+        Some(k) => (&s[..k], s[k + 1..].parse::<i32>().ok()?),
+        None => (s, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if frac.is_empty() && exp == 0 {
+        return None;
+    }
+    let digits = format!("{int}{frac}");
+    // Where the decimal point falls in `digits`; past 40 places no integer field can hold
+    // the value, so the parser is left to refuse it.
+    let point = i64::from(exp) + int.len() as i64;
+    if point > 40 {
+        return None;
+    }
+    let point = usize::try_from(point).unwrap_or(0);
+    let (whole, rest) = if point >= digits.len() {
+        (format!("{digits}{}", "0".repeat(point - digits.len())), "")
+    } else {
+        (digits[..point].to_string(), &digits[point..])
+    };
+    if !rest.bytes().all(|c| c == b'0') {
+        return None;
+    }
+    let whole = whole.trim_start_matches('0');
+    Some(match (whole.is_empty(), negative) {
+        (true, _) => "0".to_string(),
+        (false, true) => format!("-{whole}"),
+        (false, false) => whole.to_string(),
+    })
 }
 
 /// A query string parsed into `T`, mapping failures to a 400 naming the parameter.
@@ -369,6 +470,56 @@ mod tests {
         );
         let e = err(r#"{"name":"x","budget":{}}"#);
         assert_eq!(e.field.as_deref(), Some("budget.daily_micros"));
+    }
+
+    #[test]
+    fn integral_floats_are_integers_as_json_schema_counts_them() {
+        let ok = |body: &str| {
+            parse_json::<Outer>(body.as_bytes())
+                .unwrap()
+                .budget
+                .daily_micros
+        };
+        assert_eq!(
+            ok(r#"{"name":"x","budget":{"daily_micros":143407.0}}"#),
+            143407
+        );
+        assert_eq!(ok(r#"{"name":"x","budget":{"daily_micros":1.5e3}}"#), 1500);
+        assert_eq!(ok(r#"{"name":"x","budget":{"daily_micros":-2.00E0}}"#), -2);
+        assert_eq!(ok(r#"{"name":"x","budget":{"daily_micros":-0.0}}"#), 0);
+        assert_eq!(
+            ok(r#"{"name":"1.0 \"2.0\"","budget":{"daily_micros":7.0}}"#),
+            7
+        );
+        for fraction in [
+            "1.5",
+            "1.0000000000000001",
+            "4503599627370495.9",
+            "1e-3",
+            "1e41",
+        ] {
+            let e = err(&format!(
+                r#"{{"name":"x","budget":{{"daily_micros":{fraction}}}}}"#
+            ));
+            assert_eq!(
+                (e.code, e.field.as_deref()),
+                (ErrorCode::InvalidType, Some("budget.daily_micros")),
+                "{fraction}"
+            );
+        }
+        // A string stays a string, and a second mistake is still named.
+        let e = err(r#"{"name":2.0,"budget":{"daily_micros":1.0}}"#);
+        assert_eq!(e.field.as_deref(), Some("name"));
+    }
+
+    #[test]
+    fn whole_numbers_are_read_from_the_text() {
+        assert_eq!(whole_number(b"10.00").as_deref(), Some("10"));
+        assert_eq!(whole_number(b"12e2").as_deref(), Some("1200"));
+        assert_eq!(whole_number(b"0.5e1").as_deref(), Some("5"));
+        assert_eq!(whole_number(b"12"), None);
+        assert_eq!(whole_number(b"0.1"), None);
+        assert_eq!(whole_number(b"1e41"), None);
     }
 
     #[test]

@@ -8,12 +8,34 @@ use endcap_store::{ApiKeySecret, ListQuery, Page};
 use endcap_web::{ApiError, Caller, ErrorBody, ErrorCode, JsonBody, PageQuery};
 use serde::{Deserialize, Serialize};
 
-/// Body of the API key endpoints.
+/// Body of `POST /v1/advertisers/{id}/api-keys`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyInput {
-    /// Under an advertiser: `advertiser` (the default). At `/v1/api-keys`: `admin` or `finance`.
+    /// `advertiser` (the default; admin and finance keys are created at `/v1/api-keys`).
     pub role: Option<Role>,
+    /// Free-text label, e.g. who holds the key.
+    pub label: Option<String>,
+    /// When the key stops working (RFC 3339, in the future); none: it lasts until revoked.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The roles a key created at `/v1/api-keys` may have.
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StaffRole {
+    /// Everything.
+    Admin,
+    /// Read-only, every advertiser.
+    Finance,
+}
+
+/// Body of `POST /v1/api-keys`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StaffKeyInput {
+    /// `admin` or `finance` (advertiser keys are created under their advertiser).
+    pub role: StaffRole,
     /// Free-text label, e.g. who holds the key.
     pub label: Option<String>,
     /// When the key stops working (RFC 3339, in the future); none: it lasts until revoked.
@@ -42,7 +64,7 @@ pub struct ApiKeyCreated {
 /// Create an advertiser (admin).
 #[utoipa::path(post, path = "/v1/advertisers", tag = "advertisers",
     request_body = AdvertiserInput,
-    params(("Idempotency-Key" = Option<String>, Header, description = "makes retries safe")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "makes retries safe: 1 to 255 visible ASCII characters", min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
     responses((status = 201, body = Advertiser), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn create_advertiser(
     state: web::Data<AppState>,
@@ -159,7 +181,7 @@ async fn issue_key(
 /// Create an advertiser's API key (admin, or the advertiser itself to rotate keys).
 #[utoipa::path(post, path = "/v1/advertisers/{id}/api-keys", tag = "advertisers",
     params(("id" = String, Path)), request_body = ApiKeyInput,
-    responses((status = 201, body = ApiKeyCreated), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 403, body = ErrorBody), (status = 201, body = ApiKeyCreated), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_advertiser_key(
     state: web::Data<AppState>,
     caller: Caller,
@@ -194,7 +216,7 @@ pub async fn create_advertiser_key(
 }
 
 /// Create an admin or finance API key (admin).
-#[utoipa::path(post, path = "/v1/api-keys", tag = "advertisers", request_body = ApiKeyInput,
+#[utoipa::path(post, path = "/v1/api-keys", tag = "advertisers", request_body = StaffKeyInput,
     responses((status = 201, body = ApiKeyCreated), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_staff_key(
     state: web::Data<AppState>,
@@ -203,17 +225,21 @@ pub async fn create_staff_key(
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     caller.admin()?;
-    let input: ApiKeyInput = body.parse()?;
-    match input.role {
-        Some(role @ (Role::Admin | Role::Finance)) => {
-            issue_key(&state, &caller, role, None, input.label, input.expires_at, &req).await
-        }
-        _ => Err(ValidationError::new(
-            "role",
-            "must be admin or finance; advertiser keys are created under /v1/advertisers/{id}/api-keys",
-        )
-        .into()),
-    }
+    let input: StaffKeyInput = body.parse()?;
+    let role = match input.role {
+        StaffRole::Admin => Role::Admin,
+        StaffRole::Finance => Role::Finance,
+    };
+    issue_key(
+        &state,
+        &caller,
+        role,
+        None,
+        input.label,
+        input.expires_at,
+        &req,
+    )
+    .await
 }
 
 /// List API keys, newest first: their records and first characters, never the keys (admins

@@ -23,8 +23,8 @@ pub struct CampaignFilter {
 
 /// Create a campaign. With an advertiser key `advertiser_id` may be left out.
 #[utoipa::path(post, path = "/v1/campaigns", tag = "campaigns", request_body = CampaignInput,
-    params(("Idempotency-Key" = Option<String>, Header, description = "makes retries safe")),
-    responses((status = 201, body = Campaign), (status = 400, body = ErrorBody),
+    params(("Idempotency-Key" = Option<String>, Header, description = "makes retries safe: 1 to 255 visible ASCII characters", min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
+    responses((status = 403, body = ErrorBody), (status = 201, body = Campaign), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_campaign(
     state: web::Data<AppState>,
@@ -100,7 +100,7 @@ pub async fn get_campaign(
 /// Change a campaign. Send the `version` you read; a stale one answers 409 and changes nothing.
 #[utoipa::path(patch, path = "/v1/campaigns/{id}", tag = "campaigns", params(("id" = String, Path)),
     request_body = CampaignPatch,
-    responses((status = 200, body = Campaign), (status = 404, body = ErrorBody),
+    responses((status = 403, body = ErrorBody), (status = 200, body = Campaign), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn patch_campaign(
     state: web::Data<AppState>,

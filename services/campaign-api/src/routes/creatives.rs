@@ -9,9 +9,9 @@ use endcap_web::{ApiError, Caller, ErrorBody, JsonBody, PageQuery};
 
 /// Add a creative to a line item.
 #[utoipa::path(post, path = "/v1/line-items/{id}/creatives", tag = "creatives",
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "makes retries safe")),
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "makes retries safe: 1 to 255 visible ASCII characters", min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
     request_body = CreativeInput,
-    responses((status = 201, body = Creative), (status = 400, body = ErrorBody),
+    responses((status = 403, body = ErrorBody), (status = 201, body = Creative), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_creative(
     state: web::Data<AppState>,

@@ -30,9 +30,9 @@ async fn segment_owners(
 
 /// Add a line item to a campaign.
 #[utoipa::path(post, path = "/v1/campaigns/{id}/line-items", tag = "line items",
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "makes retries safe")),
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "makes retries safe: 1 to 255 visible ASCII characters", min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
     request_body = LineItemInput,
-    responses((status = 201, body = LineItem), (status = 400, body = ErrorBody),
+    responses((status = 403, body = ErrorBody), (status = 201, body = LineItem), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_line_item(
     state: web::Data<AppState>,
@@ -111,7 +111,7 @@ pub async fn get_line_item(
 /// Change a line item. Send the `version` you read; a stale one answers 409.
 #[utoipa::path(patch, path = "/v1/line-items/{id}", tag = "line items", params(("id" = String, Path)),
     request_body = LineItemPatch,
-    responses((status = 200, body = LineItem), (status = 404, body = ErrorBody),
+    responses((status = 403, body = ErrorBody), (status = 200, body = LineItem), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn patch_line_item(
     state: web::Data<AppState>,

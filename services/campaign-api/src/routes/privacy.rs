@@ -12,8 +12,10 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct DeletionInput {
     /// A device's user key (64 hex).
+    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
     pub user_key: Option<String>,
     /// A customer key (64 hex), as receipts carry it.
+    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
     pub customer_key: Option<String>,
 }
 

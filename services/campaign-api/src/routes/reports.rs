@@ -7,33 +7,76 @@ use endcap_reports::{Query, Report, ReportError};
 use endcap_web::{ApiError, Caller, ErrorBody, ErrorCode, ValidQuery};
 use serde::Deserialize;
 
-/// Query of the report endpoints.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ReportParams {
-    /// First day, `YYYY-MM-DD` in the retailer's time zone.
-    #[param(nullable = false)]
-    pub from: Option<String>,
-    /// Last day, inclusive.
-    #[param(nullable = false)]
-    pub to: Option<String>,
-    /// Comma-separated: advertiser, campaign, line_item, day, ad_channel, sales_channel
-    /// (attribution only). Default `campaign`.
-    #[param(nullable = false)]
-    pub group_by: Option<String>,
-    /// `json` (default) or `csv`.
-    #[param(nullable = false)]
-    pub format: Option<String>,
-    /// Attribution model whose results are read (default last_touch).
-    #[param(nullable = false)]
-    pub model: Option<String>,
-    /// Only this advertiser (an advertiser key: its own only).
-    #[param(nullable = false, value_type = Option<String>, format = Uuid)]
-    pub advertiser_id: Option<AdvertiserId>,
-    /// Only this campaign.
-    #[param(nullable = false, value_type = Option<String>, format = Uuid)]
-    pub campaign_id: Option<CampaignId>,
+/// Declares a report's query parameters: the same for every report but `group_by`, whose
+/// documented pattern names the dimensions that report has.
+macro_rules! report_params {
+    ($(#[$doc:meta])* $name:ident, $group_by:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Deserialize, utoipa::IntoParams)]
+        #[serde(deny_unknown_fields)]
+        #[into_params(parameter_in = Query)]
+        pub struct $name {
+            /// First day, `YYYY-MM-DD` in the retailer's time zone.
+            #[param(required = true, nullable = false, value_type = String, format = Date)]
+            pub from: Option<String>,
+            /// Last day, inclusive (at most 366 days after `from`).
+            #[param(required = true, nullable = false, value_type = String, format = Date)]
+            pub to: Option<String>,
+            /// Dimensions, comma-separated, each once (empty: one total row). Default
+            /// `campaign`.
+            #[param(nullable = false, pattern = $group_by)]
+            pub group_by: Option<String>,
+            /// `json` (default) or `csv`.
+            #[param(nullable = false, pattern = "^(json|csv)$")]
+            pub format: Option<String>,
+            /// Attribution model whose results are read (default last_touch).
+            #[param(nullable = false, pattern = "^(last_touch|first_touch|linear|time_decay|position)$")]
+            pub model: Option<String>,
+            /// Only this advertiser (an advertiser key: its own only).
+            #[param(nullable = false, value_type = Option<String>, format = Uuid)]
+            pub advertiser_id: Option<AdvertiserId>,
+            /// Only this campaign.
+            #[param(nullable = false, value_type = Option<String>, format = Uuid)]
+            pub campaign_id: Option<CampaignId>,
+        }
+
+        impl $name {
+            fn common(&self) -> Params<'_> {
+                Params {
+                    from: self.from.as_deref(),
+                    to: self.to.as_deref(),
+                    group_by: self.group_by.as_deref(),
+                    format: self.format.as_deref(),
+                    model: self.model.as_deref(),
+                    advertiser_id: self.advertiser_id,
+                    campaign_id: self.campaign_id,
+                }
+            }
+        }
+    };
+}
+
+report_params!(
+    /// Query of the delivery report.
+    DeliveryParams,
+    "^((advertiser|campaign|line_item|day|ad_channel)(,(advertiser|campaign|line_item|day|ad_channel))*)?$"
+);
+
+report_params!(
+    /// Query of the attribution report.
+    AttributionParams,
+    "^((advertiser|campaign|line_item|day|ad_channel|sales_channel)(,(advertiser|campaign|line_item|day|ad_channel|sales_channel))*)?$"
+);
+
+/// What both reports' queries carry.
+struct Params<'a> {
+    from: Option<&'a str>,
+    to: Option<&'a str>,
+    group_by: Option<&'a str>,
+    format: Option<&'a str>,
+    model: Option<&'a str>,
+    advertiser_id: Option<AdvertiserId>,
+    campaign_id: Option<CampaignId>,
 }
 
 /// Maps a report failure to the error envelope.
@@ -41,6 +84,10 @@ fn report_error(e: ReportError) -> ApiError {
     match e {
         ReportError::Invalid(field, reason) => {
             ApiError::new(ErrorCode::InvalidParameter, Some(field), reason)
+        }
+        // Well-formed, but a rule says no: the document cannot state it, so it is a 422.
+        ReportError::Refused(field, reason) => {
+            ApiError::new(ErrorCode::InvalidField, Some(field), reason)
         }
         ReportError::Store(s) => ApiError::from(s),
         other => {
@@ -66,7 +113,7 @@ fn finance(state: &AppState) -> Result<&endcap_reports::Finance, ApiError> {
 
 /// Parses the request and applies who may see what: an advertiser key sees only its own
 /// advertiser's figures, and another advertiser's or campaign's id answers 404.
-async fn query(state: &AppState, caller: &Caller, p: &ReportParams) -> Result<Query, ApiError> {
+async fn query(state: &AppState, caller: &Caller, p: &Params<'_>) -> Result<Query, ApiError> {
     let advertiser = caller.listing_scope(p.advertiser_id)?;
     if let Some(c) = p.campaign_id {
         let campaign: Campaign = state.store.get(&c.to_string()).await?;
@@ -77,10 +124,10 @@ async fn query(state: &AppState, caller: &Caller, p: &ReportParams) -> Result<Qu
         }
     }
     let mut q = Query::parse(
-        p.from.as_deref(),
-        p.to.as_deref(),
-        p.group_by.as_deref(),
-        p.model.as_deref(),
+        p.from,
+        p.to,
+        p.group_by,
+        p.model,
         advertiser.map(|a| a.as_uuid()),
         p.campaign_id.map(|c| c.as_uuid()),
     )
@@ -133,7 +180,7 @@ enum Kind {
 async fn report(
     state: &AppState,
     caller: &Caller,
-    p: &ReportParams,
+    p: &Params<'_>,
     kind: Kind,
 ) -> Result<HttpResponse, ApiError> {
     let q = query(state, caller, p).await?;
@@ -143,33 +190,33 @@ async fn report(
         Kind::Attribution => f.attribution(&state.store, &q).await,
     }
     .map_err(report_error)?;
-    respond(report, p.format.as_deref())
+    respond(report, p.format)
 }
 
 /// Delivery: impressions, clicks, CTR, advertiser charge, media cost, CPC. Spend is the
 /// ledger's billable rows by accounting date; closed months show their frozen figures.
-#[utoipa::path(get, path = "/v1/reports/delivery", tag = "reports", params(ReportParams),
+#[utoipa::path(get, path = "/v1/reports/delivery", tag = "reports", params(DeliveryParams),
     responses((status = 200), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+              (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn delivery_report(
     state: web::Data<AppState>,
     caller: Caller,
-    p: ValidQuery<ReportParams>,
+    p: ValidQuery<DeliveryParams>,
 ) -> Result<HttpResponse, ApiError> {
-    report(&state, &caller, &p.0, Kind::Delivery).await
+    report(&state, &caller, &p.0.common(), Kind::Delivery).await
 }
 
 /// Attribution: attributed orders, units and sales (gross, returns, net; direct and halo;
 /// new-to-brand), ROAS, and with `group_by=campaign` lift and iROAS with their intervals.
-#[utoipa::path(get, path = "/v1/reports/attribution", tag = "reports", params(ReportParams),
+#[utoipa::path(get, path = "/v1/reports/attribution", tag = "reports", params(AttributionParams),
     responses((status = 200), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+              (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn attribution_report(
     state: web::Data<AppState>,
     caller: Caller,
-    p: ValidQuery<ReportParams>,
+    p: ValidQuery<AttributionParams>,
 ) -> Result<HttpResponse, ApiError> {
-    report(&state, &caller, &p.0, Kind::Attribution).await
+    report(&state, &caller, &p.0.common(), Kind::Attribution).await
 }
 
 /// Query of the receipt explanation.
@@ -178,7 +225,10 @@ pub async fn attribution_report(
 #[into_params(parameter_in = Query)]
 pub struct ExplainParams {
     /// Attribution model (default last_touch).
-    #[param(nullable = false)]
+    #[param(
+        nullable = false,
+        pattern = "^(last_touch|first_touch|linear|time_decay|position)$"
+    )]
     pub model: Option<String>,
 }
 
@@ -194,7 +244,7 @@ fn staff(caller: &Caller) -> Result<(), ApiError> {
 /// (admin and finance only: it names a customer's purchases).
 #[utoipa::path(get, path = "/v1/reports/attribution/receipts/{receipt_id}", tag = "reports",
     params(("receipt_id" = String, Path), ExplainParams),
-    responses((status = 200), (status = 404, body = ErrorBody)))]
+    responses((status = 200), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn explain_receipt(
     state: web::Data<AppState>,
     caller: Caller,
@@ -214,8 +264,10 @@ pub async fn explain_receipt(
 /// Closes an accounting month (`YYYY-MM`, admin and finance): its delivery figures freeze,
 /// and what arrives for it later is posted to the next open month as adjustments.
 #[utoipa::path(post, path = "/v1/periods/{period}/close", tag = "reports",
-    params(("period" = String, Path)),
-    responses((status = 201), (status = 200), (status = 400, body = ErrorBody)))]
+    params(("period" = String, Path, pattern = "^[0-9]{4}-(0[1-9]|1[0-2])$")),
+    responses((status = 201), (status = 200), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
 pub async fn close_period(
     state: web::Data<AppState>,
     caller: Caller,

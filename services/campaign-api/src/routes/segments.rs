@@ -5,7 +5,7 @@ use crate::AppState;
 use actix_web::{web, HttpResponse};
 use endcap_core::{AdvertiserId, Role, ValidationError};
 use endcap_store::Segment;
-use endcap_web::{ApiError, Caller, ErrorBody, JsonBody};
+use endcap_web::{ApiError, Caller, ErrorBody, ErrorCode, JsonBody};
 use serde::{Deserialize, Serialize};
 
 /// Body of `PUT /v1/segments/{id}`.
@@ -38,11 +38,12 @@ fn segment_id(raw: &str) -> Result<String, ApiError> {
     if ok {
         Ok(raw.to_string())
     } else {
-        Err(ValidationError::new(
-            "id",
+        // Outside the path parameter's documented pattern: malformed, not a broken rule.
+        Err(ApiError::new(
+            ErrorCode::InvalidParameter,
+            Some("id".into()),
             "segment ids are 1-64 lower-case letters, digits, - or _",
-        )
-        .into())
+        ))
     }
 }
 
@@ -114,9 +115,10 @@ async fn writable(state: &AppState, caller: &Caller, id: &str) -> Result<Segment
 }
 
 /// Create or rename a segment.
-#[utoipa::path(put, path = "/v1/segments/{id}", tag = "segments", params(("id" = String, Path)),
+#[utoipa::path(put, path = "/v1/segments/{id}", tag = "segments", params(("id" = String, Path, pattern = "^[a-z0-9_-]{1,64}$")),
     request_body = SegmentInput,
-    responses((status = 200, body = Segment), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Segment), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn put_segment(
     state: web::Data<AppState>,
     caller: Caller,
@@ -146,8 +148,8 @@ pub async fn put_segment(
 }
 
 /// Read a segment and its member count.
-#[utoipa::path(get, path = "/v1/segments/{id}", tag = "segments", params(("id" = String, Path)),
-    responses((status = 200, body = SegmentView), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/segments/{id}", tag = "segments", params(("id" = String, Path, pattern = "^[a-z0-9_-]{1,64}$")),
+    responses((status = 200, body = SegmentView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_segment(
     state: web::Data<AppState>,
     caller: Caller,
@@ -202,9 +204,11 @@ async fn stream_members(
 }
 
 /// Add members: one hashed (SHA-256 hex) user key per line, CSV or NDJSON `{"user_key"}`.
-#[utoipa::path(put, path = "/v1/segments/{id}/members", tag = "segments", params(("id" = String, Path)),
-    request_body(content = String, content_type = "text/csv"),
-    responses((status = 200, body = UploadSummary), (status = 422, body = UploadSummary), (status = 404, body = ErrorBody)))]
+#[utoipa::path(put, path = "/v1/segments/{id}/members", tag = "segments", params(("id" = String, Path, pattern = "^[a-z0-9_-]{1,64}$")),
+    request_body(content((Option<String> = "text/csv"), (Option<String> = "application/x-ndjson")),
+        description = "One user key per line, as CSV or JSON; an empty body adds nothing"),
+    responses((status = 200, body = UploadSummary), (status = 422, body = UploadSummary),
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn put_members(
     state: web::Data<AppState>,
     caller: Caller,
@@ -218,9 +222,11 @@ pub async fn put_members(
 }
 
 /// Remove the listed members, or every member when the body is empty.
-#[utoipa::path(delete, path = "/v1/segments/{id}/members", tag = "segments", params(("id" = String, Path)),
-    request_body(content = String, content_type = "text/csv"),
-    responses((status = 200, body = UploadSummary), (status = 404, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/v1/segments/{id}/members", tag = "segments", params(("id" = String, Path, pattern = "^[a-z0-9_-]{1,64}$")),
+    request_body(content((Option<String> = "text/csv"), (Option<String> = "application/x-ndjson")),
+        description = "One user key per line, as CSV or JSON; an empty body removes every member"),
+    responses((status = 200, body = UploadSummary), (status = 422, body = UploadSummary),
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete_members(
     state: web::Data<AppState>,
     caller: Caller,

@@ -113,7 +113,8 @@ impl LineBatches {
 /// Ingest receipts (NDJSON, one receipt per line; admin). The same receipt id and version
 /// counts once; a higher version replaces the receipt; good lines are kept when others fail.
 #[utoipa::path(post, path = "/v1/receipts", tag = "uploads",
-    request_body(content = String, content_type = "application/x-ndjson"),
+    request_body(content((Option<String> = "application/x-ndjson")),
+        description = "One receipt per line, as JSON; an empty body stores nothing"),
     responses((status = 200, body = UploadSummary), (status = 422, body = UploadSummary),
         (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)))]
 pub async fn upload_receipts(
@@ -211,8 +212,9 @@ pub async fn upload_receipts(
 
 /// Upload identity links, online user key to customer key (NDJSON or CSV; admin).
 #[utoipa::path(post, path = "/v1/identity-map", tag = "uploads",
-    request_body(content = String, content_type = "application/x-ndjson"),
-    responses((status = 200, body = UploadSummary), (status = 422, body = UploadSummary)))]
+    request_body(content((Option<String> = "application/x-ndjson"), (Option<String> = "text/csv")),
+        description = "One record per line, as JSON or CSV; an empty body stores nothing"),
+    responses((status = 403, body = ErrorBody), (status = 200, body = UploadSummary), (status = 422, body = UploadSummary)))]
 pub async fn upload_identity_map(
     state: web::Data<AppState>,
     caller: Caller,
@@ -256,8 +258,9 @@ pub async fn upload_identity_map(
 
 /// Upload catalog entries: SKU, brand, category (NDJSON or CSV; admin).
 #[utoipa::path(post, path = "/v1/catalog", tag = "uploads",
-    request_body(content = String, content_type = "application/x-ndjson"),
-    responses((status = 200, body = UploadSummary), (status = 422, body = UploadSummary)))]
+    request_body(content((Option<String> = "application/x-ndjson"), (Option<String> = "text/csv")),
+        description = "One record per line, as JSON or CSV; an empty body stores nothing"),
+    responses((status = 403, body = ErrorBody), (status = 200, body = UploadSummary), (status = 422, body = UploadSummary)))]
 pub async fn upload_catalog(
     state: web::Data<AppState>,
     caller: Caller,

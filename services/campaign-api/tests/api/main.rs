@@ -6,6 +6,7 @@ mod helpers;
 
 mod access;
 mod binary;
+mod contract;
 mod crud;
 mod idempotency;
 mod operations;

@@ -282,10 +282,11 @@ async fn finance_reports_reconcile_close_and_scope() {
         (r.status, r.body["closed_now"].as_bool()),
         (200, Some(false))
     );
+    // A month that has not ended is well-formed but refused by a rule: 422.
     let r = app
         .post(&close("2099-01"), &finance, serde_json::json!({}))
         .await;
-    assert_eq!((r.status, r.field()), (400, Some("period")), "{}", r.text);
+    assert_eq!((r.status, r.field()), (422, Some("period")), "{}", r.text);
     let r = app
         .post(&close("2026-08"), &key_a, serde_json::json!({}))
         .await;

@@ -388,7 +388,10 @@ async fn segments_are_owned_uploaded_and_emptied(backend: Backend) {
             &[],
         )
         .await;
-    assert_eq!((bad.status, bad.field()), (422, Some("id")));
+    assert_eq!(
+        (bad.status, bad.error(), bad.field()),
+        (400, Some("invalid_parameter"), Some("id"))
+    );
 }
 
 async fn audiences_belong_to_their_owner(backend: Backend) {

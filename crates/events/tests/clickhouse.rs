@@ -675,6 +675,10 @@ async fn a_reversal_nets_a_billed_decision_to_zero_once() {
         w.write(&rev.into_iter().map(Event::Charge).collect::<Vec<_>>())
             .await
             .unwrap();
-        assert_eq!(billed().await, 500_000_000, "reversed once, however often asked");
+        assert_eq!(
+            billed().await,
+            500_000_000,
+            "reversed once, however often asked"
+        );
     }
 }

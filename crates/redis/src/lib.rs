@@ -1,7 +1,9 @@
 //! The one Redis connection a process shares (segments, caps, spend, dedup), and the one way
 //! to call it: [`RedisHandle::call`] bounds every call by a timeout and feeds a circuit
-//! breaker. After [`TRIP_AFTER`] consecutive failures (timeouts, refused or dropped
-//! connections) the breaker opens and every caller is told "unavailable" at once, without
+//! breaker. After [`TRIP_AFTER`] consecutive connection failures (refused, reset, dropped),
+//! or [`TRIP_AFTER_TIMEOUTS`] consecutive timeouts (a Redis that accepts and never answers;
+//! a busy moment can time out a few 5 ms lookups in a row without Redis being down), the
+//! breaker opens and every caller is told "unavailable" at once, without
 //! touching the network, so the hot path answers at its normal speed and degrades (no
 //! segments, local caps, the replica's share of budget) instead of waiting out a timeout per
 //! request. A background probe pings Redis every [`PROBE_EVERY`] while open and closes the
@@ -14,8 +16,10 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-/// Consecutive failed calls that open the breaker.
+/// Consecutive connection failures that open the breaker.
 pub const TRIP_AFTER: u32 = 3;
+/// Consecutive timeouts that open the breaker.
+pub const TRIP_AFTER_TIMEOUTS: u32 = 20;
 /// How often an open breaker probes Redis.
 pub const PROBE_EVERY: Duration = Duration::from_millis(250);
 /// Longest a probe waits for `PING`.
@@ -28,6 +32,7 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 struct Inner {
     conn: OnceLock<ConnectionManager>,
     failures: AtomicU32,
+    timeouts: AtomicU32,
     open: AtomicBool,
     /// Times the breaker opened since start (for `/metrics`).
     trips: AtomicU64,
@@ -121,14 +126,14 @@ impl RedisHandle {
                     || e.is_connection_dropped()
                     || e.is_connection_refusal()
                 {
-                    self.failed();
+                    self.failed(false);
                 } else {
                     self.succeeded();
                 }
                 Err(CallError::Redis(e))
             }
             Err(_) => {
-                self.failed();
+                self.failed(true);
                 Err(CallError::TimedOut)
             }
         }
@@ -168,11 +173,17 @@ impl RedisHandle {
 
     fn succeeded(&self) {
         self.0.failures.store(0, Ordering::Relaxed);
+        self.0.timeouts.store(0, Ordering::Relaxed);
     }
 
-    fn failed(&self) {
-        let n = self.0.failures.fetch_add(1, Ordering::Relaxed) + 1;
-        if n >= TRIP_AFTER && !self.0.open.swap(true, Ordering::AcqRel) {
+    fn failed(&self, timed_out: bool) {
+        let (counter, limit) = if timed_out {
+            (&self.0.timeouts, TRIP_AFTER_TIMEOUTS)
+        } else {
+            (&self.0.failures, TRIP_AFTER)
+        };
+        let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
+        if n >= limit && !self.0.open.swap(true, Ordering::AcqRel) {
             self.0.trips.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
                 failures = n,
@@ -198,6 +209,7 @@ async fn probe(weak: Weak<Inner>) {
         let ping = cmd.query_async::<String>(&mut conn);
         if let Ok(Ok(_)) = tokio::time::timeout(PROBE_TIMEOUT, ping).await {
             inner.failures.store(0, Ordering::Relaxed);
+            inner.timeouts.store(0, Ordering::Relaxed);
             inner.open.store(false, Ordering::Release);
             tracing::info!("redis answered a probe; circuit closed");
         }

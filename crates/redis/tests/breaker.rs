@@ -1,7 +1,7 @@
 //! The circuit breaker against a real Redis server that this test starts, kills and starts
 //! again on the same port.
 
-use endcap_redis::{CallError, RedisHandle, TRIP_AFTER};
+use endcap_redis::{CallError, RedisHandle, TRIP_AFTER, TRIP_AFTER_TIMEOUTS};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -46,7 +46,7 @@ async fn opens_when_redis_dies_fails_fast_and_closes_when_it_is_back() {
     server.kill().unwrap();
     server.wait().unwrap();
     let mut failed = 0;
-    while !h.is_open() && failed < 10 * TRIP_AFTER {
+    while !h.is_open() && failed < 2 * TRIP_AFTER_TIMEOUTS {
         assert!(ping(&h).await.is_err(), "a dead server cannot answer");
         failed += 1;
     }
@@ -97,4 +97,35 @@ async fn a_reply_error_does_not_count_as_redis_down() {
 async fn a_handle_never_connected_is_unavailable() {
     let h = RedisHandle::default();
     assert!(matches!(ping(&h).await, Err(CallError::Unavailable)));
+}
+
+#[tokio::test]
+async fn a_redis_that_stops_answering_opens_after_a_run_of_timeouts_not_one() {
+    // A real server to connect to, then paused (SIGSTOP): it keeps the connection and
+    // answers nothing, like a Redis stuck on a slow command.
+    let port = free_port();
+    let mut server = start_redis(port);
+    let h = RedisHandle::connect(&format!("redis://127.0.0.1:{port}/0")).unwrap();
+    assert!(h.ready(Duration::from_secs(10)).await, "first connection");
+    let pid = server.id().to_string();
+    assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+    let quick = |h: &RedisHandle| {
+        let h = h.clone();
+        async move {
+            h.call(Duration::from_millis(20), |mut c| async move {
+                redis::cmd("PING").query_async::<String>(&mut c).await
+            })
+            .await
+        }
+    };
+    for _ in 1..TRIP_AFTER_TIMEOUTS {
+        assert!(matches!(quick(&h).await, Err(CallError::TimedOut)));
+    }
+    assert!(!h.is_open(), "a few slow answers are not an outage");
+    assert!(matches!(quick(&h).await, Err(CallError::TimedOut)));
+    assert!(h.is_open(), "a run of them is");
+    assert!(matches!(quick(&h).await, Err(CallError::Unavailable)));
+    assert!(Command::new("kill").args(["-CONT", &pid]).status().unwrap().success());
+    server.kill().unwrap();
+    server.wait().unwrap();
 }

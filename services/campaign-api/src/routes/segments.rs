@@ -191,16 +191,21 @@ async fn stream_members(
         } else {
             state.segments.remove_members(segment, &keys).await
         };
-        summary.accepted += done.map_err(|e| ApiError::internal(&e))? as u64;
+        summary.accepted += done.map_err(segment_error)? as u64;
     }
     if !add && !any_line {
-        summary.accepted = state
-            .segments
-            .clear(segment)
-            .await
-            .map_err(|e| ApiError::internal(&e))? as u64;
+        summary.accepted = state.segments.clear(segment).await.map_err(segment_error)? as u64;
     }
     Ok(summary)
+}
+
+/// A refused member write: the store's refusals (a segment over its size bound) are the
+/// client's to fix; a backend fault is ours.
+fn segment_error(e: endcap_segments::SegmentError) -> ApiError {
+    match e {
+        endcap_segments::SegmentError::Store(s) => s.into(),
+        other => ApiError::internal(&other),
+    }
 }
 
 /// Add members: one hashed (SHA-256 hex) user key per line, CSV or NDJSON `{"user_key"}`.

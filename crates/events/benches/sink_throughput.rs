@@ -87,7 +87,7 @@ async fn main() {
     for e in events {
         sink.send(e);
         // Yield now and then so the writer task runs alongside, as in a server.
-        if SinkMetrics::get(&sink.metrics().queued) % 10_000 == 0 {
+        if SinkMetrics::get(&sink.metrics().queued).is_multiple_of(10_000) {
             tokio::task::yield_now().await;
         }
     }

@@ -94,8 +94,8 @@ pub async fn recent_charges(
 /// The reversals that take back what these decisions were billed, once their traffic is
 /// found invalid after the fact: for each billable row, a [`crate::ChargeReason::ReversedInvalid`]
 /// row of the opposite amount on the same accounting day (so a closed month is credited
-/// through the next open month's adjustments). The ledger keys a row by decision, source and
-/// reason, so reversing the same decision twice stores one reversal.
+/// through the next open month's adjustments). Charges already reversed are left out, and
+/// the ledger keys a row by decision, source and reason, so a decision is reversed once.
 pub async fn reversals_for(
     config: &ClickHouseConfig,
     decision_ids: &[Uuid],
@@ -109,7 +109,9 @@ pub async fn reversals_for(
         .client()
         .query(
             "SELECT ?fields FROM charges FINAL \
-             WHERE reason = 'billable' AND has(?, toString(decision_id)) AND charge_nanos > 0",
+             WHERE reason = 'billable' AND has(?, toString(decision_id)) AND charge_nanos > 0 \
+             AND (decision_id, source) NOT IN \
+             (SELECT decision_id, source FROM charges WHERE reason = 'reversed_invalid')",
         )
         .bind(ids)
         .fetch_all()

@@ -96,7 +96,7 @@ impl EventSink for Sink {
                     .metrics
                     .dropped
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if n % 10_000 == 0 {
+                if n.is_multiple_of(10_000) {
                     tracing::error!(
                         max_overflow = self.max_overflow,
                         "event queue and overflow full; events dropped"

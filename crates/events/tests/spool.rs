@@ -307,8 +307,12 @@ async fn a_deleted_person_leaves_no_line_in_the_file_log() {
         ])
         .await
         .unwrap();
-    let removed =
-        delete_people_from_files(dir.path(), &[gone.clone()], &[customer.clone()]).unwrap();
+    let removed = delete_people_from_files(
+        dir.path(),
+        std::slice::from_ref(&gone),
+        std::slice::from_ref(&customer),
+    )
+    .unwrap();
     assert_eq!(removed.iter().map(|(_, n)| n).sum::<u64>(), 2);
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default();

@@ -108,7 +108,11 @@ async fn a_redis_that_stops_answering_opens_after_a_run_of_timeouts_not_one() {
     let h = RedisHandle::connect(&format!("redis://127.0.0.1:{port}/0")).unwrap();
     assert!(h.ready(Duration::from_secs(10)).await, "first connection");
     let pid = server.id().to_string();
-    assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .unwrap()
+        .success());
     let quick = |h: &RedisHandle| {
         let h = h.clone();
         async move {
@@ -125,7 +129,11 @@ async fn a_redis_that_stops_answering_opens_after_a_run_of_timeouts_not_one() {
     assert!(matches!(quick(&h).await, Err(CallError::TimedOut)));
     assert!(h.is_open(), "a run of them is");
     assert!(matches!(quick(&h).await, Err(CallError::Unavailable)));
-    assert!(Command::new("kill").args(["-CONT", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-CONT", &pid])
+        .status()
+        .unwrap()
+        .success());
     server.kill().unwrap();
     server.wait().unwrap();
 }

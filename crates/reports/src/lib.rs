@@ -30,6 +30,20 @@ use uuid::Uuid;
 /// The ledger reasons that mark a sighting as invalid traffic (filtered counts).
 const INVALID: &str = "('invalid_traffic', 'bot', 'no_user_agent', 'too_fast', 'click_rate')";
 
+/// Most decisions one reversal request may name.
+pub const MAX_REVERSAL_DECISIONS: usize = 1_000;
+
+/// What reversing traffic found invalid did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reversal {
+    /// Decisions named.
+    pub decisions: usize,
+    /// Billed charges taken back (a decision reversed before is not taken back again).
+    pub charges_reversed: usize,
+    /// What the advertisers are credited, micros.
+    pub credit_micros: i64,
+}
+
 /// Fewest customers in a lift arm before its figures are shown (privacy minimum).
 pub const DEFAULT_MIN_CUSTOMERS: u64 = 50;
 
@@ -471,6 +485,57 @@ impl Finance {
             }
         }
         Ok((out, adjustments))
+    }
+
+    /// Takes back what `decision_ids` were billed, their traffic found invalid after the
+    /// fact: writes the reversal rows to the ledger through `sink` and waits until they are
+    /// stored, then audits it (who, why, the request id, the counts). A closed month's
+    /// charges come back as a credit in the next open month's adjustments.
+    pub async fn reverse_invalid(
+        &self,
+        store: &CampaignStore,
+        sink: &endcap_events::Sink,
+        actor: &str,
+        request_id: &str,
+        decision_ids: &[Uuid],
+        reason: &str,
+    ) -> Result<Reversal, ReportError> {
+        if decision_ids.is_empty() || decision_ids.len() > MAX_REVERSAL_DECISIONS {
+            return Err(ReportError::Invalid(
+                "decision_ids".into(),
+                format!("name 1 to {MAX_REVERSAL_DECISIONS} decisions"),
+            ));
+        }
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let rows = endcap_events::reversals_for(&self.ch, decision_ids, now_ms).await?;
+        let credit_nanos: i64 = rows.iter().map(|r| -r.charge_nanos).sum();
+        let charges_reversed = rows.len();
+        for r in rows {
+            endcap_events::EventSink::send(sink, endcap_events::Event::Charge(r));
+        }
+        sink.flush().await;
+        let done = Reversal {
+            decisions: decision_ids.len(),
+            charges_reversed,
+            credit_micros: nanos_to_micros(i128::from(credit_nanos)),
+        };
+        store
+            .record_activity(
+                actor,
+                "reverse_invalid",
+                "charges",
+                &decision_ids[0].to_string(),
+                None,
+                &json!({
+                    "request_id": request_id,
+                    "reason": reason,
+                    "decisions": done.decisions,
+                    "charges_reversed": done.charges_reversed,
+                    "credit_micros": done.credit_micros,
+                }),
+            )
+            .await?;
+        Ok(done)
     }
 
     /// `GET /v1/reports/delivery`.

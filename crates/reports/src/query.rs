@@ -39,6 +39,9 @@ pub enum ReportError {
     /// The campaign store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The event log failed.
+    #[error("event log: {0}")]
+    Events(#[from] endcap_events::EventError),
     /// Stored report data could not be read back.
     #[error("stored report data is unreadable: {0}")]
     Corrupt(String),

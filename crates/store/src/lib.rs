@@ -486,6 +486,32 @@ impl CampaignStore {
         objects::audit_page(&self.pool, object_id, advertiser_id, after, limit).await
     }
 
+    /// Records an action that changes no stored object (segment member changes, uploads,
+    /// conversions) in the audit log: who, what, on which object, and `detail` (counts and
+    /// the request id, never the keys themselves).
+    pub async fn record_activity(
+        &self,
+        actor: &str,
+        action: &str,
+        object_type: &str,
+        object_id: &str,
+        advertiser_id: Option<AdvertiserId>,
+        detail: &serde_json::Value,
+    ) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        objects::audit(
+            &mut conn,
+            actor,
+            action,
+            object_type,
+            object_id,
+            advertiser_id,
+            0,
+            &detail.to_string(),
+        )
+        .await
+    }
+
     /// The shared create path: replay by idempotency key, load the parent, build, insert,
     /// audit, record the idempotency result, commit — all or nothing.
     async fn create<P: StoredObject, T: StoredObject>(

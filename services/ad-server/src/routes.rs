@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use endcap_openrtb::{nbr, BidRequest};
 use endcap_serving::{BidAnswer, CallerError, ConversionInput, DecisionRequest, ServeError};
 use endcap_tracking::TokenError;
-use endcap_web::{parse_json, ApiError, Caller, ErrorCode, JsonBody, ValidQuery};
+use endcap_web::{parse_json, ApiError, Caller, ErrorCode, JsonBody, RequestId, ValidQuery};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
@@ -251,11 +251,24 @@ async fn openrtb_bid(
 async fn conversion(
     state: web::Data<AppState>,
     caller: Caller,
+    request: RequestId,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     caller.admin()?;
     let input: ConversionInput = body.parse()?;
     let event_id = state.server.conversion(input).await.map_err(api_error)?;
+    // Audited by event id and request id (the order and the shopper stay in the event log).
+    state
+        .store
+        .record_activity(
+            &caller.actor(),
+            "record",
+            "conversion",
+            &event_id.to_string(),
+            None,
+            &serde_json::json!({ "request_id": request.0 }),
+        )
+        .await?;
     Ok(HttpResponse::Accepted().json(serde_json::json!({ "event_id": event_id })))
 }
 

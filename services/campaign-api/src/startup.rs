@@ -25,6 +25,8 @@ pub struct AppState {
     pub segments: Arc<Segments>,
     /// The event log's ClickHouse, when it is one (data-subject deletions reach into it).
     pub clickhouse: Option<endcap_events::ClickHouseConfig>,
+    /// The file event log's directory, when that is the event log (deletions rewrite it).
+    pub event_dir: Option<std::path::PathBuf>,
     /// Salt for hashing raw loyalty ids (ENDCAP_CUSTOMER_KEY_SALT).
     pub customer_key_salt: Option<endcap_core::Secret>,
     /// The marketplace currency.
@@ -115,6 +117,10 @@ impl Application {
                     endcap_events::ClickHouseConfig::from_url(url).context("bad ClickHouse url")?,
                 ),
                 EventTarget::Files(_) => None,
+            },
+            event_dir: match &target {
+                EventTarget::Files(dir) => Some(dir.clone()),
+                EventTarget::ClickHouse(_) => None,
             },
             finance: match &target {
                 EventTarget::ClickHouse(url) => Some(Arc::new(endcap_reports::Finance::new(

@@ -81,6 +81,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(web::resource("/creatives/{id}").get(get_creative))
                 .service(web::resource("/creatives/{id}/review").post(review_creative))
                 .service(web::resource("/privacy/deletions").post(delete_person))
+                .service(web::resource("/invalid-traffic").post(reverse_invalid_traffic))
                 .service(web::resource("/audit-log").get(audit_log))
                 .service(
                     web::resource("/segments/{id}")

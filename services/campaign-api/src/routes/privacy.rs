@@ -31,9 +31,11 @@ pub struct DeletionDone {
     /// Segment memberships removed.
     pub segment_memberships_removed: usize,
     /// ClickHouse table.column pairs a deletion was started in (mutations finish in the
-    /// background); empty on the file event log, which this does not rewrite.
+    /// background); empty on the file event log.
     pub clickhouse: Vec<String>,
-    /// Where the event log is: `clickhouse`, or `files` (not covered: see the README).
+    /// Lines removed from the file event log (0 with ClickHouse).
+    pub file_lines_removed: u64,
+    /// Where the event log is: `clickhouse`, or `files`.
     pub event_log: &'static str,
 }
 
@@ -99,14 +101,31 @@ async fn forget(
                 .map_err(|e| ApiError::internal(&e))?;
         }
     }
-    let (clickhouse, event_log) = match &state.clickhouse {
-        Some(cfg) => (
+    let (clickhouse, file_lines_removed, event_log) = match (&state.clickhouse, &state.event_dir) {
+        (Some(cfg), _) => (
             endcap_events::delete_people(cfg, &users, &customers)
                 .await
                 .map_err(|e| ApiError::internal(&e))?,
+            0,
             "clickhouse",
         ),
-        None => (Vec::new(), "files"),
+        (None, dir) => {
+            // What this process still holds is written first, so it is deleted too.
+            state.sink.flush().await;
+            let removed = match dir.clone() {
+                Some(dir) => {
+                    let (u, c) = (users.clone(), customers.clone());
+                    tokio::task::spawn_blocking(move || {
+                        endcap_events::delete_people_from_files(&dir, &u, &c)
+                    })
+                    .await
+                    .map_err(|e| ApiError::internal(&e))?
+                    .map_err(|e| ApiError::internal(&e))?
+                }
+                None => Vec::new(),
+            };
+            (Vec::new(), removed.iter().map(|(_, n)| n).sum(), "files")
+        }
     };
     let mut done = DeletionDone {
         user_keys: users.len(),
@@ -114,6 +133,7 @@ async fn forget(
         identity_links_removed: 0,
         segment_memberships_removed: memberships,
         clickhouse,
+        file_lines_removed,
         event_log,
     };
     done.identity_links_removed = state

@@ -288,3 +288,67 @@ pub async fn close_period(
         HttpResponse::Ok().json(body)
     })
 }
+
+/// Body of `POST /v1/invalid-traffic`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvalidTrafficInput {
+    /// The decisions whose traffic was found invalid (1 to 1,000).
+    #[schema(value_type = Vec<String>, min_items = 1, max_items = 1000)]
+    pub decision_ids: Vec<endcap_core::DecisionId>,
+    /// Why, for the audit log (1 to 500 characters).
+    #[schema(min_length = 1, max_length = 500)]
+    pub reason: String,
+}
+
+/// What a reversal did.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct InvalidTrafficDone {
+    /// Decisions named.
+    pub decisions: usize,
+    /// Billed charges taken back (a decision reversed before is not taken back again).
+    pub charges_reversed: usize,
+    /// What the advertisers are credited, micros.
+    pub credit_micros: i64,
+}
+
+/// Takes back what decisions were billed once their traffic is found invalid (admin): each
+/// billed charge gets a `reversed_invalid` ledger row of the opposite amount on its own
+/// accounting day; a closed month's shows up as a credit in the next open month's
+/// adjustments. Audited with the reason and the request id.
+#[utoipa::path(post, path = "/v1/invalid-traffic", tag = "reports", request_body = InvalidTrafficInput,
+    responses((status = 200, body = InvalidTrafficDone), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn reverse_invalid_traffic(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request: endcap_web::RequestId,
+    body: endcap_web::JsonBody,
+) -> Result<HttpResponse, ApiError> {
+    caller.admin()?;
+    let input: InvalidTrafficInput = body.parse()?;
+    let reason = input.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(
+            endcap_core::ValidationError::new("reason", "say why, in 1 to 500 characters").into(),
+        );
+    }
+    let ids: Vec<_> = input.decision_ids.iter().map(|d| d.as_uuid()).collect();
+    let done = finance(&state)?
+        .reverse_invalid(
+            &state.store,
+            &state.sink,
+            &caller.actor(),
+            &request.0,
+            &ids,
+            reason,
+        )
+        .await
+        .map_err(report_error)?;
+    Ok(HttpResponse::Ok().json(InvalidTrafficDone {
+        decisions: done.decisions,
+        charges_reversed: done.charges_reversed,
+        credit_micros: done.credit_micros,
+    }))
+}

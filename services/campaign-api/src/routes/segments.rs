@@ -1,11 +1,11 @@
 //! Audience segments: definitions in the campaign store, members in the segment store.
 
-use super::uploads::{LineBatches, UploadSummary};
+use super::uploads::{Activity, LineBatches, UploadSummary};
 use crate::AppState;
 use actix_web::{web, HttpResponse};
 use endcap_core::{AdvertiserId, Role, ValidationError};
 use endcap_store::Segment;
-use endcap_web::{ApiError, Caller, ErrorBody, ErrorCode, JsonBody};
+use endcap_web::{ApiError, Caller, ErrorBody, ErrorCode, JsonBody, RequestId};
 use serde::{Deserialize, Serialize};
 
 /// Body of `PUT /v1/segments/{id}`.
@@ -217,13 +217,25 @@ fn segment_error(e: endcap_segments::SegmentError) -> ApiError {
 pub async fn put_members(
     state: web::Data<AppState>,
     caller: Caller,
+    request: RequestId,
     id: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let seg = writable(&state, &caller, &segment_id(&id)?).await?;
-    Ok(stream_members(&state, &seg.id, payload, true)
+    stream_members(&state, &seg.id, payload, true)
         .await?
-        .into_response())
+        .respond(
+            &state,
+            &caller,
+            &request,
+            Activity {
+                action: "add_members",
+                object_type: "segment",
+                object_id: &seg.id,
+                owner: seg.advertiser_id,
+            },
+        )
+        .await
 }
 
 /// Remove the listed members, or every member when the body is empty.
@@ -235,11 +247,23 @@ pub async fn put_members(
 pub async fn delete_members(
     state: web::Data<AppState>,
     caller: Caller,
+    request: RequestId,
     id: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let seg = writable(&state, &caller, &segment_id(&id)?).await?;
-    Ok(stream_members(&state, &seg.id, payload, false)
+    stream_members(&state, &seg.id, payload, false)
         .await?
-        .into_response())
+        .respond(
+            &state,
+            &caller,
+            &request,
+            Activity {
+                action: "remove_members",
+                object_type: "segment",
+                object_id: &seg.id,
+                owner: seg.advertiser_id,
+            },
+        )
+        .await
 }

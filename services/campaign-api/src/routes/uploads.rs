@@ -6,7 +6,7 @@ use actix_web::{http::StatusCode, web, HttpResponse};
 use endcap_core::Receipt;
 use endcap_events::EventSink;
 use endcap_ingest::{LineError, Lines};
-use endcap_web::{ApiError, Caller, ErrorBody, ErrorCode};
+use endcap_web::{ApiError, Caller, ErrorBody, ErrorCode, RequestId};
 use futures_util::StreamExt;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -44,8 +44,37 @@ impl UploadSummary {
         }
     }
 
+    /// Audits the upload (who, what, the counts and the request id; never the records) and
+    /// answers 200 with the summary, or 422 when every record was refused.
+    pub(crate) async fn respond(
+        self,
+        state: &AppState,
+        caller: &Caller,
+        request: &RequestId,
+        what: Activity<'_>,
+    ) -> Result<HttpResponse, ApiError> {
+        let detail = serde_json::json!({
+            "request_id": request.0,
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "duplicates": self.duplicates,
+        });
+        state
+            .store
+            .record_activity(
+                &caller.actor(),
+                what.action,
+                what.object_type,
+                what.object_id,
+                what.owner,
+                &detail,
+            )
+            .await?;
+        Ok(self.into_response())
+    }
+
     /// 200 with the summary, or 422 when every record was refused.
-    pub(crate) fn into_response(self) -> HttpResponse {
+    fn into_response(self) -> HttpResponse {
         // Everything refused: the upload as a whole is bad input.
         let status = if self.accepted == 0 && self.duplicates == 0 && self.rejected > 0 {
             StatusCode::UNPROCESSABLE_ENTITY
@@ -54,6 +83,18 @@ impl UploadSummary {
         };
         HttpResponse::build(status).json(self)
     }
+}
+
+/// What an upload changed, for its audit record.
+pub(crate) struct Activity<'a> {
+    /// `upload`, `add_members`, `remove_members`.
+    pub action: &'a str,
+    /// `receipts`, `identity_map`, `catalog`, `segment`.
+    pub object_type: &'a str,
+    /// The segment id, or the upload's own kind.
+    pub object_id: &'a str,
+    /// The advertiser owning the object, when one does.
+    pub owner: Option<endcap_core::AdvertiserId>,
 }
 
 /// Reads a request body as numbered lines, a batch at a time, skipping blank lines.
@@ -120,6 +161,7 @@ impl LineBatches {
 pub async fn upload_receipts(
     state: web::Data<AppState>,
     caller: Caller,
+    request: RequestId,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.admin()?;
@@ -207,7 +249,19 @@ pub async fn upload_receipts(
         state.store.record_receipts(&entries).await?;
         summary.accepted += accepted.len() as u64;
     }
-    Ok(summary.into_response())
+    summary
+        .respond(
+            &state,
+            &caller,
+            &request,
+            Activity {
+                action: "upload",
+                object_type: "receipts",
+                object_id: "receipts",
+                owner: None,
+            },
+        )
+        .await
 }
 
 /// Upload identity links, online user key to customer key (NDJSON or CSV; admin).
@@ -218,6 +272,7 @@ pub async fn upload_receipts(
 pub async fn upload_identity_map(
     state: web::Data<AppState>,
     caller: Caller,
+    request: RequestId,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.admin()?;
@@ -253,7 +308,19 @@ pub async fn upload_identity_map(
         }
     }
     state.sink.flush().await;
-    Ok(summary.into_response())
+    summary
+        .respond(
+            &state,
+            &caller,
+            &request,
+            Activity {
+                action: "upload",
+                object_type: "identity_map",
+                object_id: "identity_map",
+                owner: None,
+            },
+        )
+        .await
 }
 
 /// Upload catalog entries: SKU, brand, category (NDJSON or CSV; admin).
@@ -264,6 +331,7 @@ pub async fn upload_identity_map(
 pub async fn upload_catalog(
     state: web::Data<AppState>,
     caller: Caller,
+    request: RequestId,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.admin()?;
@@ -284,5 +352,17 @@ pub async fn upload_catalog(
         }
         summary.accepted += state.store.upsert_catalog(&items).await? as u64;
     }
-    Ok(summary.into_response())
+    summary
+        .respond(
+            &state,
+            &caller,
+            &request,
+            Activity {
+                action: "upload",
+                object_type: "catalog",
+                object_id: "catalog",
+                owner: None,
+            },
+        )
+        .await
 }

@@ -484,6 +484,74 @@ async fn finance_reports_reconcile_close_and_scope() {
     assert_eq!(c[0]["settings_version"], "v1");
     let r = app.get("/v1/reports/attribution/receipts/r1", &key_a).await;
     assert_eq!(r.status, 404);
+
+    // Traffic found invalid after September closed: the 2.25 charge is taken back and
+    // credited in November (the next open month), next to the 0.30 posted there before.
+    let decision: String = ch
+        .client()
+        .query("SELECT toString(decision_id) FROM charges WHERE charge_nanos = 2250000000")
+        .fetch_one()
+        .await
+        .unwrap();
+    let reverse = |key: String, ids: serde_json::Value| {
+        let app = &app;
+        async move {
+            let body = serde_json::json!({"decision_ids": ids, "reason": "click farm found by the retailer"})
+                .to_string();
+            app.raw(
+                "POST",
+                "/v1/invalid-traffic",
+                Some(&key),
+                Some(("application/json", &body)),
+                &[("X-Request-Id", "req-ivt-1")],
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        reverse(key_a.clone(), serde_json::json!([decision]))
+            .await
+            .status,
+        403
+    );
+    let r = reverse(ADMIN_KEY.to_string(), serde_json::json!([])).await;
+    assert_eq!(
+        (r.status, r.field()),
+        (400, Some("decision_ids")),
+        "{}",
+        r.text
+    );
+    let r = reverse(ADMIN_KEY.to_string(), serde_json::json!([decision])).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (
+            r.body["charges_reversed"].as_u64(),
+            r.body["credit_micros"].as_i64()
+        ),
+        (Some(1), Some(2_250_000))
+    );
+    let r = reverse(ADMIN_KEY.to_string(), serde_json::json!([decision])).await;
+    assert_eq!(r.body["charges_reversed"], 0, "reversed once: {}", r.text);
+    let r = app.get(&month("2026-11", 30), &finance).await;
+    let adjustments = r.body["adjustments"].as_array().unwrap();
+    assert_eq!(
+        adjustments[0]["charge_micros"],
+        300_000 - 2_250_000,
+        "{}",
+        r.text
+    );
+    let r = app.get(oct_q, &finance).await;
+    assert_eq!(
+        row(&r, &a.campaign)[col(&r, "advertiser_charge")],
+        september,
+        "the closed month stays as it was"
+    );
+    let audit = app.get("/v1/audit-log?limit=500", ADMIN_KEY).await;
+    assert!(
+        audit.text.contains("reverse_invalid") && audit.text.contains("req-ivt-1"),
+        "{}",
+        audit.text
+    );
 }
 
 #[actix_web::test]

@@ -281,6 +281,37 @@ async fn identity_links_land_in_the_event_log() {
     assert_eq!(store.customer_key(&key('c')).await.unwrap(), None);
 }
 
+#[actix_web::test]
+async fn a_deleted_person_leaves_nothing_in_the_file_event_log() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let (c, a, d, e) = (key('c'), key('a'), key('d'), key('e'));
+    let links = format!("user_key,customer_key\n{a},{c}\n{e},{d}\n");
+    let r = upload(&app, "/v1/identity-map", ADMIN_KEY, "text/csv", &links).await;
+    assert_eq!(r.body["accepted"], 2, "{}", r.text);
+    let r = app
+        .post("/v1/privacy/deletions", ADMIN_KEY, json!({"user_key": a}))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    assert_eq!(
+        (
+            r.body["event_log"].as_str(),
+            r.body["file_lines_removed"].as_u64()
+        ),
+        (Some("files"), Some(1)),
+        "{}",
+        r.text
+    );
+    // No file of the event log holds either of the person's keys; the bystander stays.
+    let mut all = String::new();
+    for f in std::fs::read_dir(app.events.path()).unwrap().flatten() {
+        if f.path().is_file() {
+            all.push_str(&std::fs::read_to_string(f.path()).unwrap_or_default());
+        }
+    }
+    assert!(!all.contains(&a) && !all.contains(&c), "{all}");
+    assert!(all.contains(&e));
+}
+
 async fn segments_are_owned_uploaded_and_emptied(backend: Backend) {
     let app = spawn_app_with(
         backend,
@@ -324,7 +355,7 @@ async fn segments_are_owned_uploaded_and_emptied(backend: Backend) {
             &format!("{path}/members"),
             Some(&owner),
             Some(("text/csv", &members)),
-            &[],
+            &[("X-Request-Id", "req-members-1")],
         )
         .await;
     assert_eq!(
@@ -338,6 +369,16 @@ async fn segments_are_owned_uploaded_and_emptied(backend: Backend) {
         up.text
     );
     assert_eq!(up.body["errors"][0]["line"], 5);
+    // The change is audited with its request id and counts, never the keys.
+    let audit = app
+        .get(&format!("/v1/audit-log?object_id={id}"), ADMIN_KEY)
+        .await;
+    assert!(
+        audit.text.contains("add_members") && audit.text.contains("req-members-1"),
+        "{}",
+        audit.text
+    );
+    assert!(!audit.text.contains(&key('1')), "{}", audit.text);
     let got = app.get(&path, &owner).await;
     assert_eq!(
         (got.body["name"].as_str(), got.body["members"].as_u64()),

@@ -435,9 +435,9 @@ mod tests {
         }
 
         #[test]
-        fn bids_are_accepted_iff_positive(b in any::<i64>()) {
+        fn bids_are_accepted_iff_positive_and_within_the_money_bound(b in any::<i64>()) {
             let p = Pricing { model: PricingModel::Cpc, bid_micros: Micros::new(b) };
-            prop_assert_eq!(p.validated("pricing").is_ok(), b > 0);
+            prop_assert_eq!(p.validated("pricing").is_ok(), b > 0 && b <= Micros::MAX.get());
         }
     }
 }

@@ -24,27 +24,52 @@ impl Micros {
     /// Zero money.
     pub const ZERO: Micros = Micros(0);
 
-    /// Accepts any amount, sign included (for deltas and refunds).
+    /// The largest amount any input may carry, either sign: one billion currency units. It
+    /// keeps every amount times 1,000 (nano-units, what charges are computed in) and sums of
+    /// thousands of them far inside `i64`.
+    pub const MAX: Micros = Micros(1_000_000_000_000_000);
+
+    /// Any amount, sign included, unchecked (for values computed from checked ones).
     pub const fn new(micros: i64) -> Self {
         Self(micros)
     }
 
-    /// Accepts a strictly positive amount, else an error naming `field`.
-    pub fn positive(micros: i64, field: &str) -> Result<Self, ValidationError> {
-        if micros > 0 {
+    /// Accepts an amount of either sign (deltas, refunds, returns) within [`Micros::MAX`],
+    /// else an error naming `field`.
+    pub fn signed(micros: i64, field: &str) -> Result<Self, ValidationError> {
+        if micros.unsigned_abs() <= Self::MAX.0.unsigned_abs() {
             Ok(Self(micros))
         } else {
-            Err(ValidationError::new(field, "must be greater than 0"))
+            Err(Self::too_large(field))
         }
     }
 
-    /// Accepts zero or a positive amount, else an error naming `field`.
-    pub fn non_negative(micros: i64, field: &str) -> Result<Self, ValidationError> {
-        if micros >= 0 {
-            Ok(Self(micros))
+    /// Accepts a strictly positive amount up to [`Micros::MAX`], else an error naming `field`.
+    pub fn positive(micros: i64, field: &str) -> Result<Self, ValidationError> {
+        if micros <= 0 {
+            Err(ValidationError::new(field, "must be greater than 0"))
         } else {
-            Err(ValidationError::new(field, "must not be negative"))
+            Self::signed(micros, field)
         }
+    }
+
+    /// Accepts zero or a positive amount up to [`Micros::MAX`], else an error naming `field`.
+    pub fn non_negative(micros: i64, field: &str) -> Result<Self, ValidationError> {
+        if micros < 0 {
+            Err(ValidationError::new(field, "must not be negative"))
+        } else {
+            Self::signed(micros, field)
+        }
+    }
+
+    fn too_large(field: &str) -> ValidationError {
+        ValidationError::new(
+            field,
+            format!(
+                "must be at most {} micros (1,000,000,000 currency units) either way",
+                Self::MAX.0
+            ),
+        )
     }
 
     /// The raw number of micros.
@@ -140,8 +165,10 @@ mod tests {
     proptest! {
         #[test]
         fn positive_accepts_exactly_the_positive_amounts(m in any::<i64>()) {
-            prop_assert_eq!(Micros::positive(m, "x").is_ok(), m > 0);
-            prop_assert_eq!(Micros::non_negative(m, "x").is_ok(), m >= 0);
+            let within = m.unsigned_abs() <= 1_000_000_000_000_000;
+            prop_assert_eq!(Micros::positive(m, "x").is_ok(), m > 0 && within);
+            prop_assert_eq!(Micros::non_negative(m, "x").is_ok(), m >= 0 && within);
+            prop_assert_eq!(Micros::signed(m, "x").is_ok(), within);
         }
 
         #[test]

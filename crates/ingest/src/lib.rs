@@ -207,7 +207,7 @@ impl ReceiptInput {
                     .map(|c| endcap_core::validate_label(c, &f("category")))
                     .transpose()?,
                 quantity: l.quantity,
-                amount_micros: Micros::new(l.amount_micros),
+                amount_micros: Micros::signed(l.amount_micros, &f("amount_micros"))?,
             });
         }
         let r = Receipt {
@@ -615,6 +615,15 @@ mod tests {
         let bad = line.replace("5000000", "-5");
         assert_eq!(
             parse_receipt(7, &bad, Some("s"), Tz::UTC)
+                .unwrap_err()
+                .field
+                .as_deref(),
+            Some("lines[0].amount_micros")
+        );
+        // Past the money bound (a billion units) it is refused, not summed into an overflow.
+        let huge = line.replace("5000000", "9000000000000000000");
+        assert_eq!(
+            parse_receipt(9, &huge, Some("s"), Tz::UTC)
                 .unwrap_err()
                 .field
                 .as_deref(),

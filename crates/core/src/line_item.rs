@@ -102,7 +102,8 @@ pub struct Targeting {
 }
 
 fn placement(raw: &str, field: &str) -> Result<String, ValidationError> {
-    let p = text::token(raw, field)?;
+    // Case-insensitive, stored in lower case (decision requests are lower-cased too).
+    let p = text::token(raw, field)?.to_ascii_lowercase();
     let charset_ok = p
         .bytes()
         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_:.".contains(&b));

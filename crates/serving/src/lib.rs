@@ -102,6 +102,9 @@ impl Lifetimes {
 pub struct ServeConfig {
     /// Base URL of tracking links (the bound address when none is configured).
     pub public_url: String,
+    /// Key of the HMAC that turns a decision request's raw user key (not SHA-256 hex) into
+    /// the key used everywhere (`ENDCAP_USER_KEY_SALT`; empty when unset).
+    pub user_key_salt: endcap_core::Secret,
     /// The retailer's calendar: accounting days for budgets, pacing and the ledger.
     pub clock: RetailerClock,
     /// The marketplace currency and conversion rates for the OpenRTB edge.

@@ -15,6 +15,8 @@ pub struct TrackingMetrics {
     pub clicks_without_impression: AtomicU64,
     /// Billing notices refused for their price.
     pub bad_prices: AtomicU64,
+    /// Fields of decision requests the server did not know and ignored.
+    pub ignored_fields: AtomicU64,
     rejected: Mutex<BTreeMap<&'static str, u64>>,
     invalid: Mutex<BTreeMap<&'static str, u64>>,
 }
@@ -42,6 +44,11 @@ impl TrackingMetrics {
         bump(&self.invalid, why.as_str());
     }
 
+    /// Counts fields of a decision request that were ignored.
+    pub fn ignored_fields(&self, n: usize) {
+        self.ignored_fields.fetch_add(n as u64, Relaxed);
+    }
+
     /// Renders the counters for Prometheus.
     pub fn render(&self) -> String {
         let mut out = String::from("# TYPE endcap_tracking_events_total counter\n");
@@ -55,6 +62,7 @@ impl TrackingMetrics {
                 &self.clicks_without_impression,
             ),
             ("endcap_tracking_bad_prices_total", &self.bad_prices),
+            ("endcap_decision_ignored_fields_total", &self.ignored_fields),
         ] {
             let _ = writeln!(out, "# TYPE {name} counter\n{name} {}", v.load(Relaxed));
         }

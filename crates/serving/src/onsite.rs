@@ -13,9 +13,9 @@ const MAX_PLACEMENTS: usize = 20;
 /// Most ads per placement.
 const MAX_COUNT: usize = 20;
 
-/// A placement to fill.
+/// A placement to fill. Fields the server does not know are ignored (and counted): a
+/// retailer adding one must not lose its ads.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct PlacementRequest {
     id: String,
     #[serde(default = "one")]
@@ -28,7 +28,6 @@ fn one() -> usize {
 
 /// What the page tells about itself.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct PageContext {
     #[serde(default)]
     page_type: Option<String>,
@@ -44,9 +43,9 @@ pub struct PageContext {
     device: Option<Device>,
 }
 
-/// Body of `POST /v1/decisions`.
+/// Body of `POST /v1/decisions`. Unknown fields are ignored and counted
+/// (`endcap_decision_ignored_fields_total`), never refused.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct DecisionRequest {
     #[serde(default)]
     user_key: Option<String>,
@@ -99,19 +98,41 @@ pub struct DecisionResponse {
     debug: Option<Vec<Explanation>>,
 }
 
+/// A placement id, case-insensitive: compared in lower case (line items store theirs so).
 fn placement_name(raw: &str, field: &str) -> Result<String, ValidationError> {
-    let ok = (1..=128).contains(&raw.len())
-        && raw
+    let name = raw.to_ascii_lowercase();
+    let ok = (1..=128).contains(&name.len())
+        && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_:.".contains(&b));
     if ok {
-        Ok(raw.to_string())
+        Ok(name)
     } else {
         Err(ValidationError::new(
             field,
-            "must be 1-128 lower-case letters, digits, - _ : .",
+            "must be 1-128 letters, digits, - _ : . (case does not matter)",
         ))
     }
+}
+
+/// Most bytes of a user key as sent.
+const MAX_USER_KEY_BYTES: usize = 256;
+
+/// The user key decisions use: a SHA-256 hex key as sent (lower-cased), any other non-empty
+/// key hashed here (HMAC-SHA256 keyed with the configured salt), so a site sending its own
+/// ids (`u-123`) still gets ads, and never stores them raw.
+fn user_key(raw: &str, salt: &str) -> Result<String, ValidationError> {
+    let raw = raw.trim();
+    if raw.is_empty() || raw.len() > MAX_USER_KEY_BYTES {
+        return Err(ValidationError::new(
+            "user_key",
+            format!("must be 1 to {MAX_USER_KEY_BYTES} bytes (or left out)"),
+        ));
+    }
+    Ok(match HashedKey::parse(raw, "user_key") {
+        Ok(k) => k.as_str().to_string(),
+        Err(_) => HashedKey::hash_raw(salt, raw).as_str().to_string(),
+    })
 }
 
 /// Most entries of a request's lists, and bytes of each entry: requests are unauthenticated
@@ -184,7 +205,8 @@ impl Server {
                 .copied()
                 .unwrap_or(self.config.onsite_floor_cpm_micros);
             slots.push(SlotRequest {
-                id: name.clone(),
+                // Answered under the id the caller sent.
+                id: p.id.clone(),
                 slot: Slot::onsite(&name),
                 count: p.count,
                 floor_ecpm_micros: floor,
@@ -201,8 +223,9 @@ impl Server {
         &self,
         input: DecisionRequest,
         debug: bool,
+        ignored: &[String],
     ) -> Result<DecisionResponse, ServeError> {
-        let out = self.decide_onsite_unsettled(input, debug).await;
+        let out = self.decide_onsite_unsettled(input, debug, ignored).await;
         self.sink.settled().await;
         out
     }
@@ -212,10 +235,15 @@ impl Server {
         &self,
         input: DecisionRequest,
         debug: bool,
+        ignored: &[String],
     ) -> Result<DecisionResponse, ServeError> {
+        if !ignored.is_empty() {
+            self.metrics.ignored_fields(ignored.len());
+            tracing::debug!(fields = ?ignored, "decision request fields ignored");
+        }
         let user_key = match input.user_key.as_deref() {
             // Checked even when opted out: a malformed key is still a malformed request.
-            Some(k) => HashedKey::parse(k, "user_key")?.as_str().to_string(),
+            Some(k) => user_key(k, self.config.user_key_salt.expose())?,
             None => String::new(),
         };
         let user_key = if input.opt_out {

@@ -32,14 +32,41 @@ impl JsonBody {
     /// Parses the body into `T`, answering 415 for a non-JSON content type and 400 naming
     /// the field for anything malformed.
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
-        if !self.content_type_ok {
-            return Err(ApiError::new(
+        self.json_content_type()?;
+        parse_json(&self.raw)
+    }
+
+    /// Like [`JsonBody::parse`], but fields `T` does not know are skipped and their JSON
+    /// paths returned instead of refused (for request types that must stay forgiving as
+    /// callers add fields, such as the decision API). Malformed known fields still fail.
+    pub fn parse_lenient<T: DeserializeOwned>(&self) -> Result<(T, Vec<String>), ApiError> {
+        self.json_content_type()?;
+        let mut ignored = Vec::new();
+        let value = match parse_with(&self.raw, Some(&mut ignored)) {
+            Err(e) if e.code == ErrorCode::InvalidType => {
+                match integral_numbers_as_integers(&self.raw) {
+                    Some(rewritten) => {
+                        ignored.clear();
+                        parse_with(&rewritten, Some(&mut ignored))
+                    }
+                    None => Err(e),
+                }
+            }
+            other => other,
+        }?;
+        Ok((value, ignored))
+    }
+
+    fn json_content_type(&self) -> Result<(), ApiError> {
+        if self.content_type_ok {
+            Ok(())
+        } else {
+            Err(ApiError::new(
                 ErrorCode::UnsupportedMediaType,
                 None,
                 "send the body as Content-Type: application/json",
-            ));
+            ))
         }
-        parse_json(&self.raw)
     }
 }
 
@@ -140,6 +167,14 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
 }
 
 fn parse_exact<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
+    parse_with(raw, None)
+}
+
+/// Parses `raw`; with `ignored`, unknown fields are skipped and their paths collected.
+fn parse_with<T: DeserializeOwned>(
+    raw: &[u8],
+    ignored: Option<&mut Vec<String>>,
+) -> Result<T, ApiError> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::new(
             ErrorCode::MalformedJson,
@@ -148,7 +183,14 @@ fn parse_exact<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
         ));
     }
     let de = &mut serde_json::Deserializer::from_slice(raw);
-    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
+    let parsed = match ignored {
+        None => serde_path_to_error::deserialize(&mut *de),
+        Some(list) => {
+            let mut note = |path: serde_ignored::Path<'_>| list.push(path.to_string());
+            serde_path_to_error::deserialize(serde_ignored::Deserializer::new(&mut *de, &mut note))
+        }
+    };
+    let value = parsed.map_err(|e| {
         let inner = e.inner();
         let message = inner.to_string();
         match inner.classify() {

@@ -70,6 +70,9 @@ pub struct Settings {
     /// bid requests under GDPR are personalised only with consent for it; without it they
     /// are served contextually.
     pub tcf_vendor_id: Option<u16>,
+    /// Key of the HMAC that hashes decision requests' raw user keys (ENDCAP_USER_KEY_SALT,
+    /// at least 16 characters; unset: an empty key, so `HMAC-SHA256("", id)`).
+    pub user_key_salt: endcap_core::Secret,
     /// First-price auctions onsite instead of second price (ENDCAP_AUCTION=first|second).
     pub first_price: bool,
     /// The marketplace currency (ENDCAP_CURRENCY, default USD) and rates for the OpenRTB
@@ -292,6 +295,9 @@ impl Settings {
         let max_tmax_ms = layers
             .count("ENDCAP_MAX_TMAX_MS", "max_tmax_ms")
             .unwrap_or(100);
+        let user_key_salt = layers
+            .secret("ENDCAP_USER_KEY_SALT", 16, common.demo)
+            .unwrap_or_else(|| endcap_core::Secret::new(String::new()));
         let tcf_vendor_id = layers
             .count("ENDCAP_TCF_VENDOR_ID", "tcf_vendor_id")
             .and_then(|id| {
@@ -462,6 +468,7 @@ impl Settings {
             index_refresh,
             max_tmax_ms,
             tcf_vendor_id,
+            user_key_salt,
             first_price,
             rates,
             onsite_floor_cpm_micros,

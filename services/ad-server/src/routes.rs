@@ -202,10 +202,10 @@ async fn decisions(
             .site_allowed(caller_key(&req).as_deref())
             .map_err(caller_error)?;
     }
-    let input: DecisionRequest = body.parse()?;
+    let (input, ignored): (DecisionRequest, _) = body.parse_lenient()?;
     let answer = state
         .server
-        .decide_onsite(input, debug)
+        .decide_onsite(input, debug, &ignored)
         .await
         .map_err(api_error)?;
     Ok(HttpResponse::Ok().json(answer))

@@ -224,6 +224,7 @@ impl Application {
             .unwrap_or_else(|| format!("http://{addr}"));
         let config = ServeConfig {
             public_url,
+            user_key_salt: settings.user_key_salt.clone(),
             clock: settings.clock,
             rates: settings.rates.clone(),
             first_price: settings.first_price,

@@ -206,7 +206,12 @@ async fn bad_decision_requests_are_named_4xx() {
     let app = spawn(false).await;
     for (body, status, field) in [
         (
-            json!({"user_key": "alice@example.com", "placements": [{"id": "home"}]}),
+            json!({"user_key": "u".repeat(257), "placements": [{"id": "home"}]}),
+            422,
+            Some("user_key"),
+        ),
+        (
+            json!({"user_key": "  ", "placements": [{"id": "home"}]}),
             422,
             Some("user_key"),
         ),
@@ -221,10 +226,11 @@ async fn bad_decision_requests_are_named_4xx() {
             422,
             Some("placements[0].count"),
         ),
+        // A malformed value of a known field is still named, inside an unknown neighbour.
         (
-            json!({"placements": [{"id": "home"}], "colour": 1}),
+            json!({"placements": [{"id": "home", "size": "xl"}], "context": {"url": "https://x", "device": "fridge"}}),
             400,
-            Some("colour"),
+            Some("context.device"),
         ),
         (
             json!({"placements": [{"id": "home"}], "context": {"device": "fridge"}}),
@@ -262,6 +268,60 @@ async fn bad_decision_requests_are_named_4xx() {
             "{body}"
         );
     }
+}
+
+#[actix_web::test]
+async fn the_decision_api_forgives_unknown_fields_raw_user_keys_and_case() {
+    let app = spawn(false).await;
+    let s = seed(&app, 0, 100_000_000).await;
+    // A retailer adds fields we do not know, sends its own user ids and upper-case
+    // placement ids: it still gets its ads, under the ids it sent.
+    let ask = |user: &str| {
+        json!({"user_key": user, "url": "https://shop.example/search?q=milk", "referrer": "",
+               "placements": [{"id": "Search-Top", "count": 1, "lazy": true}],
+               "context": {"keywords": ["milk"], "query": "organic milk", "viewport": [390, 844]}})
+    };
+    let r = app
+        .send("POST", "/v1/decisions", None, Some(ask("u-123")))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["placements"][0]["id"], "Search-Top");
+    assert_eq!(
+        r.body["placements"][0]["ads"][0]["line_item_id"],
+        s.search.to_string(),
+        "{}",
+        r.body
+    );
+    let metrics = app.metrics().await;
+    let ignored = metrics
+        .lines()
+        .find(|l| l.starts_with("endcap_decision_ignored_fields_total "))
+        .unwrap_or_default()
+        .to_string();
+    assert!(ignored.ends_with(" 5"), "{ignored}");
+    // The raw id is hashed, never logged as sent, and the same id maps to the same key.
+    app.sink.flush().await;
+    let decisions = app.logged(endcap_events::Table::Decisions).await;
+    let keys: Vec<String> = decisions
+        .iter()
+        .filter_map(|e| match e {
+            endcap_events::Event::Decision(d) => Some(d.exposure.user_key.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(!keys.is_empty());
+    assert!(
+        keys.iter().all(|k| k.len() == 64 && k != "u-123"),
+        "{keys:?}"
+    );
+    app.send("POST", "/v1/decisions", None, Some(ask("u-123")))
+        .await;
+    let again = app.logged(endcap_events::Table::Decisions).await;
+    let last = match again.last() {
+        Some(endcap_events::Event::Decision(d)) => d.exposure.user_key.clone(),
+        _ => String::new(),
+    };
+    assert_eq!(last, keys[0]);
 }
 
 #[actix_web::test]

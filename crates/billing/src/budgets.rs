@@ -5,12 +5,19 @@
 //! values, takes the part that went past the budget back out (`DECRBY`) and bills only the
 //! rest. Every charge sees every earlier one, and an in-flight excess only makes later
 //! charges more careful, so the billable sum never passes the budget while Redis answers
-//! (the proof is in `docs/ARCHITECTURE.md`). When Redis does not answer within the timeout,
-//! a replica bills at most its share of what was left at the last sync: the remaining
-//! budget divided by the replicas that sent a heartbeat in the last 15 seconds, the last
-//! count known. Those offline charges are added to Redis when it is back. The overspend
-//! bound during an outage is therefore the remaining budget times (replicas running /
-//! replicas counted - 1): zero unless replicas were added while Redis was down.
+//! (the proof is in `docs/ARCHITECTURE.md`). When Redis does not answer within the timeout
+//! (or the replica's circuit breaker is open), a replica bills at most its share of what was
+//! left at the last sync: the remaining budget divided by the replicas that sent a heartbeat
+//! in the last 15 seconds, the last count known. Those offline charges travel to Redis with
+//! the replica's next shared charge of the campaign (in the same atomic call, ahead of it, so
+//! its clamp counts them) or the next sync, whichever comes first.
+//!
+//! The overspend bound during an outage: each replica that cannot reach Redis may bill its
+//! share (remaining / replicas counted) on top of what the replicas still reaching Redis bill
+//! up to the budget. With k of n replicas offline that is at most k/n of the remaining budget
+//! (all of it when every replica is offline and replicas were added during the outage, never
+//! more). A charge racing the first shared charge after an outage can be clamped without that
+//! replica's backlog for one round trip.
 //!
 //! Decisions reserve their expected cost; a reservation counts against the room a decision
 //! sees until it is released (impression, loss notice) or expires. Reservations are this
@@ -35,7 +42,9 @@ const DAY_KEY_TTL_SECS: i64 = 3 * 86_400;
 /// A campaign's offline charges, nanos per accounting day.
 type Pending = (CampaignId, BTreeMap<i32, i64>);
 /// Bound on each of the sync's Redis calls (it runs off the request path, every second).
-const SYNC_TIMEOUT: Duration = Duration::from_secs(1);
+/// Well under the ad server's 900 ms bound on a whole sync, so a pipeline that Redis applied
+/// is also accounted locally before the sync can be cut off (else it would be sent again).
+const SYNC_TIMEOUT: Duration = Duration::from_millis(250);
 
 #[derive(Debug, Default)]
 struct CampaignState {
@@ -259,11 +268,32 @@ impl Budgets {
             return ChargeSplit::default();
         }
         if let Some(redis) = &self.redis {
+            // This replica's offline charges of the campaign that Redis has not seen go in
+            // the same atomic call, ahead of this charge, so its clamp counts them (else the
+            // first charges after an outage would be clamped against Redis alone and could
+            // bill the budget again). Taken out of the backlog while in flight, so the sync
+            // does not send them too; put back if the call fails.
+            let pending: Vec<(i32, i64)> = {
+                let mut inner = self.lock();
+                inner
+                    .campaigns
+                    .get_mut(&campaign)
+                    .map(|s| std::mem::take(&mut s.offline).into_iter().collect())
+                    .unwrap_or_default()
+            };
+            let sent = pending.clone();
             let shared = redis
                 .call(self.timeout, |conn| {
-                    charge_in_redis(conn, campaign, limits, day, amount)
+                    charge_in_redis(conn, campaign, limits, day, amount, sent)
                 })
                 .await;
+            if shared.is_err() && !pending.is_empty() {
+                let mut inner = self.lock();
+                let s = inner.campaigns.entry(campaign).or_default();
+                for (d, n) in &pending {
+                    *s.offline.entry(*d).or_default() += n;
+                }
+            }
             match shared {
                 Ok((split, today, total)) => {
                     let mut inner = self.lock();
@@ -440,17 +470,28 @@ impl Budgets {
     }
 }
 
-/// The atomic shared charge: add, read back, take the excess out.
+/// The atomic shared charge: add this replica's unsent offline charges (`pending`, nanos per
+/// accounting day), add the charge, read back, take the excess out.
 async fn charge_in_redis(
     mut conn: ConnectionManager,
     campaign: CampaignId,
     limits: Limits,
     day: i32,
     amount: i64,
+    pending: Vec<(i32, i64)>,
 ) -> Result<(ChargeSplit, i64, i64), redis::RedisError> {
     let (kd, kt) = (day_key(campaign, day), total_key(campaign));
-    let (d, t): (i64, i64) = redis::pipe()
-        .atomic()
+    let mut p = redis::pipe();
+    p.atomic();
+    for (d, n) in &pending {
+        p.cmd("INCRBY").arg(day_key(campaign, *d)).arg(*n).ignore();
+        p.cmd("EXPIRE")
+            .arg(day_key(campaign, *d))
+            .arg(DAY_KEY_TTL_SECS)
+            .ignore();
+        p.cmd("INCRBY").arg(&kt).arg(*n).ignore();
+    }
+    let (d, t): (i64, i64) = p
         .cmd("INCRBY")
         .arg(&kd)
         .arg(amount)

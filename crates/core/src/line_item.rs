@@ -400,7 +400,11 @@ mod tests {
         assert!(placement("offsite:banner:300", "p").is_err());
         assert!(placement("offsite:banner:0x250", "p").is_err());
         assert!(placement("offsite:video", "p").is_err());
-        assert_eq!(placement("Search-Top", "p").unwrap(), "search-top", "case-insensitive");
+        assert_eq!(
+            placement("Search-Top", "p").unwrap(),
+            "search-top",
+            "case-insensitive"
+        );
         assert!(placement("search top", "p").is_err());
     }
 

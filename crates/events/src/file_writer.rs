@@ -45,8 +45,17 @@ impl FileWriter {
             for (table, bytes) in &by_table {
                 let f = open_locked(&self.path(*table))?;
                 let before = f.metadata()?.len();
+                // A crash mid-append leaves a torn last line; start on a line of our own, or
+                // the first new event would be glued to it and skipped as unreadable.
+                let mut last = [b'\n'];
+                if before > 0 {
+                    std::os::unix::fs::FileExt::read_at(&f, &mut last, before - 1)?;
+                }
                 opened.push((f, before));
                 if let Some((f, _)) = opened.last_mut() {
+                    if last[0] != b'\n' {
+                        f.write_all(b"\n")?;
+                    }
                     f.write_all(bytes)?;
                     f.sync_data()?;
                 }
@@ -86,7 +95,11 @@ impl BatchWriter for FileWriter {
 /// holds the old one's lock, and an append to the old one would be lost.
 fn open_locked(path: &Path) -> std::io::Result<fs::File> {
     loop {
-        let f = OpenOptions::new().create(true).append(true).open(path)?;
+        let f = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(path)?;
         f.lock()?;
         let current = fs::metadata(path)?;
         let held = f.metadata()?;

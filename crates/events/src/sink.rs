@@ -150,9 +150,12 @@ impl Sink {
         &self.metrics
     }
 
-    /// Waits until every event parked so far (the queue was full) is spooled to disk, so a
-    /// caller acknowledges only what a crash would not lose. Returns at once when nothing is
-    /// parked, which is always the case unless the writer has fallen behind.
+    /// Waits until every event parked so far (the queue was full) is spooled to disk (or
+    /// counted as dropped, past the overflow's or the spool's cap), so the in-memory part of
+    /// what a caller acknowledges stays bounded by the queue. Events in the queue itself (up
+    /// to `queue_capacity`) are in memory until the writer stores them: a graceful stop
+    /// flushes them, a crash loses them. Returns at once when nothing is parked, which is
+    /// always the case unless the writer has fallen behind.
     pub async fn settled(&self) {
         let parked = self.overflow.lock().unwrap_or_else(|p| p.into_inner()).seq;
         let mut rx = self.settled.clone();

@@ -322,3 +322,22 @@ async fn a_deleted_person_leaves_no_line_in_the_file_log() {
         .unwrap()
         .contains(&kept));
 }
+
+#[tokio::test]
+async fn an_append_after_a_torn_line_starts_on_a_line_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = FileWriter::open(dir.path()).unwrap();
+    writer.write(&[ev(1)]).await.unwrap();
+    // A crash mid-append left half a line.
+    let path = writer.path(Table::IdentityMap);
+    let mut torn = std::fs::read(&path).unwrap();
+    torn.extend_from_slice(br#"{"kind":"identity","user_key":"ab"#);
+    std::fs::write(&path, torn).unwrap();
+    writer.write(&[ev(2)]).await.unwrap();
+    let read = read_table(dir.path(), Table::IdentityMap).unwrap();
+    assert_eq!(
+        read,
+        vec![ev(1), ev(2)],
+        "the torn line is skipped, the new one kept"
+    );
+}

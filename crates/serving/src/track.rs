@@ -54,13 +54,17 @@ impl Server {
         if !self.seen.first(kind, key, self.deadline(x, kind)).await {
             return;
         }
-        let reason = match why {
-            endcap_tracking::Invalid::Bot => ChargeReason::Bot,
-            endcap_tracking::Invalid::NoUserAgent => ChargeReason::NoUserAgent,
-            endcap_tracking::Invalid::TooFast => ChargeReason::TooFast,
-            endcap_tracking::Invalid::ClickRate(_) => ChargeReason::ClickRate,
-        };
-        self.ledger_row(x, source, reason, Utc::now(), amount, 0);
+        self.ledger_row(x, source, charge_reason(why), Utc::now(), amount, 0);
+    }
+}
+
+/// The ledger reason of an invalid-traffic verdict.
+fn charge_reason(why: endcap_tracking::Invalid) -> ChargeReason {
+    match why {
+        endcap_tracking::Invalid::Bot => ChargeReason::Bot,
+        endcap_tracking::Invalid::NoUserAgent => ChargeReason::NoUserAgent,
+        endcap_tracking::Invalid::TooFast => ChargeReason::TooFast,
+        endcap_tracking::Invalid::ClickRate(_) => ChargeReason::ClickRate,
     }
 }
 
@@ -347,19 +351,10 @@ impl Server {
         let c = self.verify(token, TokenKind::Click)?;
         let x = &c.exposure;
         let amount = click_charge_nanos(x.pricing, x.price_micros);
+        // Bots and requests without a user agent are filtered without using up the
+        // decision: a person's click on the same ad later is still billed.
         if let Some(why) = (!c.test)
-            .then(|| {
-                self.config.traffic.click(
-                    user_agent,
-                    x.decided_at_ms,
-                    Utc::now().timestamp_millis(),
-                    endcap_tracking::Clicker {
-                        user: &x.user_key,
-                        ip: client_ip,
-                        placement: &x.placement,
-                    },
-                )
-            })
+            .then(|| self.config.traffic.impression(user_agent))
             .flatten()
         {
             self.invalid_sighting(x, TokenKind::Click, ChargeSource::Click, amount, why)
@@ -372,6 +367,35 @@ impl Server {
             .await?
         {
             return Ok((Tracked::Duplicate, c.click_url));
+        }
+        // A click too soon after its decision, or past its clicker's rate, uses the decision
+        // up: ledgered with its reason, and the same click sent again later (the next hour,
+        // another replica) is a duplicate, never billed. Only first sightings are judged, so
+        // replaying one token cannot push a placement past its rate.
+        let pace = (!c.test)
+            .then(|| {
+                self.config.traffic.click_pace(
+                    x.decided_at_ms,
+                    Utc::now().timestamp_millis(),
+                    endcap_tracking::Clicker {
+                        user: &x.user_key,
+                        ip: client_ip,
+                        placement: &x.placement,
+                    },
+                )
+            })
+            .flatten();
+        if let Some(why) = pace {
+            self.metrics.invalid(why);
+            self.ledger_row(
+                x,
+                ChargeSource::Click,
+                charge_reason(why),
+                Utc::now(),
+                amount,
+                0,
+            );
+            return Ok((Tracked::Counted, c.click_url));
         }
         let now = Utc::now();
         let impression_seen = self.seen.was_seen(TokenKind::Impression, id).await;

@@ -133,21 +133,39 @@ impl ClickRates {
     ) -> Option<Scope> {
         let hour = now_ms.div_euclid(3_600_000).max(1);
         let c = self.config;
-        let mut first = None;
         let keys = [
             (!user.is_empty()).then(|| (Scope::User, user.to_string(), c.user_floor)),
             ip.map(|ip| (Scope::IpPrefix, ip_prefix(ip), c.ip_floor)),
             (!placement.is_empty())
                 .then(|| (Scope::Placement, placement.to_string(), c.placement_floor)),
         ];
-        for (scope, key, floor) in keys.into_iter().flatten() {
-            let entry = self.rates.get_with((scope, key), Default::default);
+        // Judged first, counted after: a click found anomalous is not counted, so a burst
+        // of refused clicks does not raise the key's usual rate and buy the next hour.
+        let entries: Vec<(Scope, Arc<Mutex<Rate>>, u32)> = keys
+            .into_iter()
+            .flatten()
+            .map(|(scope, key, floor)| {
+                (
+                    scope,
+                    self.rates.get_with((scope, key), Default::default),
+                    floor,
+                )
+            })
+            .collect();
+        let mut first = None;
+        for (scope, entry, floor) in &entries {
             let mut r = entry.lock().unwrap_or_else(|p| p.into_inner());
             r.roll(hour, c.alpha);
-            r.count = r.count.saturating_add(1);
-            let limit = (c.multiplier * r.mean).max(f64::from(floor));
-            if f64::from(r.count) > limit && first.is_none() {
-                first = Some(scope);
+            let limit = (c.multiplier * r.mean).max(f64::from(*floor));
+            if f64::from(r.count.saturating_add(1)) > limit {
+                first = Some(*scope);
+                break;
+            }
+        }
+        if first.is_none() {
+            for (_, entry, _) in &entries {
+                let mut r = entry.lock().unwrap_or_else(|p| p.into_inner());
+                r.count = r.count.saturating_add(1);
             }
         }
         first
@@ -214,6 +232,22 @@ mod tests {
             .filter(|i| r.click(&format!("w{i}"), None, "footer", t).is_some())
             .count();
         assert_eq!(quiet, 100);
+    }
+
+    #[test]
+    fn refused_clicks_do_not_buy_the_next_hour() {
+        let r = rates();
+        let t = 1_000 * HOUR;
+        // A bot clicks 1,000 times in an hour; all but its floor of 3 are refused.
+        let refused = (0..1_000)
+            .filter(|_| r.click("bot", None, "p", t).is_some())
+            .count();
+        assert_eq!(refused, 997);
+        // Its usual rate is what it was allowed, so the next hour holds it to the floor again.
+        let next = (0..1_000)
+            .filter(|_| r.click("bot", None, "p", t + HOUR).is_some())
+            .count();
+        assert_eq!(next, 997);
     }
 
     #[test]

@@ -393,8 +393,10 @@ async fn bots_bare_requests_and_instant_clicks_are_logged_but_never_billed() {
     // Filtered clicks are in the ledger with their reason, not in the click table that
     // attribution and delivery read.
     assert_eq!(app.logged(Table::Clicks).await.len(), 1);
-    // A filtered sighting does not use up its decision: the person clicking later is billed.
+    // A bot's or a bare request's sighting does not use up its decision: the person clicking
+    // later is billed. A click too fast does: sent again later it is a duplicate, never billed.
     tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    hit(TokenKind::Click, &blank, Some(crate::BROWSER_UA)).await;
     hit(TokenKind::Click, &fast, Some(crate::BROWSER_UA)).await;
     let ledger = app.logged(Table::Charges).await;
     assert_eq!(billable_nanos(&ledger), 400_000_000);
@@ -473,5 +475,19 @@ async fn a_user_clicking_past_its_rate_is_filtered_and_not_billed() {
             Some(ChargeReason::ClickRate),
         ]
     );
+    assert_eq!(billable_nanos(&ledger), 200_000_000);
+    // A refused click sent again (the next hour, another replica) is a duplicate.
+    let again = format!(
+        "{}/v1/events/click?t={}",
+        app.base,
+        token(TokenKind::Click, &clicked[3])
+    );
+    app.client
+        .get(again)
+        .insert_header(("User-Agent", crate::BROWSER_UA))
+        .send()
+        .await
+        .unwrap();
+    let ledger = app.logged(Table::Charges).await;
     assert_eq!(billable_nanos(&ledger), 200_000_000);
 }

@@ -425,16 +425,26 @@ pub fn micros_to_cpm(micros: i64) -> f64 {
     micros as f64 / 1_000_000.0
 }
 
-/// The OpenRTB no-bid reason codes Endcap uses.
+/// No-bid reason codes, as the OpenRTB 2.x list numbers them (`BidResponse.nbr`).
 pub mod nbr {
+    /// Unknown error.
+    pub const UNKNOWN_ERROR: u8 = 0;
     /// Technical error.
     pub const TECHNICAL_ERROR: u8 = 1;
     /// Invalid request.
     pub const INVALID_REQUEST: u8 = 2;
-    /// Unsupported device / request kind (video).
-    pub const UNSUPPORTED: u8 = 8;
-    /// Insufficient time to respond (tmax).
-    pub const INSUFFICIENT_TIME: u8 = 9;
+    /// Known web spider.
+    pub const KNOWN_WEB_SPIDER: u8 = 3;
+    /// Suspected non-human traffic.
+    pub const SUSPECTED_NON_HUMAN: u8 = 4;
+    /// Cloud, data center or proxy IP.
+    pub const CLOUD_DATACENTER_PROXY: u8 = 5;
+    /// Unsupported device.
+    pub const UNSUPPORTED_DEVICE: u8 = 6;
+    /// Blocked publisher or site.
+    pub const BLOCKED_PUBLISHER: u8 = 7;
+    /// Unmatched user.
+    pub const UNMATCHED_USER: u8 = 8;
 }
 
 #[cfg(test)]

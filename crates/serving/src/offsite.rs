@@ -25,10 +25,12 @@ pub enum BidAnswer {
     Bid(BidResponse),
     /// No bid (HTTP 204).
     NoBid,
-    /// No bid with a reason code, for a request of a kind we do not serve.
-    Unsupported {
+    /// No bid with an OpenRTB reason code (`endcap_openrtb::nbr`).
+    Refused {
         /// The request's id.
         id: String,
+        /// Why.
+        nbr: u8,
     },
 }
 
@@ -67,11 +69,18 @@ impl Server {
         };
         let min_floor = cfg.placement_floors.get("offsite").copied().unwrap_or(0);
         let imps = offsite_slots(&req, &cfg.rates, min_floor);
+        // Video-only and other imp kinds we do not serve get a plain no-bid: the list has no
+        // code for them (8 is "unmatched user").
         if imps.slots.is_empty() {
-            if imps.unsupported > 0 && imps.unknown_currency == 0 {
-                return Ok(BidAnswer::Unsupported { id: req.id });
-            }
             return Ok(BidAnswer::NoBid);
+        }
+        // A device the bot list knows: no bid, saying why (code 3).
+        let ua = req.device.as_ref().and_then(|d| d.ua.as_deref());
+        if ua.is_some() && cfg.traffic.impression(ua) == Some(endcap_tracking::Invalid::Bot) {
+            return Ok(BidAnswer::Refused {
+                id: req.id,
+                nbr: endcap_openrtb::nbr::KNOWN_WEB_SPIDER,
+            });
         }
         // Without consent the request is served contextually: no user key, so no segments,
         // caps, holdout arm or user-level logging.

@@ -2,7 +2,7 @@
 
 use crate::startup::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
-use endcap_openrtb::{nbr, BidRequest};
+use endcap_openrtb::BidRequest;
 use endcap_serving::{BidAnswer, CallerError, ConversionInput, DecisionRequest, ServeError};
 use endcap_tracking::TokenError;
 use endcap_web::{parse_json, ApiError, Caller, ErrorCode, JsonBody, RequestId, ValidQuery};
@@ -239,10 +239,7 @@ async fn openrtb_bid(
         {
             BidAnswer::Bid(r) => HttpResponse::Ok().json(r),
             BidAnswer::NoBid => HttpResponse::NoContent().finish(),
-            BidAnswer::Unsupported { id } => HttpResponse::Ok().json(NoBid {
-                id: &id,
-                nbr: nbr::UNSUPPORTED,
-            }),
+            BidAnswer::Refused { id, nbr } => HttpResponse::Ok().json(NoBid { id: &id, nbr }),
         },
     )
 }

@@ -72,6 +72,9 @@ pub struct Context {
     pub segments: Vec<String>,
     /// Search keywords, normalized (lower case, single spaces).
     pub keywords: Vec<String>,
+    /// The shopper's search text as typed (empty off search pages); matched against
+    /// keyword targeting by match type.
+    pub query: String,
     /// Categories of the page.
     pub categories: Vec<String>,
     /// SKUs shown on the page.

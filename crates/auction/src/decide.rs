@@ -174,7 +174,7 @@ struct Eligible<'s> {
 
 /// A request's list terms, lower-cased once per request (matched against [`TargetSets`]).
 struct Terms {
-    keywords: Vec<String>,
+    search: endcap_core::Search,
     categories: Vec<String>,
     segments: Vec<String>,
     skus: Vec<String>,
@@ -184,7 +184,7 @@ impl Terms {
     fn of(ctx: &Context) -> Self {
         let lower = |v: &[String]| v.iter().map(|x| x.to_ascii_lowercase()).collect();
         Self {
-            keywords: lower(&ctx.keywords),
+            search: endcap_core::Search::new(&ctx.query, &ctx.keywords),
             categories: lower(&ctx.categories),
             segments: lower(&ctx.segments),
             skus: lower(&ctx.skus_on_page),
@@ -205,7 +205,7 @@ fn targeting_miss(
     terms: &Terms,
     ctx: &Context,
 ) -> Option<&'static str> {
-    if !t.keywords.is_empty() && !any_in(&terms.keywords, &sets.keywords) {
+    if !t.keywords.is_empty() && !sets.keywords.admits(&terms.search) {
         return Some("keyword");
     }
     if !t.categories.is_empty() && !any_in(&terms.categories, &sets.categories) {
@@ -293,7 +293,7 @@ fn candidates<'s>(
             placement: placement.clone(),
             offsite: req.slot.kind != SlotKind::Onsite,
             pricing: li.pricing.model,
-            keyword_match: !li.targeting.keywords.is_empty(),
+            keyword_match: cand.sets.keywords.targets(),
             segment_match: !li.targeting.segments.is_empty(),
             sku_on_page: any_in(&terms.skus, &cand.sets.skus),
             device: ctx.device,

@@ -23,8 +23,8 @@ pub struct Candidate {
 /// A line item's list targeting as lower-case sets.
 #[derive(Debug, Default)]
 pub struct TargetSets {
-    /// Keywords.
-    pub keywords: std::collections::HashSet<String>,
+    /// Keywords, compiled by match type.
+    pub keywords: endcap_core::KeywordSet,
     /// Categories.
     pub categories: std::collections::HashSet<String>,
     /// Segments.
@@ -41,7 +41,7 @@ impl TargetSets {
         let set = |v: &[String]| v.iter().map(|x| x.to_ascii_lowercase()).collect();
         let t = &li.targeting;
         Self {
-            keywords: set(&t.keywords),
+            keywords: endcap_core::KeywordSet::of(&t.keywords),
             categories: set(&t.categories),
             segments: set(&t.segments),
             skus: set(&li.promoted_skus),

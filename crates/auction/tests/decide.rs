@@ -85,6 +85,7 @@ fn ctx(user: &str) -> Context {
         holdout_key: Some(user.into()),
         segments: vec!["dairy-lovers".into()],
         keywords: vec![Context::normalize_keyword("Organic  MILK")],
+        query: String::new(),
         categories: vec!["dairy".into()],
         skus_on_page: vec![],
         store_id: Some("store-7".into()),

@@ -14,6 +14,7 @@ mod error;
 mod events;
 mod exposure;
 mod ids;
+mod keyword;
 mod line_item;
 mod money;
 mod status;
@@ -33,6 +34,7 @@ pub use error::ValidationError;
 pub use events::{Channel, EventKind, HashedKey, Receipt, ReceiptLine, Sku};
 pub use exposure::{AdChannel, Exposure};
 pub use ids::{AdvertiserId, ApiKeyId, CampaignId, CreativeId, DecisionId, LineItemId};
+pub use keyword::{match_words, Keyword, KeywordSet, MatchType, Search};
 pub use line_item::{
     CapPeriod, Device, FrequencyCap, LineItem, LineItemInput, LineItemPatch, NewLineItem, Pricing,
     PricingModel, SegmentOwners, Targeting,

@@ -84,9 +84,10 @@ pub struct Targeting {
     /// Placement names (`search-top`, `offsite`, `offsite:banner:300x250`, `offsite:native`).
     #[serde(default)]
     pub placements: Vec<String>,
-    /// Search keywords; stored lower-case with single spaces.
+    /// Search keywords: a plain string (broad match) or `{"text", "match": exact | phrase |
+    /// broad | negative}`; stored lower-case with single spaces.
     #[serde(default)]
-    pub keywords: Vec<String>,
+    pub keywords: Vec<crate::Keyword>,
     /// Product categories.
     #[serde(default)]
     pub categories: Vec<String>,
@@ -154,6 +155,28 @@ pub(crate) fn keyword(raw: &str, field: &str) -> Result<String, ValidationError>
     Ok(k)
 }
 
+/// Checks and normalizes targeted keywords, dropping repeats, naming the first bad one.
+fn keywords(raw: &[crate::Keyword], field: &str) -> Result<Vec<crate::Keyword>, ValidationError> {
+    if raw.len() > text::MAX_LIST {
+        return Err(ValidationError::new(
+            field,
+            format!("must have at most {} entries", text::MAX_LIST),
+        ));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(raw.len());
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, k) in raw.iter().enumerate() {
+        let k = crate::Keyword {
+            text: keyword(&k.text, &format!("{field}[{i}]"))?,
+            match_type: k.match_type,
+        };
+        if seen.insert(k.clone()) {
+            out.push(k);
+        }
+    }
+    Ok(out)
+}
+
 impl Targeting {
     /// Checks and normalizes every list, naming the first bad entry (`targeting.keywords[3]`).
     pub fn normalized(&self, field: &str) -> Result<Targeting, ValidationError> {
@@ -165,7 +188,7 @@ impl Targeting {
         }
         Ok(Targeting {
             placements: text::list(&self.placements, &format!("{field}.placements"), placement)?,
-            keywords: text::list(&self.keywords, &format!("{field}.keywords"), keyword)?,
+            keywords: keywords(&self.keywords, &format!("{field}.keywords"))?,
             categories: text::list(&self.categories, &format!("{field}.categories"), text::name)?,
             segments: text::list(&self.segments, &format!("{field}.segments"), text::token)?,
             stores: text::list(&self.stores, &format!("{field}.stores"), text::token)?,
@@ -383,12 +406,15 @@ mod tests {
     #[test]
     fn keywords_are_normalized_and_deduplicated() {
         let t = Targeting {
-            keywords: vec!["  Organic   Milk ".into(), "organic milk".into()],
+            keywords: vec![
+                crate::Keyword::broad("  Organic   Milk "),
+                crate::Keyword::broad("organic milk"),
+            ],
             ..Default::default()
         };
         assert_eq!(
             t.normalized("targeting").unwrap().keywords,
-            vec!["organic milk"]
+            vec![crate::Keyword::broad("organic milk")]
         );
     }
 

@@ -99,6 +99,7 @@ impl Server {
             holdout_key,
             segments,
             keywords: Vec::new(),
+            query: String::new(),
             categories: Vec::new(),
             skus_on_page: Vec::new(),
             store_id: None,

@@ -31,6 +31,9 @@ fn one() -> usize {
 pub struct PageContext {
     #[serde(default)]
     page_type: Option<String>,
+    /// The shopper's search text, matched against keyword targeting by match type.
+    #[serde(default)]
+    query: Option<String>,
     #[serde(default)]
     keywords: Vec<String>,
     #[serde(default)]
@@ -167,6 +170,7 @@ impl PageContext {
         for (field, v) in [
             ("context.store_id", &self.store_id),
             ("context.page_type", &self.page_type),
+            ("context.query", &self.query),
         ] {
             if v.as_ref().is_some_and(|v| v.len() > MAX_TERM_BYTES) {
                 return Err(ValidationError::new(
@@ -265,6 +269,7 @@ impl Server {
                 .map(|k| Context::normalize_keyword(k))
                 .filter(|k| !k.is_empty())
                 .collect(),
+            query: c.query.unwrap_or_default(),
             categories: c.categories,
             skus_on_page: c.skus_on_page,
             store_id: c.store_id,

@@ -92,7 +92,7 @@ async fn objects_round_trip(s: CampaignStore) {
         .value;
     assert_eq!(li.campaign_id, c.id);
     assert_eq!(li.advertiser_id, adv.id);
-    assert_eq!(li.targeting.keywords, vec!["organic milk"]);
+    assert_eq!(li.targeting.keywords, vec![Keyword::broad("organic milk")]);
     assert_eq!(s.get::<LineItem>(&li.id.to_string()).await.unwrap(), li);
 
     let cr_input: CreativeInput = serde_json::from_value(serde_json::json!({

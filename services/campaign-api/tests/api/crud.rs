@@ -44,7 +44,11 @@ async fn a_campaign_tree_round_trips(backend: Backend) {
         )
         .await;
     assert_eq!(li.status, 201, "{}", li.text);
-    assert_eq!(li.body["targeting"]["keywords"], json!(["milk"]));
+    assert_eq!(
+        li.body["targeting"]["keywords"],
+        json!([{"text": "milk", "match": "broad"}]),
+        "a plain string is a broad-match keyword"
+    );
     assert_eq!(li.body["campaign_id"], cid.as_str());
     let lid = li.id();
     let lp = app

@@ -92,18 +92,19 @@ pub fn offsite_slots(req: &BidRequest, rates: &Rates, min_floor_micros: i64) -> 
     out
 }
 
-/// The currency we answer in: ours when allowed (or when the request names none), else the
-/// first listed one we can convert to; `None` when we can convert to none of them.
+/// The currency we answer in: ours when the request allows it (no `cur` means USD), else the
+/// first listed one we can convert to; `None` (no bid) when we can convert to none of them.
 pub fn response_currency(req: &BidRequest, rates: &Rates) -> Option<String> {
-    if req.cur.is_empty()
-        || req
-            .cur
-            .iter()
-            .any(|c| c.eq_ignore_ascii_case(rates.marketplace()))
+    // No `cur` means USD, as the specification says (not our marketplace currency).
+    let usd = ["USD".to_string()];
+    let wanted: &[String] = if req.cur.is_empty() { &usd } else { &req.cur };
+    if wanted
+        .iter()
+        .any(|c| c.eq_ignore_ascii_case(rates.marketplace()))
     {
         return Some(rates.marketplace().to_string());
     }
-    req.cur
+    wanted
         .iter()
         .find(|c| rates.knows(c))
         .map(|c| c.to_ascii_uppercase())
@@ -212,9 +213,9 @@ pub fn bid_for(p: &Placed, price_micros: i64, urls: &BidUrls, exchange: &Exchang
         BillingNotice::Adm => urls.bill.as_str(),
         _ => urls.impression.as_str(),
     };
-    let adm = match p.creative.kind {
-        CreativeKind::Native => native_markup(p, pixel, &urls.click),
-        _ => banner_markup(p, pixel, &urls.click),
+    let (adm, mtype) = match p.creative.kind {
+        CreativeKind::Native => (native_markup(p, pixel, &urls.click), crate::mtype::NATIVE),
+        _ => (banner_markup(p, pixel, &urls.click), crate::mtype::BANNER),
     };
     let li = &p.candidate.line_item;
     Bid {
@@ -232,6 +233,7 @@ pub fn bid_for(p: &Placed, price_micros: i64, urls: &BidUrls, exchange: &Exchang
         adomain: vec![advertiser_domain(&p.creative.click_url)],
         w: p.creative.width,
         h: p.creative.height,
+        mtype,
     }
 }
 
@@ -292,5 +294,21 @@ mod tests {
         assert_eq!(floors, vec![("1", 1_100_000), ("3", 500_000)]);
         assert_eq!((s.unsupported, s.unknown_currency), (1, 1));
         assert_eq!(response_currency(&req, &rates).as_deref(), Some("USD"));
+    }
+
+    #[test]
+    fn no_cur_means_usd_whatever_our_currency() {
+        let req: BidRequest = serde_json::from_value(serde_json::json!({
+            "id": "r", "imp": [{"id": "1", "banner": {"w": 300, "h": 250}}]
+        }))
+        .unwrap();
+        let eur_with_usd = Rates::parse("EUR", "USD:0.9").unwrap();
+        assert_eq!(
+            response_currency(&req, &eur_with_usd).as_deref(),
+            Some("USD"),
+            "converted to USD, never answered in EUR unasked"
+        );
+        let eur_only = Rates::parse("EUR", "").unwrap();
+        assert_eq!(response_currency(&req, &eur_only), None, "no rate: no bid");
     }
 }

@@ -265,6 +265,16 @@ pub struct Bid {
     /// Height, for banners.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub h: Option<u32>,
+    /// The markup's type, as OpenRTB 2.6 lists it: 1 banner, 4 native.
+    pub mtype: u8,
+}
+
+/// OpenRTB 2.6 `bid.mtype` values Endcap answers.
+pub mod mtype {
+    /// Banner markup.
+    pub const BANNER: u8 = 1;
+    /// Native markup.
+    pub const NATIVE: u8 = 4;
 }
 
 /// Why a request is refused outright.

@@ -298,7 +298,10 @@ async fn the_decision_api_forgives_unknown_fields_raw_user_keys_and_case() {
         .find(|l| l.starts_with("endcap_decision_ignored_fields_total "))
         .unwrap_or_default()
         .to_string();
-    assert!(ignored.ends_with(" 4"), "url, referrer, lazy, viewport: {ignored}");
+    assert!(
+        ignored.ends_with(" 4"),
+        "url, referrer, lazy, viewport: {ignored}"
+    );
     // The raw id is hashed, never logged as sent, and the same id maps to the same key.
     app.sink.flush().await;
     let decisions = app.logged(endcap_events::Table::Decisions).await;
@@ -722,6 +725,8 @@ async fn every_iab_example_request_gets_a_valid_answer() {
                         "{name}"
                     );
                     assert!(b["lurl"].as_str().unwrap().contains("/v1/events/loss?t="));
+                    let want = if imp.get("native").is_some() { 4 } else { 1 };
+                    assert_eq!(b["mtype"], want, "{name}: mtype names the markup");
                     let adm = b["adm"].as_str().unwrap();
                     assert!(
                         adm.contains("cdn.example") && adm.contains("/v1/events/click?t="),

@@ -43,6 +43,7 @@ pub use metrics::SinkMetrics;
 pub use privacy::{delete_people, delete_people_from_files, rows_of_people};
 pub use retention::{
     enforce_clickhouse, enforce_files, policy as retention_policy, Enforced, Retention,
+    BEHAVIOUR_DAYS, FINANCE_DAYS, RECEIPT_DAYS,
 };
 pub use schema::apply_schema;
 pub use sink::{BatchWriter, EventSink, Sink, SinkConfig};

@@ -51,13 +51,26 @@ pub struct OffsiteSlots {
     pub unsupported: usize,
     /// Imps whose floor currency we cannot convert.
     pub unknown_currency: usize,
+    /// Imps that need https markup while our tracking URLs are http.
+    pub insecure: usize,
 }
 
 /// One slot per banner or native imp, with its floor in marketplace micros (at least
-/// `min_floor_micros`); a banner accepts any of its sizes.
-pub fn offsite_slots(req: &BidRequest, rates: &Rates, min_floor_micros: i64) -> OffsiteSlots {
+/// `min_floor_micros`); a banner accepts any of its sizes. Without `https_urls` (our
+/// tracking URLs are plain http) an imp marked `secure` is skipped: creatives are https,
+/// but its pixels and click URLs would not be.
+pub fn offsite_slots(
+    req: &BidRequest,
+    rates: &Rates,
+    min_floor_micros: i64,
+    https_urls: bool,
+) -> OffsiteSlots {
     let mut out = OffsiteSlots::default();
     for imp in &req.imp {
+        if imp.secure == Some(1) && !https_urls {
+            out.insecure += 1;
+            continue;
+        }
         let cur = imp.bidfloorcur.as_deref().unwrap_or("USD");
         let Some(floor) = rates.to_marketplace(crate::cpm_to_micros(imp.bidfloor), cur) else {
             out.unknown_currency += 1;
@@ -285,7 +298,7 @@ mod tests {
         }))
         .unwrap();
         let rates = Rates::parse("USD", "EUR:1.1").unwrap();
-        let s = offsite_slots(&req, &rates, 0);
+        let s = offsite_slots(&req, &rates, 0, true);
         let floors: Vec<(&str, i64)> = s
             .slots
             .iter()
@@ -294,6 +307,20 @@ mod tests {
         assert_eq!(floors, vec![("1", 1_100_000), ("3", 500_000)]);
         assert_eq!((s.unsupported, s.unknown_currency), (1, 1));
         assert_eq!(response_currency(&req, &rates).as_deref(), Some("USD"));
+        // A secure page and http tracking URLs: that imp is not bid on.
+        let secure: BidRequest = serde_json::from_value(serde_json::json!({
+            "id": "r", "imp": [
+                {"id": "1", "banner": {"w": 300, "h": 250}, "secure": 1},
+                {"id": "2", "banner": {"w": 300, "h": 250}}
+            ]
+        }))
+        .unwrap();
+        let s = offsite_slots(&secure, &rates, 0, false);
+        assert_eq!(
+            (s.slots.len(), s.slots[0].id.as_str(), s.insecure),
+            (1, "2", 1)
+        );
+        assert_eq!(offsite_slots(&secure, &rates, 0, true).slots.len(), 2);
     }
 
     #[test]

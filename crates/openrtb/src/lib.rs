@@ -110,6 +110,9 @@ pub struct Imp {
     /// The publisher's placement id.
     #[serde(default)]
     pub tagid: Option<String>,
+    /// 1: the page is https, so markup and every URL in it must be (OpenRTB `imp.secure`).
+    #[serde(default)]
+    pub secure: Option<u8>,
 }
 
 /// A banner slot.

@@ -414,6 +414,14 @@ impl Finance {
                         .cloned(),
                 );
             }
+            // A month whose impressions and clicks are past their retention no longer has
+            // its ledger to compare: anything "missing" would be retention, not a late row,
+            // so it posts no adjustments.
+            if (chrono::Utc::now().date_naive() - last).num_days()
+                > i64::from(endcap_events::BEHAVIOUR_DAYS)
+            {
+                continue;
+            }
             // Adjustments: posted on the first day of the next open month.
             let Some(posted) = next_open(&p.period) else {
                 continue;

@@ -68,7 +68,8 @@ impl Server {
             return Ok(BidAnswer::NoBid);
         };
         let min_floor = cfg.placement_floors.get("offsite").copied().unwrap_or(0);
-        let imps = offsite_slots(&req, &cfg.rates, min_floor);
+        let https_urls = cfg.public_url.starts_with("https://");
+        let imps = offsite_slots(&req, &cfg.rates, min_floor, https_urls);
         // Video-only and other imp kinds we do not serve get a plain no-bid: the list has no
         // code for them (8 is "unmatched user").
         if imps.slots.is_empty() {

@@ -260,7 +260,7 @@ fn candidates<'s>(
             None
         };
         let outcome = outcome.or_else(|| {
-            if cand.creative_for(&req.slot.kind).is_none() {
+            if cand.fitting(&req.slot.kind).next().is_none() {
                 return Some(Outcome::NoCreative);
             }
             let Some(spent) = deps.budgets.spent(c.id, ctx.local.day) else {
@@ -286,7 +286,17 @@ fn candidates<'s>(
             });
             continue;
         }
-        let Some(creative) = cand.creative_for(&req.slot.kind).cloned() else {
+        // A draw of its own per slot and line item (the request's draw paces), so creatives
+        // rotate evenly across requests.
+        let rotation = {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            std::hash::Hash::hash(&(ctx.draw.to_bits(), &req.id, li.id), &mut h);
+            (std::hash::Hasher::finish(&h) >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let Some(creative) = cand
+            .creative_for(&req.slot.kind, &terms.skus, rotation)
+            .cloned()
+        else {
             continue;
         };
         let features = Features {

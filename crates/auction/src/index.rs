@@ -51,9 +51,9 @@ impl TargetSets {
 }
 
 impl Candidate {
-    /// The first creative that fits the slot.
-    pub fn creative_for(&self, kind: &SlotKind) -> Option<&Arc<Creative>> {
-        self.creatives.iter().find(|c| match kind {
+    /// The creatives that fit the slot.
+    pub fn fitting<'a>(&'a self, kind: &'a SlotKind) -> impl Iterator<Item = &'a Arc<Creative>> {
+        self.creatives.iter().filter(move |c| match kind {
             SlotKind::Onsite => true,
             SlotKind::OffsiteBanner { sizes } => {
                 c.kind == CreativeKind::Banner
@@ -63,6 +63,28 @@ impl Candidate {
             }
             SlotKind::OffsiteNative => c.kind == CreativeKind::Native,
         })
+    }
+
+    /// The creative to show in the slot: one whose SKU is on the page when there is one (the
+    /// promoted product most relevant to the request), else the fitting creatives in even
+    /// rotation by `draw` (uniform in [0, 1)), so the first one does not always serve.
+    pub fn creative_for<'a>(
+        &'a self,
+        kind: &'a SlotKind,
+        skus_on_page: &[String],
+        draw: f64,
+    ) -> Option<&'a Arc<Creative>> {
+        let fitting: Vec<&Arc<Creative>> = self.fitting(kind).collect();
+        if let Some(c) = fitting.iter().find(|c| {
+            c.sku
+                .as_ref()
+                .is_some_and(|s| skus_on_page.iter().any(|p| p.eq_ignore_ascii_case(s)))
+        }) {
+            return Some(c);
+        }
+        let i = ((draw.clamp(0.0, 1.0) * fitting.len() as f64) as usize)
+            .min(fitting.len().saturating_sub(1));
+        fitting.get(i).copied()
     }
 }
 

@@ -710,3 +710,36 @@ fn without_the_shoppers_arm_holdout_campaigns_sit_the_request_out() {
     assert!(d.ghosts.is_empty());
     assert_eq!(d.placed[0].candidate.line_item.id, b.id);
 }
+
+#[test]
+fn creatives_rotate_and_the_sku_on_the_page_wins() {
+    let c = campaign(AdvertiserId::generate(), 0, 10_000_000_000);
+    let li = line_item(
+        &c,
+        json!({"placements": ["search-top"]}),
+        json!({"model": "cpm", "bid_micros": 1_000_000}),
+        None,
+    );
+    let mut a = creative(&li, CreativeKind::SponsoredProduct, None);
+    a.sku = Some("sku-a".into());
+    let mut b = creative(&li, CreativeKind::SponsoredProduct, None);
+    b.sku = Some("sku-b".into());
+    let w = World::new(vec![c], vec![li], vec![a.clone(), b.clone()]);
+    let mut shown = std::collections::HashMap::new();
+    for i in 0..400 {
+        let mut cx = ctx("u");
+        cx.draw = f64::from(i) / 400.0;
+        let d = w.decide(&cx, &[slot("search-top", 1)]);
+        *shown.entry(d.placed[0].creative.id).or_insert(0) += 1;
+    }
+    let (na, nb) = (shown[&a.id], shown[&b.id]);
+    assert!(na > 120 && nb > 120, "even rotation: {na} / {nb}");
+    // On the product page of sku-b, its creative is the one shown.
+    for i in 0..20 {
+        let mut cx = ctx("u");
+        cx.draw = f64::from(i) / 20.0;
+        cx.skus_on_page = vec!["SKU-B".into()];
+        let d = w.decide(&cx, &[slot("search-top", 1)]);
+        assert_eq!(d.placed[0].creative.id, b.id);
+    }
+}

@@ -185,7 +185,11 @@ impl Terms {
         let lower = |v: &[String]| v.iter().map(|x| x.to_ascii_lowercase()).collect();
         Self {
             search: endcap_core::Search::new(&ctx.query, &ctx.keywords),
-            categories: lower(&ctx.categories),
+            categories: ctx
+                .categories
+                .iter()
+                .flat_map(|c| crate::index::category_and_ancestors(c))
+                .collect(),
             segments: lower(&ctx.segments),
             skus: lower(&ctx.skus_on_page),
         }

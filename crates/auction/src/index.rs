@@ -42,12 +42,35 @@ impl TargetSets {
         let t = &li.targeting;
         Self {
             keywords: endcap_core::KeywordSet::of(&t.keywords),
-            categories: set(&t.categories),
+            categories: t.categories.iter().map(|c| category_path(c)).collect(),
             segments: set(&t.segments),
             skus: set(&li.promoted_skus),
             stores: t.stores.iter().cloned().collect(),
         }
     }
+}
+
+/// A category as a path: its levels (split on `>`) trimmed, lower-cased and joined by `>`, so
+/// `Dairy > Milk` and `dairy>milk` are the same category.
+pub fn category_path(raw: &str) -> String {
+    raw.split('>')
+        .map(|l| l.trim().to_lowercase())
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(">")
+}
+
+/// A category and every level above it (`dairy>milk>whole` -> itself, `dairy>milk`,
+/// `dairy`): targeting a level matches everything under it.
+pub fn category_and_ancestors(raw: &str) -> Vec<String> {
+    let path = category_path(raw);
+    let mut out = vec![path.clone()];
+    let mut rest = path.as_str();
+    while let Some((up, _)) = rest.rsplit_once('>') {
+        out.push(up.to_string());
+        rest = up;
+    }
+    out
 }
 
 impl Candidate {

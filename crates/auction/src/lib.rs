@@ -25,5 +25,5 @@ pub use context::{uniform_draw, Context, Slot, SlotKind};
 pub use decide::{decide, Decision, Deps, Explanation, Outcome, Placed, SlotRequest};
 pub use endcap_ctr::{CtrModel, Features, PriorCtr};
 pub use holdout::{holdout_bucket, in_holdout};
-pub use index::{Candidate, Snapshot, TargetSets};
+pub use index::{category_and_ancestors, category_path, Candidate, Snapshot, TargetSets};
 pub use pacing::{pacing_allows, BudgetView, RESERVATION_TTL};

@@ -743,3 +743,40 @@ fn creatives_rotate_and_the_sku_on_the_page_wins() {
         assert_eq!(d.placed[0].creative.id, b.id);
     }
 }
+
+#[test]
+fn a_category_targets_everything_under_it() {
+    assert_eq!(
+        category_and_ancestors(" Dairy > Milk >Whole "),
+        vec!["dairy>milk>whole", "dairy>milk", "dairy"]
+    );
+    let c = campaign(AdvertiserId::generate(), 0, 10_000_000_000);
+    let cpm = json!({"model": "cpm", "bid_micros": 1_000_000});
+    let dairy = line_item(
+        &c,
+        json!({"placements": ["home"], "categories": ["Dairy"]}),
+        cpm.clone(),
+        None,
+    );
+    let cheese = line_item(
+        &c,
+        json!({"placements": ["home"], "categories": ["dairy > cheese"]}),
+        cpm,
+        None,
+    );
+    let creatives = [&dairy, &cheese]
+        .iter()
+        .map(|l| creative(l, CreativeKind::SponsoredProduct, None))
+        .collect();
+    let w = World::new(vec![c], vec![dairy.clone(), cheese.clone()], creatives);
+    let mut cx = ctx("u");
+    cx.categories = vec!["Dairy > Milk".into()];
+    let d = w.decide(&cx, &[slot("home", 2)]);
+    let served: Vec<_> = d.placed.iter().map(|p| p.candidate.line_item.id).collect();
+    assert_eq!(
+        served,
+        vec![dairy.id],
+        "dairy covers dairy > milk; cheese does not"
+    );
+    assert_eq!(outcome_of(&d, cheese.id), Outcome::Filtered("category"));
+}

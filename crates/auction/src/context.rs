@@ -70,6 +70,11 @@ pub struct Context {
     pub holdout_key: Option<String>,
     /// The user's segments.
     pub segments: Vec<String>,
+    /// Advertisers the page will not show (the retailer's request, e.g. a competitor's
+    /// brand page): their line items are filtered out.
+    pub blocked_advertisers: Vec<endcap_core::AdvertiserId>,
+    /// Creatives the page will not show: another creative of the line item may serve.
+    pub blocked_creatives: Vec<endcap_core::CreativeId>,
     /// Search keywords, normalized (lower case, single spaces).
     pub keywords: Vec<String>,
     /// The shopper's search text as typed (empty off search pages); matched against

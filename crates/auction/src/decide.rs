@@ -249,6 +249,8 @@ fn candidates<'s>(
         let c = &cand.campaign;
         let outcome = if ctx.now < c.start_at || ctx.now >= c.end_at {
             Some(Outcome::Filtered("flight"))
+        } else if ctx.blocked_advertisers.contains(&li.advertiser_id) {
+            Some(Outcome::Filtered("blocked_advertiser"))
         } else if let Some(dim) = targeting_miss(&li.targeting, &cand.sets, terms, ctx) {
             Some(Outcome::Filtered(dim))
         } else if state.ghosted.contains(&c.id) {
@@ -264,7 +266,10 @@ fn candidates<'s>(
             None
         };
         let outcome = outcome.or_else(|| {
-            if cand.fitting(&req.slot.kind).next().is_none() {
+            if !cand
+                .fitting(&req.slot.kind)
+                .any(|cr| !ctx.blocked_creatives.contains(&cr.id))
+            {
                 return Some(Outcome::NoCreative);
             }
             let Some(spent) = deps.budgets.spent(c.id, ctx.local.day) else {
@@ -298,7 +303,12 @@ fn candidates<'s>(
             (std::hash::Hasher::finish(&h) >> 11) as f64 / (1u64 << 53) as f64
         };
         let Some(creative) = cand
-            .creative_for(&req.slot.kind, &terms.skus, rotation)
+            .creative_for(
+                &req.slot.kind,
+                &terms.skus,
+                rotation,
+                &ctx.blocked_creatives,
+            )
             .cloned()
         else {
             continue;

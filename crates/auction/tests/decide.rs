@@ -84,6 +84,8 @@ fn ctx(user: &str) -> Context {
         user_key: user.into(),
         holdout_key: Some(user.into()),
         segments: vec!["dairy-lovers".into()],
+        blocked_advertisers: vec![],
+        blocked_creatives: vec![],
         keywords: vec![Context::normalize_keyword("Organic  MILK")],
         query: String::new(),
         categories: vec!["dairy".into()],

@@ -99,6 +99,8 @@ impl Server {
             user_key,
             holdout_key,
             segments,
+            blocked_advertisers: Vec::new(),
+            blocked_creatives: Vec::new(),
             keywords: Vec::new(),
             query: String::new(),
             categories: Vec::new(),

@@ -59,6 +59,39 @@ pub struct DecisionRequest {
     placements: Vec<PlacementRequest>,
     #[serde(default)]
     context: PageContext,
+    /// Advertiser ids whose ads this page must not show.
+    #[serde(default)]
+    blocked_advertisers: Vec<String>,
+    /// Creative ids this page must not show.
+    #[serde(default)]
+    blocked_creatives: Vec<String>,
+    /// Answer each ad's pricing model and clearing price.
+    #[serde(default)]
+    include_pricing: bool,
+}
+
+/// Most ids in each blocked list.
+const MAX_BLOCKED: usize = 200;
+
+/// Parses a list of typed ids, naming the first bad one.
+fn ids<T>(
+    raw: &[String],
+    field: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<Vec<T>, ValidationError> {
+    if raw.len() > MAX_BLOCKED {
+        return Err(ValidationError::new(
+            field,
+            format!("at most {MAX_BLOCKED} entries"),
+        ));
+    }
+    raw.iter()
+        .enumerate()
+        .map(|(i, r)| {
+            parse(r.trim())
+                .ok_or_else(|| ValidationError::new(format!("{field}[{i}]"), "not an id"))
+        })
+        .collect()
 }
 
 /// The creative of an ad, as the page renders it.
@@ -83,6 +116,18 @@ pub struct AdView {
     creative: CreativeView,
     impression_url: String,
     click_url: String,
+    /// With `include_pricing`: how the ad is charged and its clearing price.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pricing: Option<PriceView>,
+}
+
+/// An ad's pricing, when the request asked for it.
+#[derive(Debug, Serialize)]
+pub struct PriceView {
+    /// `cpc` or `cpm`.
+    model: endcap_core::PricingModel,
+    /// The clearing price, micros (per click, or per thousand impressions).
+    price_micros: i64,
 }
 
 /// One placement's ads.
@@ -256,6 +301,13 @@ impl Server {
             user_key
         };
         let slots = self.onsite_slots(&input)?;
+        let blocked_advertisers = ids(&input.blocked_advertisers, "blocked_advertisers", |r| {
+            endcap_core::AdvertiserId::parse(r)
+        })?;
+        let blocked_creatives = ids(&input.blocked_creatives, "blocked_creatives", |r| {
+            endcap_core::CreativeId::parse(r)
+        })?;
+        let include_pricing = input.include_pricing;
         let (segments, holdout_key) = self.user_lookup(&user_key).await;
         let c = input.context;
         let now = chrono::Utc::now();
@@ -263,6 +315,8 @@ impl Server {
             user_key,
             holdout_key,
             segments,
+            blocked_advertisers,
+            blocked_creatives,
             keywords: c
                 .keywords
                 .iter()
@@ -318,6 +372,10 @@ impl Server {
                     },
                     impression_url: format!("{base}/v1/events/impression?t={imp}"),
                     click_url: format!("{base}/v1/events/click?t={clk}"),
+                    pricing: include_pricing.then(|| PriceView {
+                        model: li.pricing.model,
+                        price_micros: p.price_micros,
+                    }),
                 });
             }
         }

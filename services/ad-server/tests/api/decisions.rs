@@ -796,6 +796,76 @@ async fn keywords_match_the_search_text_by_match_type() {
 }
 
 #[actix_web::test]
+async fn a_page_can_block_advertisers_and_creatives_and_ask_for_prices() {
+    let app = spawn(false).await;
+    let s = seed(&app, 0, 100_000_000).await;
+    let ask = |extra: Value| {
+        let mut b =
+            json!({"placements": [{"id": "search-top"}], "context": {"keywords": ["milk"]}});
+        for (k, v) in extra.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        b
+    };
+    let r = app
+        .send(
+            "POST",
+            "/v1/decisions",
+            None,
+            Some(ask(json!({"include_pricing": true}))),
+        )
+        .await;
+    let ad = &r.body["placements"][0]["ads"][0];
+    assert_eq!(ad["line_item_id"], s.search.to_string(), "{}", r.body);
+    assert_eq!(ad["pricing"]["model"], "cpc");
+    assert!(
+        ad["pricing"]["price_micros"].as_i64().unwrap() > 0,
+        "{}",
+        r.body
+    );
+    let (advertiser, creative) = (ad["advertiser_id"].clone(), ad["creative"]["id"].clone());
+    let r = app
+        .send("POST", "/v1/decisions", None, Some(ask(json!({}))))
+        .await;
+    assert!(
+        r.body["placements"][0]["ads"][0].get("pricing").is_none(),
+        "only when asked"
+    );
+    for blocked in [
+        json!({"blocked_advertisers": [advertiser]}),
+        json!({"blocked_creatives": [creative]}),
+    ] {
+        let r = app
+            .send("POST", "/v1/decisions", None, Some(ask(blocked.clone())))
+            .await;
+        assert_eq!(r.status, 200);
+        assert!(
+            r.body["placements"][0]["ads"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|a| a["line_item_id"] != s.search.to_string()),
+            "{blocked}: {}",
+            r.body
+        );
+    }
+    let r = app
+        .send(
+            "POST",
+            "/v1/decisions",
+            None,
+            Some(ask(json!({"blocked_creatives": ["nope"]}))),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (422, Some("blocked_creatives[0]")),
+        "{}",
+        r.body
+    );
+}
+
+#[actix_web::test]
 async fn a_known_spider_gets_no_bid_code_3_and_video_a_plain_no_bid() {
     let app = spawn(false).await;
     seed(&app, 0, 100_000_000).await;

@@ -682,6 +682,72 @@ fn conformance_dir() -> String {
     })
 }
 
+/// Runs every file of `tests/fixtures/openrtb-edge` (see its README) and checks the answer
+/// against the file's `expect`.
+#[actix_web::test]
+async fn every_edge_case_gets_its_expected_answer() {
+    let app = spawn(false).await;
+    seed(&app, 0, 100_000_000).await;
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/openrtb-edge");
+    let mut failures = Vec::new();
+    let mut cases = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        cases += 1;
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let case: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let (req, want) = (&case["request"], &case["expect"]);
+        let r = app
+            .send("POST", "/openrtb2/bid", None, Some(req.clone()))
+            .await;
+        let mut check = |ok: bool, what: String| {
+            if !ok {
+                failures.push(format!("{name}: {what}; got {} {}", r.status, r.body));
+            }
+        };
+        check(
+            want["status"] == r.status,
+            format!("status {}", want["status"]),
+        );
+        if let Some(field) = want.get("field") {
+            check(&r.body["field"] == field, format!("field {field}"));
+        }
+        if let Some(nbr) = want.get("nbr") {
+            check(&r.body["nbr"] == nbr, format!("nbr {nbr}"));
+        }
+        if let Some(cur) = want.get("cur") {
+            check(&r.body["cur"] == cur, format!("cur {cur}"));
+        }
+        if let Some(ids) = want.get("bids") {
+            let bids = r.body["seatbid"][0]["bid"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let mut got: Vec<String> = bids
+                .iter()
+                .map(|b| b["impid"].as_str().unwrap_or_default().to_string())
+                .collect();
+            let mut want_ids: Vec<String> = ids
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i.as_str().unwrap().to_string())
+                .collect();
+            got.sort();
+            want_ids.sort();
+            check(got == want_ids, format!("bids on {want_ids:?}"));
+            if let Some(m) = want.get("mtype") {
+                check(bids.iter().all(|b| &b["mtype"] == m), format!("mtype {m}"));
+            }
+        }
+    }
+    assert!(cases >= 20, "{cases} edge cases");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 #[actix_web::test]
 async fn every_iab_example_request_gets_a_valid_answer() {
     let app = spawn(false).await;

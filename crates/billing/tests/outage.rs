@@ -3,29 +3,13 @@
 
 use endcap_billing::{Budgets, Limits};
 use endcap_core::CampaignId;
+use endcap_redis::testing::free_port;
 use endcap_redis::RedisHandle;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 fn start_redis(port: u16) -> Child {
-    Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
+    endcap_redis::testing::start_redis(port)
         .expect("redis-server on PATH (scripts/test.sh installs it)")
 }
 

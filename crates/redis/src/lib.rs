@@ -9,6 +9,8 @@
 //! request. A background probe pings Redis every [`PROBE_EVERY`] while open and closes the
 //! breaker when Redis answers again.
 
+pub mod testing;
+
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::RedisError;
 use std::future::Future;

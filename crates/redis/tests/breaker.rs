@@ -1,29 +1,13 @@
 //! The circuit breaker against a real Redis server that this test starts, kills and starts
 //! again on the same port.
 
+use endcap_redis::testing::free_port;
 use endcap_redis::{CallError, RedisHandle, TRIP_AFTER, TRIP_AFTER_TIMEOUTS};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 fn start_redis(port: u16) -> Child {
-    Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
+    endcap_redis::testing::start_redis(port)
         .expect("redis-server on PATH (scripts/test.sh installs it)")
 }
 

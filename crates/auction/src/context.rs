@@ -75,6 +75,10 @@ pub struct Context {
     pub blocked_advertisers: Vec<endcap_core::AdvertiserId>,
     /// Creatives the page will not show: another creative of the line item may serve.
     pub blocked_creatives: Vec<endcap_core::CreativeId>,
+    /// Advertiser domains the publisher blocks (OpenRTB `badv`), lower-case without `www.`:
+    /// a creative whose landing page is on one of them, or a subdomain of one, is not shown,
+    /// so the next ad takes the slot.
+    pub blocked_domains: Vec<String>,
     /// Search keywords, normalized (lower case, single spaces).
     pub keywords: Vec<String>,
     /// The shopper's search text as typed (empty off search pages); matched against
@@ -101,6 +105,32 @@ pub struct Context {
 }
 
 impl Context {
+    /// Whether the page may show this creative: not blocked by id, nor by its landing
+    /// page's domain (a blocked `example.com` also blocks `shop.example.com`).
+    pub fn allows(&self, creative: &endcap_core::Creative) -> bool {
+        if self.blocked_creatives.contains(&creative.id) {
+            return false;
+        }
+        if self.blocked_domains.is_empty() {
+            return true;
+        }
+        let domain = creative.click_domain();
+        !self.blocked_domains.iter().any(|b| {
+            domain == *b
+                || domain
+                    .strip_suffix(b.as_str())
+                    .is_some_and(|rest| rest.ends_with('.'))
+        })
+    }
+
+    /// A `badv` entry as [`Context::blocked_domains`] holds it.
+    pub fn blocked_domain(raw: &str) -> String {
+        raw.trim()
+            .to_ascii_lowercase()
+            .trim_start_matches("www.")
+            .to_string()
+    }
+
     /// Normalizes search text the way line item keywords are normalized.
     pub fn normalize_keyword(raw: &str) -> String {
         raw.split_whitespace()

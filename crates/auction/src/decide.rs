@@ -266,10 +266,7 @@ fn candidates<'s>(
             None
         };
         let outcome = outcome.or_else(|| {
-            if !cand
-                .fitting(&req.slot.kind)
-                .any(|cr| !ctx.blocked_creatives.contains(&cr.id))
-            {
+            if !cand.fitting(&req.slot.kind).any(|cr| ctx.allows(cr)) {
                 return Some(Outcome::NoCreative);
             }
             let Some(spent) = deps.budgets.spent(c.id, ctx.local.day) else {
@@ -303,12 +300,7 @@ fn candidates<'s>(
             (std::hash::Hasher::finish(&h) >> 11) as f64 / (1u64 << 53) as f64
         };
         let Some(creative) = cand
-            .creative_for(
-                &req.slot.kind,
-                &terms.skus,
-                rotation,
-                &ctx.blocked_creatives,
-            )
+            .creative_for(&req.slot.kind, &terms.skus, rotation, |cr| ctx.allows(cr))
             .cloned()
         else {
             continue;

@@ -91,18 +91,15 @@ impl Candidate {
     /// The creative to show in the slot: one whose SKU is on the page when there is one (the
     /// promoted product most relevant to the request), else the fitting creatives in even
     /// rotation by `draw` (uniform in [0, 1)), so the first one does not always serve.
-    /// Creatives in `blocked` are never chosen.
+    /// Only creatives `allowed` accepts are chosen (the page's blocks).
     pub fn creative_for<'a>(
         &'a self,
         kind: &'a SlotKind,
         skus_on_page: &[String],
         draw: f64,
-        blocked: &[endcap_core::CreativeId],
+        allowed: impl Fn(&Creative) -> bool,
     ) -> Option<&'a Arc<Creative>> {
-        let fitting: Vec<&Arc<Creative>> = self
-            .fitting(kind)
-            .filter(|c| !blocked.contains(&c.id))
-            .collect();
+        let fitting: Vec<&Arc<Creative>> = self.fitting(kind).filter(|c| allowed(c)).collect();
         if let Some(c) = fitting.iter().find(|c| {
             c.sku
                 .as_ref()

@@ -86,6 +86,7 @@ fn ctx(user: &str) -> Context {
         segments: vec!["dairy-lovers".into()],
         blocked_advertisers: vec![],
         blocked_creatives: vec![],
+        blocked_domains: vec![],
         keywords: vec![Context::normalize_keyword("Organic  MILK")],
         query: String::new(),
         categories: vec!["dairy".into()],
@@ -781,4 +782,41 @@ fn a_category_targets_everything_under_it() {
         "dairy covers dairy > milk; cheese does not"
     );
     assert_eq!(outcome_of(&d, cheese.id), Outcome::Filtered("category"));
+}
+
+#[test]
+fn a_blocked_winner_passes_its_slot_to_the_next_ad() {
+    let c = campaign(AdvertiserId::generate(), 0, 10_000_000_000);
+    let high = line_item(
+        &c,
+        json!({"placements": ["home"]}),
+        json!({"model": "cpm", "bid_micros": 9_000_000}),
+        None,
+    );
+    let low = line_item(
+        &c,
+        json!({"placements": ["home"]}),
+        json!({"model": "cpm", "bid_micros": 1_000_000}),
+        None,
+    );
+    let mut blocked = creative(&high, CreativeKind::SponsoredProduct, None);
+    blocked.click_url = "https://shop.rival.example/p/1".into();
+    let w = World::new(
+        vec![c],
+        vec![high.clone(), low.clone()],
+        vec![
+            blocked,
+            creative(&low, CreativeKind::SponsoredProduct, None),
+        ],
+    );
+    let mut cx = ctx("u");
+    let d = w.decide(&cx, &[slot("home", 1)]);
+    assert_eq!(d.placed[0].candidate.line_item.id, high.id);
+    cx.blocked_domains = vec![Context::blocked_domain("www.Rival.Example")];
+    let d = w.decide(&cx, &[slot("home", 1)]);
+    assert_eq!(
+        d.placed[0].candidate.line_item.id, low.id,
+        "the next ad takes the slot"
+    );
+    assert_eq!(outcome_of(&d, high.id), Outcome::NoCreative);
 }

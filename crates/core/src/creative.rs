@@ -120,6 +120,16 @@ impl ReviewInput {
 }
 
 impl Creative {
+    /// The advertiser domain its landing page is on: the click URL's host, lower-case,
+    /// without `www.` (for `adomain` and publishers' `badv` blocking).
+    pub fn click_domain(&self) -> String {
+        url::Url::parse(&self.click_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+            .map(|h| h.trim_start_matches("www.").to_string())
+            .unwrap_or_default()
+    }
+
     /// Whether its URLs pass today's rules (creatives stored before them may not): serving
     /// takes only creatives that do.
     pub fn urls_are_safe(&self) -> bool {

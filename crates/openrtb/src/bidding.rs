@@ -208,17 +208,6 @@ fn native_markup(p: &Placed, pixel: &str, click: &str) -> String {
     .to_string()
 }
 
-/// The advertiser domain of a landing page: its host without `www.` (for `adomain` and
-/// `badv` blocking).
-pub fn advertiser_domain(url: &str) -> String {
-    url.split("://")
-        .nth(1)
-        .and_then(|r| r.split(['/', '?', '#', ':']).next())
-        .unwrap_or("")
-        .trim_start_matches("www.")
-        .to_string()
-}
-
 /// The bid for a placed ad at `price_micros` (in the response currency). Only the notice
 /// the exchange bills through carries `${AUCTION_PRICE}`; the others only count.
 pub fn bid_for(p: &Placed, price_micros: i64, urls: &BidUrls, exchange: &Exchange) -> Bid {
@@ -243,7 +232,7 @@ pub fn bid_for(p: &Placed, price_micros: i64, urls: &BidUrls, exchange: &Exchang
         exp: Some(endcap_auction::RESERVATION_TTL.as_secs() as u32),
         crid: p.creative.id.to_string(),
         cid: li.campaign_id.to_string(),
-        adomain: vec![advertiser_domain(&p.creative.click_url)],
+        adomain: vec![p.creative.click_domain()],
         w: p.creative.width,
         h: p.creative.height,
         mtype,

@@ -14,8 +14,8 @@ mod fx;
 mod price;
 
 pub use bidding::{
-    advertiser_domain, bid_cpm_micros, bid_for, device_class, escape_attr, offsite_slots,
-    response_currency, BidUrls, BillingNotice, Exchange, OffsiteSlots, AUCTION_PRICE_MACRO,
+    bid_cpm_micros, bid_for, device_class, escape_attr, offsite_slots, response_currency, BidUrls,
+    BillingNotice, Exchange, OffsiteSlots, AUCTION_PRICE_MACRO,
 };
 pub use consent::{
     us_opt_outs, us_privacy_opted_out, ConsentError, ConsentPolicy, GppString,

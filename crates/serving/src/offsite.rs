@@ -5,8 +5,8 @@ use endcap_auction::{decide, uniform_draw, Context};
 use endcap_core::{AdChannel, HashedKey};
 use endcap_events::Arm;
 use endcap_openrtb::{
-    advertiser_domain, bid_cpm_micros, bid_for, device_class, offsite_slots, response_currency,
-    Bid, BidRequest, BidResponse, BidUrls, Exchange, SeatBid, AUCTION_PRICE_MACRO,
+    bid_cpm_micros, bid_for, device_class, offsite_slots, response_currency, Bid, BidRequest,
+    BidResponse, BidUrls, Exchange, SeatBid, AUCTION_PRICE_MACRO,
 };
 use endcap_tracking::{Claims, TokenKind};
 use std::time::{Duration, Instant};
@@ -101,6 +101,11 @@ impl Server {
             segments,
             blocked_advertisers: Vec::new(),
             blocked_creatives: Vec::new(),
+            blocked_domains: req
+                .badv
+                .iter()
+                .map(|b| Context::blocked_domain(b))
+                .collect(),
             keywords: Vec::new(),
             query: String::new(),
             categories: Vec::new(),
@@ -143,13 +148,9 @@ impl Server {
                 .find(|s| s.id == p.slot_id)
                 .map_or(0, |s| s.floor_ecpm_micros);
             let value = bid_cpm_micros(p.ecpm_micros, floor, first_price, cfg.shade_bps);
-            // The domain once per bid, not once per blocked entry.
-            let domain = advertiser_domain(&p.creative.click_url);
-            let blocked = req
-                .badv
-                .iter()
-                .any(|b| b.trim_start_matches("www.") == domain);
-            let (Some(bid), false) = (value, blocked) else {
+            // `badv` was applied before the auction (Context::allows): a blocked winner passed
+            // its slot to the next ad.
+            let Some(bid) = value else {
                 self.budgets.release(p.decision_id.as_uuid());
                 continue;
             };

@@ -317,6 +317,7 @@ impl Server {
             segments,
             blocked_advertisers,
             blocked_creatives,
+            blocked_domains: Vec::new(),
             keywords: c
                 .keywords
                 .iter()

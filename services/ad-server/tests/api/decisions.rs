@@ -1004,6 +1004,19 @@ async fn openrtb_blocking_floors_and_bad_requests() {
         204,
         "blocked advertiser"
     );
+    for (badv, status) in [
+        ("example", 204),
+        ("WWW.Acme.Example", 204),
+        ("cme.example", 200),
+    ] {
+        let r = app
+            .send("POST", "/openrtb2/bid", None, Some(banner(0.5, vec![badv])))
+            .await;
+        assert_eq!(
+            r.status, status,
+            "badv {badv}: subdomain-aware, never a suffix of a name"
+        );
+    }
     assert_eq!(
         app.send("POST", "/openrtb2/bid", None, Some(banner(5.0, vec![])))
             .await

@@ -88,6 +88,9 @@ pub struct Context {
     pub categories: Vec<String>,
     /// SKUs shown on the page.
     pub skus_on_page: Vec<String>,
+    /// The retailer's organic results for this request, best first (empty: no
+    /// restriction): a sponsored-product line item serves only a product among them.
+    pub candidate_skus: Vec<String>,
     /// Store (geo).
     pub store_id: Option<String>,
     /// Device class.

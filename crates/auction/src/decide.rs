@@ -175,6 +175,10 @@ struct Eligible<'s> {
 /// A request's list terms, lower-cased once per request (matched against [`TargetSets`]).
 struct Terms {
     search: endcap_core::Search,
+    /// The request's organic results, lower-cased, best first.
+    candidates: Vec<String>,
+    /// The products to show first: those on the page, then the organic results.
+    relevant: Vec<String>,
     categories: Vec<String>,
     segments: Vec<String>,
     skus: Vec<String>,
@@ -192,6 +196,11 @@ impl Terms {
                 .collect(),
             segments: lower(&ctx.segments),
             skus: lower(&ctx.skus_on_page),
+            candidates: lower(&ctx.candidate_skus),
+            relevant: lower(&ctx.skus_on_page)
+                .into_iter()
+                .chain(lower(&ctx.candidate_skus))
+                .collect(),
         }
     }
 }
@@ -251,6 +260,12 @@ fn candidates<'s>(
             Some(Outcome::Filtered("flight"))
         } else if ctx.blocked_advertisers.contains(&li.advertiser_id) {
             Some(Outcome::Filtered("blocked_advertiser"))
+        } else if !terms.candidates.is_empty()
+            && !li.promoted_skus.is_empty()
+            && !any_in(&terms.candidates, &cand.sets.skus)
+        {
+            // The shopper would not see any of its products among the results.
+            Some(Outcome::Filtered("not_in_results"))
         } else if let Some(dim) = targeting_miss(&li.targeting, &cand.sets, terms, ctx) {
             Some(Outcome::Filtered(dim))
         } else if state.ghosted.contains(&c.id) {
@@ -300,7 +315,9 @@ fn candidates<'s>(
             (std::hash::Hasher::finish(&h) >> 11) as f64 / (1u64 << 53) as f64
         };
         let Some(creative) = cand
-            .creative_for(&req.slot.kind, &terms.skus, rotation, |cr| ctx.allows(cr))
+            .creative_for(&req.slot.kind, &terms.relevant, rotation, |cr| {
+                ctx.allows(cr)
+            })
             .cloned()
         else {
             continue;

@@ -88,8 +88,8 @@ impl Candidate {
         })
     }
 
-    /// The creative to show in the slot: one whose SKU is on the page when there is one (the
-    /// promoted product most relevant to the request), else the fitting creatives in even
+    /// The creative to show in the slot: the one of the first SKU in `skus_on_page` (most
+    /// relevant first: on the page, then the organic results) that has one, else the fitting creatives in even
     /// rotation by `draw` (uniform in [0, 1)), so the first one does not always serve.
     /// Only creatives `allowed` accepts are chosen (the page's blocks).
     pub fn creative_for<'a>(
@@ -100,12 +100,14 @@ impl Candidate {
         allowed: impl Fn(&Creative) -> bool,
     ) -> Option<&'a Arc<Creative>> {
         let fitting: Vec<&Arc<Creative>> = self.fitting(kind).filter(|c| allowed(c)).collect();
-        if let Some(c) = fitting.iter().find(|c| {
-            c.sku
-                .as_ref()
-                .is_some_and(|s| skus_on_page.iter().any(|p| p.eq_ignore_ascii_case(s)))
-        }) {
-            return Some(c);
+        // The most relevant product first: `skus_on_page` is in order of relevance.
+        for sku in skus_on_page {
+            if let Some(c) = fitting
+                .iter()
+                .find(|c| c.sku.as_ref().is_some_and(|s| s.eq_ignore_ascii_case(sku)))
+            {
+                return Some(c);
+            }
         }
         let i = ((draw.clamp(0.0, 1.0) * fitting.len() as f64) as usize)
             .min(fitting.len().saturating_sub(1));

@@ -91,6 +91,7 @@ fn ctx(user: &str) -> Context {
         query: String::new(),
         categories: vec!["dairy".into()],
         skus_on_page: vec![],
+        candidate_skus: vec![],
         store_id: Some("store-7".into()),
         device: Some(Device::Mobile),
         page_type: "search".into(),
@@ -819,4 +820,53 @@ fn a_blocked_winner_passes_its_slot_to_the_next_ad() {
         "the next ad takes the slot"
     );
     assert_eq!(outcome_of(&d, high.id), Outcome::NoCreative);
+}
+
+#[test]
+fn sponsored_products_are_chosen_among_the_organic_results_best_first() {
+    let c = campaign(AdvertiserId::generate(), 0, 10_000_000_000);
+    let cpm = json!({"model": "cpm", "bid_micros": 1_000_000});
+    let mut milk = line_item(&c, json!({"placements": ["search-top"]}), cpm.clone(), None);
+    milk.promoted_skus = vec!["milk-1".into(), "milk-2".into()];
+    let mut eggs = line_item(&c, json!({"placements": ["search-top"]}), cpm.clone(), None);
+    eggs.promoted_skus = vec!["eggs-1".into()];
+    let mut brand = line_item(&c, json!({"placements": ["search-top"]}), cpm, None);
+    brand.promoted_skus = vec![];
+    let with_sku = |li: &LineItem, sku: &str| {
+        let mut cr = creative(li, CreativeKind::SponsoredProduct, None);
+        cr.sku = Some(sku.into());
+        cr
+    };
+    let creatives = vec![
+        with_sku(&milk, "milk-1"),
+        with_sku(&milk, "milk-2"),
+        with_sku(&eggs, "eggs-1"),
+        creative(&brand, CreativeKind::SponsoredProduct, None),
+    ];
+    let w = World::new(
+        vec![c],
+        vec![milk.clone(), eggs.clone(), brand.clone()],
+        creatives,
+    );
+    let mut cx = ctx("u");
+    cx.candidate_skus = vec!["MILK-2".into(), "bread-9".into()];
+    let d = w.decide(&cx, &[slot("search-top", 3)]);
+    let placed: Vec<_> = d.placed.iter().map(|p| p.candidate.line_item.id).collect();
+    assert!(placed.contains(&milk.id), "{placed:?}");
+    assert_ne!(
+        outcome_of(&d, brand.id),
+        Outcome::Filtered("not_in_results"),
+        "a line item without promoted products is not held to the results"
+    );
+    assert_eq!(outcome_of(&d, eggs.id), Outcome::Filtered("not_in_results"));
+    let shown = d
+        .placed
+        .iter()
+        .find(|p| p.candidate.line_item.id == milk.id)
+        .unwrap();
+    assert_eq!(
+        shown.creative.sku.as_deref(),
+        Some("milk-2"),
+        "the product in the results"
+    );
 }

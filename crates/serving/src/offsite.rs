@@ -110,6 +110,7 @@ impl Server {
             query: String::new(),
             categories: Vec::new(),
             skus_on_page: Vec::new(),
+            candidate_skus: Vec::new(),
             store_id: None,
             device: device_class(req.device.as_ref().and_then(|d| d.devicetype)),
             page_type: String::new(),

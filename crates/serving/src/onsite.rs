@@ -40,10 +40,23 @@ pub struct PageContext {
     categories: Vec<String>,
     #[serde(default)]
     skus_on_page: Vec<String>,
+    /// The retailer's organic results for this page, each with an optional quality score:
+    /// sponsored products are chosen among them, the best-scored first.
+    #[serde(default)]
+    products: Vec<CandidateProduct>,
     #[serde(default)]
     store_id: Option<String>,
     #[serde(default)]
     device: Option<Device>,
+}
+
+/// One of the retailer's organic results.
+#[derive(Debug, Deserialize)]
+pub struct CandidateProduct {
+    sku: String,
+    /// Higher is better; results without a score keep their order after scored ones.
+    #[serde(default)]
+    score: Option<f64>,
 }
 
 /// Body of `POST /v1/decisions`. Unknown fields are ignored and counted
@@ -212,6 +225,26 @@ impl PageContext {
         capped(&self.keywords, MAX_TERMS, "context.keywords")?;
         capped(&self.categories, MAX_TERMS, "context.categories")?;
         capped(&self.skus_on_page, MAX_SKUS_ON_PAGE, "context.skus_on_page")?;
+        if self.products.len() > MAX_SKUS_ON_PAGE {
+            return Err(ValidationError::new(
+                "context.products",
+                format!("at most {MAX_SKUS_ON_PAGE} entries"),
+            ));
+        }
+        for (i, p) in self.products.iter().enumerate() {
+            if p.sku.trim().is_empty() || p.sku.len() > MAX_TERM_BYTES {
+                return Err(ValidationError::new(
+                    format!("context.products[{i}].sku"),
+                    format!("must be 1 to {MAX_TERM_BYTES} bytes"),
+                ));
+            }
+            if p.score.is_some_and(|s| !s.is_finite()) {
+                return Err(ValidationError::new(
+                    format!("context.products[{i}].score"),
+                    "must be a number",
+                ));
+            }
+        }
         for (field, v) in [
             ("context.store_id", &self.store_id),
             ("context.page_type", &self.page_type),
@@ -327,6 +360,16 @@ impl Server {
             query: c.query.unwrap_or_default(),
             categories: c.categories,
             skus_on_page: c.skus_on_page,
+            candidate_skus: {
+                // Best score first; a stable sort keeps the retailer's order among equals.
+                let mut p = c.products;
+                p.sort_by(|a, b| {
+                    b.score
+                        .unwrap_or(f64::MIN)
+                        .total_cmp(&a.score.unwrap_or(f64::MIN))
+                });
+                p.into_iter().map(|p| p.sku.trim().to_string()).collect()
+            },
             store_id: c.store_id,
             device: c.device,
             page_type: c.page_type.unwrap_or_default(),

@@ -258,6 +258,11 @@ async fn bad_decision_requests_are_named_4xx() {
             422,
             Some("context.store_id"),
         ),
+        (
+            json!({"placements": [{"id": "home"}], "context": {"products": [{"sku": "a", "score": 0.9}, {"sku": " "}]}}),
+            422,
+            Some("context.products[1].sku"),
+        ),
     ] {
         let r = app
             .send("POST", "/v1/decisions", None, Some(body.clone()))

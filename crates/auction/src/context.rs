@@ -2,13 +2,15 @@
 
 use chrono::{DateTime, Utc};
 use endcap_billing::LocalTime;
-use endcap_core::{AdChannel, Device};
+use endcap_core::{AdChannel, CreativeKind, Device};
 
 /// The kind of slot being filled, which decides which creatives fit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SlotKind {
-    /// A placement on the retailer's own site or app (sponsored products, banners).
+    /// A placement on the retailer's own site or app that was not declared: any creative.
     Onsite,
+    /// A declared onsite placement: only the creatives it accepts.
+    OnsiteDeclared(Accepts),
     /// An OpenRTB banner taking any of these sizes (width, height).
     OffsiteBanner {
         /// Accepted sizes.
@@ -16,6 +18,53 @@ pub enum SlotKind {
     },
     /// An OpenRTB native slot.
     OffsiteNative,
+}
+
+/// What a declared placement accepts (`ENDCAP_PLACEMENTS`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Accepts {
+    /// Creative kinds it takes.
+    pub kinds: Vec<CreativeKind>,
+    /// Banner sizes it takes (width, height); empty: any size.
+    pub banner_sizes: Vec<(u32, u32)>,
+}
+
+impl Accepts {
+    /// Parses `kind|kind:WxH|...` (`sponsored_product`, `native`, `banner`, `banner:970x250`).
+    pub fn parse(raw: &str) -> Option<Self> {
+        let mut a = Self::default();
+        for part in raw.split('|').map(str::trim) {
+            let (kind, size) = part.split_once(':').unwrap_or((part, ""));
+            let kind = match kind {
+                "sponsored_product" => CreativeKind::SponsoredProduct,
+                "native" => CreativeKind::Native,
+                "banner" => CreativeKind::Banner,
+                _ => return None,
+            };
+            if !size.is_empty() {
+                let (w, h) = size.split_once('x')?;
+                if kind != CreativeKind::Banner {
+                    return None;
+                }
+                a.banner_sizes.push((w.parse().ok()?, h.parse().ok()?));
+            }
+            if !a.kinds.contains(&kind) {
+                a.kinds.push(kind);
+            }
+        }
+        (!a.kinds.is_empty()).then_some(a)
+    }
+
+    /// Whether a creative fits.
+    pub fn fits(&self, c: &endcap_core::Creative) -> bool {
+        self.kinds.contains(&c.kind)
+            && (c.kind != CreativeKind::Banner
+                || self.banner_sizes.is_empty()
+                || self
+                    .banner_sizes
+                    .iter()
+                    .any(|(w, h)| c.width == Some(*w) && c.height == Some(*h)))
+    }
 }
 
 /// One placement to fill.
@@ -29,6 +78,14 @@ pub struct Slot {
 }
 
 impl Slot {
+    /// A declared onsite placement: only what it accepts fits.
+    pub fn onsite_declared(name: &str, accepts: Accepts) -> Self {
+        Self {
+            names: vec![name.to_string()],
+            kind: SlotKind::OnsiteDeclared(accepts),
+        }
+    }
+
     /// An onsite placement.
     pub fn onsite(name: &str) -> Self {
         Self {

@@ -324,7 +324,10 @@ fn candidates<'s>(
         };
         let features = Features {
             placement: placement.clone(),
-            offsite: req.slot.kind != SlotKind::Onsite,
+            offsite: !matches!(
+                req.slot.kind,
+                SlotKind::Onsite | SlotKind::OnsiteDeclared(_)
+            ),
             pricing: li.pricing.model,
             keyword_match: cand.sets.keywords.targets(),
             segment_match: !li.targeting.segments.is_empty(),

@@ -78,6 +78,7 @@ impl Candidate {
     pub fn fitting<'a>(&'a self, kind: &'a SlotKind) -> impl Iterator<Item = &'a Arc<Creative>> {
         self.creatives.iter().filter(move |c| match kind {
             SlotKind::Onsite => true,
+            SlotKind::OnsiteDeclared(a) => a.fits(c),
             SlotKind::OffsiteBanner { sizes } => {
                 c.kind == CreativeKind::Banner
                     && sizes

@@ -21,7 +21,7 @@ mod pacing;
 
 pub use auction::{run_auction, AuctionRules, Bidder, Loss, Win};
 pub use caps::{cap_bucket, cap_tag, CapCounter, MemoryCaps, CAP_PERIODS};
-pub use context::{uniform_draw, Context, Slot, SlotKind};
+pub use context::{uniform_draw, Accepts, Context, Slot, SlotKind};
 pub use decide::{decide, Decision, Deps, Explanation, Outcome, Placed, SlotRequest};
 pub use endcap_ctr::{CtrModel, Features, PriorCtr};
 pub use holdout::{holdout_bucket, in_holdout};

@@ -870,3 +870,46 @@ fn sponsored_products_are_chosen_among_the_organic_results_best_first() {
         "the product in the results"
     );
 }
+
+#[test]
+fn a_declared_placement_takes_only_the_creatives_it_accepts() {
+    assert!(Accepts::parse("banner:970x250|sponsored_product").is_some());
+    assert!(
+        Accepts::parse("native:300x250").is_none(),
+        "sizes are for banners"
+    );
+    assert!(Accepts::parse("video").is_none());
+    let c = campaign(AdvertiserId::generate(), 0, 10_000_000_000);
+    let li = line_item(
+        &c,
+        json!({"placements": ["home-hero"]}),
+        json!({"model": "cpm", "bid_micros": 1_000_000}),
+        None,
+    );
+    let w = World::new(
+        vec![c],
+        vec![li.clone()],
+        vec![
+            creative(&li, CreativeKind::Banner, Some((300, 250))),
+            creative(&li, CreativeKind::Banner, Some((970, 250))),
+        ],
+    );
+    let hero = |accepts: &str| SlotRequest {
+        id: "home-hero".into(),
+        slot: Slot::onsite_declared("home-hero", Accepts::parse(accepts).unwrap()),
+        count: 1,
+        floor_ecpm_micros: 0,
+        allow_same_advertiser: false,
+    };
+    for _ in 0..10 {
+        let d = w.decide(&ctx("u"), &[hero("banner:970x250")]);
+        assert_eq!(
+            d.placed[0].creative.width,
+            Some(970),
+            "only the size that fits"
+        );
+    }
+    let d = w.decide(&ctx("u"), &[hero("sponsored_product")]);
+    assert!(d.placed.is_empty());
+    assert_eq!(outcome_of(&d, li.id), Outcome::NoCreative);
+}

@@ -102,6 +102,9 @@ impl Lifetimes {
 pub struct ServeConfig {
     /// Base URL of tracking links (the bound address when none is configured).
     pub public_url: String,
+    /// Declared onsite placements and the creatives each accepts (`ENDCAP_PLACEMENTS`); an
+    /// undeclared placement takes any creative.
+    pub placements: HashMap<String, endcap_auction::Accepts>,
     /// Key of the HMAC that turns a decision request's raw user key (not SHA-256 hex) into
     /// the key used everywhere (`ENDCAP_USER_KEY_SALT`; empty when unset).
     pub user_key_salt: endcap_core::Secret,

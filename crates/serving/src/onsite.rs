@@ -289,7 +289,10 @@ impl Server {
             slots.push(SlotRequest {
                 // Answered under the id the caller sent.
                 id: p.id.clone(),
-                slot: Slot::onsite(&name),
+                slot: match self.config.placements.get(&name) {
+                    Some(a) => Slot::onsite_declared(&name, a.clone()),
+                    None => Slot::onsite(&name),
+                },
                 count: p.count,
                 floor_ecpm_micros: floor,
                 allow_same_advertiser: self.config.repeat_placements.contains(&name),

@@ -84,6 +84,10 @@ pub struct Settings {
     /// Reserve eCPM per placement (ENDCAP_PLACEMENT_FLOORS, `search-top:500000,offsite:200000`;
     /// `offsite` is the least floor of every OpenRTB imp).
     pub placement_floors: HashMap<String, i64>,
+    /// Declared onsite placements and what each accepts (ENDCAP_PLACEMENTS,
+    /// `name=kind|kind:WxH,...`, kinds `sponsored_product`, `native`, `banner`); a slot is
+    /// filled only by a creative that fits it. Undeclared placements take any creative.
+    pub placements: HashMap<String, endcap_auction::Accepts>,
     /// Least a CPC winner pays per click (ENDCAP_MIN_CPC_MICROS, default 10,000).
     pub min_cpc_micros: i64,
     /// The retailer's share of offsite advertiser charges (ENDCAP_TAKE_RATE_BPS, default 2,000).
@@ -352,6 +356,22 @@ impl Settings {
                 }
             }
         }
+        let mut placements = HashMap::new();
+        if let Some(raw) = layers.text(None, "ENDCAP_PLACEMENTS", "placements") {
+            for p in pairs(&raw) {
+                match p
+                    .split_once('=')
+                    .and_then(|(n, a)| Some((n.trim().to_ascii_lowercase(), endcap_auction::Accepts::parse(a)?)))
+                {
+                    Some((name, accepts)) if !name.is_empty() => {
+                        placements.insert(name, accepts);
+                    }
+                    _ => layers.error(format!(
+                        "ENDCAP_PLACEMENTS / placements: {p:?} is not name=kind|kind:WxH (sponsored_product, native, banner)"
+                    )),
+                }
+            }
+        }
         let min_cpc_micros = layers
             .amount("ENDCAP_MIN_CPC_MICROS", "min_cpc_micros")
             .unwrap_or(10_000) as i64;
@@ -473,6 +493,7 @@ impl Settings {
             rates,
             onsite_floor_cpm_micros,
             placement_floors,
+            placements,
             min_cpc_micros,
             take_rate,
             shade_bps: shade_bps.min(10_000) as u32,

@@ -230,6 +230,7 @@ impl Application {
             first_price: settings.first_price,
             onsite_floor_cpm_micros: settings.onsite_floor_cpm_micros,
             placement_floors: settings.placement_floors.clone(),
+            placements: settings.placements.clone(),
             min_cpc_micros: settings.min_cpc_micros,
             repeat_placements: settings.repeat_placements.clone(),
             take_rate: settings.take_rate,

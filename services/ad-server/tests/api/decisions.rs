@@ -937,6 +937,32 @@ async fn a_page_can_block_advertisers_and_creatives_and_ask_for_prices() {
 }
 
 #[actix_web::test]
+async fn a_declared_placement_is_filled_only_by_creatives_that_fit() {
+    let ask = json!({"placements": [{"id": "search-top"}], "context": {"keywords": ["milk"]}});
+    for (declared, served) in [
+        ("search-top=banner:970x250", false),
+        ("search-top=sponsored_product|banner", true),
+    ] {
+        let app = spawn_with(false, None, &[("ENDCAP_PLACEMENTS", declared)]).await;
+        seed(&app, 0, 100_000_000).await;
+        app.index.refresh().await.unwrap();
+        let r = app
+            .send("POST", "/v1/decisions", None, Some(ask.clone()))
+            .await;
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            !r.body["placements"][0]["ads"]
+                .as_array()
+                .unwrap()
+                .is_empty(),
+            served,
+            "{declared}: {}",
+            r.body
+        );
+    }
+}
+
+#[actix_web::test]
 async fn a_known_spider_gets_no_bid_code_3_and_video_a_plain_no_bid() {
     let app = spawn(false).await;
     seed(&app, 0, 100_000_000).await;

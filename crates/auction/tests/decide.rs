@@ -830,7 +830,9 @@ fn sponsored_products_are_chosen_among_the_organic_results_best_first() {
     milk.promoted_skus = vec!["milk-1".into(), "milk-2".into()];
     let mut eggs = line_item(&c, json!({"placements": ["search-top"]}), cpm.clone(), None);
     eggs.promoted_skus = vec!["eggs-1".into()];
-    let mut brand = line_item(&c, json!({"placements": ["search-top"]}), cpm, None);
+    // Another advertiser, so both can fill the slot's positions.
+    let c2 = campaign(AdvertiserId::generate(), 0, 10_000_000_000);
+    let mut brand = line_item(&c2, json!({"placements": ["search-top"]}), cpm, None);
     brand.promoted_skus = vec![];
     let with_sku = |li: &LineItem, sku: &str| {
         let mut cr = creative(li, CreativeKind::SponsoredProduct, None);
@@ -844,7 +846,7 @@ fn sponsored_products_are_chosen_among_the_organic_results_best_first() {
         creative(&brand, CreativeKind::SponsoredProduct, None),
     ];
     let w = World::new(
-        vec![c],
+        vec![c, c2],
         vec![milk.clone(), eggs.clone(), brand.clone()],
         creatives,
     );
@@ -853,10 +855,9 @@ fn sponsored_products_are_chosen_among_the_organic_results_best_first() {
     let d = w.decide(&cx, &[slot("search-top", 3)]);
     let placed: Vec<_> = d.placed.iter().map(|p| p.candidate.line_item.id).collect();
     assert!(placed.contains(&milk.id), "{placed:?}");
-    assert_ne!(
-        outcome_of(&d, brand.id),
-        Outcome::Filtered("not_in_results"),
-        "a line item without promoted products is not held to the results"
+    assert!(
+        placed.contains(&brand.id),
+        "a line item without promoted products is not held to the results: {placed:?}"
     );
     assert_eq!(outcome_of(&d, eggs.id), Outcome::Filtered("not_in_results"));
     let shown = d

@@ -191,6 +191,23 @@ impl Segments {
         }
     }
 
+    /// A user's segments read from the backend itself: no cache, no lookup timeout, faults
+    /// reported (for data-subject deletion, which must not miss a membership because the
+    /// backend was slow for a moment).
+    pub async fn segments_of(&self, user: &str) -> Result<Vec<String>, SegmentError> {
+        match &self.backend {
+            Backend::Store(store) => Ok(store.segments_of_user(user).await?),
+            Backend::Redis(redis) => {
+                let key = user_key(user);
+                Ok(redis
+                    .call(WRITE_TIMEOUT, |mut conn| async move {
+                        redis::cmd("SMEMBERS").arg(key).query_async(&mut conn).await
+                    })
+                    .await?)
+            }
+        }
+    }
+
     /// Adds users to a segment; returns how many were written.
     pub async fn add_members(
         &self,
@@ -316,6 +333,11 @@ mod tests {
         let users: Vec<String> = (0..3).map(|i| format!("u{i}")).collect();
         s.add_members("dairy", &users).await.unwrap();
         s.add_members("pets", &users[..1]).await.unwrap();
+        assert_eq!(
+            other.segments_of("u0").await.unwrap(),
+            vec!["dairy".to_string(), "pets".to_string()],
+            "read from the store itself, for deletions"
+        );
         let l = other.lookup("u0").await;
         assert_eq!(
             (&*l.segments, l.source),

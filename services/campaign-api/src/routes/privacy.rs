@@ -92,7 +92,11 @@ async fn forget(
     }
     let mut memberships = 0;
     for u in &users {
-        let segments = state.segments.lookup(u).await.segments;
+        let segments = state
+            .segments
+            .segments_of(u)
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
         for seg in segments.iter() {
             memberships += state
                 .segments

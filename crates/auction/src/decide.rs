@@ -186,7 +186,10 @@ struct Terms {
 
 impl Terms {
     fn of(ctx: &Context) -> Self {
-        let lower = |v: &[String]| v.iter().map(|x| x.to_ascii_lowercase()).collect();
+        let lower =
+            |v: &[String]| -> Vec<String> { v.iter().map(|x| x.to_ascii_lowercase()).collect() };
+        let skus = lower(&ctx.skus_on_page);
+        let candidates = lower(&ctx.candidate_skus);
         Self {
             search: endcap_core::Search::new(&ctx.query, &ctx.keywords),
             categories: ctx
@@ -195,12 +198,9 @@ impl Terms {
                 .flat_map(|c| crate::index::category_and_ancestors(c))
                 .collect(),
             segments: lower(&ctx.segments),
-            skus: lower(&ctx.skus_on_page),
-            candidates: lower(&ctx.candidate_skus),
-            relevant: lower(&ctx.skus_on_page)
-                .into_iter()
-                .chain(lower(&ctx.candidate_skus))
-                .collect(),
+            relevant: skus.iter().chain(&candidates).cloned().collect(),
+            skus,
+            candidates,
         }
     }
 }

@@ -90,9 +90,10 @@ impl Candidate {
     }
 
     /// The creative to show in the slot: the one of the first SKU in `skus_on_page` (most
-    /// relevant first: on the page, then the organic results) that has one, else the fitting creatives in even
-    /// rotation by `draw` (uniform in [0, 1)), so the first one does not always serve.
-    /// Only creatives `allowed` accepts are chosen (the page's blocks).
+    /// relevant first: on the page, then the organic results) that has one, else the fitting
+    /// creatives in even rotation by `draw` (uniform in [0, 1)), so the first one does not
+    /// always serve. Only creatives `allowed` accepts are chosen (the page's blocks). Runs
+    /// per eligible candidate, so it walks the (few) creatives instead of collecting them.
     pub fn creative_for<'a>(
         &'a self,
         kind: &'a SlotKind,
@@ -100,19 +101,17 @@ impl Candidate {
         draw: f64,
         allowed: impl Fn(&Creative) -> bool,
     ) -> Option<&'a Arc<Creative>> {
-        let fitting: Vec<&Arc<Creative>> = self.fitting(kind).filter(|c| allowed(c)).collect();
-        // The most relevant product first: `skus_on_page` is in order of relevance.
+        let shown = || self.fitting(kind).filter(|c| allowed(c));
         for sku in skus_on_page {
-            if let Some(c) = fitting
-                .iter()
-                .find(|c| c.sku.as_ref().is_some_and(|s| s.eq_ignore_ascii_case(sku)))
+            if let Some(c) =
+                shown().find(|c| c.sku.as_ref().is_some_and(|s| s.eq_ignore_ascii_case(sku)))
             {
                 return Some(c);
             }
         }
-        let i = ((draw.clamp(0.0, 1.0) * fitting.len() as f64) as usize)
-            .min(fitting.len().saturating_sub(1));
-        fitting.get(i).copied()
+        let n = shown().count();
+        let i = ((draw.clamp(0.0, 1.0) * n as f64) as usize).min(n.saturating_sub(1));
+        shown().nth(i)
     }
 }
 

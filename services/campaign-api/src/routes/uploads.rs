@@ -97,6 +97,19 @@ pub(crate) struct Activity<'a> {
     pub owner: Option<endcap_core::AdvertiserId>,
 }
 
+impl Activity<'_> {
+    /// A bulk upload of one kind (`receipts`, `identity_map`, `catalog`), owned by no
+    /// advertiser.
+    pub(crate) fn upload(kind: &'static str) -> Activity<'static> {
+        Activity {
+            action: "upload",
+            object_type: kind,
+            object_id: kind,
+            owner: None,
+        }
+    }
+}
+
 /// Reads a request body as numbered lines, a batch at a time, skipping blank lines.
 pub(crate) struct LineBatches {
     payload: web::Payload,
@@ -250,17 +263,7 @@ pub async fn upload_receipts(
         summary.accepted += accepted.len() as u64;
     }
     summary
-        .respond(
-            &state,
-            &caller,
-            &request,
-            Activity {
-                action: "upload",
-                object_type: "receipts",
-                object_id: "receipts",
-                owner: None,
-            },
-        )
+        .respond(&state, &caller, &request, Activity::upload("receipts"))
         .await
 }
 
@@ -309,17 +312,7 @@ pub async fn upload_identity_map(
     }
     state.sink.flush().await;
     summary
-        .respond(
-            &state,
-            &caller,
-            &request,
-            Activity {
-                action: "upload",
-                object_type: "identity_map",
-                object_id: "identity_map",
-                owner: None,
-            },
-        )
+        .respond(&state, &caller, &request, Activity::upload("identity_map"))
         .await
 }
 
@@ -353,16 +346,6 @@ pub async fn upload_catalog(
         summary.accepted += state.store.upsert_catalog(&items).await? as u64;
     }
     summary
-        .respond(
-            &state,
-            &caller,
-            &request,
-            Activity {
-                action: "upload",
-                object_type: "catalog",
-                object_id: "catalog",
-                owner: None,
-            },
-        )
+        .respond(&state, &caller, &request, Activity::upload("catalog"))
         .await
 }

@@ -16,8 +16,8 @@ pub enum SlotKind {
         /// Accepted sizes.
         sizes: Vec<(u32, u32)>,
     },
-    /// An OpenRTB native slot.
-    OffsiteNative,
+    /// An OpenRTB native slot: only native creatives that fill its required assets.
+    OffsiteNative(std::sync::Arc<endcap_core::NativeLayout>),
 }
 
 /// What a declared placement accepts (`ENDCAP_PLACEMENTS`).
@@ -107,11 +107,11 @@ impl Slot {
         }
     }
 
-    /// An offsite native slot.
-    pub fn offsite_native() -> Self {
+    /// An offsite native slot asking for `layout`'s assets.
+    pub fn offsite_native(layout: std::sync::Arc<endcap_core::NativeLayout>) -> Self {
         Self {
             names: vec!["offsite".into(), "offsite:native".into()],
-            kind: SlotKind::OffsiteNative,
+            kind: SlotKind::OffsiteNative(layout),
         }
     }
 }

@@ -85,7 +85,7 @@ impl Candidate {
                         .iter()
                         .any(|(w, h)| c.width == Some(*w) && c.height == Some(*h))
             }
-            SlotKind::OffsiteNative => c.kind == CreativeKind::Native,
+            SlotKind::OffsiteNative(layout) => endcap_core::native::fills_required(c, layout),
         })
     }
 

@@ -67,6 +67,7 @@ fn creative(li: &LineItem, kind: CreativeKind, size: Option<(u32, u32)>) -> Crea
         click_url: "https://shop.example/p/1".into(),
         width: size.map(|s| s.0),
         height: size.map(|s| s.1),
+        native: None,
         review: Review {
             status: ReviewStatus::Approved,
             reason: None,

@@ -1,7 +1,8 @@
 //! Creatives: what a line item actually shows.
 
 use crate::{
-    text, AdvertiserId, CampaignId, CreativeId, LineItem, LineItemId, Status, ValidationError,
+    text, AdvertiserId, CampaignId, CreativeId, LineItem, LineItemId, NativeAssets, Status,
+    ValidationError,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -173,6 +174,9 @@ pub struct Creative {
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
+    /// Native assets beyond the main image (native creatives only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub native: Option<NativeAssets>,
 }
 
 /// Body of `POST /v1/line-items/{id}/creatives` as received.
@@ -195,6 +199,10 @@ pub struct CreativeInput {
     /// Pixel height (required for `banner`), 1..=4096.
     #[serde(default)]
     pub height: Option<u32>,
+    /// Native assets beyond the main image (`native` only): headline, description, sponsor
+    /// (default: the advertiser's name), icon, call to action, price, rating, display URL.
+    #[serde(default)]
+    pub native: Option<NativeAssets>,
 }
 
 /// A validated new creative.
@@ -212,6 +220,8 @@ pub struct NewCreative {
     pub width: Option<u32>,
     /// Height.
     pub height: Option<u32>,
+    /// Native assets.
+    pub native: Option<NativeAssets>,
 }
 
 fn size(v: Option<u32>, field: &str, required: bool) -> Result<Option<u32>, ValidationError> {
@@ -275,6 +285,16 @@ impl CreativeInput {
                 }
             }
         }
+        let native = match (&self.native, self.kind) {
+            (None, _) => None,
+            (Some(n), CreativeKind::Native) => Some(n.validate()?),
+            (Some(_), _) => {
+                return Err(ValidationError::new(
+                    "native",
+                    "is only for native creatives",
+                ))
+            }
+        };
         Ok(NewCreative {
             kind: self.kind,
             sku,
@@ -282,6 +302,7 @@ impl CreativeInput {
             click_url,
             width,
             height,
+            native,
         })
     }
 }

@@ -17,6 +17,7 @@ mod ids;
 mod keyword;
 mod line_item;
 mod money;
+pub mod native;
 mod status;
 mod text;
 
@@ -40,6 +41,7 @@ pub use line_item::{
     PricingModel, SegmentOwners, Targeting,
 };
 pub use money::{Currency, Micros};
+pub use native::{NativeAssets, NativeLayout};
 pub use secret::Secret;
 pub use status::Status;
 

@@ -1,6 +1,8 @@
 //! From a bid request to slots, and from placed ads to bids: the OpenRTB mapping.
 
-use crate::{micros_to_cpm, Bid, BidRequest, PriceDecoder, Rates};
+use crate::{
+    micros_to_cpm, Bid, BidRequest, NativeError, NativeRequest, PriceDecoder, Rates, RequestError,
+};
 use endcap_auction::{Placed, Slot, SlotRequest};
 use endcap_core::{CreativeKind, Device};
 use std::sync::Arc;
@@ -53,6 +55,20 @@ pub struct OffsiteSlots {
     pub unknown_currency: usize,
     /// Imps that need https markup while our tracking URLs are http.
     pub insecure: usize,
+    /// The parsed native request of each native slot, by imp id.
+    pub natives: Vec<(String, Arc<NativeRequest>)>,
+    /// Native imps whose native request is malformed (not bid on), with the field.
+    pub malformed_native: Vec<RequestError>,
+}
+
+impl OffsiteSlots {
+    /// The native request of the slot (imp) `id`, if it is a native one.
+    pub fn native_for(&self, id: &str) -> Option<&NativeRequest> {
+        self.natives
+            .iter()
+            .find(|(i, _)| i == id)
+            .map(|(_, n)| n.as_ref())
+    }
 }
 
 /// One slot per banner or native imp, with its floor in marketplace micros (at least
@@ -66,7 +82,7 @@ pub fn offsite_slots(
     https_urls: bool,
 ) -> OffsiteSlots {
     let mut out = OffsiteSlots::default();
-    for imp in &req.imp {
+    for (i, imp) in req.imp.iter().enumerate() {
         if imp.secure == Some(1) && !https_urls {
             out.insecure += 1;
             continue;
@@ -88,8 +104,24 @@ pub fn offsite_slots(
                 continue;
             }
             Slot::offsite_banner(&sizes)
-        } else if imp.native.is_some() {
-            Slot::offsite_native()
+        } else if let Some(n) = &imp.native {
+            // Parsed once per imp: the auction admits only creatives that fill its required
+            // assets, and the bid answers it.
+            match NativeRequest::parse(n, &format!("imp[{i}].native.request")) {
+                Ok(native) => {
+                    let slot = Slot::offsite_native(native.layout.clone());
+                    out.natives.push((imp.id.clone(), Arc::new(native)));
+                    slot
+                }
+                Err(NativeError::Malformed(e)) => {
+                    out.malformed_native.push(e);
+                    continue;
+                }
+                Err(NativeError::Unsupported(_)) => {
+                    out.unsupported += 1;
+                    continue;
+                }
+            }
         } else {
             out.unsupported += 1;
             continue;
@@ -198,29 +230,31 @@ fn banner_markup(p: &Placed, pixel: &str, click: &str) -> String {
     )
 }
 
-fn native_markup(p: &Placed, pixel: &str, click: &str) -> String {
-    serde_json::json!({"native": {
-        "ver": "1.2",
-        "assets": [{"id": 1, "img": {"url": p.creative.image_url, "w": p.creative.width, "h": p.creative.height}}],
-        "link": {"url": click},
-        "imptrackers": [pixel],
-    }})
-    .to_string()
-}
-
 /// The bid for a placed ad at `price_micros` (in the response currency). Only the notice
-/// the exchange bills through carries `${AUCTION_PRICE}`; the others only count.
-pub fn bid_for(p: &Placed, price_micros: i64, urls: &BidUrls, exchange: &Exchange) -> Bid {
+/// the exchange bills through carries `${AUCTION_PRICE}`; the others only count. A native
+/// creative answers its slot's `native` request (Native 1.2 response); `None` when it has
+/// none or cannot fill a required asset (the auction admitted only creatives that can).
+pub fn bid_for(
+    p: &Placed,
+    price_micros: i64,
+    urls: &BidUrls,
+    exchange: &Exchange,
+    native: Option<&NativeRequest>,
+) -> Option<Bid> {
     let pixel = match exchange.billing {
         BillingNotice::Adm => urls.bill.as_str(),
         _ => urls.impression.as_str(),
     };
     let (adm, mtype) = match p.creative.kind {
-        CreativeKind::Native => (native_markup(p, pixel, &urls.click), crate::mtype::NATIVE),
+        CreativeKind::Native => (
+            native?.markup(&p.creative, &urls.click, pixel)?,
+            crate::mtype::NATIVE,
+        ),
         _ => (banner_markup(p, pixel, &urls.click), crate::mtype::BANNER),
     };
     let li = &p.candidate.line_item;
-    Bid {
+    let native = p.creative.kind == CreativeKind::Native;
+    Some(Bid {
         id: p.decision_id.to_string(),
         impid: p.slot_id.clone(),
         price: micros_to_cpm(price_micros),
@@ -233,10 +267,11 @@ pub fn bid_for(p: &Placed, price_micros: i64, urls: &BidUrls, exchange: &Exchang
         crid: p.creative.id.to_string(),
         cid: li.campaign_id.to_string(),
         adomain: vec![p.creative.click_domain()],
-        w: p.creative.width,
-        h: p.creative.height,
+        // w/h describe banner markup; a native answer's sizes are inside its assets.
+        w: p.creative.width.filter(|_| !native),
+        h: p.creative.height.filter(|_| !native),
         mtype,
-    }
+    })
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 mod bidding;
 mod consent;
 mod fx;
+mod native;
 mod price;
 
 pub use bidding::{
@@ -22,6 +23,7 @@ pub use consent::{
     PublisherRestriction, TcString, UsOptOuts, VendorSet, REQUIRED_PURPOSES,
 };
 pub use fx::Rates;
+pub use native::{NativeError, NativeRequest, Trackers, MAX_ASSETS, MAX_NATIVE_REQUEST};
 pub use price::{clearing_price, ClearPrice, HmacSha1Price, PriceDecoder, PriceError};
 
 /// A bid request.
@@ -143,7 +145,8 @@ pub struct Format {
 /// A native slot.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct Native {
-    /// The native request (a JSON string per the spec).
+    /// The native request: a JSON string per the spec, or an object (parsed by
+    /// [`NativeRequest::parse`]).
     #[serde(default)]
     pub request: serde_json::Value,
     /// Native spec version.

@@ -71,8 +71,18 @@ impl Server {
         let https_urls = cfg.public_url.starts_with("https://");
         let imps = offsite_slots(&req, &cfg.rates, min_floor, https_urls);
         // Video-only and other imp kinds we do not serve get a plain no-bid: the list has no
-        // code for them (8 is "unmatched user").
+        // code for them (8 is "unmatched user"). Native imps whose native request is
+        // malformed are not bid on; when nothing else is left, the answer says so (code 2).
+        for e in &imps.malformed_native {
+            tracing::debug!(field = %e.field, message = %e.message, "malformed native request");
+        }
         if imps.slots.is_empty() {
+            if !imps.malformed_native.is_empty() {
+                return Ok(BidAnswer::Refused {
+                    id: req.id,
+                    nbr: endcap_openrtb::nbr::INVALID_REQUEST,
+                });
+            }
             return Ok(BidAnswer::NoBid);
         }
         // A device the bot list knows: no bid, saying why (code 3).
@@ -166,12 +176,6 @@ impl Server {
                 // the (possibly shaded) bid so the take rate survives first-price clearing.
                 x.price_micros = p.ecpm_micros;
             }
-            if test {
-                // Answered, never billed nor counted as delivery.
-                self.budgets.release(p.decision_id.as_uuid());
-            } else {
-                self.log_decision(&ctx, request_id, p, &x, Arm::Served);
-            }
             let sign = |kind: TokenKind| {
                 self.keys
                     .sign(&Claims::new(kind, &x, &p.creative.click_url).offsite(
@@ -190,7 +194,20 @@ impl Server {
                 bill: format!("{base}/v1/events/bill?t={bill}&price={AUCTION_PRICE_MACRO}"),
                 loss: format!("{base}/v1/events/loss?t={}", sign(TokenKind::Loss)),
             };
-            bids.push(bid_for(p, price, &urls, exchange));
+            // A native creative answers its imp's native request. The auction admitted it
+            // because it fills every required asset; were the two checks ever to disagree,
+            // no bid rather than a broken one.
+            let Some(b) = bid_for(p, price, &urls, exchange, imps.native_for(&p.slot_id)) else {
+                self.budgets.release(p.decision_id.as_uuid());
+                continue;
+            };
+            if test {
+                // Answered, never billed nor counted as delivery.
+                self.budgets.release(p.decision_id.as_uuid());
+            } else {
+                self.log_decision(&ctx, request_id, p, &x, Arm::Served);
+            }
+            bids.push(b);
         }
         if bids.is_empty() {
             return Ok(BidAnswer::NoBid);

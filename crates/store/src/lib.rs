@@ -388,6 +388,7 @@ impl CampaignStore {
                     click_url: n.click_url,
                     width: n.width,
                     height: n.height,
+                    native: n.native,
                     review: endcap_core::Review::pending(),
                     version: 1,
                     created_at: now,

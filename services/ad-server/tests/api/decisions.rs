@@ -77,7 +77,12 @@ pub(crate) async fn seed(app: &TestApp, holdout: u8, daily_micros: i64) -> Seede
     for (w, h) in [(300, 250), (728, 90)] {
         mk_cr(banner.id, json!({"kind": "banner", "image_url": "https://cdn.example/b.png", "width": w, "height": h, "click_url": "https://acme.example/spring"})).await;
     }
-    mk_cr(banner.id, json!({"kind": "native", "image_url": "https://cdn.example/n.png", "click_url": "https://acme.example/spring"})).await;
+    mk_cr(banner.id, json!({"kind": "native", "image_url": "https://cdn.example/n.png", "width": 1200, "height": 627,
+        "click_url": "https://acme.example/spring",
+        "native": {"title": "Spring picks from Acme", "sponsored_by": "Acme",
+            "description": "Fresh produce and pantry staples, delivered from your local store",
+            "icon_url": "https://cdn.example/icon.png", "icon_width": 100, "icon_height": 100,
+            "cta_text": "Shop now", "price": "$4.99"}})).await;
     mk_cr(ghosted.id, json!({"kind": "sponsored_product", "sku": "sku-1", "click_url": "https://shop.example/p/sku-1"})).await;
     app.index.refresh().await.unwrap();
     Seeded {
@@ -687,6 +692,55 @@ fn conformance_dir() -> String {
     })
 }
 
+/// A native bid's `adm` parsed, after checking what every native answer must carry: asset
+/// ids, our signed click URL as `link.url`, and our impression pixel as an event tracker
+/// (event 1, image) or imp tracker.
+fn native_adm(bid: &Value) -> Result<Value, String> {
+    let adm: Value = serde_json::from_str(bid["adm"].as_str().ok_or("no adm")?)
+        .map_err(|e| format!("adm is not JSON: {e}"))?;
+    // Answers to pre-1.1 requests keep the old `native` root.
+    let root = adm.get("native").unwrap_or(&adm);
+    let assets = root["assets"].as_array().ok_or("no assets")?;
+    if assets.is_empty() || assets.iter().any(|a| !a["id"].is_u64()) {
+        return Err(format!("assets without ids: {adm}"));
+    }
+    let click = root["link"]["url"].as_str().unwrap_or_default();
+    if !click.contains("/v1/events/click?t=") {
+        return Err(format!("link.url is not our click URL: {adm}"));
+    }
+    let pixel = |u: &Value| {
+        u.as_str()
+            .is_some_and(|u| u.contains("/v1/events/impression?t="))
+    };
+    let tracked = root["eventtrackers"].as_array().is_some_and(|t| {
+        t.iter()
+            .any(|t| t["event"] == 1 && t["method"] == 1 && pixel(&t["url"]))
+    }) || root["imptrackers"]
+        .as_array()
+        .is_some_and(|t| t.iter().any(pixel));
+    if !tracked {
+        return Err(format!("no impression pixel: {adm}"));
+    }
+    Ok(adm)
+}
+
+/// Whether `got` has everything `want` has: objects key by key (`null`: the key is absent),
+/// arrays element by element and of the same length, `"*"` any value, the rest equal.
+fn contains(got: &Value, want: &Value) -> bool {
+    match want {
+        Value::String(s) if s == "*" => !got.is_null(),
+        Value::Object(w) => w.iter().all(|(k, v)| match (v, got.get(k)) {
+            (Value::Null, g) => g.is_none(),
+            (v, Some(g)) => contains(g, v),
+            (_, None) => false,
+        }),
+        Value::Array(w) => got
+            .as_array()
+            .is_some_and(|g| g.len() == w.len() && g.iter().zip(w).all(|(g, w)| contains(g, w))),
+        w => got == w,
+    }
+}
+
 /// Runs every file of `tests/fixtures/openrtb-edge` (see its README) and checks the answer
 /// against the file's `expect`.
 #[actix_web::test]
@@ -747,6 +801,13 @@ async fn every_edge_case_gets_its_expected_answer() {
             if let Some(m) = want.get("mtype") {
                 check(bids.iter().all(|b| &b["mtype"] == m), format!("mtype {m}"));
             }
+            for b in bids.iter().filter(|b| b["mtype"] == 4) {
+                let adm = native_adm(b);
+                check(adm.is_ok(), format!("native markup: {adm:?}"));
+                if let (Ok(adm), Some(w)) = (&adm, want.get("adm")) {
+                    check(contains(adm, w), format!("adm containing {w}"));
+                }
+            }
         }
     }
     assert!(cases >= 20, "{cases} edge cases");
@@ -798,6 +859,9 @@ async fn every_iab_example_request_gets_a_valid_answer() {
                     assert!(b["lurl"].as_str().unwrap().contains("/v1/events/loss?t="));
                     let want = if imp.get("native").is_some() { 4 } else { 1 };
                     assert_eq!(b["mtype"], want, "{name}: mtype names the markup");
+                    if want == 4 {
+                        native_adm(b).unwrap_or_else(|e| panic!("{name}: {e}"));
+                    }
                     let adm = b["adm"].as_str().unwrap();
                     assert!(
                         adm.contains("cdn.example") && adm.contains("/v1/events/click?t="),
@@ -812,6 +876,12 @@ async fn every_iab_example_request_gets_a_valid_answer() {
                 r.status == 204,
                 "{name}: video is not bid on, with no reason code (8 is unmatched user)"
             );
+        }
+        if name.contains("native") {
+            // The specification's example elides its native request's assets (`[ ... ]`),
+            // so the request is not JSON: the imp is not bid on, and with nothing else
+            // offered the answer says the request is invalid (code 2).
+            assert_eq!((r.status, &r.body["nbr"]), (200, &json!(2)), "{name}");
         }
     }
     assert!(bids >= 5, "banner and native examples get bids ({bids})");
@@ -1177,4 +1247,114 @@ async fn ghosts_count_toward_frequency_caps_like_real_ads() {
         1,
         "capped after one ghost"
     );
+}
+
+#[actix_web::test]
+async fn a_native_imp_goes_to_a_creative_that_fills_its_required_assets() {
+    let app = spawn(false).await;
+    seed(&app, 0, 100_000_000).await;
+    // A second advertiser's line item outbids the seed's native creative (2.00 CPM) with two
+    // native creatives: one without a headline, one with a headline but no price.
+    let store = CampaignStore::connect(&app.db).await.unwrap();
+    let adv = store
+        .create_advertiser(
+            "t",
+            AdvertiserInput {
+                name: "Brio".into(),
+                currency: "USD".into(),
+            }
+            .validate()
+            .unwrap(),
+            None,
+        )
+        .await
+        .unwrap()
+        .value;
+    let now = chrono::Utc::now();
+    let input: CampaignInput = serde_json::from_value(json!({"name": "brio", "status": "active",
+        "budget": {"total_micros": 1_000_000_000, "daily_micros": 100_000_000},
+        "start_at": (now - chrono::Duration::days(1)).to_rfc3339(),
+        "end_at": (now + chrono::Duration::days(30)).to_rfc3339()}))
+    .unwrap();
+    let c = store
+        .create_campaign("t", adv.id, None, |_| Ok(input.validate()?))
+        .await
+        .unwrap()
+        .value;
+    let input: LineItemInput = serde_json::from_value(json!({"name": "brio native",
+        "status": "active", "pricing": {"model": "cpm", "bid_micros": 5_000_000},
+        "targeting": {"placements": ["offsite:native"]}}))
+    .unwrap();
+    let li = store
+        .create_line_item("t", c.id, None, |c| Ok(input.validate(c)?))
+        .await
+        .unwrap()
+        .value;
+    let mut ids = Vec::new();
+    for native in [
+        json!({"sponsored_by": "Brio"}),
+        json!({"title": "Brio oat milk", "sponsored_by": "Brio"}),
+    ] {
+        let input: CreativeInput = serde_json::from_value(json!({"kind": "native",
+            "image_url": "https://cdn.example/brio.png", "width": 1200, "height": 627,
+            "click_url": "https://brio.example/oat", "native": native}))
+        .unwrap();
+        let cr = store
+            .create_creative("t", li.id, None, |li| Ok(input.validate(li)?))
+            .await
+            .unwrap()
+            .value;
+        store.approve_creative("t", &cr).await.unwrap();
+        ids.push(cr.id.to_string());
+    }
+    app.index.refresh().await.unwrap();
+    let ask = |assets: Value| {
+        json!({"id": "r", "tmax": 200, "imp": [{"id": "n",
+            "native": {"request": json!({"ver": "1.2", "assets": assets}).to_string()}}]})
+    };
+    let title = json!({"id": 1, "required": 1, "title": {"len": 90}});
+    // A required headline: never the creative without one (it would win half the time
+    // were creatives not checked against the request before the auction).
+    for _ in 0..12 {
+        let r = app
+            .send(
+                "POST",
+                "/openrtb2/bid",
+                None,
+                Some(ask(json!([title.clone()]))),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let bid = &r.body["seatbid"][0]["bid"][0];
+        assert_eq!(bid["crid"], ids[1].as_str(), "{}", r.body);
+        let adm: Value = serde_json::from_str(bid["adm"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            adm["assets"],
+            json!([{"id": 1, "title": {"text": "Brio oat milk"}}])
+        );
+    }
+    // A required price only the seed's (lower-bidding) creative carries: it wins.
+    let price = json!({"id": 2, "required": 1, "data": {"type": 6}});
+    let r = app
+        .send(
+            "POST",
+            "/openrtb2/bid",
+            None,
+            Some(ask(json!([title, price]))),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let bid = &r.body["seatbid"][0]["bid"][0];
+    assert_eq!(bid["adomain"], json!(["acme.example"]), "{}", r.body);
+    let adm: Value = serde_json::from_str(bid["adm"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        adm["assets"][1],
+        json!({"id": 2, "data": {"value": "$4.99"}})
+    );
+    // A sponsor of at most 2 characters: nobody's, so no bid.
+    let sponsor = json!({"id": 3, "required": 1, "data": {"type": 1, "len": 2}});
+    let r = app
+        .send("POST", "/openrtb2/bid", None, Some(ask(json!([sponsor]))))
+        .await;
+    assert_eq!(r.status, 204, "{}", r.body);
 }

@@ -3,7 +3,10 @@
 use super::{created, idempotency, line_items::visible_line_item, path_id};
 use crate::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
-use endcap_core::{Creative, CreativeId, CreativeInput, LineItemId, ReviewInput};
+use endcap_core::{
+    Advertiser, Creative, CreativeId, CreativeInput, CreativeKind, LineItem, LineItemId,
+    ReviewInput,
+};
 use endcap_store::{ListQuery, Page, StoreError};
 use endcap_web::{ApiError, Caller, ErrorBody, JsonBody, PageQuery};
 
@@ -24,13 +27,26 @@ pub async fn create_creative(
     let input: CreativeInput = body.parse()?;
     let idem = idempotency(&req, &caller, &body.raw)?;
     let line_item_id = path_id(&id, "line_item", LineItemId::parse)?;
+    // A native creative's "Sponsored by" defaults to its advertiser's name.
+    let sponsor = match input.kind {
+        CreativeKind::Native => {
+            let li: LineItem = state.store.get(&line_item_id.to_string()).await?;
+            let adv: Advertiser = state.store.get(&li.advertiser_id.to_string()).await?;
+            Some(adv.name)
+        }
+        _ => None,
+    };
     let cr = state
         .store
         .create_creative(&caller.actor(), line_item_id, idem.as_ref(), |li| {
             if !caller.0.can_write(li.advertiser_id) {
                 return Err(StoreError::NotFound("line_item"));
             }
-            Ok(input.validate(li)?)
+            let new = input.validate(li)?;
+            Ok(match &sponsor {
+                Some(name) => new.with_default_sponsor(name),
+                None => new,
+            })
         })
         .await?;
     Ok(created(cr))

@@ -76,6 +76,31 @@ async fn a_campaign_tree_round_trips(backend: Backend) {
         app.get(&format!("/v1/creatives/{crid}"), &key).await.body,
         cr.body
     );
+    // A native creative's sponsor defaults to the advertiser's name; one given is kept.
+    let native = |assets: serde_json::Value| {
+        json!({"kind": "native", "image_url": "https://cdn.example/n.jpg", "width": 1200,
+            "height": 627, "click_url": "https://shop.example/spring", "native": assets})
+    };
+    let n = app
+        .post(
+            &format!("/v1/line-items/{lid}/creatives"),
+            &key,
+            native(json!({"title": " Spring picks ", "cta_text": "Shop now"})),
+        )
+        .await;
+    assert_eq!(n.status, 201, "{}", n.text);
+    assert_eq!(
+        n.body["native"],
+        json!({"title": "Spring picks", "cta_text": "Shop now", "sponsored_by": "Acme Dairy"})
+    );
+    let n = app
+        .post(
+            &format!("/v1/line-items/{lid}/creatives"),
+            &key,
+            native(json!({"sponsored_by": "Acme Farms"})),
+        )
+        .await;
+    assert_eq!(n.body["native"]["sponsored_by"], "Acme Farms", "{}", n.text);
 
     let lis = app
         .get(&format!("/v1/campaigns/{cid}/line-items"), &key)

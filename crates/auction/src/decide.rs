@@ -252,6 +252,13 @@ fn candidates<'s>(
     explain: &mut Vec<Explanation>,
 ) -> Vec<Eligible<'s>> {
     let placement = req.slot.names.last().cloned().unwrap_or_default();
+    // The request's store's stock-outs (`None`: nothing known out of stock there).
+    let stock = ctx
+        .store_id
+        .as_deref()
+        .and_then(|s| deps.snapshot.stock().at(s));
+    // A creative the page may show and whose product is in stock at the store.
+    let shown = |cr: &Creative| ctx.allows(cr) && stock.is_none_or(|s| s.shows_in_stock(cr));
     let mut out = Vec::new();
     for cand in deps.snapshot.for_placements(&req.slot.names) {
         let li = &cand.line_item;
@@ -268,6 +275,9 @@ fn candidates<'s>(
             Some(Outcome::Filtered("not_in_results"))
         } else if let Some(dim) = targeting_miss(&li.targeting, &cand.sets, terms, ctx) {
             Some(Outcome::Filtered(dim))
+        } else if stock.is_some_and(|s| s.sold_out(li)) {
+            // Every product it promotes is out of stock at the shopper's store.
+            Some(Outcome::Filtered("out_of_stock"))
         } else if state.ghosted.contains(&c.id) {
             Some(Outcome::Holdout)
         } else if c.holdout_percent > 0 && ctx.holdout_key.is_none() {
@@ -281,7 +291,7 @@ fn candidates<'s>(
             None
         };
         let outcome = outcome.or_else(|| {
-            if !cand.fitting(&req.slot.kind).any(|cr| ctx.allows(cr)) {
+            if !cand.fitting(&req.slot.kind).any(|cr| shown(cr)) {
                 return Some(Outcome::NoCreative);
             }
             let Some(spent) = deps.budgets.spent(c.id, ctx.local.day) else {
@@ -315,9 +325,7 @@ fn candidates<'s>(
             (std::hash::Hasher::finish(&h) >> 11) as f64 / (1u64 << 53) as f64
         };
         let Some(creative) = cand
-            .creative_for(&req.slot.kind, &terms.relevant, rotation, |cr| {
-                ctx.allows(cr)
-            })
+            .creative_for(&req.slot.kind, &terms.relevant, rotation, shown)
             .cloned()
         else {
             continue;

@@ -123,6 +123,8 @@ pub struct Snapshot {
     any_placement: Vec<usize>,
     /// When it was built.
     pub built_at: Option<DateTime<Utc>>,
+    /// Per-store stock-outs of the SKUs its line items promote ([`Snapshot::set_stock`]).
+    stock: crate::Stock,
 }
 
 impl Snapshot {
@@ -202,6 +204,41 @@ impl Snapshot {
         ids.sort_unstable();
         ids.dedup();
         ids
+    }
+
+    /// Every SKU its line items promote or its creatives show, each once (the availability
+    /// the snapshot needs).
+    pub fn skus(&self) -> Vec<String> {
+        let mut skus: Vec<String> = self
+            .candidates
+            .iter()
+            .flat_map(|c| {
+                c.line_item
+                    .promoted_skus
+                    .iter()
+                    .chain(c.creatives.iter().filter_map(|cr| cr.sku.as_ref()))
+            })
+            .cloned()
+            .collect();
+        skus.sort_unstable();
+        skus.dedup();
+        skus
+    }
+
+    /// Takes in the stock-outs (`(sku, store_id)`) of its SKUs, built off the request path.
+    pub fn set_stock(&mut self, outs: impl IntoIterator<Item = (String, String)>) {
+        self.stock = crate::Stock::build(
+            outs,
+            self.candidates.iter().map(|c| &*c.line_item),
+            self.candidates
+                .iter()
+                .flat_map(|c| c.creatives.iter().map(|cr| &**cr)),
+        );
+    }
+
+    /// The per-store stock-outs it holds.
+    pub fn stock(&self) -> &crate::Stock {
+        &self.stock
     }
 
     /// Number of serving line items.

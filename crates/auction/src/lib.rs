@@ -18,6 +18,7 @@ mod decide;
 mod holdout;
 mod index;
 mod pacing;
+mod stock;
 
 pub use auction::{run_auction, AuctionRules, Bidder, Loss, Win};
 pub use caps::{cap_bucket, cap_tag, CapCounter, MemoryCaps, CAP_PERIODS};
@@ -27,3 +28,4 @@ pub use endcap_ctr::{CtrModel, Features, PriorCtr};
 pub use holdout::{holdout_bucket, in_holdout};
 pub use index::{category_and_ancestors, category_path, Candidate, Snapshot, TargetSets};
 pub use pacing::{pacing_allows, BudgetView, RESERVATION_TTL};
+pub use stock::{AtStore, Stock, MAX_STOCK_OUTS};

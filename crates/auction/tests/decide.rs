@@ -915,3 +915,55 @@ fn a_declared_placement_takes_only_the_creatives_it_accepts() {
     assert!(d.placed.is_empty());
     assert_eq!(outcome_of(&d, li.id), Outcome::NoCreative);
 }
+
+#[test]
+fn a_product_out_of_stock_at_the_store_is_not_advertised_there() {
+    let c = campaign(AdvertiserId::generate(), 0, 10_000_000_000);
+    let mut li = line_item(
+        &c,
+        json!({}),
+        json!({"model": "cpm", "bid_micros": 1_000_000}),
+        None,
+    );
+    li.promoted_skus = vec!["milk-1".into(), "milk-2".into()];
+    let with_sku = |sku: &str| {
+        let mut cr = creative(&li, CreativeKind::SponsoredProduct, None);
+        cr.sku = Some(sku.into());
+        cr
+    };
+    let creatives = vec![with_sku("milk-1"), with_sku("milk-2")];
+    let mut w = World::new(vec![c], vec![li.clone()], creatives);
+    // milk-1 (the product on the page) is out at store-7; milk-2 is out nowhere yet.
+    w.snap
+        .set_stock([("MILK-1".to_string(), "store-7".to_string())]);
+    let mut page = ctx("u");
+    page.skus_on_page = vec!["milk-1".into()];
+    for _ in 0..10 {
+        let d = w.decide(&page, &[slot("home", 1)]);
+        assert_eq!(
+            d.placed[0].creative.sku.as_deref(),
+            Some("milk-2"),
+            "another promoted SKU of the line item, with its creative"
+        );
+    }
+    let mut elsewhere = page.clone();
+    elsewhere.store_id = Some("store-8".into());
+    let d = w.decide(&elsewhere, &[slot("home", 1)]);
+    assert_eq!(d.placed[0].creative.sku.as_deref(), Some("milk-1"));
+    // Both out at store-7: the line item does not serve there, and says why.
+    w.snap.set_stock([
+        ("milk-1".to_string(), "store-7".to_string()),
+        ("milk-2".to_string(), "store-7".to_string()),
+    ]);
+    let d = w.decide(&page, &[slot("home", 1)]);
+    assert!(d.placed.is_empty());
+    assert_eq!(outcome_of(&d, li.id), Outcome::Filtered("out_of_stock"));
+    assert_eq!(w.decide(&elsewhere, &[slot("home", 1)]).placed.len(), 1);
+    let mut no_store = page.clone();
+    no_store.store_id = None;
+    assert_eq!(
+        w.decide(&no_store, &[slot("home", 1)]).placed.len(),
+        1,
+        "without a store, availability is unknown: in stock"
+    );
+}

@@ -420,6 +420,85 @@ pub fn parse_catalog(
     )))
 }
 
+/// One availability line of an inventory upload: `{"sku","store_id","in_stock"}` or CSV
+/// `sku,store_id,in_stock` (`in_stock` is `true`/`false`, `1`/`0` or `yes`/`no`; a first
+/// line `sku,store_id,in_stock` is a header). Returns `(sku, store_id, in_stock)`.
+pub fn parse_availability(
+    line_no: u64,
+    line: &str,
+) -> Result<Option<(String, String, bool)>, LineError> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Item {
+        sku: String,
+        store_id: String,
+        in_stock: bool,
+    }
+    let t = line.trim();
+    let bad = |field: &str, reason: String| LineError {
+        line: line_no,
+        field: Some(field.to_string()),
+        reason,
+    };
+    let item = if t.starts_with('{') {
+        serde_json::from_str::<Item>(t).map_err(|e| LineError::json(line_no, &e))?
+    } else {
+        let mut r = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(t.as_bytes());
+        let rec = r
+            .records()
+            .next()
+            .and_then(Result::ok)
+            .ok_or_else(|| LineError {
+                line: line_no,
+                field: None,
+                reason: "not a CSV row".into(),
+            })?;
+        if rec.len() != 3 {
+            return Err(LineError {
+                line: line_no,
+                field: None,
+                reason: format!(
+                    "expected 3 columns sku,store_id,in_stock, found {}",
+                    rec.len()
+                ),
+            });
+        }
+        if line_no == 1 && rec[0].eq_ignore_ascii_case("sku") {
+            return Ok(None);
+        }
+        let in_stock = match rec[2].trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => true,
+            "false" | "0" | "no" => false,
+            other => {
+                return Err(bad(
+                    "in_stock",
+                    format!("must be true or false (or 1/0, yes/no), not {other:?}"),
+                ))
+            }
+        };
+        Item {
+            sku: rec[0].to_string(),
+            store_id: rec[1].to_string(),
+            in_stock,
+        }
+    };
+    let sku = Sku::parse(&item.sku, "sku").map_err(|e| LineError::from_validation(line_no, e))?;
+    let store = item.store_id.trim();
+    if store.is_empty() || store.len() > 200 {
+        return Err(bad(
+            "store_id",
+            "must be 1 to 200 bytes (the decision request's context.store_id)".into(),
+        ));
+    }
+    Ok(Some((
+        sku.as_str().to_string(),
+        store.to_string(),
+        item.in_stock,
+    )))
+}
+
 /// Column order of receipt CSV files (one row per receipt line; rows of one receipt are
 /// consecutive). `customer_key` or `loyalty_id` may be empty; `brand`/`category` optional.
 pub const RECEIPT_CSV_HEADER: &str =
@@ -698,6 +777,30 @@ mod tests {
             "2026-11-20T09:00:00+00:00"
         );
         assert!(receipt_time("20/11/2026", Tz::UTC).is_none());
+    }
+
+    #[test]
+    fn availability_lines_read_as_json_or_csv_and_name_the_bad_field() {
+        assert_eq!(
+            parse_availability(1, "sku,store_id,in_stock").unwrap(),
+            None
+        );
+        assert_eq!(
+            parse_availability(2, "sku-1, s-7 ,false").unwrap(),
+            Some(("sku-1".into(), "s-7".into(), false))
+        );
+        assert_eq!(
+            parse_availability(3, r#"{"sku":"sku-2","store_id":"s-7","in_stock":true}"#).unwrap(),
+            Some(("sku-2".into(), "s-7".into(), true))
+        );
+        let e = parse_availability(4, "sku-1,s-7,maybe").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("in_stock"));
+        let e = parse_availability(5, "sku-1,,0").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("store_id"));
+        let e = parse_availability(6, r#"{"sku":"a","store_id":"s","in_stock":"no","x":1}"#)
+            .unwrap_err();
+        assert_eq!(e.line, 6);
+        assert!(parse_availability(7, "a,b").is_err());
     }
 
     #[test]

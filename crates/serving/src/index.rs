@@ -118,7 +118,19 @@ impl Index {
         for l in &line_items {
             known.line_items.insert(l.id, Arc::new(l.clone()));
         }
-        let snap = Snapshot::build(campaigns, line_items, creatives, chrono::Utc::now());
+        let mut snap = Snapshot::build(campaigns, line_items, creatives, chrono::Utc::now());
+        // Availability of the SKUs it promotes, bounded, so a request never reads the store.
+        let outs = self
+            .store
+            .stock_outs(&snap.skus(), endcap_auction::MAX_STOCK_OUTS + 1)
+            .await?;
+        if outs.len() > endcap_auction::MAX_STOCK_OUTS {
+            tracing::warn!(
+                max = endcap_auction::MAX_STOCK_OUTS,
+                "more stock-outs than the snapshot holds; the rest count as in stock"
+            );
+        }
+        snap.set_stock(outs);
         let n = snap.len();
         self.current.store(Arc::new(snap));
         self.known.store(Arc::new(known));

@@ -15,6 +15,7 @@ mod migrate;
 mod objects;
 mod periods;
 mod retention;
+mod stock;
 #[doc(hidden)]
 pub mod testing;
 
@@ -33,6 +34,7 @@ pub use keys::{ApiKey, ApiKeySecret};
 pub use objects::StoredObject;
 pub use periods::ClosedPeriod;
 pub use retention::{RetentionRun, StoreRetention};
+pub use stock::Availability;
 
 /// Everything that can go wrong in the store.
 #[derive(Debug, thiserror::Error)]

@@ -54,6 +54,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "segment_members_and_retention",
         sql: include_str!("../../../schemas/migrations/0008_segment_members_and_retention.sql"),
     },
+    Migration {
+        version: 10,
+        name: "stock_outs",
+        sql: include_str!("../../../schemas/migrations/0010_stock_outs.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {

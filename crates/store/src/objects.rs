@@ -198,7 +198,7 @@ pub(crate) async fn replace<T: StoredObject>(
 /// Advances the store's change sequence inside the writer's transaction. It runs before the
 /// object's own write so that every writer takes this row's lock first (one lock order, so two
 /// transactions that each write several objects cannot deadlock).
-async fn bump_change_seq(conn: &mut AnyConnection) -> Result<()> {
+pub(crate) async fn bump_change_seq(conn: &mut AnyConnection) -> Result<()> {
     sqlx::query("UPDATE store_changes SET seq = seq + 1 WHERE id = 1")
         .execute(&mut *conn)
         .await?;

@@ -441,6 +441,58 @@ async fn the_ledger_keeps_the_highest_version_and_the_catalog_upserts(s: Campaig
     assert_eq!(c["sku-1"], ("Acme".to_string(), "milk".to_string()));
 }
 
+/// The inventory upload's table: only stock-outs are kept, the last fact wins, SKUs match
+/// case-insensitively, the read is bounded, and every upload moves the change marker (so ad
+/// servers rebuild their snapshot with it).
+async fn stock_outs_keep_the_last_fact_per_sku_and_store(s: CampaignStore) {
+    use endcap_store::Availability;
+    let fact = |sku: &str, store: &str, in_stock: bool| Availability {
+        sku: sku.into(),
+        store_id: store.into(),
+        in_stock,
+    };
+    let before = s.change_marker().await.unwrap();
+    let n = s
+        .set_availability(&[
+            fact("SKU-1", "s1", false),
+            fact("sku-1", "s2", false),
+            fact("sku-2", "s1", false),
+            fact("sku-3", "s1", true),
+            fact("sku-2", "s1", true),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(n, 5);
+    assert!(s.change_marker().await.unwrap() > before);
+    let skus = ["Sku-1".to_string(), "sku-2".into(), "sku-3".into()];
+    let outs = s.stock_outs(&skus, 100).await.unwrap();
+    assert_eq!(
+        outs,
+        vec![
+            ("sku-1".to_string(), "s1".to_string()),
+            ("sku-1".into(), "s2".into())
+        ],
+        "sku-2 was back in stock in the same upload; sku-3 was never out"
+    );
+    // Out again, then back in a later upload.
+    s.set_availability(&[fact("sku-1", "s1", false), fact("sku-1", "s2", true)])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.stock_outs(&skus, 100).await.unwrap(),
+        vec![("sku-1".to_string(), "s1".to_string())]
+    );
+    s.set_availability(&[fact("sku-9", "s1", false), fact("sku-9", "s2", false)])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.stock_outs(&["sku-9".into()], 1).await.unwrap().len(),
+        1,
+        "bounded"
+    );
+    assert!(s.stock_outs(&[], 10).await.unwrap().is_empty());
+}
+
 async fn a_segment_keeps_its_owner(s: CampaignStore) {
     let a = advertiser(&s, "A").await;
     let b = advertiser(&s, "B").await;
@@ -709,6 +761,7 @@ both_backends!(
     concurrent_writers_of_one_version_cannot_both_win,
     concurrent_retries_with_one_key_create_one_object,
     the_ledger_keeps_the_highest_version_and_the_catalog_upserts,
+    stock_outs_keep_the_last_fact_per_sku_and_store,
     a_segment_keeps_its_owner,
     segment_members_are_kept_both_ways_and_bounded,
     retention_deletes_what_is_past_its_age,

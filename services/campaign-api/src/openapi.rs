@@ -32,7 +32,7 @@ impl Modify for BearerAuth {
         create_line_item, list_line_items, get_line_item, patch_line_item,
         create_creative, list_creatives, get_creative, review_creative, delete_person,
         put_segment, get_segment, put_members, delete_members,
-        upload_receipts, upload_identity_map, upload_catalog,
+        upload_receipts, upload_identity_map, upload_catalog, upload_inventory,
         delivery_report, attribution_report, explain_receipt, close_period, reverse_invalid_traffic,
     ),
 )]

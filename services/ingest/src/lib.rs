@@ -1,4 +1,4 @@
-//! `endcap-ingest`: reads a POS export, identity map or catalog file and uploads it to the
+//! `endcap-ingest`: reads a POS export, identity map, catalog or inventory file and uploads it to the
 //! campaign API in parts, mapping every refused line back to its line in the file.
 
 use endcap_ingest::LineError;
@@ -14,6 +14,8 @@ pub enum Kind {
     Identity,
     /// Catalog entries (`/v1/catalog`): NDJSON or CSV.
     Catalog,
+    /// Per-store availability (`/v1/inventory`): NDJSON or CSV `sku,store_id,in_stock`.
+    Inventory,
 }
 
 impl Kind {
@@ -22,6 +24,7 @@ impl Kind {
             Kind::Receipts => "/v1/receipts",
             Kind::Identity => "/v1/identity-map",
             Kind::Catalog => "/v1/catalog",
+            Kind::Inventory => "/v1/inventory",
         }
     }
 }

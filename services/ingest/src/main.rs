@@ -14,7 +14,7 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(
     name = "endcap-ingest",
-    about = "Upload receipts, identity maps and catalogs to Endcap"
+    about = "Upload receipts, identity maps, catalogs and inventory to Endcap"
 )]
 struct Cli {
     /// Campaign API base URL (ENDCAP_API_URL).
@@ -38,6 +38,8 @@ enum What {
     Identity { file: PathBuf },
     /// Product catalog: sku, brand, category, NDJSON or CSV.
     Catalog { file: PathBuf },
+    /// Per-store availability: sku, store_id, in_stock, NDJSON or CSV.
+    Inventory { file: PathBuf },
 }
 
 #[actix_web::main]
@@ -47,6 +49,7 @@ async fn main() -> ExitCode {
         What::Receipts { file } => (Kind::Receipts, file),
         What::Identity { file } => (Kind::Identity, file),
         What::Catalog { file } => (Kind::Catalog, file),
+        What::Inventory { file } => (Kind::Inventory, file),
     };
     let data = match std::fs::read(file) {
         Ok(d) => d,

@@ -609,3 +609,4 @@ async fn decisions_impressions_clicks_and_charges_reach_clickhouse_exactly_once(
 mod money;
 mod offsite;
 mod replicas;
+mod stock_and_caps;

@@ -96,6 +96,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(web::resource("/receipts").post(upload_receipts))
                 .service(web::resource("/identity-map").post(upload_identity_map))
                 .service(web::resource("/catalog").post(upload_catalog))
+                .service(web::resource("/inventory").post(upload_inventory))
                 .service(web::resource("/reports/delivery").get(delivery_report))
                 .service(web::resource("/reports/attribution").get(attribution_report))
                 .service(

@@ -349,3 +349,43 @@ pub async fn upload_catalog(
         .respond(&state, &caller, &request, Activity::upload("catalog"))
         .await
 }
+
+/// Upload per-store availability: `sku,store_id,in_stock` (NDJSON or CSV; admin). A SKU out
+/// of stock at a store is not advertised to shoppers there; unknown availability means in
+/// stock, and a later `in_stock: true` line lifts a stock-out.
+#[utoipa::path(post, path = "/v1/inventory", tag = "uploads",
+    request_body(content((Option<String> = "application/x-ndjson"), (Option<String> = "text/csv")),
+        description = "One `{sku, store_id, in_stock}` per line, as JSON or CSV `sku,store_id,in_stock`; an empty body stores nothing"),
+    responses((status = 403, body = ErrorBody), (status = 200, body = UploadSummary), (status = 422, body = UploadSummary)))]
+pub async fn upload_inventory(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request: RequestId,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    caller.admin()?;
+    let mut summary = UploadSummary::default();
+    let mut batches = LineBatches::new(payload);
+    loop {
+        let batch = batches.next().await?;
+        if batch.is_empty() {
+            break;
+        }
+        let mut facts = Vec::new();
+        for (n, line) in batch {
+            match endcap_ingest::parse_availability(n, &line) {
+                Ok(Some((sku, store_id, in_stock))) => facts.push(endcap_store::Availability {
+                    sku,
+                    store_id,
+                    in_stock,
+                }),
+                Ok(None) => {}
+                Err(e) => summary.reject(e),
+            }
+        }
+        summary.accepted += state.store.set_availability(&facts).await? as u64;
+    }
+    summary
+        .respond(&state, &caller, &request, Activity::upload("inventory"))
+        .await
+}

@@ -216,7 +216,12 @@ async fn a_receipt_sent_twice_counts_once_and_a_higher_version_replaces_it() {
 async fn uploads_are_for_the_retailer_only() {
     let app = spawn_app(Backend::Sqlite).await;
     let (_, adv_key) = app.advertiser("Acme").await;
-    for path in ["/v1/receipts", "/v1/identity-map", "/v1/catalog"] {
+    for path in [
+        "/v1/receipts",
+        "/v1/identity-map",
+        "/v1/catalog",
+        "/v1/inventory",
+    ] {
         assert_eq!(
             upload(&app, path, &adv_key, "application/x-ndjson", "{}")
                 .await
@@ -705,5 +710,54 @@ async fn a_deleted_person_leaves_nothing_behind() {
         (422, Some("user_key")),
         "{}",
         r.text
+    );
+}
+
+#[actix_web::test]
+async fn an_inventory_upload_stores_stock_outs_and_names_bad_lines() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let r = upload(
+        &app,
+        "/v1/inventory",
+        ADMIN_KEY,
+        "text/csv",
+        "sku,store_id,in_stock\nsku-1,s-7,false\nsku-2,s-7,0\nsku-2,s-7,yes\nsku-3,s-7,perhaps\n",
+    )
+    .await;
+    assert_eq!(
+        (
+            r.status,
+            r.body["accepted"].as_u64(),
+            r.body["rejected"].as_u64()
+        ),
+        (200, Some(3), Some(1)),
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        (&r.body["errors"][0]["line"], &r.body["errors"][0]["field"]),
+        (&json!(5), &json!("in_stock"))
+    );
+    let ndjson = upload(
+        &app,
+        "/v1/inventory",
+        ADMIN_KEY,
+        "application/x-ndjson",
+        r#"{"sku":"sku-4","store_id":"s-8","in_stock":false}"#,
+    )
+    .await;
+    assert_eq!(ndjson.body["accepted"].as_u64(), Some(1), "{}", ndjson.text);
+    let store = endcap_store::CampaignStore::connect(&app.db).await.unwrap();
+    let outs = store
+        .stock_outs(&["sku-1".into(), "sku-2".into(), "sku-4".into()], 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        outs,
+        vec![
+            ("sku-1".to_string(), "s-7".to_string()),
+            ("sku-4".into(), "s-8".into())
+        ],
+        "sku-2 came back in stock later in the same upload"
     );
 }

@@ -289,12 +289,10 @@ fn whole(s: &str, len: Option<usize>) -> Option<std::borrow::Cow<'_, str>> {
         .then_some(std::borrow::Cow::Borrowed(s))
 }
 
-/// Body text cut to at most `len` characters at a word boundary, ending in `…`; `None`
-/// when no word boundary leaves room (a cut mid-word reads as a typo).
-fn cut(s: &str, len: Option<usize>) -> Option<std::borrow::Cow<'_, str>> {
-    if let Some(w) = whole(s, len) {
-        return Some(w);
-    }
+/// Where body text too long for `len` characters is cut: the text before the last word
+/// boundary that leaves room for `…`; `None` when there is none (a cut mid-word reads as a
+/// typo). Borrowed, so checking a creative before the auction allocates nothing.
+fn cut_head(s: &str, len: Option<usize>) -> Option<&str> {
     let keep = len?.checked_sub(1)?;
     let end = s.char_indices().nth(keep).map_or(s.len(), |(i, _)| i);
     // The cut falls on a word boundary when the next character is whitespace.
@@ -304,7 +302,30 @@ fn cut(s: &str, len: Option<usize>) -> Option<std::borrow::Cow<'_, str>> {
         &s[..s[..end].rfind(char::is_whitespace)?]
     };
     let head = head.trim_end_matches(|c: char| c.is_whitespace() || ",;:-".contains(c));
-    (!head.is_empty()).then(|| std::borrow::Cow::Owned(format!("{head}…")))
+    (!head.is_empty()).then_some(head)
+}
+
+/// Body text within `len` characters: whole, or cut at a word and ending in `…`.
+fn cut(s: &str, len: Option<usize>) -> Option<std::borrow::Cow<'_, str>> {
+    match whole(s, len) {
+        Some(w) => Some(w),
+        None => cut_head(s, len).map(|head| format!("{head}…").into()),
+    }
+}
+
+/// The landing page's domain as [`Creative::click_domain`] has it, borrowed from the
+/// (normalized, so lower-case) click URL.
+fn landing_domain(click_url: &str) -> Option<&str> {
+    let rest = click_url.split_once("://")?.1;
+    let host = rest.split(['/', '?', '#']).next()?;
+    let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
+    Some(host.trim_start_matches("www.")).filter(|h| !h.is_empty())
 }
 
 /// How `c` fills one asset, `None` when it cannot. Titles, sponsors, prices, ratings, calls
@@ -358,7 +379,7 @@ pub fn fill_one<'a>(c: &'a Creative, want: &AssetWant) -> Option<Filled<'a>> {
                 DataKind::CtaText => n?.cta_text.as_deref()?.into(),
                 DataKind::DisplayUrl => match n.and_then(|n| n.display_url.as_deref()) {
                     Some(d) => d.into(),
-                    None => Some(c.click_domain()).filter(|d| !d.is_empty())?.into(),
+                    None => landing_domain(&c.click_url)?.into(),
                 },
                 DataKind::Other => return None,
             };
@@ -377,7 +398,19 @@ pub fn fills_required(c: &Creative, layout: &NativeLayout) -> bool {
             .assets
             .iter()
             .filter(|a| a.required)
-            .all(|a| fill_one(c, &a.want).is_some())
+            .all(|a| match &a.want {
+                // Runs per candidate creative: whether a description can be cut, without
+                // writing the cut text.
+                AssetWant::Data {
+                    kind: DataKind::Description,
+                    len,
+                } => c
+                    .native
+                    .as_ref()
+                    .and_then(|n| n.description.as_deref())
+                    .is_some_and(|d| whole(d, *len).is_some() || cut_head(d, *len).is_some()),
+                want => fill_one(c, want).is_some(),
+            })
 }
 
 /// The assets `c` fills, by the slot's asset ids in the slot's order: every required one
@@ -489,6 +522,21 @@ mod tests {
             }
         );
         assert_eq!(got[3].1, Filled::Data("acme.example".into()));
+        for url in [
+            "https://www.acme.example/spring",
+            "https://acme.example:8443/x?y=1",
+            "http://acme.example#top",
+            "https://acme.example?q=www.other",
+        ] {
+            let mut c = creative(NativeAssets::default());
+            c.click_url = url.into();
+            assert_eq!(
+                landing_domain(url),
+                Some(c.click_domain().as_str()),
+                "{url}"
+            );
+        }
+        assert_eq!(landing_domain("acme.example"), None);
         assert!(fills_required(&c, &layout));
         // A required video: nobody fills it.
         let mut video = layout.clone();
@@ -589,6 +637,23 @@ mod tests {
             data(DataKind::Description, 4).is_none(),
             "no word fits: refused"
         );
+        // The check before the auction agrees with the fill.
+        for len in [4, 25, 200] {
+            let layout = NativeLayout {
+                assets: vec![ask(
+                    1,
+                    true,
+                    AssetWant::Data {
+                        kind: DataKind::Description,
+                        len: Some(len),
+                    },
+                )],
+            };
+            assert_eq!(
+                fills_required(&c, &layout),
+                data(DataKind::Description, len).is_some()
+            );
+        }
         assert!(data(DataKind::Other, 100).is_none());
     }
 

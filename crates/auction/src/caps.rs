@@ -1,49 +1,148 @@
-//! Frequency caps: impressions per user per line item per hour, day or week.
+//! Frequency caps: impressions per user per line item, campaign or advertiser, per hour, day
+//! or week of the retailer's calendar.
+//!
+//! The windows are calendar buckets in the retailer's time zone (`ENDCAP_TIME_ZONE`), not
+//! rolling windows: an hour cap counts from the top of the local hour, a day cap from local
+//! midnight, a week cap from Monday 00:00 local. A user capped at 3 a day may see 3 ads
+//! before midnight and 3 more after it. (A rolling window would keep a timestamp per
+//! impression; buckets keep one counter per user, owner and period.) On the night the
+//! clocks go back, the repeated local hour shares one hour bucket.
 
-use chrono::{DateTime, Utc};
-use endcap_core::{CapPeriod, LineItemId};
+use endcap_billing::LocalTime;
+use endcap_core::{AdvertiserId, CampaignId, CapPeriod, LineItemId};
 use moka::sync::Cache;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use uuid::Uuid;
+
+/// Whose impressions a cap counts: an impression counts toward its line item, its
+/// campaign and its advertiser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CapOwner {
+    /// A line item's cap.
+    LineItem(LineItemId),
+    /// A campaign's cap (all its line items).
+    Campaign(CampaignId),
+    /// An advertiser's cap (all its campaigns).
+    Advertiser(AdvertiserId),
+}
+
+impl CapOwner {
+    /// The three owners an impression of this line item counts toward.
+    pub fn all(li: LineItemId, campaign: CampaignId, advertiser: AdvertiserId) -> [CapOwner; 3] {
+        [
+            CapOwner::LineItem(li),
+            CapOwner::Campaign(campaign),
+            CapOwner::Advertiser(advertiser),
+        ]
+    }
+
+    /// `line_item`, `campaign` or `advertiser` (the loss reason's detail).
+    pub fn level(self) -> &'static str {
+        match self {
+            CapOwner::LineItem(_) => "line_item",
+            CapOwner::Campaign(_) => "campaign",
+            CapOwner::Advertiser(_) => "advertiser",
+        }
+    }
+
+    /// The owner's id.
+    pub fn uuid(self) -> Uuid {
+        match self {
+            CapOwner::LineItem(id) => id.as_uuid(),
+            CapOwner::Campaign(id) => id.as_uuid(),
+            CapOwner::Advertiser(id) => id.as_uuid(),
+        }
+    }
+
+    /// Its prefix in counter keys (empty for line items, whose keys predate the others).
+    pub fn prefix(self) -> &'static str {
+        match self {
+            CapOwner::LineItem(_) => "",
+            CapOwner::Campaign(_) => "c",
+            CapOwner::Advertiser(_) => "a",
+        }
+    }
+}
+
+/// The current bucket of each cap period in the retailer's calendar: local hours, local
+/// days and local Monday-to-Sunday weeks, numbered from 1970-01-01.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CapBuckets {
+    hour: i64,
+    day: i64,
+    week: i64,
+}
+
+impl CapBuckets {
+    /// The buckets `local` falls in.
+    pub fn of(local: &LocalTime) -> Self {
+        let day = i64::from(local.day);
+        Self {
+            hour: day * 24 + i64::from(local.hour),
+            day,
+            // The Monday starting the week, divided by 7 (Mondays are 7 apart, so each week
+            // gets its own number).
+            week: (day - i64::from(local.weekday)).div_euclid(7),
+        }
+    }
+
+    /// The bucket of one period.
+    pub fn get(self, per: CapPeriod) -> i64 {
+        match per {
+            CapPeriod::Hour => self.hour,
+            CapPeriod::Day => self.day,
+            CapPeriod::Week => self.week,
+        }
+    }
+}
 
 /// Counts impressions for frequency caps.
 pub trait CapCounter: Send + Sync {
-    /// Impressions of the line item the user saw in the current period.
-    fn count(&self, user: &str, line_item: LineItemId, per: CapPeriod, now: DateTime<Utc>) -> u32;
-    /// Records one impression.
-    fn record(&self, user: &str, line_item: LineItemId, now: DateTime<Utc>);
+    /// Impressions toward `owner` the user saw in the current `per` bucket.
+    fn count(&self, user: &str, owner: CapOwner, per: CapPeriod, at: CapBuckets) -> u32;
+    /// Records one impression toward each owner, in every period.
+    fn record(&self, user: &str, owners: [CapOwner; 3], at: CapBuckets);
 }
 
-/// The period's bucket number: hours, days or weeks since the epoch (UTC).
-pub fn cap_bucket(per: CapPeriod, now: DateTime<Utc>) -> i64 {
-    let secs = now.timestamp();
-    match per {
-        CapPeriod::Hour => secs / 3_600,
-        CapPeriod::Day => secs / 86_400,
-        CapPeriod::Week => secs / (7 * 86_400),
+/// The first of `caps` (each with its owner) the user has reached, if any.
+pub fn cap_reached(
+    counter: &dyn CapCounter,
+    user: &str,
+    caps: [(CapOwner, Option<endcap_core::FrequencyCap>); 3],
+    at: CapBuckets,
+) -> Option<CapOwner> {
+    if user.is_empty() {
+        return None;
     }
+    caps.into_iter().find_map(|(owner, cap)| {
+        let cap = cap?;
+        (counter.count(user, owner, cap.per, at) >= cap.max).then_some(owner)
+    })
 }
 
 /// Every cap period, in the order counters are kept.
 pub const CAP_PERIODS: [CapPeriod; 3] = [CapPeriod::Hour, CapPeriod::Day, CapPeriod::Week];
 
-/// A period's short tag in counter keys.
+/// A period's short tag in counter keys. Weeks are tagged 3: the UTC weeks counted before
+/// caps followed the retailer's calendar were tagged 2 and began on Thursdays, so their
+/// counters are never read as local weeks.
 pub fn cap_tag(per: CapPeriod) -> u8 {
     match per {
         CapPeriod::Hour => 0,
         CapPeriod::Day => 1,
-        CapPeriod::Week => 2,
+        CapPeriod::Week => 3,
     }
 }
 
-/// In-process counters (one replica's view), expiring after a week.
+/// In-process counters (one replica's view), expiring after eight days.
 pub struct MemoryCaps {
-    counts: Cache<(String, LineItemId, u8, i64), Arc<AtomicU32>>,
+    counts: Cache<(String, CapOwner, u8, i64), Arc<AtomicU32>>,
 }
 
 impl MemoryCaps {
-    /// Counters for up to `capacity` (user, line item, period) keys.
+    /// Counters for up to `capacity` (user, owner, period) keys.
     pub fn new(capacity: u64) -> Self {
         Self {
             counts: Cache::builder()
@@ -55,28 +154,20 @@ impl MemoryCaps {
 }
 
 impl CapCounter for MemoryCaps {
-    fn count(&self, user: &str, line_item: LineItemId, per: CapPeriod, now: DateTime<Utc>) -> u32 {
+    fn count(&self, user: &str, owner: CapOwner, per: CapPeriod, at: CapBuckets) -> u32 {
         self.counts
-            .get(&(
-                user.to_string(),
-                line_item,
-                cap_tag(per),
-                cap_bucket(per, now),
-            ))
+            .get(&(user.to_string(), owner, cap_tag(per), at.get(per)))
             .map_or(0, |c| c.load(Ordering::Relaxed))
     }
 
-    fn record(&self, user: &str, line_item: LineItemId, now: DateTime<Utc>) {
-        for per in CAP_PERIODS {
-            let key = (
-                user.to_string(),
-                line_item,
-                cap_tag(per),
-                cap_bucket(per, now),
-            );
-            self.counts
-                .get_with(key, || Arc::new(AtomicU32::new(0)))
-                .fetch_add(1, Ordering::Relaxed);
+    fn record(&self, user: &str, owners: [CapOwner; 3], at: CapBuckets) {
+        for owner in owners {
+            for per in CAP_PERIODS {
+                let key = (user.to_string(), owner, cap_tag(per), at.get(per));
+                self.counts
+                    .get_with(key, || Arc::new(AtomicU32::new(0)))
+                    .fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 }
@@ -84,24 +175,88 @@ impl CapCounter for MemoryCaps {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use chrono::{TimeZone, Utc};
+    use endcap_billing::RetailerClock;
+
+    fn owners() -> [CapOwner; 3] {
+        CapOwner::all(
+            LineItemId::generate(),
+            CampaignId::generate(),
+            AdvertiserId::generate(),
+        )
+    }
 
     #[test]
     fn counts_reset_with_the_period() {
         let caps = MemoryCaps::new(1000);
-        let li = LineItemId::generate();
+        let o = owners();
+        let utc = RetailerClock::default();
         let t = Utc.with_ymd_and_hms(2026, 11, 24, 10, 15, 0).unwrap();
-        caps.record("u", li, t);
-        caps.record("u", li, t + chrono::Duration::minutes(30));
-        assert_eq!(caps.count("u", li, CapPeriod::Hour, t), 2);
-        assert_eq!(
-            caps.count("u", li, CapPeriod::Hour, t + chrono::Duration::hours(1)),
-            0
+        let at = |t| CapBuckets::of(&utc.local(t));
+        caps.record("u", o, at(t));
+        caps.record("u", o, at(t + chrono::Duration::minutes(30)));
+        for owner in o {
+            assert_eq!(caps.count("u", owner, CapPeriod::Hour, at(t)), 2);
+        }
+        let next_hour = at(t + chrono::Duration::hours(1));
+        assert_eq!(caps.count("u", o[0], CapPeriod::Hour, next_hour), 0);
+        assert_eq!(caps.count("u", o[1], CapPeriod::Day, next_hour), 2);
+        assert_eq!(caps.count("v", o[2], CapPeriod::Day, at(t)), 0);
+        let other = CapOwner::Campaign(CampaignId::generate());
+        assert_eq!(caps.count("u", other, CapPeriod::Day, at(t)), 0);
+    }
+
+    #[test]
+    fn the_day_and_week_are_the_retailers() {
+        let ny = RetailerClock::parse("America/New_York").unwrap();
+        // 23:30 and 00:30 in New York on Sunday night into Monday (04:30 and 05:30 UTC):
+        // one UTC day, two local days and two local weeks.
+        let sun = Utc.with_ymd_and_hms(2026, 11, 30, 4, 30, 0).unwrap();
+        let mon = Utc.with_ymd_and_hms(2026, 11, 30, 5, 30, 0).unwrap();
+        let (a, b) = (
+            CapBuckets::of(&ny.local(sun)),
+            CapBuckets::of(&ny.local(mon)),
         );
-        assert_eq!(
-            caps.count("u", li, CapPeriod::Day, t + chrono::Duration::hours(1)),
-            2
+        assert_ne!(a.get(CapPeriod::Day), b.get(CapPeriod::Day));
+        assert_ne!(
+            a.get(CapPeriod::Week),
+            b.get(CapPeriod::Week),
+            "weeks start on Monday"
         );
-        assert_eq!(caps.count("v", li, CapPeriod::Day, t), 0);
+        // Monday 00:30 and the following Sunday 23:30 local share a week.
+        let next_sun = Utc.with_ymd_and_hms(2026, 12, 7, 4, 30, 0).unwrap();
+        assert_eq!(
+            b.get(CapPeriod::Week),
+            CapBuckets::of(&ny.local(next_sun)).get(CapPeriod::Week)
+        );
+        let caps = MemoryCaps::new(100);
+        let o = owners();
+        caps.record("u", o, a);
+        assert_eq!(caps.count("u", o[0], CapPeriod::Day, a), 1);
+        assert_eq!(
+            caps.count("u", o[0], CapPeriod::Day, b),
+            0,
+            "a new local day"
+        );
+    }
+
+    #[test]
+    fn the_first_cap_reached_is_named() {
+        let caps = MemoryCaps::new(100);
+        let o = owners();
+        let at = CapBuckets::of(&RetailerClock::default().local(Utc::now()));
+        let cap = |max| {
+            Some(endcap_core::FrequencyCap {
+                max,
+                per: CapPeriod::Day,
+            })
+        };
+        let set = [(o[0], cap(5)), (o[1], cap(2)), (o[2], None)];
+        caps.record("u", o, at);
+        assert_eq!(cap_reached(&caps, "u", set, at), None);
+        caps.record("u", o, at);
+        assert_eq!(cap_reached(&caps, "u", set, at), Some(o[1]));
+        assert_eq!(o[1].level(), "campaign");
+        assert_eq!(cap_reached(&caps, "", set, at), None, "no user, no caps");
     }
 }

@@ -2,8 +2,9 @@
 //! holdouts and budget reservations) -> placed ads, each convertible into an [`Exposure`].
 
 use crate::{
-    in_holdout, pacing_allows, run_auction, AuctionRules, Bidder, BudgetView, Candidate,
-    CapCounter, Context, CtrModel, Features, Loss, Slot, SlotKind, Snapshot,
+    cap_reached, in_holdout, pacing_allows, run_auction, AuctionRules, Bidder, BudgetView,
+    Candidate, CapBuckets, CapCounter, CapOwner, Context, CtrModel, Features, Loss, Slot, SlotKind,
+    Snapshot,
 };
 use endcap_billing::{Limits, NANOS_PER_MICRO};
 use endcap_core::{
@@ -115,10 +116,11 @@ pub enum Outcome {
     NoCreative,
     /// Daily or total budget spent (or held by open decisions, or not yet known).
     Budget,
-    /// Ahead of even pacing; throttled.
+    /// Today's allowance reached, or ahead of the expected-traffic line and throttled.
     Pacing,
-    /// The user reached its frequency cap.
-    FrequencyCap,
+    /// The user reached a frequency cap: the line item's, its campaign's or its
+    /// advertiser's (named: `line_item`, `campaign`, `advertiser`).
+    FrequencyCap(&'static str),
     /// The user is in the campaign's holdout group; a ghost was recorded.
     Holdout,
     /// Under the reserve price (or the minimum CPC).
@@ -259,6 +261,7 @@ fn candidates<'s>(
         .and_then(|s| deps.snapshot.stock().at(s));
     // A creative the page may show and whose product is in stock at the store.
     let shown = |cr: &Creative| ctx.allows(cr) && stock.is_none_or(|s| s.shows_in_stock(cr));
+    let buckets = CapBuckets::of(&ctx.local);
     let mut out = Vec::new();
     for cand in deps.snapshot.for_placements(&req.slot.names) {
         let li = &cand.line_item;
@@ -298,16 +301,23 @@ fn candidates<'s>(
                 return Some(Outcome::Budget);
             };
             let reserved = deps.budgets.reserved(c.id);
-            match pacing_allows(c, spent, reserved, ctx.local.day_fraction, ctx.draw) {
+            let flight = deps.snapshot.flight(c);
+            let curve = deps.snapshot.traffic();
+            match pacing_allows(c, &flight, curve, spent, reserved, &ctx.local, ctx.draw) {
                 Err("budget") => return Some(Outcome::Budget),
                 Err(_) => return Some(Outcome::Pacing),
                 Ok(()) => {}
             }
-            let capped = li.frequency_cap.is_some_and(|cap| {
-                !ctx.user_key.is_empty()
-                    && deps.caps.count(&ctx.user_key, li.id, cap.per, ctx.now) >= cap.max
-            });
-            capped.then_some(Outcome::FrequencyCap)
+            let caps = [
+                (CapOwner::LineItem(li.id), li.frequency_cap),
+                (CapOwner::Campaign(c.id), c.frequency_cap),
+                (
+                    CapOwner::Advertiser(li.advertiser_id),
+                    deps.snapshot.advertiser_cap(li.advertiser_id),
+                ),
+            ];
+            cap_reached(deps.caps, &ctx.user_key, caps, buckets)
+                .map(|owner| Outcome::FrequencyCap(owner.level()))
         });
         if let Some(o) = outcome {
             explain.push(Explanation {

@@ -125,6 +125,12 @@ pub struct Snapshot {
     pub built_at: Option<DateTime<Utc>>,
     /// Per-store stock-outs of the SKUs its line items promote ([`Snapshot::set_stock`]).
     stock: crate::Stock,
+    /// Each serving campaign's flight in the retailer's calendar ([`Snapshot::set_pacing`]).
+    flights: HashMap<CampaignId, crate::Flight>,
+    /// The expected traffic by hour of week pacing follows ([`Snapshot::set_pacing`]).
+    traffic: Arc<crate::TrafficCurve>,
+    /// Advertisers' own frequency caps ([`Snapshot::set_advertiser_caps`]).
+    advertiser_caps: HashMap<endcap_core::AdvertiserId, endcap_core::FrequencyCap>,
 }
 
 impl Snapshot {
@@ -234,6 +240,52 @@ impl Snapshot {
                 .iter()
                 .flat_map(|c| c.creatives.iter().map(|cr| &**cr)),
         );
+    }
+
+    /// Takes in the retailer's calendar (each campaign's flight in it) and the traffic curve
+    /// pacing follows; until then flights are in UTC and the curve is flat.
+    pub fn set_pacing(
+        &mut self,
+        clock: &endcap_billing::RetailerClock,
+        traffic: Arc<crate::TrafficCurve>,
+    ) {
+        self.flights = self
+            .candidates
+            .iter()
+            .map(|c| (c.campaign.id, crate::Flight::of(&c.campaign, clock)))
+            .collect();
+        self.traffic = traffic;
+    }
+
+    /// A campaign's flight in the retailer's calendar (UTC's when not set).
+    pub fn flight(&self, campaign: &Campaign) -> crate::Flight {
+        self.flights.get(&campaign.id).copied().unwrap_or_else(|| {
+            crate::Flight::of(campaign, &endcap_billing::RetailerClock::default())
+        })
+    }
+
+    /// The traffic curve pacing follows.
+    pub fn traffic(&self) -> &crate::TrafficCurve {
+        &self.traffic
+    }
+
+    /// Takes in the advertisers' frequency caps (those with one).
+    pub fn set_advertiser_caps<'a>(
+        &mut self,
+        advertisers: impl IntoIterator<Item = &'a endcap_core::Advertiser>,
+    ) {
+        self.advertiser_caps = advertisers
+            .into_iter()
+            .filter_map(|a| a.frequency_cap.map(|cap| (a.id, cap)))
+            .collect();
+    }
+
+    /// An advertiser's own frequency cap, if it has one.
+    pub fn advertiser_cap(
+        &self,
+        id: endcap_core::AdvertiserId,
+    ) -> Option<endcap_core::FrequencyCap> {
+        self.advertiser_caps.get(&id).copied()
     }
 
     /// The per-store stock-outs it holds.

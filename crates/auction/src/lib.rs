@@ -19,13 +19,15 @@ mod holdout;
 mod index;
 mod pacing;
 mod stock;
+mod traffic;
 
 pub use auction::{run_auction, AuctionRules, Bidder, Loss, Win};
-pub use caps::{cap_bucket, cap_tag, CapCounter, MemoryCaps, CAP_PERIODS};
+pub use caps::{cap_reached, cap_tag, CapBuckets, CapCounter, CapOwner, MemoryCaps, CAP_PERIODS};
 pub use context::{uniform_draw, Accepts, Context, Slot, SlotKind};
 pub use decide::{decide, Decision, Deps, Explanation, Outcome, Placed, SlotRequest};
 pub use endcap_ctr::{CtrModel, Features, PriorCtr};
 pub use holdout::{holdout_bucket, in_holdout};
 pub use index::{category_and_ancestors, category_path, Candidate, Snapshot, TargetSets};
-pub use pacing::{pacing_allows, BudgetView, RESERVATION_TTL};
+pub use pacing::{daily_allowance, pacing_allows, BudgetView, Flight, RESERVATION_TTL};
 pub use stock::{AtStore, Stock, MAX_STOCK_OUTS};
+pub use traffic::{TrafficCurve, HOURS_OF_WEEK};

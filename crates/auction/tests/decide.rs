@@ -27,6 +27,7 @@ fn campaign(adv: AdvertiserId, holdout: u8, daily: i64) -> Campaign {
         version: 1,
         created_at: now(),
         updated_at: now(),
+        frequency_cap: None,
     }
 }
 
@@ -361,13 +362,18 @@ fn spent_budgets_and_reached_caps_stop_an_item() {
     let w = World::new(vec![c, c2.clone()], vec![capped.clone(), broke.clone()], cr);
     w.budgets
         .rebuild([(c2.id, today(), 1_000_000_000)], today());
-    w.caps.record("u", capped.id, now());
+    let owners = CapOwner::all(capped.id, capped.campaign_id, capped.advertiser_id);
+    let at = CapBuckets::of(&ctx("u").local);
+    w.caps.record("u", owners, at);
     let d = w.decide(&ctx("u"), &[slot("home", 2)]);
     assert_eq!(outcome_of(&d, broke.id), Outcome::Budget);
     assert_eq!(outcome_of(&d, capped.id), Outcome::Won);
-    w.caps.record("u", capped.id, now());
+    w.caps.record("u", owners, at);
     let d = w.decide(&ctx("u"), &[slot("home", 2)]);
-    assert_eq!(outcome_of(&d, capped.id), Outcome::FrequencyCap);
+    assert_eq!(
+        outcome_of(&d, capped.id),
+        Outcome::FrequencyCap("line_item")
+    );
     assert_eq!(
         w.decide(&ctx("someone-else"), &[slot("home", 1)])
             .placed
@@ -965,5 +971,69 @@ fn a_product_out_of_stock_at_the_store_is_not_advertised_there() {
         w.decide(&no_store, &[slot("home", 1)]).placed.len(),
         1,
         "without a store, availability is unknown: in stock"
+    );
+}
+
+#[test]
+fn campaign_and_advertiser_caps_count_every_impression_below_them() {
+    let adv = AdvertiserId::generate();
+    let mut c = campaign(adv, 0, 1_000_000_000);
+    c.frequency_cap = Some(FrequencyCap {
+        max: 2,
+        per: CapPeriod::Day,
+    });
+    let a = line_item(
+        &c,
+        json!({}),
+        json!({"model": "cpm", "bid_micros": 3_000_000}),
+        None,
+    );
+    let b = line_item(
+        &c,
+        json!({}),
+        json!({"model": "cpm", "bid_micros": 2_000_000}),
+        None,
+    );
+    let other = campaign(adv, 0, 1_000_000_000);
+    let o = line_item(
+        &other,
+        json!({}),
+        json!({"model": "cpm", "bid_micros": 1_000_000}),
+        None,
+    );
+    let cr = vec![
+        creative(&a, CreativeKind::SponsoredProduct, None),
+        creative(&b, CreativeKind::SponsoredProduct, None),
+        creative(&o, CreativeKind::SponsoredProduct, None),
+    ];
+    let mut w = World::new(vec![c, other], vec![a.clone(), b.clone(), o.clone()], cr);
+    let at = CapBuckets::of(&ctx("u").local);
+    // One impression of each of the campaign's line items: the campaign's cap of 2 is
+    // reached, though neither line item has a cap of its own.
+    w.caps
+        .record("u", CapOwner::all(a.id, a.campaign_id, adv), at);
+    w.caps
+        .record("u", CapOwner::all(b.id, b.campaign_id, adv), at);
+    let d = w.decide(&ctx("u"), &[slot("home", 1)]);
+    assert_eq!(outcome_of(&d, a.id), Outcome::FrequencyCap("campaign"));
+    assert_eq!(outcome_of(&d, b.id), Outcome::FrequencyCap("campaign"));
+    assert_eq!(
+        outcome_of(&d, o.id),
+        Outcome::Won,
+        "the advertiser's other campaign"
+    );
+    // The advertiser capped at 2 a day: its other campaign stops too.
+    let advertiser: Advertiser = serde_json::from_value(json!({
+        "id": adv, "name": "a", "currency": "USD", "version": 1,
+        "created_at": now(), "updated_at": now(),
+        "frequency_cap": {"max": 2, "per": "day"}}))
+    .unwrap();
+    w.snap.set_advertiser_caps([&advertiser]);
+    let d = w.decide(&ctx("u"), &[slot("home", 1)]);
+    assert_eq!(outcome_of(&d, o.id), Outcome::FrequencyCap("advertiser"));
+    assert_eq!(
+        w.decide(&ctx("v"), &[slot("home", 1)]).placed.len(),
+        1,
+        "per user"
     );
 }

@@ -19,6 +19,9 @@ pub struct Advertiser {
     pub created_at: DateTime<Utc>,
     /// When it last changed (UTC).
     pub updated_at: DateTime<Utc>,
+    /// Per-user cap over all its campaigns' impressions, if any.
+    #[serde(default)]
+    pub frequency_cap: Option<crate::FrequencyCap>,
 }
 
 /// Body of `POST /v1/advertisers` as received.
@@ -29,6 +32,9 @@ pub struct AdvertiserInput {
     pub name: String,
     /// ISO 4217 billing currency, e.g. `USD`.
     pub currency: String,
+    /// Per-user cap over all its campaigns' impressions (`{max, per}`).
+    #[serde(default)]
+    pub frequency_cap: Option<crate::FrequencyCap>,
 }
 
 /// A validated new advertiser.
@@ -38,6 +44,8 @@ pub struct NewAdvertiser {
     pub name: String,
     /// Billing currency.
     pub currency: Currency,
+    /// Per-user cap over all its campaigns.
+    pub frequency_cap: Option<crate::FrequencyCap>,
 }
 
 impl AdvertiserInput {
@@ -46,6 +54,10 @@ impl AdvertiserInput {
         Ok(NewAdvertiser {
             name: text::name(&self.name, "name")?,
             currency: Currency::parse(self.currency.trim(), "currency")?,
+            frequency_cap: self
+                .frequency_cap
+                .map(crate::FrequencyCap::validated)
+                .transpose()?,
         })
     }
 

@@ -174,6 +174,9 @@ pub struct Campaign {
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
+    /// Per-user cap over all its line items' impressions, if any.
+    #[serde(default)]
+    pub frequency_cap: Option<crate::FrequencyCap>,
 }
 
 /// Largest holdout we allow: past it, the campaign mostly buys nothing.
@@ -264,6 +267,9 @@ pub struct CampaignInput {
     /// `draft` (default), `active` or `paused`.
     #[serde(default)]
     pub status: Option<Status>,
+    /// Per-user cap over all its line items' impressions (`{max, per}`).
+    #[serde(default)]
+    pub frequency_cap: Option<crate::FrequencyCap>,
 }
 
 /// A validated new campaign (its owner resolved by the caller).
@@ -283,6 +289,8 @@ pub struct NewCampaign {
     pub attribution: AttributionSettings,
     /// Holdout share.
     pub holdout_percent: u8,
+    /// Per-user cap over all its line items.
+    pub frequency_cap: Option<crate::FrequencyCap>,
 }
 
 impl CampaignInput {
@@ -303,6 +311,10 @@ impl CampaignInput {
             end_at: self.end_at,
             attribution,
             holdout_percent: holdout(self.holdout_percent)?,
+            frequency_cap: self
+                .frequency_cap
+                .map(crate::FrequencyCap::validated)
+                .transpose()?,
         })
     }
 }
@@ -351,6 +363,10 @@ pub struct CampaignPatch {
     pub holdout_percent: Option<i64>,
     /// New status; transitions are checked.
     pub status: Option<Status>,
+    /// New cap over all its line items; `null` removes it.
+    #[serde(default, deserialize_with = "crate::line_item::nullable")]
+    #[schema(value_type = Option<crate::FrequencyCap>, nullable)]
+    pub frequency_cap: Option<Option<crate::FrequencyCap>>,
 }
 
 impl CampaignPatch {
@@ -406,6 +422,9 @@ impl CampaignPatch {
         if let Some(s) = self.status {
             next.status = current.status.transition(s, "status")?;
         }
+        if let Some(cap) = self.frequency_cap {
+            next.frequency_cap = cap.map(crate::FrequencyCap::validated).transpose()?;
+        }
         Ok(next)
     }
 }
@@ -443,6 +462,7 @@ mod tests {
             attribution: None,
             holdout_percent: 10,
             status: None,
+            frequency_cap: None,
         }
     }
 
@@ -462,6 +482,7 @@ mod tests {
             version: 1,
             created_at: n.start_at,
             updated_at: n.start_at,
+            frequency_cap: None,
         }
     }
 
@@ -475,6 +496,7 @@ mod tests {
             attribution: None,
             holdout_percent: None,
             status: None,
+            frequency_cap: None,
         }
     }
 

@@ -201,11 +201,11 @@ impl Targeting {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CapPeriod {
-    /// Rolling hour.
+    /// The retailer's local clock hour (from the top of the hour; not rolling).
     Hour,
-    /// UTC day.
+    /// The retailer's local day (from local midnight; not rolling).
     Day,
-    /// Seven days.
+    /// The retailer's local week, Monday 00:00 to Sunday 24:00 (not rolling).
     Week,
 }
 
@@ -220,7 +220,8 @@ pub struct FrequencyCap {
 }
 
 impl FrequencyCap {
-    fn validated(self) -> Result<Self, ValidationError> {
+    /// The cap if `max` is at least 1.
+    pub(crate) fn validated(self) -> Result<Self, ValidationError> {
         if self.max == 0 {
             return Err(ValidationError::new(
                 "frequency_cap.max",
@@ -328,7 +329,7 @@ impl LineItemInput {
 }
 
 /// Distinguishes "field absent" (`None`) from "field set to null" (`Some(None)`).
-fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+pub(crate) fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,

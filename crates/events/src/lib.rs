@@ -21,6 +21,7 @@ mod schema;
 mod sink;
 mod spool;
 mod target;
+mod traffic;
 mod training;
 
 pub use attribution::{
@@ -49,6 +50,7 @@ pub use schema::apply_schema;
 pub use sink::{BatchWriter, EventSink, Sink, SinkConfig};
 pub use spool::{Spool, SpoolError};
 pub use target::{open_sink, EventTarget};
+pub use traffic::{hourly_decisions, hourly_decisions_from_log, MAX_FILE_BYTES, WEEK_HOURS};
 pub use training::{stream_training_rows, training_rows_from_log, TrainingRead};
 
 /// Errors of the event log.

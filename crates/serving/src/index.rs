@@ -3,7 +3,7 @@
 
 use arc_swap::ArcSwap;
 use endcap_auction::Snapshot;
-use endcap_core::{Campaign, CampaignId, Creative, LineItem, LineItemId, Status};
+use endcap_core::{Advertiser, Campaign, CampaignId, Creative, LineItem, LineItemId, Status};
 use endcap_store::CampaignStore;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,6 +26,10 @@ pub struct Index {
     known: ArcSwap<Known>,
     /// The store's change marker when the current snapshot was built.
     built_from: std::sync::Mutex<Option<i64>>,
+    /// The retailer's calendar, in which flights are paced.
+    clock: endcap_billing::RetailerClock,
+    /// The traffic curve the next snapshot paces with ([`Index::set_traffic`]).
+    traffic: ArcSwap<endcap_auction::TrafficCurve>,
 }
 
 impl Index {
@@ -36,7 +40,21 @@ impl Index {
             current: ArcSwap::from_pointee(Snapshot::default()),
             known: ArcSwap::from_pointee(Known::default()),
             built_from: std::sync::Mutex::new(None),
+            clock: endcap_billing::RetailerClock::default(),
+            traffic: ArcSwap::from_pointee(endcap_auction::TrafficCurve::flat()),
         }
+    }
+
+    /// The same index pacing in the retailer's calendar.
+    pub fn with_clock(mut self, clock: endcap_billing::RetailerClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Hands over a new traffic curve: the next refresh rebuilds the snapshot with it.
+    pub fn set_traffic(&self, curve: endcap_auction::TrafficCurve) {
+        self.traffic.store(Arc::new(curve));
+        *self.built_from.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     /// The snapshot to serve from.
@@ -108,6 +126,7 @@ impl Index {
         let campaigns: Vec<Campaign> = self.store.list_all(None).await?;
         let line_items: Vec<LineItem> = self.store.list_all(Some(Status::Active)).await?;
         let creatives: Vec<Creative> = self.store.list_all(None).await?;
+        let advertisers: Vec<Advertiser> = self.store.list_all(None).await?;
         let mut known = Known {
             campaigns: self.known.load().campaigns.clone(),
             line_items: self.known.load().line_items.clone(),
@@ -131,6 +150,8 @@ impl Index {
             );
         }
         snap.set_stock(outs);
+        snap.set_advertiser_caps(&advertisers);
+        snap.set_pacing(&self.clock, self.traffic.load_full());
         let n = snap.len();
         self.current.store(Arc::new(snap));
         self.known.store(Arc::new(known));

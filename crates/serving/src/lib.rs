@@ -22,6 +22,7 @@ mod onsite;
 mod restart;
 mod shared_caps;
 mod track;
+mod traffic;
 
 pub use conversion::ConversionInput;
 pub use dedup::Seen;
@@ -33,6 +34,10 @@ pub use onsite::{DecisionRequest, DecisionResponse, PageContext, PlacementReques
 pub use restart::{kind_of, LedgerReplay};
 pub use shared_caps::SharedCaps;
 pub use track::Tracked;
+pub use traffic::{
+    keep_traffic_fresh, learn_traffic, refresh_traffic, MIN_TRAFFIC_DECISIONS,
+    TRAFFIC_LOOKBACK_DAYS, TRAFFIC_REFRESH,
+};
 
 use endcap_auction::CapCounter;
 use endcap_billing::{Budgets, RetailerClock, TakeRate};

@@ -59,7 +59,11 @@ impl Server {
             let x = g.exposure(ctx);
             self.log_decision(ctx, request_id, g, &x, Arm::Ghost);
             if !ctx.user_key.is_empty() {
-                self.caps.record(&ctx.user_key, x.line_item_id, ctx.now);
+                self.caps.record(
+                    &ctx.user_key,
+                    endcap_auction::CapOwner::all(x.line_item_id, x.campaign_id, x.advertiser_id),
+                    endcap_auction::CapBuckets::of(&ctx.local),
+                );
             }
             let promoted = g.candidate.line_item.promoted_skus.clone();
             self.sink.send(Event::HoldoutExposure(AdEvent::new(

@@ -1,7 +1,8 @@
 //! Frequency caps shared between replicas through Redis, read without I/O on the hot path.
 //!
 //! Each user's counters live in one Redis hash (`endcap:cap:{user}`, field
-//! `{line item}:{period}:{bucket}`). A replica loads a user's hash once (`prefetch`, run
+//! `{owner}:{period}:{bucket}`, the owner a line item id, or `c` and a campaign id, or `a`
+//! and an advertiser id; buckets are the retailer's local hours, days and weeks). A replica loads a user's hash once (`prefetch`, run
 //! alongside the segment lookup and bounded by the same timeout), keeps it in a moka cache
 //! for a short TTL, counts its own impressions locally at once, and sends them in batched
 //! `HINCRBY`s, summed per user and field while they wait (so an outage's backlog is one
@@ -9,9 +10,8 @@
 //! be exceeded by what other replicas served within one TTL; with Redis down, caps are this
 //! replica's own counts.
 
-use chrono::{DateTime, Utc};
-use endcap_auction::{cap_bucket as bucket, cap_tag as tag, CapCounter, CAP_PERIODS as PERIODS};
-use endcap_core::{CapPeriod, LineItemId};
+use endcap_auction::{cap_tag as tag, CapBuckets, CapCounter, CapOwner, CAP_PERIODS as PERIODS};
+use endcap_core::CapPeriod;
 use endcap_redis::{CallError, RedisHandle};
 use moka::sync::Cache;
 use std::collections::HashMap;
@@ -34,8 +34,14 @@ struct UserCounts {
 
 type Counters = Arc<Mutex<UserCounts>>;
 
-fn field(li: LineItemId, per: CapPeriod, now: DateTime<Utc>) -> String {
-    format!("{li}:{}:{}", tag(per), bucket(per, now))
+fn field(owner: CapOwner, per: CapPeriod, at: CapBuckets) -> String {
+    format!(
+        "{}{}:{}:{}",
+        owner.prefix(),
+        owner.uuid(),
+        tag(per),
+        at.get(per)
+    )
 }
 
 fn key(user: &str) -> String {
@@ -175,27 +181,29 @@ impl SharedCaps {
 }
 
 impl CapCounter for SharedCaps {
-    fn count(&self, user: &str, line_item: LineItemId, per: CapPeriod, now: DateTime<Utc>) -> u32 {
+    fn count(&self, user: &str, owner: CapOwner, per: CapPeriod, at: CapBuckets) -> u32 {
         self.users
             .get(user)
             .and_then(|c| {
                 c.lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .counts
-                    .get(&field(line_item, per, now))
+                    .get(&field(owner, per, at))
                     .copied()
             })
             .unwrap_or(0)
     }
 
-    fn record(&self, user: &str, line_item: LineItemId, now: DateTime<Utc>) {
+    fn record(&self, user: &str, owners: [CapOwner; 3], at: CapBuckets) {
         let counters = self.users.get_with(user.to_string(), Counters::default);
         let mut c = counters.lock().unwrap_or_else(|p| p.into_inner());
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        for per in PERIODS {
-            let f = field(line_item, per, now);
-            *c.counts.entry(f.clone()).or_insert(0) += 1;
-            self.add_pending(&mut pending, (user.to_string(), f), 1);
+        for owner in owners {
+            for per in PERIODS {
+                let f = field(owner, per, at);
+                *c.counts.entry(f.clone()).or_insert(0) += 1;
+                self.add_pending(&mut pending, (user.to_string(), f), 1);
+            }
         }
     }
 }
@@ -207,26 +215,32 @@ mod tests {
     #[test]
     fn the_backlog_is_one_sum_per_counter_and_bounded() {
         let caps = SharedCaps::new(1_000, Duration::from_secs(60));
-        let (li, now) = (LineItemId::generate(), Utc::now());
+        let owners = CapOwner::all(
+            endcap_core::LineItemId::generate(),
+            endcap_core::CampaignId::generate(),
+            endcap_core::AdvertiserId::generate(),
+        );
+        let now =
+            CapBuckets::of(&endcap_billing::RetailerClock::default().local(chrono::Utc::now()));
         for _ in 0..5 {
-            caps.record("u", li, now);
+            caps.record("u", owners, now);
         }
         assert_eq!(
             caps.pending(),
-            PERIODS.len(),
-            "five impressions, one entry per period"
+            PERIODS.len() * 3,
+            "five impressions, one entry per owner and period"
         );
-        let users = MAX_PENDING / PERIODS.len() + 10;
+        let users = MAX_PENDING / (PERIODS.len() * 3) + 10;
         for i in 0..users {
-            caps.record(&format!("user-{i}"), li, now);
+            caps.record(&format!("user-{i}"), owners, now);
         }
         assert_eq!(caps.pending(), MAX_PENDING);
         assert!(caps.dropped() > 0);
         // Existing counters still add up when the backlog is full.
-        caps.record("u", li, now);
+        caps.record("u", owners, now);
         let pending = caps.pending.lock().unwrap_or_else(|p| p.into_inner());
         assert_eq!(
-            pending[&("u".to_string(), field(li, CapPeriod::Day, now))],
+            pending[&("u".to_string(), field(owners[1], CapPeriod::Day, now))],
             6
         );
     }

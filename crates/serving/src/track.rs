@@ -312,7 +312,11 @@ impl Server {
             self.budgets.release(id);
         }
         if !x.user_key.is_empty() && !c.test {
-            self.caps.record(&x.user_key, x.line_item_id, now);
+            self.caps.record(
+                &x.user_key,
+                endcap_auction::CapOwner::all(x.line_item_id, x.campaign_id, x.advertiser_id),
+                endcap_auction::CapBuckets::of(&self.config.clock.local(now)),
+            );
         }
         if !c.test {
             self.model.record(x, now.timestamp_millis(), false);
@@ -487,7 +491,11 @@ impl Server {
                 .await
         {
             if !x.user_key.is_empty() {
-                self.caps.record(&x.user_key, x.line_item_id, now);
+                self.caps.record(
+                    &x.user_key,
+                    endcap_auction::CapOwner::all(x.line_item_id, x.campaign_id, x.advertiser_id),
+                    endcap_auction::CapBuckets::of(&self.config.clock.local(now)),
+                );
             }
             self.model.record(x, now.timestamp_millis(), false);
             self.log_ad(TokenKind::Impression, x, now, billable);

@@ -30,6 +30,7 @@ fn campaign_input() -> CampaignInput {
         attribution: None,
         holdout_percent: 5,
         status: None,
+        frequency_cap: None,
     }
 }
 
@@ -39,6 +40,7 @@ async fn advertiser(s: &CampaignStore, name: &str) -> Advertiser {
         AdvertiserInput {
             name: name.into(),
             currency: "USD".into(),
+            frequency_cap: None,
         }
         .validate()
         .unwrap(),
@@ -66,6 +68,7 @@ fn patch(version: i64) -> CampaignPatch {
         attribution: None,
         holdout_percent: None,
         status: None,
+        frequency_cap: None,
     }
 }
 

@@ -135,7 +135,10 @@ impl Application {
         let store = CampaignStore::connect(&settings.common.database)
             .await
             .context("failed to open the campaign store")?;
-        let index = Arc::new(Index::new(store.clone()));
+        let index = Arc::new(Index::new(store.clone()).with_clock(settings.clock));
+        // Pacing's traffic curve from the decision log before the first request (the flat
+        // line if it cannot be read), then hourly.
+        endcap_serving::refresh_traffic(&index, &settings.events).await;
         match index.refresh().await {
             Ok(n) => tracing::info!(line_items = n, "index built"),
             Err(e) => {
@@ -201,6 +204,10 @@ impl Application {
             settings.model_reload,
         ));
         tasks.spawn(index.clone().keep_fresh(settings.index_refresh));
+        tasks.spawn(endcap_serving::keep_traffic_fresh(
+            index.clone(),
+            settings.events.clone(),
+        ));
         if let Some((shared, r)) = &shared_caps {
             tasks.spawn(shared.clone().run(r.clone(), Duration::from_secs(1)));
         }

@@ -345,6 +345,7 @@ async fn lift_on_clickhouse_is_the_engines_lift_on_the_same_world() {
             NewAdvertiser {
                 name: "Acme".into(),
                 currency: Currency::parse("USD", "currency").unwrap(),
+                frequency_cap: None,
             },
             None,
         )
@@ -365,6 +366,7 @@ async fn lift_on_clickhouse_is_the_engines_lift_on_the_same_world() {
                 end_at: start + chrono::Duration::days(14),
                 attribution: AttributionSettings::default(),
                 holdout_percent: 20,
+                frequency_cap: None,
             })
         })
         .await

@@ -231,6 +231,7 @@ async fn seed_demo(store: &CampaignStore, key: &str) -> anyhow::Result<()> {
             let new = AdvertiserInput {
                 name: DEMO_ADVERTISER.into(),
                 currency: "USD".into(),
+                frequency_cap: None,
             }
             .validate()?;
             store

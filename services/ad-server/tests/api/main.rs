@@ -265,6 +265,7 @@ async fn acme(store: &CampaignStore) -> endcap_core::Advertiser {
     let new = endcap_core::AdvertiserInput {
         name: "Acme".into(),
         currency: "USD".into(),
+        frequency_cap: None,
     }
     .validate()
     .unwrap();

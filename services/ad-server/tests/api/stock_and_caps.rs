@@ -124,3 +124,90 @@ async fn a_product_out_of_stock_at_the_shoppers_store_is_not_advertised_there() 
         .await;
     assert_eq!(sku_shown(&r), json!("sku-a"), "{}", r.body);
 }
+
+#[actix_web::test]
+async fn a_campaign_cap_counts_the_impressions_of_all_its_line_items() {
+    let app = spawn(false).await;
+    let (c, first) = seed_pdp(&app, &["sku-a"]).await;
+    let store = CampaignStore::connect(&app.db).await.unwrap();
+    let input: LineItemInput = serde_json::from_value(json!({
+        "name": "second", "status": "active", "promoted_skus": ["sku-b"],
+        "pricing": {"model": "cpm", "bid_micros": 4_000_000},
+        "targeting": {"placements": ["pdp"]}}))
+    .unwrap();
+    let second = store
+        .create_line_item("t", c.id, None, |c| Ok(input.validate(c)?))
+        .await
+        .unwrap()
+        .value;
+    let cr: CreativeInput = serde_json::from_value(json!({"kind": "sponsored_product",
+        "sku": "sku-b", "click_url": "https://shop.example/p/sku-b"}))
+    .unwrap();
+    let cr = store
+        .create_creative("t", second.id, None, |li| Ok(cr.validate(li)?))
+        .await
+        .unwrap()
+        .value;
+    store.approve_creative("t", &cr).await.unwrap();
+    // One ad of the campaign a day per user, whichever line item shows it.
+    let patch: CampaignPatch = serde_json::from_value(
+        json!({"version": c.version, "frequency_cap": {"max": 1, "per": "day"}}),
+    )
+    .unwrap();
+    store
+        .update_campaign("t", c.id, c.version, |cur| Ok(patch.apply(cur)?))
+        .await
+        .unwrap();
+    app.index.refresh().await.unwrap();
+    let ask = |user: &str| json!({"user_key": user, "placements": [{"id": "pdp"}]});
+    let user = "1".repeat(64);
+    let r = app
+        .send("POST", "/v1/decisions", None, Some(ask(&user)))
+        .await;
+    let ad = &r.body["placements"][0]["ads"][0];
+    assert_eq!(
+        ad["line_item_id"],
+        first.id.to_string(),
+        "the higher bid: {}",
+        r.body
+    );
+    // The ad is shown: its impression counts toward the line item, campaign and advertiser.
+    let mut shown = app
+        .client
+        .get(ad["impression_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shown.status().as_u16(), 204, "{:?}", shown.body().await);
+    let r = app
+        .send(
+            "POST",
+            "/v1/decisions?debug=1",
+            Some(ADMIN),
+            Some(ask(&user)),
+        )
+        .await;
+    assert_eq!(r.body["placements"][0]["ads"], json!([]), "{}", r.body);
+    for li in [first.id, second.id] {
+        let why = r.body["debug"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["line_item_id"] == li.to_string())
+            .map(|e| (e["outcome"].clone(), e["detail"].clone()));
+        assert_eq!(
+            why,
+            Some((json!("frequency_cap"), json!("campaign"))),
+            "{}",
+            r.body
+        );
+    }
+    let r = app
+        .send("POST", "/v1/decisions", None, Some(ask(&"2".repeat(64))))
+        .await;
+    assert_eq!(
+        r.body["placements"][0]["ads"][0]["line_item_id"],
+        first.id.to_string(),
+        "caps are per user"
+    );
+}

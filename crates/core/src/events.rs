@@ -51,6 +51,21 @@ impl HashedKey {
         Self(hex::encode(mac.finalize().into_bytes()))
     }
 
+    /// The key of an external id (an OpenRTB `user.eids` entry: UID2's `uidapi.com`,
+    /// RampID's `liveramp.com`, ...): HMAC-SHA256(salt, source, id), the source lower-cased.
+    /// The identity-map upload stores it and the ad server computes it from bid requests, so
+    /// both use the ad server's user-key salt (`ENDCAP_USER_KEY_SALT`).
+    pub fn external_id(salt: &str, source: &str, id: &str) -> Self {
+        Self::hash_raw(
+            salt,
+            &format!(
+                "eid\u{1f}{}\u{1f}{}",
+                source.trim().to_ascii_lowercase(),
+                id.trim()
+            ),
+        )
+    }
+
     /// The hex digest.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -182,6 +197,16 @@ impl Receipt {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn external_ids_are_keyed_by_source_and_salt() {
+        let k = HashedKey::external_id("salt", "uidapi.com", "A4A...=");
+        assert_eq!(k, HashedKey::external_id("salt", " UIDAPI.com", "A4A...="));
+        assert_ne!(k, HashedKey::external_id("salt", "liveramp.com", "A4A...="));
+        assert_ne!(k, HashedKey::external_id("other", "uidapi.com", "A4A...="));
+        assert_ne!(k, HashedKey::hash_raw("salt", "A4A...="));
+        assert!(HashedKey::parse(k.as_str(), "k").is_ok());
+    }
 
     #[test]
     fn hashed_keys_must_be_sha256_hex() {

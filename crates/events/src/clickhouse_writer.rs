@@ -187,6 +187,70 @@ impl From<&crate::AdEvent> for AdRow {
     }
 }
 
+/// A row of `custom_events`.
+#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
+pub struct CustomEventRow {
+    /// Event id (derived from the decision id and the name).
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub event_id: Uuid,
+    /// The decision that placed the ad.
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub decision_id: Uuid,
+    /// The event's name.
+    pub name: String,
+    /// Arrival, seconds since the epoch.
+    pub ts: u32,
+    /// Arrival, milliseconds since the epoch.
+    pub ts_ms: u64,
+    /// Decision time, seconds since the epoch (the partition key: a replay collapses).
+    pub decision_ts: u32,
+    /// Hashed user key.
+    pub user_key: String,
+    /// Advertiser.
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub advertiser_id: Uuid,
+    /// Campaign.
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub campaign_id: Uuid,
+    /// Line item.
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub line_item_id: Uuid,
+    /// Creative.
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub creative_id: Uuid,
+    /// `onsite` or `offsite`.
+    pub channel: String,
+    /// Placement.
+    pub placement: String,
+    /// Position in the slot.
+    pub position: u16,
+    /// SKU shown ("" when none).
+    pub sku: String,
+}
+
+impl From<&crate::CustomEvent> for CustomEventRow {
+    fn from(e: &crate::CustomEvent) -> Self {
+        let x = &e.exposure;
+        CustomEventRow {
+            event_id: e.event_id,
+            decision_id: x.decision_id.as_uuid(),
+            name: e.name.clone(),
+            ts: secs(e.ts_ms),
+            ts_ms: e.ts_ms.max(0) as u64,
+            decision_ts: secs(x.decided_at_ms),
+            user_key: x.user_key.clone(),
+            advertiser_id: x.advertiser_id.as_uuid(),
+            campaign_id: x.campaign_id.as_uuid(),
+            line_item_id: x.line_item_id.as_uuid(),
+            creative_id: x.creative_id.as_uuid(),
+            channel: x.channel.as_str().into(),
+            placement: x.placement.clone(),
+            position: x.position,
+            sku: x.sku.clone().unwrap_or_default(),
+        }
+    }
+}
+
 /// A row of `decisions`.
 #[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
 pub struct DecisionRow {
@@ -521,7 +585,8 @@ impl BatchWriter for ClickHouseWriter {
             Vec::new(),
             Vec::new(),
         );
-        let (mut dec, mut chg, mut heads) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut dec, mut chg, mut heads, mut custom) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for e in batch {
             match e {
                 Event::Impression(a) => imp.push(AdRow::from(a)),
@@ -529,6 +594,7 @@ impl BatchWriter for ClickHouseWriter {
                 Event::HoldoutExposure(a) => hold.push(AdRow::from(a)),
                 Event::Decision(d) => dec.push(DecisionRow::from(d.as_ref())),
                 Event::Charge(c) => chg.push(ChargeRow::from(c)),
+                Event::Custom(c) => custom.push(CustomEventRow::from(c)),
                 Event::Conversion(c) => conv.push(ConversionRow {
                     event_id: c.event_id,
                     ts: secs(c.ts_ms),
@@ -575,6 +641,7 @@ impl BatchWriter for ClickHouseWriter {
         self.insert(Table::IdentityMap, ids).await?;
         self.insert(Table::Decisions, dec).await?;
         self.insert(Table::Charges, chg).await?;
+        self.insert(Table::CustomEvents, custom).await?;
         Ok(())
     }
 }

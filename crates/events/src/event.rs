@@ -37,6 +37,21 @@ impl AdEvent {
     }
 }
 
+/// A custom event of a placed ad (add to cart, view-through, or another configured name),
+/// from its signed URL: logged, never charged. One per decision and name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomEvent {
+    /// Its id, derived from the decision id and the name (the dedup key: a replay collapses).
+    pub event_id: Uuid,
+    /// The event's name (`add_to_cart`, ...).
+    pub name: String,
+    /// When it arrived, ms since the epoch (UTC).
+    pub ts_ms: i64,
+    /// The ad and the decision that placed it.
+    #[serde(flatten)]
+    pub exposure: Exposure,
+}
+
 /// Which arm of a decision a decision-log row records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -322,6 +337,8 @@ pub enum Event {
     Decision(Box<DecisionRecord>),
     /// A charge-ledger row.
     Charge(ChargeRecord),
+    /// A custom event of a placed ad.
+    Custom(CustomEvent),
 }
 
 /// The tables events land in.
@@ -345,11 +362,13 @@ pub enum Table {
     Decisions,
     /// `charges`
     Charges,
+    /// `custom_events`
+    CustomEvents,
 }
 
 impl Table {
     /// Every table, in a fixed order.
-    pub const ALL: [Table; 9] = [
+    pub const ALL: [Table; 10] = [
         Table::Impressions,
         Table::Clicks,
         Table::ExposureHoldouts,
@@ -359,6 +378,7 @@ impl Table {
         Table::IdentityMap,
         Table::Decisions,
         Table::Charges,
+        Table::CustomEvents,
     ];
 
     /// The table's name.
@@ -373,6 +393,7 @@ impl Table {
             Table::IdentityMap => "identity_map",
             Table::Decisions => "decisions",
             Table::Charges => "charges",
+            Table::CustomEvents => "custom_events",
         }
     }
 }
@@ -390,6 +411,7 @@ impl Event {
             Event::Identity(_) => Table::IdentityMap,
             Event::Decision(_) => Table::Decisions,
             Event::Charge(_) => Table::Charges,
+            Event::Custom(_) => Table::CustomEvents,
         }
     }
 
@@ -403,6 +425,7 @@ impl Event {
             Event::Identity(l) => l.ts_ms,
             Event::Decision(d) => d.exposure.decided_at_ms,
             Event::Charge(c) => c.ts_ms,
+            Event::Custom(c) => c.ts_ms,
         }
     }
 }

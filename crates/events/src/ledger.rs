@@ -67,6 +67,30 @@ pub async fn recent_ad_events(
         .collect())
 }
 
+#[derive(Row, Deserialize)]
+struct EventIdRow {
+    #[serde(with = "clickhouse::serde::uuid")]
+    event_id: Uuid,
+    ts_ms: u64,
+}
+
+/// (event id, ms) of the custom events that arrived since `since_ms` (their dedup keys).
+pub async fn recent_custom_events(
+    config: &ClickHouseConfig,
+    since_ms: i64,
+) -> Result<Vec<(Uuid, i64)>, EventError> {
+    let rows: Vec<EventIdRow> = config
+        .client()
+        .query("SELECT DISTINCT event_id, ts_ms FROM custom_events WHERE ts_ms >= ?")
+        .bind(since_ms.max(0) as u64)
+        .fetch_all()
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.event_id, r.ts_ms as i64))
+        .collect())
+}
+
 /// (decision id, source, ms) of every charge recorded since `since_ms`: the events still
 /// inside their token's lifetime, to remember as seen.
 pub async fn recent_charges(

@@ -1,7 +1,7 @@
 //! Endcap's event log.
 //!
 //! Everything Endcap measures (impressions, clicks, holdout ghost impressions, online
-//! conversions, receipt lines, identity links) enters as an [`Event`] through an [`EventSink`].
+//! conversions, custom events of placed ads, receipt lines, identity links) enters as an [`Event`] through an [`EventSink`].
 //! The sink never blocks its caller: events are queued, batched by size and time, and written
 //! by a [`BatchWriter`] — ClickHouse in production, append-only local files by default. A
 //! batch the writer refuses goes to a durable, checksummed on-disk [`Spool`] and is replayed
@@ -31,15 +31,17 @@ pub use attribution::{
     RunRow,
 };
 pub use clickhouse_writer::{
-    AdRow, ChargeRow, ClickHouseConfig, ClickHouseWriter, ConversionRow, DecisionRow, IdentityRow,
-    ReceiptHeaderRow, ReceiptRow,
+    AdRow, ChargeRow, ClickHouseConfig, ClickHouseWriter, ConversionRow, CustomEventRow,
+    DecisionRow, IdentityRow, ReceiptHeaderRow, ReceiptRow,
 };
 pub use event::{
-    AdEvent, Arm, ChargeReason, ChargeRecord, ChargeSource, ConversionEvent, DecisionRecord, Event,
-    IdentityLink, ReceiptHeaderEvent, ReceiptLineEvent, Table,
+    AdEvent, Arm, ChargeReason, ChargeRecord, ChargeSource, ConversionEvent, CustomEvent,
+    DecisionRecord, Event, IdentityLink, ReceiptHeaderEvent, ReceiptLineEvent, Table,
 };
 pub use file_writer::{read_table, rewrite_table, FileWriter};
-pub use ledger::{billable_spend, recent_ad_events, recent_charges, reversals_for};
+pub use ledger::{
+    billable_spend, recent_ad_events, recent_charges, recent_custom_events, reversals_for,
+};
 pub use metrics::SinkMetrics;
 pub use privacy::{delete_people, delete_people_from_files, rows_of_people};
 pub use retention::{

@@ -57,6 +57,11 @@ pub const FIXED: &[Retention] = &[
         "incrementality of campaigns up to a year long",
     ),
     by_partition(
+        "custom_events",
+        BEHAVIOUR_DAYS,
+        "as impressions and clicks: delivery and attribution of the same ads",
+    ),
+    by_partition(
         "conversions",
         BEHAVIOUR_DAYS,
         "attribution lookback and year-over-year",

@@ -26,6 +26,10 @@ const MIGRATIONS: &[Migration] = &[
         version: 4,
         sql: include_str!("../../../schemas/clickhouse/0004_explored.sql"),
     },
+    Migration {
+        version: 5,
+        sql: include_str!("../../../schemas/clickhouse/0005_custom_events.sql"),
+    },
 ];
 
 #[derive(Row, Deserialize)]

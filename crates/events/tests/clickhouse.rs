@@ -79,7 +79,7 @@ async fn credentials_in_the_url_reach_the_server() {
 #[tokio::test]
 async fn every_table_round_trips() {
     let cfg = fresh_db(&shared_url());
-    assert_eq!(apply_schema(&cfg).await.unwrap(), vec![1, 2, 3, 4]);
+    assert_eq!(apply_schema(&cfg).await.unwrap(), vec![1, 2, 3, 4, 5]);
     assert!(apply_schema(&cfg).await.unwrap().is_empty(), "applied once");
     let imp = ad(1);
     let clk = ad(2);
@@ -115,6 +115,12 @@ async fn every_table_round_trips() {
         customer_key: "c".into(),
         ts_ms: now_ms(),
     };
+    let custom = CustomEvent {
+        event_id: Uuid::now_v7(),
+        name: "add_to_cart".into(),
+        ts_ms: now_ms(),
+        exposure: ad(4).exposure,
+    };
     let w = ClickHouseWriter::new(&cfg);
     w.write(&[
         Event::Impression(imp.clone()),
@@ -123,6 +129,8 @@ async fn every_table_round_trips() {
         Event::Conversion(conv.clone()),
         Event::ReceiptLine(rec.clone()),
         Event::Identity(id.clone()),
+        Event::Custom(custom.clone()),
+        Event::Custom(custom.clone()),
     ])
     .await
     .unwrap();
@@ -186,6 +194,28 @@ async fn every_table_round_trips() {
     assert_eq!(
         (&rows[0].user_key, &rows[0].customer_key),
         (&id.user_key, &id.customer_key)
+    );
+    let rows: Vec<CustomEventRow> = c
+        .query("SELECT ?fields FROM custom_events FINAL")
+        .fetch_all()
+        .await
+        .unwrap();
+    assert_eq!(
+        rows,
+        vec![CustomEventRow::from(&custom)],
+        "a copy collapses"
+    );
+    assert_eq!(
+        (
+            rows[0].decision_id,
+            rows[0].name.as_str(),
+            rows[0].ts_ms as i64
+        ),
+        (
+            custom.exposure.decision_id.as_uuid(),
+            "add_to_cart",
+            custom.ts_ms
+        )
     );
 }
 

@@ -321,38 +321,95 @@ pub fn receipt_events(r: &Receipt, catalog: &HashMap<String, (String, String)>) 
         .collect()
 }
 
-/// One identity link: `{"user_key", "customer_key" | "loyalty_id"}` or CSV `user_key,customer_key`.
+/// Longest external id (`external_id`) taken; UID2 tokens and RampIDs are far shorter.
+pub const MAX_EXTERNAL_ID_BYTES: usize = 512;
+
+/// Whether `source` may name an external id's source: a domain as OpenRTB `user.eids[].source`
+/// carries it (`uidapi.com`), 1-100 letters, digits, `.` and `-`.
+pub fn valid_eid_source(source: &str) -> bool {
+    (1..=100).contains(&source.len())
+        && source
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        && source.contains('.')
+}
+
+/// One identity link: `{"user_key", "customer_key" | "loyalty_id"}`, or an external id
+/// `{"source", "external_id", "customer_key" | "loyalty_id"}` (an OpenRTB eid source such as
+/// `uidapi.com` and the id as bid requests carry it: keyed on arrival with `user_salt`, the
+/// ad server's ENDCAP_USER_KEY_SALT, see [`HashedKey::external_id`], never stored raw).
+/// CSV: `user_key,customer_key`, or `user_key,customer_key,source,external_id` with an
+/// empty `user_key` for external ids.
 pub fn parse_identity(
     line_no: u64,
     line: &str,
     salt: Option<&str>,
+    user_salt: &str,
 ) -> Result<Option<IdentityLink>, LineError> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Link {
-        user_key: String,
+        #[serde(default)]
+        user_key: Option<String>,
         #[serde(default)]
         customer_key: Option<String>,
         #[serde(default)]
         loyalty_id: Option<String>,
+        #[serde(default)]
+        source: Option<String>,
+        #[serde(default)]
+        external_id: Option<String>,
     }
     let t = line.trim();
     let link = if t.starts_with('{') {
         serde_json::from_str::<Link>(t).map_err(|e| LineError::json(line_no, &e))?
     } else {
-        let mut cols = t.split(',').map(|c| c.trim().trim_matches('"'));
-        let (u, c) = (cols.next().unwrap_or(""), cols.next().unwrap_or(""));
-        if line_no == 1 && u.eq_ignore_ascii_case("user_key") {
+        let cols: Vec<&str> = t.split(',').map(|c| c.trim().trim_matches('"')).collect();
+        let col = |i: usize| cols.get(i).copied().unwrap_or("");
+        if line_no == 1 && col(0).eq_ignore_ascii_case("user_key") {
             return Ok(None);
         }
+        let opt = |v: &str| (!v.is_empty()).then(|| v.to_string());
         Link {
-            user_key: u.to_string(),
-            customer_key: Some(c.to_string()),
+            user_key: opt(col(0)),
+            customer_key: Some(col(1).to_string()),
             loyalty_id: None,
+            source: opt(col(2)),
+            external_id: opt(col(3)),
         }
     };
-    let user = HashedKey::parse(&link.user_key, "user_key")
-        .map_err(|e| LineError::from_validation(line_no, e))?;
+    let bad = |field: &str, reason: &str| {
+        LineError::from_validation(line_no, ValidationError::new(field, reason))
+    };
+    let user = match (&link.user_key, &link.source, &link.external_id) {
+        (Some(u), None, None) => {
+            HashedKey::parse(u, "user_key").map_err(|e| LineError::from_validation(line_no, e))?
+        }
+        (None, Some(source), Some(id)) => {
+            let source = source.trim().to_ascii_lowercase();
+            if !valid_eid_source(&source) {
+                return Err(bad(
+                    "source",
+                    "must be the eid source domain (uidapi.com, liveramp.com, ...)",
+                ));
+            }
+            if id.trim().is_empty() || id.len() > MAX_EXTERNAL_ID_BYTES {
+                return Err(bad("external_id", "must be 1 to 512 bytes"));
+            }
+            HashedKey::external_id(user_salt, &source, id)
+        }
+        (Some(_), _, _) => {
+            return Err(bad(
+                "source",
+                "send user_key, or source with external_id, not both",
+            ))
+        }
+        (None, Some(_), None) => return Err(bad("external_id", "is required with source")),
+        (None, None, Some(_)) => return Err(bad("source", "is required with external_id")),
+        (None, None, None) => {
+            return Err(bad("user_key", "is required (or source with external_id)"))
+        }
+    };
     let customer = customer_key(
         link.customer_key.as_deref(),
         link.loyalty_id.as_deref(),
@@ -864,5 +921,80 @@ mod tests {
         let (records, errors) = csv_receipts(b"id,amount\n1,2\n");
         assert!(records.is_empty());
         assert_eq!(errors[0].line, 1);
+    }
+
+    #[test]
+    fn identity_lines_take_a_user_key_or_an_external_id_hashed_on_arrival() {
+        let c = key('c');
+        let link = parse_identity(
+            1,
+            &format!(r#"{{"user_key":"{}","customer_key":"{c}"}}"#, key('a')),
+            None,
+            "",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(link.user_key, key('a'));
+        let eid = parse_identity(
+            2,
+            &format!(
+                r#"{{"source":"UIDapi.com","external_id":"uid2-token-1","customer_key":"{c}"}}"#
+            ),
+            None,
+            "user-salt-0123456789",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            eid.user_key,
+            HashedKey::external_id("user-salt-0123456789", "uidapi.com", "uid2-token-1").as_str()
+        );
+        assert!(!eid.user_key.contains("uid2"), "never stored raw");
+        assert_eq!(eid.customer_key, c);
+        let csv = parse_identity(
+            3,
+            &format!(",{c},uidapi.com,uid2-token-1"),
+            None,
+            "user-salt-0123456789",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(csv.user_key, eid.user_key, "CSV and JSON agree");
+        assert_eq!(
+            parse_identity(1, "user_key,customer_key,source,external_id", None, "").unwrap(),
+            None
+        );
+        for (line, field) in [
+            (
+                format!(r#"{{"source":"uidapi.com","customer_key":"{c}"}}"#),
+                "external_id",
+            ),
+            (
+                format!(r#"{{"external_id":"x","customer_key":"{c}"}}"#),
+                "source",
+            ),
+            (
+                format!(r#"{{"source":"not a domain","external_id":"x","customer_key":"{c}"}}"#),
+                "source",
+            ),
+            (
+                format!(
+                    r#"{{"user_key":"{}","source":"uidapi.com","external_id":"x","customer_key":"{c}"}}"#,
+                    key('a')
+                ),
+                "source",
+            ),
+            (
+                format!(
+                    r#"{{"source":"uidapi.com","external_id":"{}","customer_key":"{c}"}}"#,
+                    "x".repeat(513)
+                ),
+                "external_id",
+            ),
+            (format!(r#"{{"customer_key":"{c}"}}"#), "user_key"),
+        ] {
+            let e = parse_identity(4, &line, None, "").unwrap_err();
+            assert_eq!((e.line, e.field.as_deref()), (4, Some(field)), "{line}");
+        }
     }
 }

@@ -59,7 +59,7 @@ proptest! {
         if let Err(e) = parse_receipt(n, &l, Some("salt-0123456789abcdef"), chrono_tz::Tz::UTC) {
             prop_assert_eq!(e.line, n);
         }
-        if let Err(e) = parse_identity(n, &l, None) {
+        if let Err(e) = parse_identity(n, &l, None, "") {
             prop_assert_eq!(e.line, n);
         }
         if let Err(e) = parse_catalog(n, &l) {

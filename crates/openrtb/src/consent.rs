@@ -424,6 +424,62 @@ impl ConsentPolicy {
     }
 }
 
+/// The privacy signals of one call, however they arrived (a bid request's `regs` and
+/// `user.consent`, or a user-sync URL's `gdpr`, `gdpr_consent`, `us_privacy`, `gpp` and
+/// `gpp_sid` as Prebid passes them): the one rule deciding whether we may treat the user as
+/// a person is [`PrivacySignals::allow`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PrivacySignals<'a> {
+    /// 1 when GDPR applies.
+    pub gdpr: Option<u64>,
+    /// The TCF v2 consent string.
+    pub consent: Option<&'a str>,
+    /// The US Privacy string.
+    pub us_privacy: Option<&'a str>,
+    /// The GPP string.
+    pub gpp: Option<&'a str>,
+    /// GPP sections in force, as sent (`-1` or `0`: none).
+    pub gpp_sid: &'a [i64],
+}
+
+impl PrivacySignals<'_> {
+    /// Whether every signal present lets us personalise (and identify) the user:
+    /// - GDPR (`gdpr` = 1): the consent string must be a TCF v2 string granting `policy`'s
+    ///   vendor the purposes it needs ([`ConsentPolicy::allows`]); no string, an undecodable
+    ///   one or no configured vendor id means no consent.
+    /// - US Privacy: a sale opt-out (`1?Y?`) or a malformed string refuses.
+    /// - GPP: the sections in force (`gpp_sid`, or every section of `gpp` when it names
+    ///   none) must allow it ([`ConsentPolicy::gpp_allows`]); a malformed string, or sections
+    ///   in force without a string, refuses.
+    pub fn allow(&self, policy: &ConsentPolicy) -> bool {
+        if self.gdpr == Some(1)
+            && !self
+                .consent
+                .is_some_and(|c| policy.tcf_allows(c).unwrap_or(false))
+        {
+            return false;
+        }
+        let usp = self.us_privacy.filter(|u| !u.is_empty());
+        if usp.is_some_and(|u| us_privacy_opted_out(u).unwrap_or(true)) {
+            return false;
+        }
+        // An empty gpp_sid names no sections, so every section of the string is read; ids
+        // outside 1..=65535 (the `-1` of "none apply") name none.
+        let applicable: Option<Vec<u16>> = (!self.gpp_sid.is_empty()).then(|| {
+            self.gpp_sid
+                .iter()
+                .filter_map(|&s| u16::try_from(s).ok())
+                .filter(|&s| s > 0)
+                .collect()
+        });
+        match (self.gpp.filter(|g| !g.is_empty()), applicable) {
+            (None, None) => true,
+            (None, Some(ids)) => ids.is_empty(),
+            (Some(gpp), ids) => policy.gpp_allows(gpp, ids.as_deref()).unwrap_or(false),
+        }
+    }
+}
+
 /// Whether a US Privacy string (`1YYN`: version, notice given, opted out of sale, LSPA)
 /// says the user opted out of sale.
 pub fn us_privacy_opted_out(s: &str) -> Result<bool, ConsentError> {

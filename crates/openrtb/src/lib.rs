@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 mod bidding;
 mod consent;
+mod eids;
 mod fx;
 mod native;
 mod price;
@@ -19,9 +20,10 @@ pub use bidding::{
     BillingNotice, Exchange, OffsiteSlots, AUCTION_PRICE_MACRO,
 };
 pub use consent::{
-    us_opt_outs, us_privacy_opted_out, ConsentError, ConsentPolicy, GppString,
+    us_opt_outs, us_privacy_opted_out, ConsentError, ConsentPolicy, GppString, PrivacySignals,
     PublisherRestriction, TcString, UsOptOuts, VendorSet, REQUIRED_PURPOSES,
 };
+pub use eids::{Eid, EidUid, MAX_EIDS};
 pub use fx::Rates;
 pub use native::{NativeError, NativeRequest, Trackers, MAX_ASSETS, MAX_NATIVE_REQUEST};
 pub use price::{clearing_price, ClearPrice, HmacSha1Price, PriceDecoder, PriceError};
@@ -214,6 +216,9 @@ pub struct User {
     /// OpenRTB 2.5 extension (`ext.consent`).
     #[serde(default)]
     pub ext: Option<serde_json::Value>,
+    /// Extended ids (UID2, RampID, ...): see [`User::eid_pairs`].
+    #[serde(default)]
+    pub eids: Vec<Eid>,
 }
 
 /// A bid response.
@@ -317,45 +322,27 @@ impl BidRequest {
             return true;
         };
         let ext = |k: &str| r.ext.as_ref().and_then(|e| e.get(k));
-        let gdpr = r
-            .gdpr
-            .map(u64::from)
-            .or_else(|| ext("gdpr").and_then(|v| v.as_u64()));
-        if gdpr == Some(1) {
-            let consent = self.user.as_ref().and_then(|u| {
+        PrivacySignals {
+            gdpr: r
+                .gdpr
+                .map(u64::from)
+                .or_else(|| ext("gdpr").and_then(|v| v.as_u64())),
+            consent: self.user.as_ref().and_then(|u| {
                 u.consent.as_deref().or_else(|| {
                     u.ext
                         .as_ref()
                         .and_then(|e| e.get("consent"))
                         .and_then(|v| v.as_str())
                 })
-            });
-            if !consent.is_some_and(|c| policy.tcf_allows(c).unwrap_or(false)) {
-                return false;
-            }
+            }),
+            us_privacy: r
+                .us_privacy
+                .as_deref()
+                .or_else(|| ext("us_privacy").and_then(|v| v.as_str())),
+            gpp: r.gpp.as_deref(),
+            gpp_sid: &r.gpp_sid,
         }
-        let usp = r
-            .us_privacy
-            .as_deref()
-            .or_else(|| ext("us_privacy").and_then(|v| v.as_str()))
-            .filter(|u| !u.is_empty());
-        if usp.is_some_and(|u| us_privacy_opted_out(u).unwrap_or(true)) {
-            return false;
-        }
-        // An empty gpp_sid names no sections, so every section of the string is read; ids
-        // outside 1..=65535 (the `-1` of "none apply") name none.
-        let applicable: Option<Vec<u16>> = (!r.gpp_sid.is_empty()).then(|| {
-            r.gpp_sid
-                .iter()
-                .filter_map(|&s| u16::try_from(s).ok())
-                .filter(|&s| s > 0)
-                .collect()
-        });
-        match (r.gpp.as_deref().filter(|g| !g.is_empty()), applicable) {
-            (None, None) => true,
-            (None, Some(ids)) => ids.is_empty(),
-            (Some(gpp), ids) => policy.gpp_allows(gpp, ids.as_deref()).unwrap_or(false),
-        }
+        .allow(policy)
     }
 }
 

@@ -57,4 +57,43 @@ impl Identities {
             Err(_) => None,
         }
     }
+
+    /// The customer key the first of `keys` (external ids' keys, in the request's order)
+    /// that is linked belongs to: the cache first, then the store for the rest, all within
+    /// one lookup timeout; a timeout or a store fault ends the search with what was found.
+    pub async fn customer_of_any(&self, keys: &[String]) -> Option<String> {
+        let mut missing = Vec::new();
+        for k in keys {
+            match self.cache.get(k) {
+                Some(c) if !c.is_empty() => return Some(c.to_string()),
+                Some(_) => {}
+                None => missing.push(k),
+            }
+        }
+        if missing.is_empty() {
+            return None;
+        }
+        let search = async {
+            for k in missing {
+                match self.store.customer_key(k).await {
+                    Ok(found) => {
+                        let c: Arc<str> = found.unwrap_or_default().into();
+                        self.cache.insert(k.clone(), c.clone());
+                        if !c.is_empty() {
+                            return Some(c.to_string());
+                        }
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "eid lookup failed; no user from eids");
+                        return None;
+                    }
+                }
+            }
+            None
+        };
+        tokio::time::timeout(self.timeout, search)
+            .await
+            .ok()
+            .flatten()
+    }
 }

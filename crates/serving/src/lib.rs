@@ -7,11 +7,13 @@
 //! tracking URLs, write the decision log (every filled slot and every ghost) and return what
 //! the handler serializes. [`Server::impression`], [`Server::click`], [`Server::bill`] and
 //! [`Server::loss`] verify tokens, de-duplicate across replicas, charge the advertiser
-//! (clamped to the budget) and write the charge ledger. Nothing on the request path waits
+//! (clamped to the budget) and write the charge ledger; [`Server::custom_event`] logs a placed
+//! ad's custom events (add to cart, ...), once per decision and name, and never charges. Nothing on the request path waits
 //! on the event log: events are queued.
 #![warn(missing_docs)]
 
 mod conversion;
+mod custom;
 mod dedup;
 mod identity;
 mod index;
@@ -21,10 +23,12 @@ mod offsite;
 mod onsite;
 mod restart;
 mod shared_caps;
+mod sync;
 mod track;
 mod traffic;
 
 pub use conversion::ConversionInput;
+pub use custom::custom_event_id;
 pub use dedup::Seen;
 pub use identity::Identities;
 pub use index::{Index, Known};
@@ -33,6 +37,9 @@ pub use offsite::BidAnswer;
 pub use onsite::{DecisionRequest, DecisionResponse, PageContext, PlacementRequest};
 pub use restart::{kind_of, LedgerReplay};
 pub use shared_caps::SharedCaps;
+pub use sync::{
+    exchange_uid_key, ExchangeIds, SyncAnswer, SyncQuery, UID_COOKIE, UID_COOKIE_MAX_AGE_SECS,
+};
 pub use track::Tracked;
 pub use traffic::{
     keep_traffic_fresh, learn_traffic, refresh_traffic, MIN_TRAFFIC_DECISIONS,
@@ -68,6 +75,9 @@ pub enum ServeError {
     /// The campaign store did not answer: nothing was counted, the caller may retry.
     #[error("the campaign store is unavailable")]
     Unavailable(#[from] endcap_store::StoreError),
+    /// A query parameter outside what it accepts (named): a 400.
+    #[error("{0}")]
+    Parameter(endcap_core::ValidationError),
 }
 
 /// How long each kind of tracking token is accepted (and its dedup key kept).
@@ -79,6 +89,8 @@ pub struct Lifetimes {
     pub click: Duration,
     /// Billing and loss notices (default 1 day).
     pub bill: Duration,
+    /// Custom events of placed ads (default 7 days, as clicks: an add to cart may come late).
+    pub event: Duration,
 }
 
 impl Default for Lifetimes {
@@ -87,6 +99,7 @@ impl Default for Lifetimes {
             impression: Duration::from_secs(3_600),
             click: Duration::from_secs(7 * 86_400),
             bill: Duration::from_secs(86_400),
+            event: Duration::from_secs(7 * 86_400),
         }
     }
 }
@@ -98,6 +111,7 @@ impl Lifetimes {
             TokenKind::Impression => self.impression,
             TokenKind::Click => self.click,
             TokenKind::Bill | TokenKind::Loss => self.bill,
+            TokenKind::Event => self.event,
         }
     }
 }
@@ -152,6 +166,11 @@ pub struct ServeConfig {
     pub lookup_timeout: Duration,
     /// The invalid-traffic filter impressions and clicks pass before they are billed.
     pub traffic: endcap_tracking::TrafficFilter,
+    /// Names of the custom events each placed ad gets a signed URL for
+    /// (`ENDCAP_CUSTOM_EVENTS`; each passes [`endcap_tracking::valid_event_name`]).
+    pub custom_events: Vec<String>,
+    /// User-sync URLs by exchange name (`ENDCAP_EXCHANGE_SYNC_URLS`), our id in `${UID}`.
+    pub sync_urls: HashMap<String, String>,
 }
 
 /// Most segments of one user a decision reads.
@@ -167,6 +186,8 @@ pub struct Server {
     pub segments: Arc<Segments>,
     /// The identity map (the holdout unit is the shopper).
     pub identities: Identities,
+    /// Exchanges' user ids synced to ours (user sync).
+    pub exchange_ids: ExchangeIds,
     /// Spend and reservations.
     pub budgets: Arc<Budgets>,
     /// Frequency cap counters.

@@ -2,7 +2,7 @@
 
 use crate::{ServeError, Server};
 use endcap_auction::{decide, uniform_draw, Context};
-use endcap_core::{AdChannel, HashedKey};
+use endcap_core::AdChannel;
 use endcap_events::Arm;
 use endcap_openrtb::{
     bid_cpm_micros, bid_for, device_class, offsite_slots, response_currency, Bid, BidRequest,
@@ -95,14 +95,16 @@ impl Server {
         }
         // Without consent the request is served contextually: no user key, so no segments,
         // caps, holdout arm or user-level logging.
-        let user_key = req
+        // The user key: ours in `buyeruid`, or the exchange's id through the synced pairs
+        // (crate::sync; a bounded, cached lookup whose miss is "no user").
+        let user_key = match req
             .user
             .as_ref()
             .filter(|_| req.personalization_allowed(&cfg.consent))
-            .and_then(|u| u.buyeruid.as_deref())
-            .and_then(|k| HashedKey::parse(k, "user.buyeruid").ok())
-            .map(|k| k.as_str().to_string())
-            .unwrap_or_default();
+        {
+            Some(u) => self.offsite_user_key(&exchange.name, u).await,
+            None => String::new(),
+        };
         let (segments, holdout_key) = self.user_lookup(&user_key).await;
         let now = chrono::Utc::now();
         let ctx = Context {

@@ -129,6 +129,10 @@ pub struct AdView {
     creative: CreativeView,
     impression_url: String,
     click_url: String,
+    /// A signed URL per configured custom event (`add_to_cart`, ...), logged once per
+    /// decision and name by `GET /v1/events/custom`, never charged.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    event_urls: std::collections::BTreeMap<String, String>,
     /// With `include_pricing`: how the ad is charged and its clearing price.
     #[serde(skip_serializing_if = "Option::is_none")]
     pricing: Option<PriceView>,
@@ -419,6 +423,7 @@ impl Server {
                     },
                     impression_url: format!("{base}/v1/events/impression?t={imp}"),
                     click_url: format!("{base}/v1/events/click?t={clk}"),
+                    event_urls: self.event_urls(&x),
                     pricing: include_pricing.then(|| PriceView {
                         model: li.pricing.model,
                         price_micros: p.price_micros,

@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 /// Clock difference allowed between the replica that signed a token and the one reading it.
-const CLOCK_SKEW_MS: i64 = 60_000;
+pub(crate) const CLOCK_SKEW_MS: i64 = 60_000;
 
 /// What a tracking call did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

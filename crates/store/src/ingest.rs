@@ -201,6 +201,11 @@ impl CampaignStore {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+            // The exchanges' ids synced to this user (user sync) go with them.
+            sqlx::query("DELETE FROM exchange_user_ids WHERE user_key = $1")
+                .bind(u)
+                .execute(&mut *tx)
+                .await?;
         }
         for c in customer_keys {
             removed += sqlx::query("DELETE FROM identity_links WHERE customer_key = $1")

@@ -16,6 +16,7 @@ mod objects;
 mod periods;
 mod retention;
 mod stock;
+mod sync;
 #[doc(hidden)]
 pub mod testing;
 

@@ -55,6 +55,11 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../../schemas/migrations/0008_segment_members_and_retention.sql"),
     },
     Migration {
+        version: 9,
+        name: "exchange_user_ids",
+        sql: include_str!("../../../schemas/migrations/0009_exchange_user_ids.sql"),
+    },
+    Migration {
         version: 10,
         name: "stock_outs",
         sql: include_str!("../../../schemas/migrations/0010_stock_outs.sql"),

@@ -12,6 +12,9 @@ pub struct StoreRetention {
     pub identity_link_days: u32,
     /// The audit log: who changed what, kept as long as the finance records it explains.
     pub audit_days: u32,
+    /// User-sync pairs (exchange user id to our user key) not refreshed for this long:
+    /// exchanges re-sync active users within days, and a stale id names nobody we still see.
+    pub exchange_uid_days: u32,
 }
 
 impl Default for StoreRetention {
@@ -20,6 +23,7 @@ impl Default for StoreRetention {
             idempotency_days: 7,
             identity_link_days: 400,
             audit_days: 2_557,
+            exchange_uid_days: 90,
         }
     }
 }
@@ -33,6 +37,8 @@ pub struct RetentionRun {
     pub identity_links: u64,
     /// Audit entries.
     pub audit_entries: u64,
+    /// User-sync pairs.
+    pub exchange_uids: u64,
 }
 
 impl CampaignStore {
@@ -59,6 +65,11 @@ impl CampaignStore {
                 "DELETE FROM audit_log WHERE at < $1",
                 policy.audit_days,
                 &mut run.audit_entries,
+            ),
+            (
+                "DELETE FROM exchange_user_ids WHERE updated_at < $1",
+                policy.exchange_uid_days,
+                &mut run.exchange_uids,
             ),
         ] {
             *count = sqlx::query(sql)

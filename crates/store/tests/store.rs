@@ -692,6 +692,65 @@ async fn retention_deletes_what_is_past_its_age(s: CampaignStore) {
     assert!(run.audit_entries >= 3, "{run:?}");
 }
 
+async fn exchange_uids_map_to_our_user_key_and_age_out(s: CampaignStore) {
+    use endcap_store::StoreRetention;
+    let (uid, ours, mine) = ("c".repeat(64), "a".repeat(64), "b".repeat(64));
+    assert_eq!(
+        s.user_key_for_exchange_uid("adx", &uid).await.unwrap(),
+        None
+    );
+    s.upsert_exchange_uid("adx", &uid, &ours).await.unwrap();
+    assert_eq!(
+        s.user_key_for_exchange_uid("adx", &uid).await.unwrap(),
+        Some(ours.clone())
+    );
+    assert_eq!(
+        s.user_key_for_exchange_uid("other", &uid).await.unwrap(),
+        None,
+        "pairs are per exchange"
+    );
+    s.upsert_exchange_uid("adx", &uid, &mine).await.unwrap();
+    assert_eq!(
+        s.user_key_for_exchange_uid("adx", &uid).await.unwrap(),
+        Some(mine.clone()),
+        "a later sync of the same id replaces the pair"
+    );
+    let now = Utc::now();
+    let policy = StoreRetention::default();
+    assert_eq!(
+        s.enforce_retention(policy, now + Duration::days(89))
+            .await
+            .unwrap()
+            .exchange_uids,
+        0
+    );
+    assert_eq!(
+        s.enforce_retention(policy, now + Duration::days(91))
+            .await
+            .unwrap()
+            .exchange_uids,
+        1
+    );
+    assert_eq!(
+        s.user_key_for_exchange_uid("adx", &uid).await.unwrap(),
+        None
+    );
+    s.upsert_exchange_uid("adx", &uid, &mine).await.unwrap();
+    s.forget_people(
+        "test",
+        std::slice::from_ref(&mine),
+        &[],
+        serde_json::json!({}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.user_key_for_exchange_uid("adx", &uid).await.unwrap(),
+        None,
+        "a data-subject deletion forgets the synced ids"
+    );
+}
+
 /// A writer whose clock runs behind the last writer's must still be seen by the ad server's
 /// change check: the marker is the database's change sequence, not the latest timestamp.
 async fn a_change_from_a_slow_clock_is_seen(url: String) {
@@ -768,4 +827,5 @@ both_backends!(
     a_segment_keeps_its_owner,
     segment_members_are_kept_both_ways_and_bounded,
     retention_deletes_what_is_past_its_age,
+    exchange_uids_map_to_our_user_key_and_age_out,
 );

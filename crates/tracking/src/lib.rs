@@ -36,6 +36,10 @@ pub enum TokenKind {
     /// An exchange's loss notice (`/v1/events/loss`): releases a reservation, never bills.
     #[serde(rename = "l")]
     Loss,
+    /// A custom event of the placed ad (`/v1/events/custom`: add to cart, view-through, ...):
+    /// logged, never charged. The event's name is signed into the token.
+    #[serde(rename = "e")]
+    Event,
 }
 
 impl TokenKind {
@@ -46,6 +50,7 @@ impl TokenKind {
             TokenKind::Click => "click",
             TokenKind::Bill => "bill",
             TokenKind::Loss => "loss",
+            TokenKind::Event => "event",
         }
     }
 }
@@ -72,6 +77,9 @@ pub struct Claims {
     /// The ad and its decision.
     #[serde(rename = "v")]
     pub exposure: Exposure,
+    /// A custom event's name ("" for other kinds).
+    #[serde(rename = "a", default, skip_serializing_if = "String::is_empty")]
+    pub event: String,
 }
 
 impl Claims {
@@ -88,7 +96,15 @@ impl Claims {
             currency: String::new(),
             test: false,
             exposure: exposure.clone(),
+            event: String::new(),
         }
+    }
+
+    /// Claims of a custom event named `name` for an exposure.
+    pub fn custom_event(exposure: &Exposure, name: &str) -> Self {
+        let mut c = Self::new(TokenKind::Event, exposure, "");
+        c.event = name.to_string();
+        c
     }
 
     /// The same claims for an offsite bid on `exchange`, priced in `currency` ("" for the
@@ -99,6 +115,19 @@ impl Claims {
         self.test = test;
         self
     }
+}
+
+/// Longest custom event name.
+pub const MAX_EVENT_NAME_LEN: usize = 32;
+
+/// Whether `name` may name a custom event: 1-32 lower-case letters, digits and `_`, and
+/// not `impression` or `click` (those have their own endpoints and meaning).
+pub fn valid_event_name(name: &str) -> bool {
+    (1..=MAX_EVENT_NAME_LEN).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && !matches!(name, "impression" | "click")
 }
 
 /// Why a token was refused.
@@ -395,6 +424,45 @@ mod tests {
         assert!(r
             .verify(&r.sign(&imp), TokenKind::Impression, at, HOUR, 0)
             .is_ok());
+    }
+
+    #[test]
+    fn a_custom_event_token_carries_its_name_and_only_its_endpoint_takes_it() {
+        let r = ring("k1:0123456789abcdef0123");
+        let c = claims();
+        let at = c.exposure.decided_at_ms;
+        let t = r.sign(&Claims::custom_event(&c.exposure, "add_to_cart"));
+        let got = r.verify(&t, TokenKind::Event, at, HOUR, 0).unwrap();
+        assert_eq!(
+            (got.kind, got.event.as_str()),
+            (TokenKind::Event, "add_to_cart")
+        );
+        assert_eq!(
+            r.verify(&t, TokenKind::Click, at, HOUR, 0),
+            Err(TokenError::WrongKind)
+        );
+        assert_eq!(
+            r.verify(&r.sign(&c), TokenKind::Event, at, HOUR, 0),
+            Err(TokenError::WrongKind),
+            "a click token is no event token"
+        );
+    }
+
+    #[test]
+    fn event_names_are_short_snake_case_and_not_the_built_in_ones() {
+        for ok in ["add_to_cart", "view_through", "video_50"] {
+            assert!(valid_event_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "Add",
+            "add-to-cart",
+            "impression",
+            "click",
+            &"a".repeat(33),
+        ] {
+            assert!(!valid_event_name(bad), "{bad}");
+        }
     }
 
     #[test]

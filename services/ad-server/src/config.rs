@@ -35,7 +35,8 @@ pub struct Settings {
     /// Tracking token keys (ENDCAP_SIGNING_KEYS, `kid:secret[,kid:secret]`).
     pub signing_keys: KeyRing,
     /// Token lifetimes: ENDCAP_IMPRESSION_TOKEN_SECS (default 3,600), ENDCAP_CLICK_TOKEN_SECS
-    /// (604,800), ENDCAP_BILL_TOKEN_SECS (86,400). A token's dedup key lives as long.
+    /// (604,800), ENDCAP_BILL_TOKEN_SECS (86,400), ENDCAP_EVENT_TOKEN_SECS (604,800). A
+    /// token's dedup key lives as long.
     pub lifetimes: Lifetimes,
     /// Event destination.
     pub events: EventTarget,
@@ -126,6 +127,13 @@ pub struct Settings {
     /// Longest an event waits in a partial batch (ENDCAP_EVENT_FLUSH_MS, default 500; 2,000
     /// measured no better for the decision p99, see BENCHMARKS.md).
     pub event_flush: Duration,
+    /// Custom events each placed ad gets a signed URL for (ENDCAP_CUSTOM_EVENTS, comma
+    /// separated names of 1-32 `a-z0-9_`, default `add_to_cart,view_through`; `none`: none).
+    pub custom_events: Vec<String>,
+    /// User-sync URLs by exchange name (ENDCAP_EXCHANGE_SYNC_URLS, `name=URL` entries
+    /// separated by spaces; our id goes into the URL's `${UID}`): `GET /v1/usersync`
+    /// redirects there. Each name must be an exchange of ENDCAP_EXCHANGES.
+    pub sync_urls: HashMap<String, String>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -230,6 +238,12 @@ impl Settings {
                 "ENDCAP_BILL_TOKEN_SECS",
                 "bill_token_secs",
                 86_400,
+            ),
+            event: secs(
+                &mut layers,
+                "ENDCAP_EVENT_TOKEN_SECS",
+                "event_token_secs",
+                7 * 86_400,
             ),
         };
         let model_dir = layers
@@ -468,6 +482,26 @@ impl Settings {
                 .count("ENDCAP_EVENT_FLUSH_MS", "event_flush_ms")
                 .unwrap_or(500),
         );
+        let mut sync_urls = HashMap::new();
+        if let Some(raw) = layers.text(None, "ENDCAP_EXCHANGE_SYNC_URLS", "exchange_sync_urls") {
+            for entry in raw.split_whitespace() {
+                match entry.split_once('=') {
+                    Some((name, url))
+                        if exchanges.values().any(|x: &Exchange| x.name == name)
+                            && (url.starts_with("https://") || url.starts_with("http://"))
+                            && url.contains("${UID}") =>
+                    {
+                        sync_urls.insert(name.to_string(), url.to_string());
+                    }
+                    _ => layers.error(format!(
+                        "ENDCAP_EXCHANGE_SYNC_URLS / exchange_sync_urls: {:?} is not name=URL with an exchange of ENDCAP_EXCHANGES and an http(s) URL holding ${{UID}}",
+                        entry.split('=').next().unwrap_or_default()
+                    )),
+                }
+            }
+        }
+        let raw_events = layers.text(None, "ENDCAP_CUSTOM_EVENTS", "custom_events");
+        let custom_events = custom_events(&mut layers, raw_events.as_deref());
         layers.finish()?;
         let Some(signing_keys) = signing_keys else {
             return Err(vec!["ENDCAP_SIGNING_KEYS is required".into()]);
@@ -509,8 +543,31 @@ impl Settings {
             redis_timeout,
             identity_timeout,
             event_flush,
+            custom_events,
+            sync_urls,
         })
     }
+}
+
+/// The custom event names of ENDCAP_CUSTOM_EVENTS (default `add_to_cart,view_through`),
+/// each checked and listed once.
+fn custom_events(layers: &mut Layers, raw: Option<&str>) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    let raw = match raw {
+        Some("none") => "",
+        Some(r) => r,
+        None => "add_to_cart,view_through",
+    };
+    for name in pairs(raw) {
+        if !endcap_tracking::valid_event_name(name) {
+            layers.error(format!(
+                "ENDCAP_CUSTOM_EVENTS / custom_events: {name:?} is not 1-32 of a-z, 0-9 and _ (impression and click are built in)"
+            ));
+        } else if !names.iter().any(|n| n == name) {
+            names.push(name.to_string());
+        }
+    }
+    names
 }
 
 #[cfg(test)]
@@ -592,6 +649,80 @@ mod tests {
             .unwrap_err();
             assert!(
                 errs.iter().any(|e| e.contains("ENDCAP_TCF_VENDOR_ID")),
+                "{bad}: {errs:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn custom_events_default_to_add_to_cart_and_view_through_and_bad_names_are_named() {
+        let s = Settings::resolve(&Cli::default(), &env(&[KEYS]), None).unwrap();
+        assert_eq!(s.custom_events, ["add_to_cart", "view_through"]);
+        let s = Settings::resolve(
+            &Cli::default(),
+            &env(&[
+                KEYS,
+                ("ENDCAP_CUSTOM_EVENTS", "wishlist, wishlist,video_50"),
+            ]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(s.custom_events, ["wishlist", "video_50"]);
+        let s = Settings::resolve(
+            &Cli::default(),
+            &env(&[KEYS, ("ENDCAP_CUSTOM_EVENTS", "none")]),
+            None,
+        )
+        .unwrap();
+        assert!(s.custom_events.is_empty());
+        let errs = Settings::resolve(
+            &Cli::default(),
+            &env(&[KEYS, ("ENDCAP_CUSTOM_EVENTS", "Add-To-Cart,click")]),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(
+            errs.iter()
+                .filter(|e| e.contains("ENDCAP_CUSTOM_EVENTS"))
+                .count(),
+            2,
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn sync_urls_name_configured_exchanges_and_carry_the_uid_macro() {
+        let adx = ("ENDCAP_EXCHANGES", "adx:exchange-key-0123456789:burl:clear");
+        let s = Settings::resolve(
+            &Cli::default(),
+            &env(&[
+                KEYS,
+                adx,
+                (
+                    "ENDCAP_EXCHANGE_SYNC_URLS",
+                    "adx=https://sync.adx.example/m?b=endcap&u=${UID},x",
+                ),
+            ]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            s.sync_urls["adx"],
+            "https://sync.adx.example/m?b=endcap&u=${UID},x"
+        );
+        for bad in [
+            "other=https://sync.example/?u=${UID}",
+            "adx=https://sync.adx.example/no-macro",
+            "adx=javascript:alert(1)//${UID}",
+        ] {
+            let errs = Settings::resolve(
+                &Cli::default(),
+                &env(&[KEYS, adx, ("ENDCAP_EXCHANGE_SYNC_URLS", bad)]),
+                None,
+            )
+            .unwrap_err();
+            assert!(
+                errs.iter().any(|e| e.contains("ENDCAP_EXCHANGE_SYNC_URLS")),
                 "{bad}: {errs:?}"
             );
         }

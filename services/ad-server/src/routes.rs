@@ -23,6 +23,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/events/click").get(click))
         .service(web::resource("/v1/events/bill").get(bill))
         .service(web::resource("/v1/events/loss").get(loss))
+        .service(web::resource("/v1/events/custom").get(custom_event))
+        .service(web::resource("/v1/usersync").get(user_sync))
         .service(web::resource("/v1/events/conversion").post(conversion))
         .service(web::resource("/v1/decisions").post(decisions))
         .service(web::resource("/openrtb2/bid").post(openrtb_bid))
@@ -51,6 +53,9 @@ fn api_error(e: ServeError) -> ApiError {
             Some(r.field.clone()),
             r.message,
         ),
+        ServeError::Parameter(v) => {
+            ApiError::new(ErrorCode::InvalidParameter, Some(v.field), v.message)
+        }
         ServeError::Unavailable(e) => {
             tracing::warn!(error = %e, "campaign store unavailable during tracking");
             ApiError::new(
@@ -174,6 +179,81 @@ async fn loss(
 ) -> Result<HttpResponse, ApiError> {
     state.server.loss(q.0.t.as_deref()).map_err(api_error)?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// A placed ad's custom event (add to cart, ...): logged once per decision and name, never
+/// charged.
+async fn custom_event(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: ValidQuery<TrackQuery>,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .server
+        .custom_event(q.0.t.as_deref(), user_agent(&req).as_deref())
+        .await
+        .map_err(api_error)?;
+    Ok(pixel(q.0.f.as_deref()))
+}
+
+/// The value of a request cookie (actix-web's cookie feature is not built in).
+fn cookie<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    req.headers()
+        .get_all(actix_web::http::header::COOKIE)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| c.trim().strip_prefix(name)?.strip_prefix('='))
+}
+
+/// Our user id cookie: long-lived, sent on third-party requests (the exchanges' sync
+/// redirects and ad calls), never readable by scripts.
+fn uid_cookie(uid: &str) -> String {
+    format!(
+        "{}={uid}; Max-Age={}; Path=/; Secure; HttpOnly; SameSite=None",
+        endcap_serving::UID_COOKIE,
+        endcap_serving::UID_COOKIE_MAX_AGE_SECS
+    )
+}
+
+/// Query of `GET /v1/usersync`: the sync's parameters and the pixel format.
+#[derive(Debug, Deserialize)]
+pub struct SyncParams {
+    #[serde(flatten)]
+    sync: endcap_serving::SyncQuery,
+    /// `gif` answers a 1x1 GIF instead of 204 when there is nowhere to redirect.
+    f: Option<String>,
+}
+
+/// User sync: an exchange sends the browser here with its user id; we store the pair and
+/// send the browser on to the exchange's sync URL with ours.
+async fn user_sync(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: ValidQuery<SyncParams>,
+) -> Result<HttpResponse, ApiError> {
+    let answer = state
+        .server
+        .user_sync(&q.0.sync, cookie(&req, endcap_serving::UID_COOKIE))
+        .await
+        .map_err(api_error)?;
+    Ok(match answer {
+        endcap_serving::SyncAnswer::Redirect { location, uid } => HttpResponse::Found()
+            .insert_header(("Location", location))
+            .insert_header((actix_web::http::header::SET_COOKIE, uid_cookie(&uid)))
+            .insert_header(("Cache-Control", "no-store"))
+            .finish(),
+        endcap_serving::SyncAnswer::Pixel { uid } => {
+            let mut r = pixel(q.0.f.as_deref());
+            // Our ids are hex, always a valid header value.
+            if let Some(Ok(v)) =
+                uid.map(|u| actix_web::http::header::HeaderValue::from_str(&uid_cookie(&u)))
+            {
+                r.headers_mut()
+                    .insert(actix_web::http::header::SET_COOKIE, v);
+            }
+            r
+        }
+    })
 }
 
 /// `?debug=1` needs an admin key; without it the store is never asked (the hot path).

@@ -62,11 +62,12 @@ fn replay_files(settings: &Settings, replay: &mut LedgerReplay<'_>) -> anyhow::R
             replay.row(&c);
         }
     }
-    for table in [Table::Impressions, Table::Clicks] {
+    for table in [Table::Impressions, Table::Clicks, Table::CustomEvents] {
         for e in read_table(dir, table)? {
             match e {
                 Event::Impression(a) => replay.seen(a.event_id(), TokenKind::Impression, a.ts_ms),
                 Event::Click(a) => replay.seen(a.event_id(), TokenKind::Click, a.ts_ms),
+                Event::Custom(c) => replay.seen(c.event_id, TokenKind::Event, c.ts_ms),
                 _ => {}
             }
         }
@@ -85,7 +86,7 @@ async fn replay_clickhouse(
 ) -> anyhow::Result<()> {
     let cfg = endcap_events::ClickHouseConfig::from_url(url)?;
     let l = settings.lifetimes;
-    let longest = l.impression.max(l.click).max(l.bill);
+    let longest = l.impression.max(l.click).max(l.bill).max(l.event);
     let since = chrono::Utc::now().timestamp_millis() - longest.as_millis() as i64 - 120_000;
     let mut last = None;
     for _ in 0..20 {
@@ -100,10 +101,14 @@ async fn replay_clickhouse(
                 endcap_events::recent_charges(&cfg, since).await?,
                 endcap_events::recent_ad_events(&cfg, Table::Impressions, since).await?,
                 endcap_events::recent_ad_events(&cfg, Table::Clicks, since).await?,
+                endcap_events::recent_custom_events(&cfg, since).await?,
             ))
         };
         match read.await {
-            Ok((spend, seen, impressions, clicks)) => {
+            Ok((spend, seen, impressions, clicks, custom)) => {
+                for (event, ts_ms) in custom {
+                    replay.seen(event, TokenKind::Event, ts_ms);
+                }
                 for (decision, ts_ms) in impressions {
                     replay.seen(decision, TokenKind::Impression, ts_ms);
                 }
@@ -257,6 +262,8 @@ impl Application {
             site_keys: settings.site_keys.clone(),
             open_endpoints: settings.open_endpoints,
             lookup_timeout: Duration::from_millis(5),
+            custom_events: settings.custom_events.clone(),
+            sync_urls: settings.sync_urls.clone(),
             traffic: endcap_tracking::TrafficFilter::bundled(Duration::from_millis(
                 settings.min_click_ms,
             ))
@@ -273,6 +280,12 @@ impl Application {
                 index,
                 segments: Arc::new(segments),
                 identities: endcap_serving::Identities::new(
+                    store.clone(),
+                    settings.segment_cache.1,
+                    settings.segment_cache.0,
+                    settings.identity_timeout,
+                ),
+                exchange_ids: endcap_serving::ExchangeIds::new(
                     store.clone(),
                     settings.segment_cache.1,
                     settings.segment_cache.0,

@@ -41,6 +41,10 @@ pub struct Settings {
     /// Fewest customers in a lift arm before reports show its figures
     /// (ENDCAP_PRIVACY_MIN_CUSTOMERS, default 50).
     pub privacy_min_customers: u64,
+    /// The ad server's user-key salt (ENDCAP_USER_KEY_SALT, 16+ characters; unset: empty),
+    /// which keys the identity map's external ids (`source` + `external_id`) on upload the
+    /// way the ad server keys bid requests' `user.eids`.
+    pub user_key_salt: Secret,
 }
 
 /// Default key of the seeded demo advertiser; only ever used with `--seed-demo`.
@@ -87,8 +91,12 @@ impl Settings {
         let privacy_min_customers = layers
             .count("ENDCAP_PRIVACY_MIN_CUSTOMERS", "privacy_min_customers")
             .unwrap_or(endcap_reports::DEFAULT_MIN_CUSTOMERS);
+        let user_key_salt = layers
+            .secret("ENDCAP_USER_KEY_SALT", MIN_KEY_LEN, demo)
+            .unwrap_or_else(|| Secret::new(String::new()));
         layers.finish()?;
         Ok(Settings {
+            user_key_salt,
             privacy_min_customers,
             common,
             admin_key,

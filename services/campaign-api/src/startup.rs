@@ -29,6 +29,8 @@ pub struct AppState {
     pub event_dir: Option<std::path::PathBuf>,
     /// Salt for hashing raw loyalty ids (ENDCAP_CUSTOMER_KEY_SALT).
     pub customer_key_salt: Option<endcap_core::Secret>,
+    /// The ad server's user-key salt, for the identity map's external ids.
+    pub user_key_salt: endcap_core::Secret,
     /// The marketplace currency.
     pub currency: endcap_core::Currency,
     /// The retailer's time zone (date-only receipts, report days).
@@ -110,6 +112,7 @@ impl Application {
             sink,
             segments: Arc::new(segments),
             customer_key_salt: settings.customer_key_salt.clone(),
+            user_key_salt: settings.user_key_salt.clone(),
             currency: settings.currency,
             time_zone: settings.common.time_zone,
             clickhouse: match &target {

@@ -34,7 +34,8 @@ struct Cli {
 enum What {
     /// POS receipts: FILE.ndjson (one receipt per line) or FILE.csv (one row per receipt line).
     Receipts { file: PathBuf },
-    /// Identity links: user_key to customer_key (or loyalty_id), NDJSON or CSV.
+    /// Identity links: user_key, or an external id (source + external_id, e.g. UID2), to
+    /// customer_key (or loyalty_id), NDJSON or CSV.
     Identity { file: PathBuf },
     /// Product catalog: sku, brand, category, NDJSON or CSV.
     Catalog { file: PathBuf },

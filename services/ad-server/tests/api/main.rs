@@ -607,7 +607,9 @@ async fn decisions_impressions_clicks_and_charges_reach_clickhouse_exactly_once(
     assert!(rows[0].2 > 0 && rows[0].2 <= 1_000_000_000);
 }
 
+mod events;
 mod money;
 mod offsite;
 mod replicas;
 mod stock_and_caps;
+mod sync;

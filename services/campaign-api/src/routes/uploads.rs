@@ -267,10 +267,18 @@ pub async fn upload_receipts(
         .await
 }
 
-/// Upload identity links, online user key to customer key (NDJSON or CSV; admin).
+/// Upload identity links, online user key (or an external id) to customer key (NDJSON or
+/// CSV; admin).
 #[utoipa::path(post, path = "/v1/identity-map", tag = "uploads",
     request_body(content((Option<String> = "application/x-ndjson"), (Option<String> = "text/csv")),
-        description = "One record per line, as JSON or CSV; an empty body stores nothing"),
+        description = "One record per line, as JSON or CSV; an empty body stores nothing. JSON: \
+            `{\"user_key\", \"customer_key\" | \"loyalty_id\"}` (SHA-256 hex user key), or an external id \
+            `{\"source\", \"external_id\", \"customer_key\" | \"loyalty_id\"}`: `source` is the OpenRTB \
+            `user.eids[].source` domain (`uidapi.com` for UID2, `liveramp.com` for RampID, 1-100 of \
+            letters, digits, `.`, `-`) and `external_id` the id as bid requests carry it (1-512 bytes), \
+            keyed on arrival with ENDCAP_USER_KEY_SALT and never stored raw; a bid request carrying \
+            that eid is then served as the customer. CSV: `user_key,customer_key`, or \
+            `user_key,customer_key,source,external_id` with `user_key` empty for external ids."),
     responses((status = 403, body = ErrorBody), (status = 200, body = UploadSummary), (status = 422, body = UploadSummary)))]
 pub async fn upload_identity_map(
     state: web::Data<AppState>,
@@ -292,7 +300,7 @@ pub async fn upload_identity_map(
         }
         let mut links = Vec::new();
         for (n, line) in batch {
-            match endcap_ingest::parse_identity(n, &line, salt) {
+            match endcap_ingest::parse_identity(n, &line, salt, state.user_key_salt.expose()) {
                 Ok(Some(link)) => links.push(link),
                 Ok(None) => {}
                 Err(e) => summary.reject(e),

@@ -7,6 +7,8 @@ use std::collections::HashMap;
 
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
 pub const TEST_SALT: &str = "test-salt-0123456789";
+/// The ad server's user-key salt the tests configure (keys the identity map's external ids).
+pub const TEST_USER_SALT: &str = "test-user-salt-0123456789";
 
 /// Which campaign store backs the app under test.
 #[derive(Clone, Copy, Debug)]
@@ -113,6 +115,7 @@ pub async fn spawn_app_with(backend: Backend, extras: Extras) -> TestApp {
         ("ENDCAP_ADMIN_KEY", ADMIN_KEY),
         ("ENDCAP_WORKERS", "1"),
         ("ENDCAP_CUSTOMER_KEY_SALT", TEST_SALT),
+        ("ENDCAP_USER_KEY_SALT", TEST_USER_SALT),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))

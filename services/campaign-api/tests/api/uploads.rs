@@ -287,6 +287,57 @@ async fn identity_links_land_in_the_event_log() {
 }
 
 #[actix_web::test]
+async fn external_ids_are_keyed_on_arrival_and_linked_to_their_customer() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let c = key('c');
+    let body = format!(
+        "{{\"source\":\"uidapi.com\",\"external_id\":\"uid2-token-abc\",\"customer_key\":\"{c}\"}}\n\
+         {{\"source\":\"liveramp.com\",\"external_id\":\"ramp-xyz\",\"loyalty_id\":\"L-9\"}}\n\
+         {{\"source\":\"uidapi.com\",\"customer_key\":\"{c}\"}}\n"
+    );
+    let r = upload(
+        &app,
+        "/v1/identity-map",
+        ADMIN_KEY,
+        "application/x-ndjson",
+        &body,
+    )
+    .await;
+    assert_eq!(
+        (
+            r.status,
+            r.body["accepted"].as_u64(),
+            r.body["errors"][0]["line"].as_u64(),
+            r.body["errors"][0]["field"].as_str()
+        ),
+        (200, Some(2), Some(3), Some("external_id")),
+        "{}",
+        r.text
+    );
+    let store = endcap_store::CampaignStore::connect(&app.db).await.unwrap();
+    let uid2 = endcap_core::HashedKey::external_id(TEST_USER_SALT, "uidapi.com", "uid2-token-abc");
+    assert_eq!(store.customer_key(uid2.as_str()).await.unwrap(), Some(c));
+    let ramp = endcap_core::HashedKey::external_id(TEST_USER_SALT, "liveramp.com", "ramp-xyz");
+    assert_eq!(
+        store.customer_key(ramp.as_str()).await.unwrap(),
+        Some(
+            endcap_core::HashedKey::hash_raw(TEST_SALT, "L-9")
+                .as_str()
+                .to_string()
+        )
+    );
+    let log = std::fs::read_to_string(app.events.path().join("identity_map.ndjson")).unwrap();
+    assert!(
+        log.contains(uid2.as_str()),
+        "the attribution map has the link"
+    );
+    assert!(
+        !log.contains("uid2-token-abc") && !log.contains("ramp-xyz"),
+        "external ids are never stored raw"
+    );
+}
+
+#[actix_web::test]
 async fn a_deleted_person_leaves_nothing_in_the_file_event_log() {
     let app = spawn_app(Backend::Sqlite).await;
     let (c, a, d, e) = (key('c'), key('a'), key('d'), key('e'));

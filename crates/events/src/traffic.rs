@@ -18,7 +18,8 @@ fn slot(weekday: u8, hour: u8) -> Option<usize> {
 }
 
 /// Served decisions (filled slots) per local hour of week decided at or after `since_ms`,
-/// from ClickHouse (the hour and weekday each row was logged with).
+/// from ClickHouse (the hour and weekday each row was logged with). Read without `FINAL`,
+/// so a replayed batch not yet merged counts twice: it only nudges a weight.
 pub async fn hourly_decisions(
     config: &ClickHouseConfig,
     since_ms: i64,

@@ -715,3 +715,30 @@ async fn a_reversal_nets_a_billed_decision_to_zero_once() {
     w.write(&rows).await.unwrap();
     assert_eq!(billed().await, 500_000_000);
 }
+
+#[tokio::test]
+async fn pacing_counts_served_decisions_by_local_hour_of_week() {
+    let cfg = fresh_db(&shared_url());
+    apply_schema(&cfg).await.unwrap();
+    let day = 86_400_000;
+    let mut evening = decision(Arm::Served, now_ms());
+    evening.local_weekday = 6;
+    evening.local_hour = 23;
+    let batch: Vec<Event> = [
+        decision(Arm::Served, now_ms()),
+        decision(Arm::Served, now_ms()),
+        decision(Arm::Ghost, now_ms()),
+        decision(Arm::Served, now_ms() - 40 * day),
+        evening,
+    ]
+    .into_iter()
+    .map(|d| Event::Decision(Box::new(d)))
+    .collect();
+    ClickHouseWriter::new(&cfg).write(&batch).await.unwrap();
+    let counts = endcap_events::hourly_decisions(&cfg, now_ms() - 28 * day)
+        .await
+        .unwrap();
+    assert_eq!(counts[2 * 24 + 14], 2, "ghosts and older rows left out");
+    assert_eq!(counts[6 * 24 + 23], 1);
+    assert_eq!(counts.iter().sum::<u64>(), 3);
+}

@@ -79,6 +79,11 @@ pub struct Placed {
     pub reserved_nanos: i64,
     /// Its slot explored (cold-start draws instead of means).
     pub explored: bool,
+    /// The bid it competed with (keyword or line item bid x placement multiplier): its
+    /// price never exceeds it.
+    pub bid: crate::EffectiveBid,
+    /// The line item's keyword that matched the search, if any.
+    pub keyword: Option<endcap_core::KeywordMatch>,
 }
 
 impl Placed {
@@ -167,11 +172,13 @@ struct RequestState {
     ghosted: Vec<CampaignId>,
 }
 
-/// A candidate that passed the filters, with its creative and features.
+/// A candidate that passed the filters, with its creative, features and bid.
 struct Eligible<'s> {
     cand: &'s Candidate,
     creative: Arc<Creative>,
     features: Features,
+    keyword: Option<endcap_core::KeywordMatch>,
+    bid: crate::EffectiveBid,
 }
 
 /// A request's list terms, lower-cased once per request (matched against [`TargetSets`]).
@@ -213,15 +220,21 @@ fn any_in(terms: &[String], set: &std::collections::HashSet<String>) -> bool {
     terms.iter().any(|t| set.contains(t))
 }
 
-/// The first targeting dimension the request misses; `None` when every one matches.
+/// The first targeting dimension the request misses; `None` when every one matches. The
+/// keyword that matched, if any, is left in `keyword`.
 fn targeting_miss(
     t: &Targeting,
     sets: &crate::TargetSets,
     terms: &Terms,
     ctx: &Context,
+    keyword: &mut Option<endcap_core::KeywordMatch>,
 ) -> Option<&'static str> {
-    if !t.keywords.is_empty() && !sets.keywords.admits(&terms.search) {
-        return Some("keyword");
+    if !t.keywords.is_empty() {
+        let fit = sets.keywords.fit(&terms.search);
+        if !fit.admits() {
+            return Some("keyword");
+        }
+        *keyword = fit.matched();
     }
     if !t.categories.is_empty() && !any_in(&terms.categories, &sets.categories) {
         return Some("category");
@@ -266,6 +279,7 @@ fn candidates<'s>(
     for cand in deps.snapshot.for_placements(&req.slot.names) {
         let li = &cand.line_item;
         let c = &cand.campaign;
+        let mut keyword = None;
         let outcome = if ctx.now < c.start_at || ctx.now >= c.end_at {
             Some(Outcome::Filtered("flight"))
         } else if ctx.blocked_advertisers.contains(&li.advertiser_id) {
@@ -276,7 +290,9 @@ fn candidates<'s>(
         {
             // The shopper would not see any of its products among the results.
             Some(Outcome::Filtered("not_in_results"))
-        } else if let Some(dim) = targeting_miss(&li.targeting, &cand.sets, terms, ctx) {
+        } else if let Some(dim) =
+            targeting_miss(&li.targeting, &cand.sets, terms, ctx, &mut keyword)
+        {
             Some(Outcome::Filtered(dim))
         } else if stock.is_some_and(|s| s.sold_out(li)) {
             // Every product it promotes is out of stock at the shopper's store.
@@ -365,10 +381,13 @@ fn candidates<'s>(
                 ctx.now.timestamp_millis(),
             )),
         };
+        let bid = crate::EffectiveBid::of(li, keyword, &req.slot, &creative);
         out.push(Eligible {
             cand,
             creative,
             features,
+            keyword,
+            bid,
         });
     }
     out
@@ -398,9 +417,9 @@ fn score(model: &dyn CtrModel, eligible: &[Eligible<'_>]) -> (Vec<Bidder>, bool)
                 tiebreak: fastrand::u64(..),
                 advertiser: li.advertiser_id,
                 pricing: li.pricing.model,
-                bid_micros: li.pricing.bid_micros.get(),
+                bid_micros: e.bid.micros,
                 pctr: *p,
-                ecpm_micros: Bidder::ecpm(li.pricing.model, li.pricing.bid_micros.get(), *p),
+                ecpm_micros: Bidder::ecpm(li.pricing.model, e.bid.micros, *p),
             }
         })
         .collect();
@@ -459,6 +478,8 @@ pub fn decide(deps: &Deps<'_>, ctx: &Context, slots: &[SlotRequest]) -> Decision
                 features: e.features.clone(),
                 reserved_nanos: reserved,
                 explored,
+                bid: e.bid,
+                keyword: e.keyword,
             }
         };
         let explain = |out: &mut Decision, li: LineItemId, outcome: Outcome| {

@@ -41,7 +41,7 @@ impl TargetSets {
         let set = |v: &[String]| v.iter().map(|x| x.to_ascii_lowercase()).collect();
         let t = &li.targeting;
         Self {
-            keywords: endcap_core::KeywordSet::of(&t.keywords),
+            keywords: endcap_core::KeywordSet::of(&t.keywords, li.pricing.bid_micros),
             categories: t.categories.iter().map(|c| category_path(c)).collect(),
             segments: set(&t.segments),
             skus: set(&li.promoted_skus),

@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 mod auction;
+mod bid;
 mod caps;
 mod context;
 mod decide;
@@ -22,6 +23,7 @@ mod stock;
 mod traffic;
 
 pub use auction::{run_auction, AuctionRules, Bidder, Loss, Win};
+pub use bid::EffectiveBid;
 pub use caps::{cap_reached, cap_tag, CapBuckets, CapCounter, CapOwner, MemoryCaps, CAP_PERIODS};
 pub use context::{uniform_draw, Accepts, Context, Slot, SlotKind};
 pub use decide::{decide, Decision, Deps, Explanation, Outcome, Placed, SlotRequest};

@@ -53,6 +53,7 @@ fn line_item(
         version: 1,
         created_at: now(),
         updated_at: now(),
+        placement_multipliers: Default::default(),
     }
 }
 
@@ -1036,4 +1037,225 @@ fn campaign_and_advertiser_caps_count_every_impression_below_them() {
         1,
         "per user"
     );
+}
+
+/// A line item with placement multipliers (`{"search-top": 1.5}`).
+fn with_multipliers(mut li: LineItem, m: serde_json::Value) -> LineItem {
+    let raw: std::collections::BTreeMap<String, f64> = serde_json::from_value(m).unwrap();
+    li.placement_multipliers = placement_multipliers(&raw, &li.targeting.placements, "pm").unwrap();
+    li
+}
+
+/// A search context for `query`.
+fn searching(query: &str) -> Context {
+    let mut c = ctx("u");
+    c.keywords = vec![];
+    c.query = query.into();
+    c
+}
+
+fn world(items: Vec<(Campaign, LineItem)>) -> World {
+    let creatives = items
+        .iter()
+        .map(|(_, li)| creative(li, CreativeKind::SponsoredProduct, None))
+        .collect();
+    let (campaigns, items) = items.into_iter().unzip();
+    World::new(campaigns, items, creatives)
+}
+
+#[test]
+fn a_matched_keywords_bid_competes_and_caps_the_price_instead_of_the_line_items() {
+    let a = campaign(AdvertiserId::generate(), 0, 100_000_000);
+    let b = campaign(AdvertiserId::generate(), 0, 100_000_000);
+    // A bids 1.00 but 5.00 on the exact search "whole milk"; B bids 3.00 everywhere.
+    let la = line_item(
+        &a,
+        json!({"keywords": ["milk", {"text": "whole milk", "match": "exact", "bid_micros": 5_000_000}]}),
+        json!({"model": "cpm", "bid_micros": 1_000_000}),
+        None,
+    );
+    let lb = line_item(
+        &b,
+        json!({}),
+        json!({"model": "cpm", "bid_micros": 3_000_000}),
+        None,
+    );
+    let w = world(vec![(a, la.clone()), (b, lb.clone())]);
+    let d = w.decide(&searching("Whole Milk"), &[slot("search-top", 1)]);
+    let p = &d.placed[0];
+    assert_eq!(
+        p.candidate.line_item.id, la.id,
+        "the keyword bid outranks B"
+    );
+    assert_eq!(p.bid.micros, 5_000_000);
+    assert_eq!(p.price_micros, 3_000_000, "second price: B's bid");
+    let k = p.keyword.unwrap();
+    assert_eq!(
+        (k.index, k.match_type, k.own_bid),
+        (1, MatchType::Exact, true)
+    );
+    // A broad search: the "milk" keyword has no bid, so the line item's 1.00 applies.
+    let d = w.decide(&searching("organic milk"), &[slot("search-top", 1)]);
+    assert_eq!(d.placed[0].candidate.line_item.id, lb.id);
+    assert_eq!(outcome_of(&d, la.id), Outcome::Outbid);
+    // First price pays the keyword bid, never more.
+    let mut deps = w.deps();
+    deps.first_price = true;
+    let d = decide(&deps, &searching("whole milk"), &[slot("search-top", 1)]);
+    assert_eq!(d.placed[0].price_micros, 5_000_000);
+}
+
+#[test]
+fn a_placement_multiplier_scales_the_bid_in_that_placement_only() {
+    let a = campaign(AdvertiserId::generate(), 0, 100_000_000);
+    let b = campaign(AdvertiserId::generate(), 0, 100_000_000);
+    let la = with_multipliers(
+        line_item(
+            &a,
+            json!({"placements": ["search-top", "home"]}),
+            json!({"model": "cpm", "bid_micros": 2_000_000}),
+            None,
+        ),
+        json!({"search-top": 1.5}),
+    );
+    let lb = line_item(
+        &b,
+        json!({}),
+        json!({"model": "cpm", "bid_micros": 2_500_000}),
+        None,
+    );
+    let w = world(vec![(a, la.clone()), (b, lb.clone())]);
+    let d = w.decide(&ctx("u"), &[slot("search-top", 1)]);
+    let p = &d.placed[0];
+    assert_eq!(p.candidate.line_item.id, la.id);
+    assert_eq!(
+        (p.bid.base_micros, p.bid.multiplier.bps(), p.bid.micros),
+        (2_000_000, 15_000, 3_000_000)
+    );
+    assert_eq!(p.ecpm_micros, 3_000_000, "it ranks with the effective bid");
+    assert_eq!(p.price_micros, 2_500_000);
+    // On the home page it bids its own 2.00 and loses.
+    let d = w.decide(&ctx("u"), &[slot("home", 1)]);
+    assert_eq!(d.placed[0].candidate.line_item.id, lb.id);
+    assert_eq!(outcome_of(&d, la.id), Outcome::Outbid);
+}
+
+#[test]
+fn the_price_never_exceeds_the_effective_bid_even_when_it_is_under_the_line_items() {
+    let a = campaign(AdvertiserId::generate(), 0, 100_000_000);
+    let la = with_multipliers(
+        line_item(
+            &a,
+            json!({}),
+            json!({"model": "cpm", "bid_micros": 4_000_000}),
+            None,
+        ),
+        json!({"search-top": 0.5}),
+    );
+    let w = world(vec![(a, la)]);
+    let mut deps = w.deps();
+    deps.first_price = true;
+    let d = decide(&deps, &ctx("u"), &[slot("search-top", 1)]);
+    assert_eq!(d.placed[0].bid.micros, 2_000_000);
+    assert_eq!(
+        d.placed[0].price_micros, 2_000_000,
+        "first price pays x0.5, not the 4.00 bid"
+    );
+    // Second price with a reserve above the effective bid: it does not serve at all.
+    let mut s = slot("search-top", 1);
+    s.floor_ecpm_micros = 2_500_000;
+    let d = w.decide(&ctx("u"), &[s]);
+    assert!(d.placed.is_empty());
+}
+
+#[test]
+fn the_reserve_applies_to_the_effective_bid() {
+    let a = campaign(AdvertiserId::generate(), 0, 100_000_000);
+    let la = with_multipliers(
+        line_item(
+            &a,
+            json!({}),
+            json!({"model": "cpm", "bid_micros": 1_000_000}),
+            None,
+        ),
+        json!({"search-top": 1.5, "home": 0.9}),
+    );
+    let w = world(vec![(a, la.clone())]);
+    let floored = |name: &str| {
+        let mut s = slot(name, 1);
+        s.floor_ecpm_micros = 1_200_000;
+        s
+    };
+    // 1.00 x 1.5 = 1.50 clears a 1.20 reserve and pays it.
+    let d = w.decide(&ctx("u"), &[floored("search-top")]);
+    assert_eq!(d.placed[0].price_micros, 1_200_000);
+    // 1.00 x 0.9 = 0.90 does not; nor does the plain 1.00 elsewhere.
+    for name in ["home", "category"] {
+        let d = w.decide(&ctx("u"), &[floored(name)]);
+        assert!(d.placed.is_empty(), "{name}");
+        assert_eq!(outcome_of(&d, la.id), Outcome::Floor, "{name}");
+    }
+}
+
+#[test]
+fn the_minimum_cpc_applies_to_the_effective_bid() {
+    let a = campaign(AdvertiserId::generate(), 0, 100_000_000);
+    // 40,000 per click is under a 50,000 minimum; x1.5 = 60,000 is not.
+    let la = with_multipliers(
+        line_item(
+            &a,
+            json!({"keywords": [{"text": "milk", "bid_micros": 40_000}]}),
+            json!({"model": "cpc", "bid_micros": 900_000}),
+            None,
+        ),
+        json!({"search-top": 1.5}),
+    );
+    let w = world(vec![(a, la.clone())]);
+    let mut deps = w.deps();
+    deps.min_cpc_micros = 50_000;
+    let d = decide(&deps, &searching("milk"), &[slot("search-top", 1)]);
+    assert_eq!(d.placed[0].bid.micros, 60_000);
+    assert!((50_000..=60_000).contains(&d.placed[0].price_micros));
+    let d = decide(&deps, &searching("milk"), &[slot("home", 1)]);
+    assert!(
+        d.placed.is_empty(),
+        "the keyword's 40,000 bid alone is under the minimum"
+    );
+    assert_eq!(outcome_of(&d, la.id), Outcome::Floor);
+}
+
+#[test]
+fn an_offsite_reservation_holds_the_effective_bid_of_the_creatives_size() {
+    let a = campaign(AdvertiserId::generate(), 0, 100_000_000);
+    let la = with_multipliers(
+        line_item(
+            &a,
+            json!({"placements": ["offsite", "offsite:banner:300x250"]}),
+            json!({"model": "cpm", "bid_micros": 1_000_000}),
+            None,
+        ),
+        json!({"offsite": 1.2, "offsite:banner:300x250": 2.0}),
+    );
+    let w = World::new(
+        vec![a],
+        vec![la.clone()],
+        vec![creative(&la, CreativeKind::Banner, Some((300, 250)))],
+    );
+    let mut cx = ctx("u");
+    cx.channel = AdChannel::Offsite;
+    let banner = |sizes: &[(u32, u32)]| SlotRequest {
+        id: "1".into(),
+        slot: Slot::offsite_banner(sizes),
+        count: 1,
+        floor_ecpm_micros: 0,
+        allow_same_advertiser: false,
+    };
+    // The slot takes 728x90 too, but the creative shown is 300x250: x2.
+    let d = w.decide(&cx, &[banner(&[(728, 90), (300, 250)])]);
+    let p = &d.placed[0];
+    assert_eq!(p.bid.micros, 2_000_000);
+    // Offsite a CPM ad may cost up to its bid: the reservation holds the effective bid
+    // (2,000,000 micros per mille = 2,000,000 nanos per impression).
+    assert_eq!(p.reserved_nanos, 2_000_000);
+    assert_eq!(w.budgets.reserved(la.campaign_id), 2_000_000);
 }

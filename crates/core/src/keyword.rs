@@ -2,8 +2,9 @@
 //! search (the query text and the page's keyword list). Words are compared normalized: lower
 //! case, split on anything that is not a letter or digit, plurals folded to the singular.
 
+use crate::Micros;
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// How a targeted keyword matches a search.
 #[derive(
@@ -22,15 +23,33 @@ pub enum MatchType {
     Negative,
 }
 
-/// A targeted keyword: a plain string (broad match) or `{"text": "...", "match": "exact"}`.
+impl MatchType {
+    /// Its name in the decision log and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchType::Exact => "exact",
+            MatchType::Phrase => "phrase",
+            MatchType::Broad => "broad",
+            MatchType::Negative => "negative",
+        }
+    }
+}
+
+/// A targeted keyword: a plain string (broad match) or `{"text": "...", "match": "exact"}`,
+/// optionally with a bid of its own (`"bid_micros"`; not on negative keywords).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
-#[schema(example = json!({"text": "organic milk", "match": "phrase"}))]
+#[schema(example = json!({"text": "organic milk", "match": "phrase", "bid_micros": 1500000}))]
 pub struct Keyword {
     /// The words, stored lower-case with single spaces.
     pub text: String,
     /// How they match.
     #[serde(rename = "match")]
     pub match_type: MatchType,
+    /// The keyword's own bid, micros (same unit and bounds as the line item's bid); absent:
+    /// the line item's bid applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<i64>)]
+    pub bid_micros: Option<Micros>,
 }
 
 impl Keyword {
@@ -39,6 +58,7 @@ impl Keyword {
         Self {
             text: text.into(),
             match_type: MatchType::Broad,
+            bid_micros: None,
         }
     }
 }
@@ -51,6 +71,8 @@ impl<'de> Deserialize<'de> for Keyword {
             text: String,
             #[serde(rename = "match", default)]
             match_type: MatchType,
+            #[serde(default)]
+            bid_micros: Option<Micros>,
         }
         #[derive(Deserialize)]
         #[serde(untagged)]
@@ -61,13 +83,14 @@ impl<'de> Deserialize<'de> for Keyword {
         Ok(
             match Raw::deserialize(d).map_err(|_| {
                 serde::de::Error::custom(
-                "a keyword is a string or {\"text\": ..., \"match\": exact|phrase|broad|negative}",
+                "a keyword is a string or {\"text\": ..., \"match\": exact|phrase|broad|negative, \"bid_micros\": ...}",
             )
             })? {
                 Raw::Text(text) => Keyword::broad(text),
                 Raw::Full(f) => Keyword {
                     text: f.text,
                     match_type: f.match_type,
+                    bid_micros: f.bid_micros,
                 },
             },
         )
@@ -135,30 +158,104 @@ impl Search {
     }
 }
 
+/// The keyword of a line item that matched a search: which one, how, and the bid it
+/// carries. Plain data (copied into the candidate, never allocated per candidate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeywordMatch {
+    /// Its position in the line item's `targeting.keywords`.
+    pub index: u16,
+    /// How it matched.
+    pub match_type: MatchType,
+    /// The bid that applies, micros: the keyword's own, else the line item's.
+    pub bid_micros: i64,
+    /// Whether that bid is the keyword's own.
+    pub own_bid: bool,
+}
+
+impl KeywordMatch {
+    /// Rank among several matches: the most specific match type (exact, then phrase, then
+    /// broad), then the highest bid, then the keyword listed first.
+    fn beats(&self, other: &KeywordMatch) -> bool {
+        let specific = |m: MatchType| match m {
+            MatchType::Exact => 0,
+            MatchType::Phrase => 1,
+            _ => 2,
+        };
+        (
+            specific(self.match_type),
+            std::cmp::Reverse(self.bid_micros),
+            self.index,
+        ) < (
+            specific(other.match_type),
+            std::cmp::Reverse(other.bid_micros),
+            other.index,
+        )
+    }
+}
+
+/// How a line item's keywords meet a search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeywordFit {
+    /// A negative keyword matches: not served.
+    Excluded,
+    /// It targets keywords and none matches: not served.
+    Missed,
+    /// It targets no keywords (negatives alone only exclude): served on its line item bid.
+    Untargeted,
+    /// This keyword matched (the best one, see [`KeywordSet::fit`]).
+    Matched(KeywordMatch),
+}
+
+impl KeywordFit {
+    /// Whether the line item may serve.
+    pub fn admits(&self) -> bool {
+        matches!(self, KeywordFit::Untargeted | KeywordFit::Matched(_))
+    }
+
+    /// The keyword that matched, if any.
+    pub fn matched(&self) -> Option<KeywordMatch> {
+        match self {
+            KeywordFit::Matched(m) => Some(*m),
+            _ => None,
+        }
+    }
+}
+
 /// A line item's keywords, compiled for matching.
 #[derive(Debug, Default)]
 pub struct KeywordSet {
-    exact: HashSet<String>,
-    phrase: Vec<Vec<String>>,
-    broad: Vec<Vec<String>>,
+    exact: HashMap<String, KeywordMatch>,
+    phrase: Vec<(Vec<String>, KeywordMatch)>,
+    broad: Vec<(Vec<String>, KeywordMatch)>,
     negative: Vec<Vec<String>>,
 }
 
 impl KeywordSet {
-    /// Compiles a line item's keywords.
-    pub fn of(keywords: &[Keyword]) -> Self {
+    /// Compiles a line item's keywords; `line_item_bid` is the bid of keywords without one.
+    pub fn of(keywords: &[Keyword], line_item_bid: Micros) -> Self {
         let mut s = Self::default();
-        for k in keywords {
+        for (i, k) in keywords.iter().enumerate() {
             let words = match_words(&k.text);
             if words.is_empty() {
                 continue;
             }
+            let m = KeywordMatch {
+                index: u16::try_from(i).unwrap_or(u16::MAX),
+                match_type: k.match_type,
+                bid_micros: k.bid_micros.unwrap_or(line_item_bid).get(),
+                own_bid: k.bid_micros.is_some(),
+            };
             match k.match_type {
                 MatchType::Exact => {
-                    s.exact.insert(words.join(" "));
+                    // Two keywords can fold to the same words (`egg`, `eggs`): the better one
+                    // stands for both.
+                    let e = s.exact.entry(words.join(" ")).or_insert(m);
+                    if m.beats(e) {
+                        *e = m;
+                    }
                 }
-                MatchType::Phrase => s.phrase.push(words),
-                MatchType::Broad => s.broad.push(words),
+                MatchType::Phrase => s.phrase.push((words, m)),
+                MatchType::Broad => s.broad.push((words, m)),
                 MatchType::Negative => s.negative.push(words),
             }
         }
@@ -170,18 +267,47 @@ impl KeywordSet {
         !(self.exact.is_empty() && self.phrase.is_empty() && self.broad.is_empty())
     }
 
+    /// How the keywords meet this search. When several match, the most specific match type
+    /// wins (exact, then phrase, then broad), then the highest bid, then the keyword listed
+    /// first. Costs what a miss costs: a lookup per search text for exact, a scan of the
+    /// phrase list, then of the broad list only when nothing more specific matched.
+    pub fn fit(&self, search: &Search) -> KeywordFit {
+        if self.negative.iter().any(|n| search.broad(n)) {
+            return KeywordFit::Excluded;
+        }
+        if !self.targets() {
+            return KeywordFit::Untargeted;
+        }
+        let pick = |best: Option<KeywordMatch>, m: KeywordMatch| match best {
+            Some(b) if !m.beats(&b) => Some(b),
+            _ => Some(m),
+        };
+        let mut best = search
+            .whole
+            .iter()
+            .filter_map(|w| self.exact.get(w))
+            .fold(None, |b, m| pick(b, *m));
+        if best.is_none() {
+            best = self
+                .phrase
+                .iter()
+                .filter(|(p, _)| search.phrase(p))
+                .fold(None, |b, (_, m)| pick(b, *m));
+        }
+        if best.is_none() {
+            best = self
+                .broad
+                .iter()
+                .filter(|(w, _)| search.broad(w))
+                .fold(None, |b, (_, m)| pick(b, *m));
+        }
+        best.map_or(KeywordFit::Missed, KeywordFit::Matched)
+    }
+
     /// Whether the line item may serve this search: no negative keyword matches it, and, if
     /// it targets keywords, one of them does.
     pub fn admits(&self, search: &Search) -> bool {
-        if self.negative.iter().any(|n| search.broad(n)) {
-            return false;
-        }
-        if !self.targets() {
-            return true;
-        }
-        search.whole.iter().any(|w| self.exact.contains(w))
-            || self.phrase.iter().any(|p| search.phrase(p))
-            || self.broad.iter().any(|b| search.broad(b))
+        self.fit(search).admits()
     }
 }
 
@@ -193,11 +319,14 @@ mod tests {
         Keyword {
             text: text.into(),
             match_type: m,
+            bid_micros: None,
         }
     }
 
+    const LINE_ITEM_BID: Micros = Micros::new(1_000_000);
+
     fn admits(k: &[Keyword], query: &str) -> bool {
-        KeywordSet::of(k).admits(&Search::new(query, &[]))
+        KeywordSet::of(k, LINE_ITEM_BID).admits(&Search::new(query, &[]))
     }
 
     #[test]
@@ -237,8 +366,8 @@ mod tests {
     #[test]
     fn the_page_keywords_count_as_searches_too() {
         let s = Search::new("", &["dairy".into(), "whole milk".into()]);
-        assert!(KeywordSet::of(&[kw("whole milk", MatchType::Exact)]).admits(&s));
-        assert!(!KeywordSet::of(&[Keyword::broad("eggs")]).admits(&s));
+        assert!(KeywordSet::of(&[kw("whole milk", MatchType::Exact)], LINE_ITEM_BID).admits(&s));
+        assert!(!KeywordSet::of(&[Keyword::broad("eggs")], LINE_ITEM_BID).admits(&s));
     }
 
     #[test]
@@ -257,5 +386,94 @@ mod tests {
         );
         assert!(serde_json::from_str::<Keyword>(r#"{"text": "x", "match": "fuzzy"}"#).is_err());
         assert!(serde_json::from_str::<Keyword>("3").is_err());
+    }
+
+    fn bid(text: &str, m: MatchType, b: Option<i64>) -> Keyword {
+        Keyword {
+            bid_micros: b.map(Micros::new),
+            ..kw(text, m)
+        }
+    }
+
+    fn fit(k: &[Keyword], query: &str) -> KeywordFit {
+        KeywordSet::of(k, LINE_ITEM_BID).fit(&Search::new(query, &[]))
+    }
+
+    #[test]
+    fn the_most_specific_match_wins_whatever_the_bids() {
+        let k = [
+            bid("milk", MatchType::Broad, Some(9_000_000)),
+            bid("whole milk", MatchType::Phrase, Some(5_000_000)),
+            bid("organic whole milk", MatchType::Exact, Some(2_000_000)),
+        ];
+        let m = fit(&k, "organic whole milk").matched().unwrap();
+        assert_eq!(
+            (m.index, m.match_type, m.bid_micros),
+            (2, MatchType::Exact, 2_000_000)
+        );
+        let m = fit(&k, "whole milk 2l").matched().unwrap();
+        assert_eq!(
+            (m.index, m.match_type, m.bid_micros),
+            (1, MatchType::Phrase, 5_000_000)
+        );
+        let m = fit(&k, "milk chocolate").matched().unwrap();
+        assert_eq!((m.index, m.match_type), (0, MatchType::Broad));
+    }
+
+    #[test]
+    fn among_matches_of_one_type_the_highest_bid_wins_and_a_keyword_without_one_bids_the_line_items(
+    ) {
+        let k = [
+            bid("milk", MatchType::Broad, Some(500_000)),
+            bid("whole", MatchType::Broad, None),
+            bid("organic", MatchType::Broad, Some(3_000_000)),
+        ];
+        let m = fit(&k, "organic whole milk").matched().unwrap();
+        assert_eq!((m.index, m.bid_micros, m.own_bid), (2, 3_000_000, true));
+        // Without the organic keyword, the line item's bid (1.0) beats the milk keyword's.
+        let m = fit(&k[..2], "organic whole milk").matched().unwrap();
+        assert_eq!((m.index, m.bid_micros, m.own_bid), (1, 1_000_000, false));
+        // Equal bids: the keyword listed first.
+        let same = [
+            bid("whole", MatchType::Broad, None),
+            bid("milk", MatchType::Broad, None),
+        ];
+        assert_eq!(fit(&same, "whole milk").matched().unwrap().index, 0);
+    }
+
+    #[test]
+    fn keywords_folding_to_the_same_exact_words_keep_the_higher_bid() {
+        let k = [
+            bid("egg", MatchType::Exact, Some(1_500_000)),
+            bid("eggs", MatchType::Exact, Some(2_500_000)),
+        ];
+        let m = fit(&k, "Eggs").matched().unwrap();
+        assert_eq!((m.index, m.bid_micros), (1, 2_500_000));
+    }
+
+    #[test]
+    fn a_fit_says_why_a_line_item_is_out() {
+        let k = [Keyword::broad("milk"), kw("chocolate", MatchType::Negative)];
+        assert_eq!(fit(&k, "chocolate milk"), KeywordFit::Excluded);
+        assert_eq!(fit(&k, "eggs"), KeywordFit::Missed);
+        assert_eq!(fit(&k[1..], "eggs"), KeywordFit::Untargeted);
+        assert!(KeywordFit::Untargeted.admits() && !KeywordFit::Missed.admits());
+    }
+
+    #[test]
+    fn a_keyword_may_carry_its_own_bid() {
+        let k: Keyword =
+            serde_json::from_str(r#"{"text": "milk", "match": "exact", "bid_micros": 1500000}"#)
+                .unwrap();
+        assert_eq!(k.bid_micros, Some(Micros::new(1_500_000)));
+        assert_eq!(
+            serde_json::to_value(&k).unwrap(),
+            serde_json::json!({"text": "milk", "match": "exact", "bid_micros": 1500000})
+        );
+        // No bid: none written back.
+        assert_eq!(
+            serde_json::to_value(Keyword::broad("milk")).unwrap(),
+            serde_json::json!({"text": "milk", "match": "broad"})
+        );
     }
 }

@@ -8,6 +8,7 @@
 
 mod access;
 mod advertiser;
+mod bid;
 mod campaign;
 mod creative;
 mod error;
@@ -23,6 +24,10 @@ mod text;
 
 pub use access::{Principal, Role};
 pub use advertiser::{Advertiser, AdvertiserInput, NewAdvertiser};
+pub use bid::{
+    check_multiplier_placements, placement_multipliers, BidMultiplier, PlacementMultipliers,
+    MAX_PLACEMENT_MULTIPLIERS,
+};
 pub use campaign::{
     AttributionInput, AttributionModel, AttributionPatch, AttributionSettings, Budget, BudgetInput,
     BudgetPatch, Campaign, CampaignInput, CampaignPatch, MatchScope, NewCampaign, WindowDays,
@@ -35,7 +40,7 @@ pub use error::ValidationError;
 pub use events::{Channel, EventKind, HashedKey, Receipt, ReceiptLine, Sku};
 pub use exposure::{AdChannel, Exposure};
 pub use ids::{AdvertiserId, ApiKeyId, CampaignId, CreativeId, DecisionId, LineItemId};
-pub use keyword::{match_words, Keyword, KeywordSet, MatchType, Search};
+pub use keyword::{match_words, Keyword, KeywordFit, KeywordMatch, KeywordSet, MatchType, Search};
 pub use line_item::{
     CapPeriod, Device, FrequencyCap, LineItem, LineItemInput, LineItemPatch, NewLineItem, Pricing,
     PricingModel, SegmentOwners, Targeting,

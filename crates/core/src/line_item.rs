@@ -102,7 +102,7 @@ pub struct Targeting {
     pub devices: Vec<Device>,
 }
 
-fn placement(raw: &str, field: &str) -> Result<String, ValidationError> {
+pub(crate) fn placement(raw: &str, field: &str) -> Result<String, ValidationError> {
     // Case-insensitive, stored in lower case (decision requests are lower-cased too).
     let p = text::token(raw, field)?.to_ascii_lowercase();
     let charset_ok = p
@@ -163,15 +163,39 @@ fn keywords(raw: &[crate::Keyword], field: &str) -> Result<Vec<crate::Keyword>, 
             format!("must have at most {} entries", text::MAX_LIST),
         ));
     }
-    let mut seen = std::collections::HashSet::with_capacity(raw.len());
+    // (text, match) -> (first index, its bid): a repeat is dropped, one with another bid
+    // refused (which bid was meant?).
+    let mut seen = std::collections::HashMap::with_capacity(raw.len());
     let mut out = Vec::with_capacity(raw.len());
     for (i, k) in raw.iter().enumerate() {
-        let k = crate::Keyword {
-            text: keyword(&k.text, &format!("{field}[{i}]"))?,
-            match_type: k.match_type,
+        let at = format!("{field}[{i}]");
+        let bid_micros = match (k.bid_micros, k.match_type) {
+            (None, _) => None,
+            (Some(_), crate::MatchType::Negative) => {
+                return Err(ValidationError::new(
+                    format!("{at}.bid_micros"),
+                    "a negative keyword carries no bid",
+                ))
+            }
+            (Some(b), _) => Some(Micros::positive(b.get(), &format!("{at}.bid_micros"))?),
         };
-        if seen.insert(k.clone()) {
-            out.push(k);
+        let k = crate::Keyword {
+            text: keyword(&k.text, &at)?,
+            match_type: k.match_type,
+            bid_micros,
+        };
+        match seen.entry((k.text.clone(), k.match_type)) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert((i, k.bid_micros));
+                out.push(k);
+            }
+            std::collections::hash_map::Entry::Occupied(o) if o.get().1 != k.bid_micros => {
+                return Err(ValidationError::new(
+                    format!("{at}.bid_micros"),
+                    format!("repeats {field}[{}] with another bid", o.get().0),
+                ))
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {}
         }
     }
     Ok(out)
@@ -259,6 +283,12 @@ pub struct LineItem {
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
+    /// Bid multipliers by placement (`{"search-top": 1.5}`, x0.1 to x10, stored in basis
+    /// points): the bid that competes in a placement is the keyword's or line item's bid
+    /// times its multiplier.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    #[schema(value_type = std::collections::BTreeMap<String, f64>)]
+    pub placement_multipliers: crate::PlacementMultipliers,
 }
 
 /// Body of `POST /v1/campaigns/{id}/line-items` as received.
@@ -281,6 +311,9 @@ pub struct LineItemInput {
     /// `draft` (default), `active` or `paused`.
     #[serde(default)]
     pub status: Option<Status>,
+    /// Bid multipliers by targeted placement, x0.1 to x10 with at most 4 decimals.
+    #[serde(default)]
+    pub placement_multipliers: std::collections::BTreeMap<String, f64>,
 }
 
 /// A validated new line item.
@@ -298,6 +331,8 @@ pub struct NewLineItem {
     pub frequency_cap: Option<FrequencyCap>,
     /// Promoted SKUs.
     pub promoted_skus: Vec<String>,
+    /// Bid multipliers by placement.
+    pub placement_multipliers: crate::PlacementMultipliers,
 }
 
 fn parent_open(campaign: &Campaign) -> Result<(), ValidationError> {
@@ -314,11 +349,17 @@ impl LineItemInput {
     /// Checks the input against its parent campaign, naming the first bad field.
     pub fn validate(&self, campaign: &Campaign) -> Result<NewLineItem, ValidationError> {
         parent_open(campaign)?;
+        let targeting = self.targeting.normalized("targeting")?;
         Ok(NewLineItem {
             name: text::name(&self.name, "name")?,
             status: Status::initial(self.status, "status")?,
             pricing: self.pricing.validated("pricing")?,
-            targeting: self.targeting.normalized("targeting")?,
+            placement_multipliers: crate::bid::placement_multipliers(
+                &self.placement_multipliers,
+                &targeting.placements,
+                "placement_multipliers",
+            )?,
+            targeting,
             frequency_cap: self
                 .frequency_cap
                 .map(FrequencyCap::validated)
@@ -357,6 +398,8 @@ pub struct LineItemPatch {
     pub promoted_skus: Option<Vec<String>>,
     /// New status; transitions are checked.
     pub status: Option<Status>,
+    /// New bid multipliers by placement (replace the old ones whole; `{}` removes them).
+    pub placement_multipliers: Option<std::collections::BTreeMap<String, f64>>,
 }
 
 impl LineItemPatch {
@@ -381,6 +424,21 @@ impl LineItemPatch {
         }
         if let Some(t) = &self.targeting {
             next.targeting = t.normalized("targeting")?;
+        }
+        match &self.placement_multipliers {
+            Some(raw) => {
+                next.placement_multipliers = crate::bid::placement_multipliers(
+                    raw,
+                    &next.targeting.placements,
+                    "placement_multipliers",
+                )?
+            }
+            // New targeting must still cover the placements that keep a multiplier.
+            None => crate::bid::check_multiplier_placements(
+                &next.placement_multipliers,
+                &next.targeting.placements,
+                "placement_multipliers",
+            )?,
         }
         if let Some(cap) = self.frequency_cap {
             next.frequency_cap = cap.map(FrequencyCap::validated).transpose()?;
@@ -416,6 +474,71 @@ mod tests {
         assert_eq!(
             t.normalized("targeting").unwrap().keywords,
             vec![crate::Keyword::broad("organic milk")]
+        );
+    }
+
+    fn with_bid(text: &str, m: crate::MatchType, bid: i64) -> crate::Keyword {
+        crate::Keyword {
+            text: text.into(),
+            match_type: m,
+            bid_micros: Some(Micros::new(bid)),
+        }
+    }
+
+    #[test]
+    fn keyword_bids_have_the_line_item_bids_bounds_and_negatives_carry_none() {
+        let t = |k: Vec<crate::Keyword>| {
+            Targeting {
+                keywords: k,
+                ..Default::default()
+            }
+            .normalized("targeting")
+        };
+        let ok = t(vec![with_bid("Milk", crate::MatchType::Exact, 1_500_000)]).unwrap();
+        assert_eq!(ok.keywords[0].bid_micros, Some(Micros::new(1_500_000)));
+        for bad in [0, -1, Micros::MAX.get() + 1] {
+            assert_eq!(
+                t(vec![
+                    crate::Keyword::broad("eggs"),
+                    with_bid("milk", crate::MatchType::Exact, bad)
+                ])
+                .unwrap_err()
+                .field,
+                "targeting.keywords[1].bid_micros"
+            );
+        }
+        assert_eq!(
+            t(vec![with_bid("milk", crate::MatchType::Negative, 1)])
+                .unwrap_err()
+                .field,
+            "targeting.keywords[0].bid_micros"
+        );
+        // The same keyword twice: dropped if it bids the same, refused if not.
+        let same = t(vec![
+            with_bid("milk", crate::MatchType::Exact, 2),
+            with_bid("MILK", crate::MatchType::Exact, 2),
+        ])
+        .unwrap();
+        assert_eq!(same.keywords.len(), 1);
+        assert_eq!(
+            t(vec![
+                with_bid("milk", crate::MatchType::Exact, 2),
+                with_bid("milk", crate::MatchType::Exact, 3),
+            ])
+            .unwrap_err()
+            .field,
+            "targeting.keywords[1].bid_micros"
+        );
+        // Other match types are other keywords.
+        assert_eq!(
+            t(vec![
+                with_bid("milk", crate::MatchType::Exact, 2),
+                with_bid("milk", crate::MatchType::Broad, 3),
+            ])
+            .unwrap()
+            .keywords
+            .len(),
+            2
         );
     }
 

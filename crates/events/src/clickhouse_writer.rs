@@ -328,6 +328,14 @@ pub struct DecisionRow {
     pub model_version: String,
     /// 1 when the slot explored.
     pub explored: u8,
+    /// The search text, normalized.
+    pub query: String,
+    /// The keyword that matched.
+    pub matched_keyword: String,
+    /// `exact`, `phrase`, `broad` or "".
+    pub match_type: String,
+    /// The placement's bid multiplier, basis points.
+    pub bid_multiplier_bps: u32,
 }
 
 impl From<&crate::DecisionRecord> for DecisionRow {
@@ -368,6 +376,10 @@ impl From<&crate::DecisionRecord> for DecisionRow {
             features: d.features.clone(),
             model_version: d.model_version.clone(),
             explored: u8::from(d.explored),
+            query: d.query.clone(),
+            matched_keyword: d.matched_keyword.clone(),
+            match_type: d.match_type.clone(),
+            bid_multiplier_bps: d.bid_multiplier_bps,
         }
     }
 }

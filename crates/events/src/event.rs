@@ -118,6 +118,26 @@ pub struct DecisionRecord {
     /// The slot explored: a cold-start draw scored new line items.
     #[serde(default)]
     pub explored: bool,
+    /// The shopper's search text (`context.query`), normalized (lower case, single
+    /// spaces); "" off search pages.
+    #[serde(default)]
+    pub query: String,
+    /// The line item's keyword that matched the search ("" when none did or it targets
+    /// none).
+    #[serde(default)]
+    pub matched_keyword: String,
+    /// How it matched: `exact`, `phrase`, `broad`, or "".
+    #[serde(default)]
+    pub match_type: String,
+    /// The placement's bid multiplier, basis points (10,000 = x1); `bid_micros` is the
+    /// bid after it.
+    #[serde(default = "unit_multiplier")]
+    pub bid_multiplier_bps: u32,
+}
+
+/// x1 in basis points: rows written before multipliers existed.
+fn unit_multiplier() -> u32 {
+    10_000
 }
 
 /// What triggered a charge.
@@ -427,5 +447,31 @@ impl Event {
             Event::Charge(c) => c.ts_ms,
             Event::Custom(c) => c.ts_ms,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_decision_line_written_before_keywords_and_multipliers_reads_as_x1_without_a_keyword() {
+        let old = serde_json::json!({
+            "decision_id": "0190b3f0-0000-7000-8000-000000000001",
+            "decided_at_ms": 1, "user_key": "", "advertiser_id": "0190b3f0-0000-7000-8000-000000000002",
+            "campaign_id": "0190b3f0-0000-7000-8000-000000000003",
+            "line_item_id": "0190b3f0-0000-7000-8000-000000000004",
+            "creative_id": "0190b3f0-0000-7000-8000-000000000005",
+            "channel": "onsite", "placement": "search-top", "position": 0, "sku": null,
+            "pricing": "cpc", "price_micros": 1, "bid_cpm_micros": 0,
+            "request_id": "0190b3f0-0000-7000-8000-000000000006", "arm": "served",
+            "slot_id": "search-top", "slot_count": 1, "bid_micros": 2, "pctr": 0.1,
+            "ecpm_micros": 200, "promoted_skus": [], "keywords": [], "categories": [],
+            "store_id": "", "page_type": "", "device": "", "local_hour": 0, "local_weekday": 0,
+            "segments": [], "features": "{}", "model_version": "m"
+        });
+        let d: DecisionRecord = serde_json::from_value(old).unwrap();
+        assert_eq!(d.bid_multiplier_bps, 10_000);
+        assert!(d.query.is_empty() && d.matched_keyword.is_empty() && d.match_type.is_empty());
     }
 }

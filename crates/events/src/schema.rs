@@ -30,6 +30,10 @@ const MIGRATIONS: &[Migration] = &[
         version: 5,
         sql: include_str!("../../../schemas/clickhouse/0005_custom_events.sql"),
     },
+    Migration {
+        version: 6,
+        sql: include_str!("../../../schemas/clickhouse/0006_search_terms.sql"),
+    },
 ];
 
 #[derive(Row, Deserialize)]

@@ -79,7 +79,7 @@ async fn credentials_in_the_url_reach_the_server() {
 #[tokio::test]
 async fn every_table_round_trips() {
     let cfg = fresh_db(&shared_url());
-    assert_eq!(apply_schema(&cfg).await.unwrap(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(apply_schema(&cfg).await.unwrap(), vec![1, 2, 3, 4, 5, 6]);
     assert!(apply_schema(&cfg).await.unwrap().is_empty(), "applied once");
     let imp = ad(1);
     let clk = ad(2);
@@ -543,6 +543,10 @@ fn decision(arm: Arm, at_ms: i64) -> DecisionRecord {
         features: r#"{"placement":"search-top"}"#.into(),
         model_version: "prior-v1".into(),
         explored: true,
+        query: "organic whole milk".into(),
+        matched_keyword: "whole milk".into(),
+        match_type: "phrase".into(),
+        bid_multiplier_bps: 15_000,
     }
 }
 

@@ -13,9 +13,11 @@
 
 mod query;
 mod render;
+mod search_terms;
 
 pub use query::{check_model, Dim, Query, ReportError};
 pub use render::Report;
+pub use search_terms::OTHER_TERMS;
 
 use chrono::{Datelike, NaiveDate};
 use clickhouse::Row;

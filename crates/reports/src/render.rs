@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 /// A report: columns, rows, totals, and what finance needs to trust it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    /// `delivery` or `attribution`.
+    /// `delivery`, `attribution` or `search_terms`.
     pub report: &'static str,
     /// First day.
     pub from: NaiveDate,
@@ -37,6 +37,9 @@ pub struct Report {
 fn cell(v: &Value) -> String {
     let s = match v {
         Value::Null => String::new(),
+        // Text a spreadsheet would run as a formula (a shopper's search can be anything) is
+        // written as text. Money never starts so; negative amounts start with '-' and stay.
+        Value::String(s) if s.starts_with(['=', '+', '@', '\t', '\r']) => format!("'{s}"),
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
@@ -66,5 +69,21 @@ impl Report {
             format!("{}\n", t.join(","))
         });
         header.chain(rows).chain(total)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_a_spreadsheet_would_run_is_written_as_text() {
+        assert_eq!(
+            cell(&Value::from("=HYPERLINK(\"x\")")),
+            "\"'=HYPERLINK(\"\"x\"\")\""
+        );
+        assert_eq!(cell(&Value::from("@sum")), "'@sum");
+        assert_eq!(cell(&Value::from("-1.500000")), "-1.500000");
+        assert_eq!(cell(&Value::from("whole milk")), "whole milk");
     }
 }

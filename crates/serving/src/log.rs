@@ -30,7 +30,8 @@ impl Server {
             arm,
             slot_id: p.slot_id.clone(),
             slot_count: p.slot_count.min(usize::from(u16::MAX)) as u16,
-            bid_micros: li.pricing.bid_micros.get(),
+            // The bid it competed with: keyword or line item bid x placement multiplier.
+            bid_micros: p.bid.micros,
             pctr: p.pctr,
             ecpm_micros: p.ecpm_micros,
             promoted_skus: li.promoted_skus.clone(),
@@ -47,6 +48,17 @@ impl Server {
             // is a window of microseconds, once per reload).
             model_version: self.model.get().version.clone(),
             explored: p.explored,
+            query: Context::normalize_keyword(&ctx.query),
+            matched_keyword: p
+                .keyword
+                .and_then(|k| li.targeting.keywords.get(usize::from(k.index)))
+                .map(|k| k.text.clone())
+                .unwrap_or_default(),
+            match_type: p
+                .keyword
+                .map(|k| k.match_type.as_str().to_string())
+                .unwrap_or_default(),
+            bid_multiplier_bps: p.bid.multiplier.bps(),
         };
         self.sink.send(Event::Decision(Box::new(record)));
     }

@@ -216,6 +216,10 @@ pub fn simulate_ad_log(cfg: &AdLogConfig) -> AdLog {
                 features: serde_json::to_string(&features).unwrap_or_default(),
                 model_version: "sim".into(),
                 explored: false,
+                query: String::new(),
+                matched_keyword: String::new(),
+                match_type: String::new(),
+                bid_multiplier_bps: 10_000,
             })));
             if rng.next_f64() < 0.05 {
                 continue; // decided, never rendered

@@ -357,6 +357,7 @@ impl CampaignStore {
                     targeting: n.targeting,
                     frequency_cap: n.frequency_cap,
                     promoted_skus: n.promoted_skus,
+                    placement_multipliers: n.placement_multipliers,
                     version: 1,
                     created_at: now,
                     updated_at: now,

@@ -33,7 +33,7 @@ impl Modify for BearerAuth {
         create_creative, list_creatives, get_creative, review_creative, delete_person,
         put_segment, get_segment, put_members, delete_members,
         upload_receipts, upload_identity_map, upload_catalog, upload_inventory,
-        delivery_report, attribution_report, explain_receipt, close_period, reverse_invalid_traffic,
+        delivery_report, attribution_report, search_terms_report, explain_receipt, close_period, reverse_invalid_traffic,
     ),
 )]
 pub struct ApiDoc;

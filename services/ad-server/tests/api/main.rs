@@ -17,6 +17,7 @@ use uuid::Uuid;
 const KEYS: &str = "k2:second-secret-0123456789,k1:first-secret-0123456789";
 const ADMIN: &str = "adserver-test-admin-key";
 
+mod bids;
 mod decisions;
 mod model;
 

@@ -99,6 +99,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(web::resource("/inventory").post(upload_inventory))
                 .service(web::resource("/reports/delivery").get(delivery_report))
                 .service(web::resource("/reports/attribution").get(attribution_report))
+                .service(web::resource("/reports/search-terms").get(search_terms_report))
                 .service(
                     web::resource("/reports/attribution/receipts/{receipt_id}")
                         .get(explain_receipt),

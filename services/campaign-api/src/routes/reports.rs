@@ -68,7 +68,13 @@ report_params!(
     "^((advertiser|campaign|line_item|day|ad_channel|sales_channel)(,(advertiser|campaign|line_item|day|ad_channel|sales_channel))*)?$"
 );
 
-/// What both reports' queries carry.
+report_params!(
+    /// Query of the search-term report.
+    SearchTermParams,
+    "^((advertiser|campaign|line_item|day|ad_channel)(,(advertiser|campaign|line_item|day|ad_channel))*)?$"
+);
+
+/// What every report's query carries.
 struct Params<'a> {
     from: Option<&'a str>,
     to: Option<&'a str>,
@@ -174,6 +180,7 @@ fn respond(report: Report, format: Option<&str>) -> Result<HttpResponse, ApiErro
 enum Kind {
     Delivery,
     Attribution,
+    SearchTerms,
 }
 
 /// Parses, makes the report, answers it.
@@ -188,6 +195,7 @@ async fn report(
     let report = match kind {
         Kind::Delivery => f.delivery(&state.store, &q).await,
         Kind::Attribution => f.attribution(&state.store, &q).await,
+        Kind::SearchTerms => f.search_terms(&q).await,
     }
     .map_err(report_error)?;
     respond(report, p.format)
@@ -217,6 +225,21 @@ pub async fn attribution_report(
     p: ValidQuery<AttributionParams>,
 ) -> Result<HttpResponse, ApiError> {
     report(&state, &caller, &p.0.common(), Kind::Attribution).await
+}
+
+/// Search terms: which shopper searches matched which keyword (and match type), with
+/// impressions, clicks, CTR, advertiser charge, CPC, attributed sales and ROAS, dated by the
+/// search. For advertisers, terms made by fewer shoppers than the privacy minimum
+/// (`ENDCAP_PRIVACY_MIN_CUSTOMERS`) are grouped as `(other)`.
+#[utoipa::path(get, path = "/v1/reports/search-terms", tag = "reports", params(SearchTermParams),
+    responses((status = 200), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn search_terms_report(
+    state: web::Data<AppState>,
+    caller: Caller,
+    p: ValidQuery<SearchTermParams>,
+) -> Result<HttpResponse, ApiError> {
+    report(&state, &caller, &p.0.common(), Kind::SearchTerms).await
 }
 
 /// Query of the receipt explanation.

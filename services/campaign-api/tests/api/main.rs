@@ -5,11 +5,13 @@
 mod helpers;
 
 mod access;
+mod bids;
 mod binary;
 mod contract;
 mod crud;
 mod idempotency;
 mod operations;
 mod reports;
+mod search_terms;
 mod uploads;
 mod validation;

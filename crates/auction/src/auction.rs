@@ -21,6 +21,8 @@ pub struct Bidder {
     pub pctr: f64,
     /// Expected value per thousand impressions, micros: bid x pCTR x 1000 (CPC) or bid (CPM).
     pub ecpm_micros: i64,
+    /// Its own reserve, replacing the slot's (a deal's floor), eCPM micros; `None`: the slot's.
+    pub floor_ecpm_micros: Option<i64>,
 }
 
 impl Bidder {
@@ -87,7 +89,8 @@ pub fn run_auction(
     let mut advertisers: Vec<AdvertiserId> = Vec::new();
     for b in bidders {
         let under_min_cpc = b.pricing == PricingModel::Cpc && b.bid_micros < rules.min_cpc_micros;
-        if b.ecpm_micros < rules.floor_ecpm_micros || b.ecpm_micros <= 0 || under_min_cpc {
+        let floor = b.floor_ecpm_micros.unwrap_or(rules.floor_ecpm_micros);
+        if b.ecpm_micros < floor || b.ecpm_micros <= 0 || under_min_cpc {
             losses.push((b, Loss::Floor));
         } else if !rules.allow_same_advertiser && advertisers.contains(&b.advertiser) {
             losses.push((b, Loss::SameAdvertiser));
@@ -102,13 +105,15 @@ pub fn run_auction(
             losses.push((b.clone(), Loss::Outbid));
             continue;
         }
+        // A bidder with a reserve of its own (a deal) never clears below it.
+        let floor = b.floor_ecpm_micros.unwrap_or(rules.floor_ecpm_micros);
         let clearing_ecpm = if rules.first_price {
             b.ecpm_micros
         } else {
             ranked
                 .get(rank + 1)
-                .map_or(rules.floor_ecpm_micros, |next| next.ecpm_micros)
-                .max(rules.floor_ecpm_micros)
+                .map_or(floor, |next| next.ecpm_micros)
+                .max(floor)
         };
         let price = match b.pricing {
             PricingModel::Cpm => clearing_ecpm,
@@ -143,6 +148,7 @@ mod tests {
             bid_micros: bid,
             pctr,
             ecpm_micros: Bidder::ecpm(pricing, bid, pctr),
+            floor_ecpm_micros: None,
         }
     }
 
@@ -176,6 +182,36 @@ mod tests {
         assert_eq!(wins.len(), 1);
         assert_eq!(wins[0].price_micros, 500_000);
         assert_eq!(losses, vec![(low, Loss::Floor)]);
+    }
+
+    #[test]
+    fn a_deal_floor_replaces_the_slots_and_its_winner_never_clears_under_it() {
+        // The slot's floor is 3.00; the deal bidder's own floor is 1.50.
+        let mut deal = bidder(1, 1, PricingModel::Cpm, 2_000_000, 0.0);
+        deal.floor_ecpm_micros = Some(1_500_000);
+        let open = bidder(2, 2, PricingModel::Cpm, 2_500_000, 0.0);
+        let (wins, losses) = run_auction(vec![deal.clone(), open], rules(1, 3_000_000));
+        assert_eq!(wins.len(), 1);
+        assert_eq!(wins[0].bidder.idx, 1);
+        assert_eq!(
+            wins[0].price_micros, 1_500_000,
+            "no runner-up: the deal floor"
+        );
+        assert_eq!(
+            losses[0].1,
+            Loss::Floor,
+            "the open bid is under the slot floor"
+        );
+        // A deal floor above the bid: it does not enter.
+        deal.floor_ecpm_micros = Some(2_100_000);
+        let (wins, _) = run_auction(vec![deal], rules(1, 0));
+        assert!(wins.is_empty());
+        // Runner-up under the deal floor: the winner pays the deal floor, not the runner-up.
+        let mut deal = bidder(1, 1, PricingModel::Cpm, 4_000_000, 0.0);
+        deal.floor_ecpm_micros = Some(3_000_000);
+        let low = bidder(2, 2, PricingModel::Cpm, 1_000_000, 0.0);
+        let (wins, _) = run_auction(vec![deal, low], rules(1, 0));
+        assert_eq!(wins[0].price_micros, 3_000_000);
     }
 
     #[test]

@@ -133,8 +133,9 @@ pub struct Context {
     /// Creatives the page will not show: another creative of the line item may serve.
     pub blocked_creatives: Vec<endcap_core::CreativeId>,
     /// Advertiser domains the publisher blocks (OpenRTB `badv`), lower-case without `www.`:
-    /// a creative whose landing page is on one of them, or a subdomain of one, is not shown,
-    /// so the next ad takes the slot.
+    /// a line item whose advertiser declared one of them, or a subdomain of one, does not
+    /// bid; for an advertiser that declared no domains, a creative whose landing page is on
+    /// one is not shown. Either way the next ad takes the slot.
     pub blocked_domains: Vec<String>,
     /// Search keywords, normalized (lower case, single spaces).
     pub keywords: Vec<String>,
@@ -162,27 +163,11 @@ pub struct Context {
     pub local: LocalTime,
     /// A uniform draw in [0, 1) for this request's pacing throttles ([`crate::uniform_draw`]).
     pub draw: f64,
+    /// The publisher's category and app blocks (OpenRTB `bcat`, `bapp`; empty onsite).
+    pub blocks: crate::RequestBlocks,
 }
 
 impl Context {
-    /// Whether the page may show this creative: not blocked by id, nor by its landing
-    /// page's domain (a blocked `example.com` also blocks `shop.example.com`).
-    pub fn allows(&self, creative: &endcap_core::Creative) -> bool {
-        if self.blocked_creatives.contains(&creative.id) {
-            return false;
-        }
-        if self.blocked_domains.is_empty() {
-            return true;
-        }
-        let domain = creative.click_domain();
-        !self.blocked_domains.iter().any(|b| {
-            domain == *b
-                || domain
-                    .strip_suffix(b.as_str())
-                    .is_some_and(|rest| rest.ends_with('.'))
-        })
-    }
-
     /// A `badv` entry as [`Context::blocked_domains`] holds it.
     pub fn blocked_domain(raw: &str) -> String {
         raw.trim()

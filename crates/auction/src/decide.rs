@@ -28,6 +28,8 @@ pub struct SlotRequest {
     /// Whether an advertiser may appear more than once in this request through this slot
     /// (a placement setting; by default one ad per advertiser per request).
     pub allow_same_advertiser: bool,
+    /// OpenRTB blocked attributes and deals (default: none, as onsite).
+    pub terms: crate::SlotTerms,
 }
 
 /// Everything a decision reads besides the request: one struct instead of many arguments.
@@ -84,6 +86,8 @@ pub struct Placed {
     pub bid: crate::EffectiveBid,
     /// The line item's keyword that matched the search, if any.
     pub keyword: Option<endcap_core::KeywordMatch>,
+    /// The deal it bid through (OpenRTB `dealid`), whose floor its bid must clear.
+    pub deal: Option<crate::DealOffer>,
 }
 
 impl Placed {
@@ -179,6 +183,8 @@ struct Eligible<'s> {
     features: Features,
     keyword: Option<endcap_core::KeywordMatch>,
     bid: crate::EffectiveBid,
+    /// The deal it bids through, if it targets deals.
+    deal: Option<&'s crate::DealOffer>,
 }
 
 /// A request's list terms, lower-cased once per request (matched against [`TargetSets`]).
@@ -262,7 +268,7 @@ fn candidates<'s>(
     deps: &Deps<'s>,
     ctx: &Context,
     terms: &Terms,
-    req: &SlotRequest,
+    req: &'s SlotRequest,
     state: &RequestState,
     explain: &mut Vec<Explanation>,
 ) -> Vec<Eligible<'s>> {
@@ -272,8 +278,11 @@ fn candidates<'s>(
         .store_id
         .as_deref()
         .and_then(|s| deps.snapshot.stock().at(s));
-    // A creative the page may show and whose product is in stock at the store.
-    let shown = |cr: &Creative| ctx.allows(cr) && stock.is_none_or(|s| s.shows_in_stock(cr));
+    // A creative of a candidate the page may show (its blocks) and whose product is in stock
+    // at the store.
+    let shown = |cand: &Candidate, cr: &Creative| {
+        ctx.shows(&req.terms, cand, cr) && stock.is_none_or(|s| s.shows_in_stock(cr))
+    };
     let buckets = CapBuckets::of(&ctx.local);
     let mut out = Vec::new();
     for cand in deps.snapshot.for_placements(&req.slot.names) {
@@ -284,6 +293,8 @@ fn candidates<'s>(
             Some(Outcome::Filtered("flight"))
         } else if ctx.blocked_advertisers.contains(&li.advertiser_id) {
             Some(Outcome::Filtered("blocked_advertiser"))
+        } else if let Some(why) = ctx.line_item_block(&req.terms, cand) {
+            Some(Outcome::Filtered(why))
         } else if !terms.candidates.is_empty()
             && !li.promoted_skus.is_empty()
             && !any_in(&terms.candidates, &cand.sets.skus)
@@ -310,7 +321,7 @@ fn candidates<'s>(
             None
         };
         let outcome = outcome.or_else(|| {
-            if !cand.fitting(&req.slot.kind).any(|cr| shown(cr)) {
+            if !cand.fitting(&req.slot.kind).any(|cr| shown(cand, cr)) {
                 return Some(Outcome::NoCreative);
             }
             let Some(spent) = deps.budgets.spent(c.id, ctx.local.day) else {
@@ -351,7 +362,9 @@ fn candidates<'s>(
             (std::hash::Hasher::finish(&h) >> 11) as f64 / (1u64 << 53) as f64
         };
         let Some(creative) = cand
-            .creative_for(&req.slot.kind, &terms.relevant, rotation, shown)
+            .creative_for(&req.slot.kind, &terms.relevant, rotation, |cr| {
+                shown(cand, cr)
+            })
             .cloned()
         else {
             continue;
@@ -388,6 +401,7 @@ fn candidates<'s>(
             features,
             keyword,
             bid,
+            deal: cand.deal(&req.terms),
         });
     }
     out
@@ -420,6 +434,7 @@ fn score(model: &dyn CtrModel, eligible: &[Eligible<'_>]) -> (Vec<Bidder>, bool)
                 bid_micros: e.bid.micros,
                 pctr: *p,
                 ecpm_micros: Bidder::ecpm(li.pricing.model, e.bid.micros, *p),
+                floor_ecpm_micros: e.deal.map(|d| d.floor_ecpm_micros),
             }
         })
         .collect();
@@ -480,6 +495,7 @@ pub fn decide(deps: &Deps<'_>, ctx: &Context, slots: &[SlotRequest]) -> Decision
                 explored,
                 bid: e.bid,
                 keyword: e.keyword,
+                deal: e.deal.cloned(),
             }
         };
         let explain = |out: &mut Decision, li: LineItemId, outcome: Outcome| {

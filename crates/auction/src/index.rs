@@ -18,6 +18,9 @@ pub struct Candidate {
     /// Its keyword, category and segment targeting, lower-cased into sets: targeting lists
     /// hold up to 10,000 entries, so a request's terms are looked up, never scanned for.
     pub sets: Arc<TargetSets>,
+    /// Its advertiser's declared domains (OpenRTB `adomain`, matched by `badv`); empty when
+    /// it declared none.
+    pub advertiser_domains: Arc<Vec<String>>,
 }
 
 /// A line item's list targeting as lower-case sets.
@@ -185,9 +188,26 @@ impl Snapshot {
                 sets: Arc::new(TargetSets::of(&li)),
                 line_item: Arc::new(li),
                 campaign,
+                advertiser_domains: Arc::default(),
             });
         }
         snap
+    }
+
+    /// The snapshot with each advertiser's declared domains on its line items (bids name
+    /// them in `adomain`, and `badv` is matched against them).
+    pub fn with_advertisers(mut self, advertisers: &[endcap_core::Advertiser]) -> Self {
+        let domains: HashMap<endcap_core::AdvertiserId, Arc<Vec<String>>> = advertisers
+            .iter()
+            .filter(|a| !a.domains.is_empty())
+            .map(|a| (a.id, Arc::new(a.domains.clone())))
+            .collect();
+        for c in &mut self.candidates {
+            if let Some(d) = domains.get(&c.line_item.advertiser_id) {
+                c.advertiser_domains = d.clone();
+            }
+        }
+        self
     }
 
     /// Candidates for a slot answering to any of `names` (each at most once), in index order.

@@ -13,6 +13,7 @@
 
 mod auction;
 mod bid;
+mod blocks;
 mod caps;
 mod context;
 mod decide;
@@ -24,6 +25,7 @@ mod traffic;
 
 pub use auction::{run_auction, AuctionRules, Bidder, Loss, Win};
 pub use bid::EffectiveBid;
+pub use blocks::{domain_blocked, DealOffer, RequestBlocks, SlotTerms};
 pub use caps::{cap_reached, cap_tag, CapBuckets, CapCounter, CapOwner, MemoryCaps, CAP_PERIODS};
 pub use context::{uniform_draw, Accepts, Context, Slot, SlotKind};
 pub use decide::{decide, Decision, Deps, Explanation, Outcome, Placed, SlotRequest};

@@ -79,6 +79,9 @@ fn creative(li: &LineItem, kind: CreativeKind, size: Option<(u32, u32)>) -> Crea
         version: 1,
         created_at: now(),
         updated_at: now(),
+        iab_categories: vec![],
+        app_bundle: None,
+        attributes: vec![],
     }
 }
 
@@ -102,6 +105,7 @@ fn ctx(user: &str) -> Context {
         now: now(),
         local: RetailerClock::default().local(now()),
         draw: 0.5,
+        blocks: Default::default(),
     }
 }
 
@@ -116,6 +120,7 @@ fn slot(name: &str, count: usize) -> SlotRequest {
         count,
         floor_ecpm_micros: 0,
         allow_same_advertiser: false,
+        terms: Default::default(),
     }
 }
 
@@ -322,6 +327,7 @@ fn offsite_slots_need_a_creative_of_their_size() {
         count: 1,
         floor_ecpm_micros: 500_000,
         allow_same_advertiser: false,
+        terms: Default::default(),
     };
     let other = SlotRequest {
         id: "2".into(),
@@ -329,6 +335,7 @@ fn offsite_slots_need_a_creative_of_their_size() {
         count: 1,
         floor_ecpm_micros: 0,
         allow_same_advertiser: false,
+        terms: Default::default(),
     };
     let d = w.decide(&ctx("u"), &[other, fits]);
     assert_eq!(d.placed.len(), 1);
@@ -909,6 +916,7 @@ fn a_declared_placement_takes_only_the_creatives_it_accepts() {
         count: 1,
         floor_ecpm_micros: 0,
         allow_same_advertiser: false,
+        terms: Default::default(),
     };
     for _ in 0..10 {
         let d = w.decide(&ctx("u"), &[hero("banner:970x250")]);
@@ -1249,6 +1257,7 @@ fn an_offsite_reservation_holds_the_effective_bid_of_the_creatives_size() {
         count: 1,
         floor_ecpm_micros: 0,
         allow_same_advertiser: false,
+        terms: Default::default(),
     };
     // The slot takes 728x90 too, but the creative shown is 300x250: x2.
     let d = w.decide(&cx, &[banner(&[(728, 90), (300, 250)])]);
@@ -1258,4 +1267,234 @@ fn an_offsite_reservation_holds_the_effective_bid_of_the_creatives_size() {
     // (2,000,000 micros per mille = 2,000,000 nanos per impression).
     assert_eq!(p.reserved_nanos, 2_000_000);
     assert_eq!(w.budgets.reserved(la.campaign_id), 2_000_000);
+}
+
+fn offsite_slot(terms: SlotTerms) -> SlotRequest {
+    SlotRequest {
+        id: "imp-1".into(),
+        slot: Slot::offsite_banner(&[(300, 250)]),
+        count: 1,
+        floor_ecpm_micros: 0,
+        allow_same_advertiser: false,
+        terms,
+    }
+}
+
+fn advertiser(id: AdvertiserId, domains: &[&str]) -> Advertiser {
+    Advertiser {
+        id,
+        name: "a".into(),
+        currency: Currency::parse("USD", "c").unwrap(),
+        version: 1,
+        created_at: now(),
+        updated_at: now(),
+        domains: domains.iter().map(|d| d.to_string()).collect(),
+        frequency_cap: None,
+    }
+}
+
+/// Two advertisers on `offsite`: `high` (9.00 CPM) and `low` (1.00 CPM); `dress` changes
+/// the high line item's banner.
+fn two_offsite_bidders(dress: impl Fn(&mut Creative)) -> (World, LineItem, LineItem) {
+    let (a, b) = (AdvertiserId::generate(), AdvertiserId::generate());
+    let (ca, cb) = (
+        campaign(a, 0, 10_000_000_000),
+        campaign(b, 0, 10_000_000_000),
+    );
+    let high = line_item(
+        &ca,
+        json!({"placements": ["offsite"]}),
+        json!({"model": "cpm", "bid_micros": 9_000_000}),
+        None,
+    );
+    let low = line_item(
+        &cb,
+        json!({"placements": ["offsite"]}),
+        json!({"model": "cpm", "bid_micros": 1_000_000}),
+        None,
+    );
+    let mut hc = creative(&high, CreativeKind::Banner, Some((300, 250)));
+    hc.click_url = "https://shop.retailer.example/brand".into();
+    dress(&mut hc);
+    let mut lc = creative(&low, CreativeKind::Banner, Some((300, 250)));
+    lc.click_url = "https://rival.example/x".into();
+    let mut w = World::new(vec![ca, cb], vec![high.clone(), low.clone()], vec![hc, lc]);
+    w.snap = std::mem::take(&mut w.snap)
+        .with_advertisers(&[advertiser(a, &["brand.com"]), advertiser(b, &[])]);
+    (w, high, low)
+}
+
+fn offsite_ctx() -> Context {
+    let mut cx = ctx("u");
+    cx.channel = AdChannel::Offsite;
+    cx
+}
+
+#[test]
+fn badv_matches_declared_domains_and_the_landing_page_only_without_them() {
+    let (w, high, low) = two_offsite_bidders(|_| {});
+    let winner = |badv: &[&str]| {
+        let mut cx = offsite_ctx();
+        cx.blocked_domains = badv.iter().map(|b| Context::blocked_domain(b)).collect();
+        let d = w.decide(&cx, &[offsite_slot(SlotTerms::default())]);
+        (d.placed.first().map(|p| p.candidate.line_item.id), d)
+    };
+    let (won, d) = winner(&[]);
+    assert_eq!(won, Some(high.id));
+    let p = &d.placed[0];
+    assert_eq!(p.candidate.adomain(&p.creative), vec!["brand.com"]);
+    // The landing page's host no longer stands for an advertiser that declared domains.
+    assert_eq!(winner(&["retailer.example"]).0, Some(high.id));
+    let (won, d) = winner(&["WWW.Brand.com"]);
+    assert_eq!(won, Some(low.id), "the next ad takes the slot");
+    assert_eq!(outcome_of(&d, high.id), Outcome::Filtered("badv"));
+    let p = &d.placed[0];
+    assert_eq!(
+        p.candidate.adomain(&p.creative),
+        vec!["rival.example"],
+        "no domains declared: the landing page's host"
+    );
+    // A blocked subdomain does not block its parent; the fallback is subdomain-aware.
+    assert_eq!(winner(&["shop.brand.com"]).0, Some(high.id));
+    let (won, d) = winner(&["brand.com", "example"]);
+    assert_eq!(won, None);
+    assert_eq!(outcome_of(&d, low.id), Outcome::NoCreative);
+}
+
+#[test]
+fn bcat_bapp_and_battr_block_a_winner_so_the_next_ad_serves() {
+    let (w, high, low) = two_offsite_bidders(|c| {
+        c.iab_categories = vec!["IAB8-5".into()];
+        c.app_bundle = Some("com.brand.app".into());
+        c.attributes = vec![6];
+    });
+    let winner = |cats: &[&str], apps: &[&str], battr: &[u8]| {
+        let mut cx = offsite_ctx();
+        cx.blocks = RequestBlocks {
+            categories: cats.iter().map(|c| c.to_string()).collect(),
+            apps: apps.iter().map(|a| a.to_string()).collect(),
+        };
+        let terms = SlotTerms {
+            blocked_attributes: battr.to_vec(),
+            ..Default::default()
+        };
+        w.decide(&cx, &[offsite_slot(terms)]).placed[0]
+            .candidate
+            .line_item
+            .id
+    };
+    assert_eq!(winner(&[], &[], &[]), high.id);
+    assert_eq!(winner(&["IAB8"], &[], &[]), low.id, "IAB8 covers IAB8-5");
+    assert_eq!(winner(&["IAB8-5"], &[], &[]), low.id);
+    assert_eq!(winner(&["IAB8-6", "IAB1"], &[], &[]), high.id);
+    assert_eq!(winner(&[], &["COM.BRAND.APP"], &[]), low.id);
+    assert_eq!(winner(&[], &["com.other"], &[]), high.id);
+    assert_eq!(winner(&[], &[], &[6]), low.id);
+    assert_eq!(winner(&[], &[], &[1, 7]), high.id);
+}
+
+#[test]
+fn a_blocked_creative_leaves_its_line_items_other_creatives_in() {
+    let c = campaign(AdvertiserId::generate(), 0, 10_000_000_000);
+    let li = line_item(
+        &c,
+        json!({"placements": ["offsite"]}),
+        json!({"model": "cpm", "bid_micros": 2_000_000}),
+        None,
+    );
+    let mut alcohol = creative(&li, CreativeKind::Banner, Some((300, 250)));
+    alcohol.iab_categories = vec!["IAB8-5".into()];
+    let plain = creative(&li, CreativeKind::Banner, Some((300, 250)));
+    let plain_id = plain.id;
+    let w = World::new(vec![c], vec![li], vec![alcohol, plain]);
+    let mut cx = offsite_ctx();
+    cx.blocks.categories = vec!["IAB8".into()];
+    for i in 0..20 {
+        cx.draw = f64::from(i) / 20.0;
+        let d = w.decide(&cx, &[offsite_slot(SlotTerms::default())]);
+        assert_eq!(d.placed[0].creative.id, plain_id);
+    }
+}
+
+#[test]
+fn deal_line_items_bid_only_through_their_deals_and_private_auctions_only_on_deals() {
+    let (a, b) = (AdvertiserId::generate(), AdvertiserId::generate());
+    let (ca, cb) = (
+        campaign(a, 0, 10_000_000_000),
+        campaign(b, 0, 10_000_000_000),
+    );
+    let deal_li = line_item(
+        &ca,
+        json!({"placements": ["offsite"], "deals": ["d1", "d3"]}),
+        json!({"model": "cpm", "bid_micros": 3_000_000}),
+        None,
+    );
+    let open_li = line_item(
+        &cb,
+        json!({"placements": ["offsite"]}),
+        json!({"model": "cpm", "bid_micros": 2_000_000}),
+        None,
+    );
+    let w = World::new(
+        vec![ca, cb],
+        vec![deal_li.clone(), open_li.clone()],
+        vec![
+            creative(&deal_li, CreativeKind::Banner, Some((300, 250))),
+            creative(&open_li, CreativeKind::Banner, Some((300, 250))),
+        ],
+    );
+    let offer = |id: &str, floor: i64| DealOffer {
+        id: id.into(),
+        floor_ecpm_micros: floor,
+        at: None,
+    };
+    let run = |deals: Vec<DealOffer>, private: bool, imp_floor: i64| {
+        let mut s = offsite_slot(SlotTerms {
+            deals,
+            private_auction: private,
+            ..Default::default()
+        });
+        s.floor_ecpm_micros = imp_floor;
+        w.decide(&offsite_ctx(), &[s])
+    };
+    // No deal offered: the deal line item sits out; the open auction goes on.
+    let d = run(vec![], false, 0);
+    assert_eq!(d.placed[0].candidate.line_item.id, open_li.id);
+    assert!(d.placed[0].deal.is_none());
+    assert_eq!(outcome_of(&d, deal_li.id), Outcome::Filtered("deal"));
+    // Its deal offered (the cheaper of its two): it bids through it, clearing at least
+    // the deal floor even though the imp's own floor is higher.
+    let d = run(
+        vec![
+            offer("d3", 1_500_000),
+            offer("d1", 1_000_000),
+            offer("x", 0),
+        ],
+        false,
+        5_000_000,
+    );
+    assert_eq!(d.placed[0].candidate.line_item.id, deal_li.id);
+    assert_eq!(d.placed[0].deal.as_ref().map(|d| d.id.as_str()), Some("d1"));
+    assert!(d.placed[0].price_micros >= 1_000_000);
+    assert_eq!(outcome_of(&d, open_li.id), Outcome::Floor);
+    // A deal floor above its value: the open bid takes the slot.
+    let d = run(vec![offer("d1", 4_000_000)], false, 0);
+    assert_eq!(d.placed[0].candidate.line_item.id, open_li.id);
+    assert_eq!(outcome_of(&d, deal_li.id), Outcome::Floor);
+    // Private auction: only deal bids.
+    let d = run(vec![offer("d1", 1_000_000)], true, 0);
+    assert_eq!(d.placed[0].candidate.line_item.id, deal_li.id);
+    assert_eq!(
+        outcome_of(&d, open_li.id),
+        Outcome::Filtered("private_auction")
+    );
+    let d = run(vec![offer("d1", 4_000_000)], true, 0);
+    assert!(d.placed.is_empty(), "the deal floor is above the bid");
+    let d = run(vec![offer("other", 0)], true, 0);
+    assert!(d.placed.is_empty(), "not one of our deals");
+    // Onsite (no deals ever): a deal line item never serves.
+    let mut onsite = slot("offsite", 1);
+    onsite.slot = Slot::onsite("offsite");
+    let d = w.decide(&ctx("u"), &[onsite]);
+    assert_eq!(d.placed[0].candidate.line_item.id, open_li.id);
 }

@@ -177,6 +177,17 @@ pub struct Creative {
     /// Native assets beyond the main image (native creatives only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub native: Option<NativeAssets>,
+    /// IAB Content Taxonomy 1.0 categories of what it advertises (`IAB8-5`); set by the
+    /// advertiser, checked at review; publishers' `bcat` blocks them (and what is under them).
+    #[serde(default)]
+    pub iab_categories: Vec<String>,
+    /// The app it promotes (OpenRTB `bundle`, e.g. `com.brand.app`); publishers' `bapp` blocks it.
+    #[serde(default)]
+    pub app_bundle: Option<String>,
+    /// OpenRTB creative attributes (list 5.3, 1..=17, e.g. 6 "in-banner video"); publishers'
+    /// `battr` blocks them.
+    #[serde(default)]
+    pub attributes: Vec<u8>,
 }
 
 /// Body of `POST /v1/line-items/{id}/creatives` as received.
@@ -203,6 +214,15 @@ pub struct CreativeInput {
     /// (default: the advertiser's name), icon, call to action, price, rating, display URL.
     #[serde(default)]
     pub native: Option<NativeAssets>,
+    /// IAB Content Taxonomy 1.0 ids (`IAB8`, `IAB8-5`), at most 10.
+    #[serde(default)]
+    pub iab_categories: Vec<String>,
+    /// The app it promotes (OpenRTB `bundle`).
+    #[serde(default)]
+    pub app_bundle: Option<String>,
+    /// OpenRTB creative attribute ids (list 5.3, 1..=17).
+    #[serde(default)]
+    pub attributes: Vec<u8>,
 }
 
 /// A validated new creative.
@@ -222,6 +242,12 @@ pub struct NewCreative {
     pub height: Option<u32>,
     /// Native assets.
     pub native: Option<NativeAssets>,
+    /// IAB categories, normalized.
+    pub iab_categories: Vec<String>,
+    /// App bundle.
+    pub app_bundle: Option<String>,
+    /// Creative attributes, sorted.
+    pub attributes: Vec<u8>,
 }
 
 fn size(v: Option<u32>, field: &str, required: bool) -> Result<Option<u32>, ValidationError> {
@@ -303,6 +329,120 @@ impl CreativeInput {
             width,
             height,
             native,
+            iab_categories: crate::rtb_fields::iab_categories(
+                &self.iab_categories,
+                "iab_categories",
+            )?,
+            app_bundle: self
+                .app_bundle
+                .as_deref()
+                .map(|b| crate::rtb_fields::app_bundle(b, "app_bundle"))
+                .transpose()?,
+            attributes: crate::rtb_fields::attributes(&self.attributes, "attributes")?,
         })
+    }
+}
+
+/// Body of `PATCH /v1/creatives/{id}`: the fields publishers block by. A change sends the
+/// creative back to review (`pending`), since review checks them.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreativePatch {
+    /// The version read (optimistic concurrency).
+    pub version: i64,
+    /// Replaces the IAB categories.
+    #[serde(default)]
+    pub iab_categories: Option<Vec<String>>,
+    /// Replaces the promoted app (`null` is "no change"; `""` clears it).
+    #[serde(default)]
+    pub app_bundle: Option<String>,
+    /// Replaces the creative attributes.
+    #[serde(default)]
+    pub attributes: Option<Vec<u8>>,
+}
+
+impl CreativePatch {
+    /// The creative with the patch applied, naming the first bad field; any actual change
+    /// puts it back in review, so an approved creative stops serving until re-approved.
+    pub fn apply(&self, current: &Creative) -> Result<Creative, ValidationError> {
+        let mut next = current.clone();
+        if let Some(c) = &self.iab_categories {
+            next.iab_categories = crate::rtb_fields::iab_categories(c, "iab_categories")?;
+        }
+        if let Some(b) = &self.app_bundle {
+            next.app_bundle = match b.trim() {
+                "" => None,
+                b => Some(crate::rtb_fields::app_bundle(b, "app_bundle")?),
+            };
+        }
+        if let Some(a) = &self.attributes {
+            next.attributes = crate::rtb_fields::attributes(a, "attributes")?;
+        }
+        let changed = next.iab_categories != current.iab_categories
+            || next.app_bundle != current.app_bundle
+            || next.attributes != current.attributes;
+        if changed {
+            next.review = Review::pending();
+        }
+        Ok(next)
+    }
+}
+
+#[cfg(test)]
+mod rtb_field_tests {
+    use super::*;
+
+    fn approved() -> Creative {
+        serde_json::from_value(serde_json::json!({
+            "id": CreativeId::generate(), "line_item_id": LineItemId::generate(),
+            "campaign_id": CampaignId::generate(), "advertiser_id": AdvertiserId::generate(),
+            "kind": "banner", "sku": null, "image_url": "https://cdn.example/a.png",
+            "click_url": "https://brand.example/", "width": 300, "height": 250,
+            "review": {"status": "approved"}, "version": 3,
+            "created_at": "2026-12-01T00:00:00Z", "updated_at": "2026-12-01T00:00:00Z"
+        }))
+        .unwrap()
+    }
+
+    fn patch(v: serde_json::Value) -> CreativePatch {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn stored_creatives_without_the_fields_read_as_empty() {
+        let c = approved();
+        assert!(c.iab_categories.is_empty() && c.app_bundle.is_none() && c.attributes.is_empty());
+    }
+
+    #[test]
+    fn changing_what_publishers_block_by_sends_the_creative_back_to_review() {
+        let c = approved();
+        let next = patch(
+            serde_json::json!({"version": 3, "iab_categories": ["iab8-5"],
+            "app_bundle": "com.brand.app", "attributes": [6, 1]}),
+        )
+        .apply(&c)
+        .unwrap();
+        assert_eq!(next.iab_categories, vec!["IAB8-5"]);
+        assert_eq!(next.app_bundle.as_deref(), Some("com.brand.app"));
+        assert_eq!(next.attributes, vec![1, 6]);
+        assert_eq!(next.review.status, ReviewStatus::Pending);
+        // The same values again: no change, still approved.
+        let mut same = next.clone();
+        same.review.status = ReviewStatus::Approved;
+        let again = patch(serde_json::json!({"version": 4, "iab_categories": ["IAB8-5"]}))
+            .apply(&same)
+            .unwrap();
+        assert_eq!(again.review.status, ReviewStatus::Approved);
+        // `""` clears the bundle (a change).
+        let cleared = patch(serde_json::json!({"version": 4, "app_bundle": ""}))
+            .apply(&same)
+            .unwrap();
+        assert_eq!(cleared.app_bundle, None);
+        assert_eq!(cleared.review.status, ReviewStatus::Pending);
+        let bad = patch(serde_json::json!({"version": 3, "iab_categories": ["IAB8", "Alcohol"]}));
+        assert_eq!(bad.apply(&c).unwrap_err().field, "iab_categories[1]");
+        let bad = patch(serde_json::json!({"version": 3, "attributes": [18]}));
+        assert_eq!(bad.apply(&c).unwrap_err().field, "attributes[0]");
     }
 }

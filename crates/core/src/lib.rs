@@ -19,11 +19,12 @@ mod keyword;
 mod line_item;
 mod money;
 pub mod native;
+pub mod rtb_fields;
 mod status;
 mod text;
 
 pub use access::{Principal, Role};
-pub use advertiser::{Advertiser, AdvertiserInput, NewAdvertiser};
+pub use advertiser::{Advertiser, AdvertiserInput, AdvertiserPatch, NewAdvertiser};
 pub use bid::{
     check_multiplier_placements, placement_multipliers, BidMultiplier, PlacementMultipliers,
     MAX_PLACEMENT_MULTIPLIERS,
@@ -34,7 +35,8 @@ pub use campaign::{
 };
 mod secret;
 pub use creative::{
-    Creative, CreativeInput, CreativeKind, NewCreative, Review, ReviewInput, ReviewStatus,
+    Creative, CreativeInput, CreativeKind, CreativePatch, NewCreative, Review, ReviewInput,
+    ReviewStatus,
 };
 pub use error::ValidationError;
 pub use events::{Channel, EventKind, HashedKey, Receipt, ReceiptLine, Sku};

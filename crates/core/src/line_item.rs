@@ -100,6 +100,12 @@ pub struct Targeting {
     /// Device classes.
     #[serde(default)]
     pub devices: Vec<Device>,
+    /// OpenRTB deal ids (`imp.pmp.deals[].id`): a line item with deals bids only on imps
+    /// offering one of them to our seat, at least at that deal's floor; without deals it bids
+    /// in the open auction only. Deals exist offsite only, so a deal line item never serves
+    /// onsite.
+    #[serde(default)]
+    pub deals: Vec<String>,
 }
 
 pub(crate) fn placement(raw: &str, field: &str) -> Result<String, ValidationError> {
@@ -217,6 +223,7 @@ impl Targeting {
             segments: text::list(&self.segments, &format!("{field}.segments"), text::token)?,
             stores: text::list(&self.stores, &format!("{field}.stores"), text::token)?,
             devices,
+            deals: crate::rtb_fields::deal_ids(&self.deals, &format!("{field}.deals"))?,
         })
     }
 }

@@ -450,6 +450,9 @@ mod tests {
             created_at: now,
             updated_at: now,
             native: Some(native),
+            iab_categories: vec![],
+            app_bundle: None,
+            attributes: vec![],
         }
     }
 

@@ -3,7 +3,7 @@
 use crate::{
     micros_to_cpm, Bid, BidRequest, NativeError, NativeRequest, PriceDecoder, Rates, RequestError,
 };
-use endcap_auction::{Placed, Slot, SlotRequest};
+use endcap_auction::{DealOffer, Placed, Slot, SlotRequest};
 use endcap_core::{CreativeKind, Device};
 use std::sync::Arc;
 
@@ -93,6 +93,7 @@ pub fn offsite_slots(
             continue;
         };
         let floor = floor.max(min_floor_micros);
+        let terms = crate::slot_terms(imp, rates, floor, min_floor_micros);
         let slot = if let Some(b) = &imp.banner {
             let mut sizes: Vec<(u32, u32)> = b.format.iter().map(|f| (f.w, f.h)).collect();
             if let (Some(w), Some(h)) = (b.w, b.h) {
@@ -132,6 +133,7 @@ pub fn offsite_slots(
             count: 1,
             floor_ecpm_micros: floor,
             allow_same_advertiser: false,
+            terms,
         });
     }
     out
@@ -184,6 +186,28 @@ pub fn bid_cpm_micros(
     let surplus = i128::from(value_micros - floor_micros);
     let kept = surplus * i128::from(10_000 - shade_bps.min(10_000)) / 10_000;
     Some(floor_micros + kept as i64)
+}
+
+/// The CPM we bid for an ad worth `value_micros`, micros: through `deal` when it won through
+/// one (the deal's floor instead of the imp's, the deal's auction type when it states one,
+/// and at a fixed-price deal (`at` 3) exactly its floor), else as [`bid_cpm_micros`]. Always
+/// within [floor, value]; `None` when the value is under the floor.
+pub fn placed_bid_cpm_micros(
+    value_micros: i64,
+    imp_floor_micros: i64,
+    deal: Option<&DealOffer>,
+    first_price: bool,
+    shade_bps: u32,
+) -> Option<i64> {
+    let Some(deal) = deal else {
+        return bid_cpm_micros(value_micros, imp_floor_micros, first_price, shade_bps);
+    };
+    let floor = deal.floor_ecpm_micros;
+    match deal.at {
+        Some(3) => (value_micros > 0 && value_micros >= floor).then_some(floor),
+        Some(at) => bid_cpm_micros(value_micros, floor, at == 1, shade_bps),
+        None => bid_cpm_micros(value_micros, floor, first_price, shade_bps),
+    }
 }
 
 /// Escapes text for an HTML attribute value in double quotes.
@@ -266,11 +290,16 @@ pub fn bid_for(
         exp: Some(endcap_auction::RESERVATION_TTL.as_secs() as u32),
         crid: p.creative.id.to_string(),
         cid: li.campaign_id.to_string(),
-        adomain: vec![p.creative.click_domain()],
+        adomain: p.candidate.adomain(&p.creative),
         // w/h describe banner markup; a native answer's sizes are inside its assets.
         w: p.creative.width.filter(|_| !native),
         h: p.creative.height.filter(|_| !native),
         mtype,
+        cat: p.creative.iab_categories.clone(),
+        cattax: (!p.creative.iab_categories.is_empty()).then_some(1),
+        bundle: p.creative.app_bundle.clone(),
+        attr: p.creative.attributes.clone(),
+        dealid: p.deal.as_ref().map(|d| d.id.clone()),
     })
 }
 
@@ -291,6 +320,59 @@ mod tests {
         );
         assert_eq!(bid_cpm_micros(900_000, 1_000_000, false, 2_000), None);
         assert_eq!(bid_cpm_micros(0, 0, false, 0), None);
+    }
+
+    #[test]
+    fn a_deal_bid_is_never_under_its_floor_nor_over_the_value() {
+        let deal = |floor: i64, at: Option<u8>| DealOffer {
+            id: "d".into(),
+            floor_ecpm_micros: floor,
+            at,
+        };
+        // The deal's floor replaces the imp's (here higher, 5.00).
+        assert_eq!(
+            placed_bid_cpm_micros(
+                4_000_000,
+                5_000_000,
+                Some(&deal(1_000_000, None)),
+                false,
+                2_000
+            ),
+            Some(4_000_000)
+        );
+        // First price, from the request or the deal: shaded toward the deal floor.
+        assert_eq!(
+            placed_bid_cpm_micros(4_000_000, 0, Some(&deal(1_000_000, None)), true, 2_000),
+            Some(3_400_000)
+        );
+        assert_eq!(
+            placed_bid_cpm_micros(4_000_000, 0, Some(&deal(1_000_000, Some(1))), false, 2_000),
+            Some(3_400_000)
+        );
+        // A deal's second price overrides a first-price request: the value.
+        assert_eq!(
+            placed_bid_cpm_micros(4_000_000, 0, Some(&deal(1_000_000, Some(2))), true, 2_000),
+            Some(4_000_000)
+        );
+        // Fixed price: exactly the floor, if the value reaches it.
+        assert_eq!(
+            placed_bid_cpm_micros(4_000_000, 0, Some(&deal(1_500_000, Some(3))), false, 0),
+            Some(1_500_000)
+        );
+        assert_eq!(
+            placed_bid_cpm_micros(1_000_000, 0, Some(&deal(1_500_000, Some(3))), false, 0),
+            None
+        );
+        // A deal floor above the value: no bid.
+        assert_eq!(
+            placed_bid_cpm_micros(1_000_000, 0, Some(&deal(1_500_000, None)), true, 2_000),
+            None
+        );
+        // No deal: the imp's floor.
+        assert_eq!(
+            placed_bid_cpm_micros(1_000_000, 1_500_000, None, false, 0),
+            None
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 mod bidding;
+mod blocking;
 mod consent;
 mod eids;
 mod fx;
@@ -16,9 +17,10 @@ mod native;
 mod price;
 
 pub use bidding::{
-    bid_cpm_micros, bid_for, device_class, escape_attr, offsite_slots, response_currency, BidUrls,
-    BillingNotice, Exchange, OffsiteSlots, AUCTION_PRICE_MACRO,
+    bid_cpm_micros, bid_for, device_class, escape_attr, offsite_slots, placed_bid_cpm_micros,
+    response_currency, BidUrls, BillingNotice, Exchange, OffsiteSlots, AUCTION_PRICE_MACRO,
 };
+pub use blocking::{deal_price_floor, request_blocks, slot_terms, SEAT};
 pub use consent::{
     us_opt_outs, us_privacy_opted_out, ConsentError, ConsentPolicy, GppString, PrivacySignals,
     PublisherRestriction, TcString, UsOptOuts, VendorSet, REQUIRED_PURPOSES,
@@ -69,6 +71,13 @@ pub struct BidRequest {
     /// Regulations in force for this request.
     #[serde(default)]
     pub regs: Option<Regs>,
+    /// The taxonomy of `bcat` (OpenRTB 2.6 list; absent or 1: IAB Content Taxonomy 1.0,
+    /// the only one Endcap speaks).
+    #[serde(default)]
+    pub cattax: Option<u16>,
+    /// Blocked app bundles (apps whose ads may not show).
+    #[serde(default)]
+    pub bapp: Vec<String>,
 }
 
 /// `regs`: the privacy rules in force (OpenRTB 2.6, with 2.5's `ext` placements read too).
@@ -117,6 +126,39 @@ pub struct Imp {
     /// 1: the page is https, so markup and every URL in it must be (OpenRTB `imp.secure`).
     #[serde(default)]
     pub secure: Option<u8>,
+    /// Private marketplace deals offered on this impression.
+    #[serde(default)]
+    pub pmp: Option<Pmp>,
+}
+
+/// `imp.pmp`: the deals an impression is offered through.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Pmp {
+    /// 1: only bids on one of `deals` are accepted; 0: the open auction too.
+    #[serde(default)]
+    pub private_auction: u8,
+    /// The deals.
+    #[serde(default)]
+    pub deals: Vec<Deal>,
+}
+
+/// One deal of `imp.pmp`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Deal {
+    /// The deal id (matched against line items' `targeting.deals`).
+    pub id: String,
+    /// The deal's floor CPM in `bidfloorcur`; absent: the imp's floor applies.
+    #[serde(default)]
+    pub bidfloor: Option<f64>,
+    /// Currency of the deal's floor (default USD).
+    #[serde(default)]
+    pub bidfloorcur: Option<String>,
+    /// The deal's auction type: 1 first price, 2 second price, 3 fixed price at `bidfloor`.
+    #[serde(default)]
+    pub at: Option<u8>,
+    /// Seats allowed to bid (empty: any); Endcap bids only when [`SEAT`] is named.
+    #[serde(default)]
+    pub wseat: Vec<String>,
 }
 
 /// A banner slot.
@@ -131,6 +173,9 @@ pub struct Banner {
     /// Allowed sizes.
     #[serde(default)]
     pub format: Vec<Format>,
+    /// Blocked creative attributes (OpenRTB list 5.3; ids outside 1..=17 are ignored).
+    #[serde(default)]
+    pub battr: Vec<i64>,
 }
 
 /// One allowed banner size.
@@ -154,6 +199,9 @@ pub struct Native {
     /// Native spec version.
     #[serde(default)]
     pub ver: Option<String>,
+    /// Blocked creative attributes (OpenRTB list 5.3; ids outside 1..=17 are ignored).
+    #[serde(default)]
+    pub battr: Vec<i64>,
 }
 
 /// The site.
@@ -278,6 +326,21 @@ pub struct Bid {
     pub h: Option<u32>,
     /// The markup's type, as OpenRTB 2.6 lists it: 1 banner, 4 native.
     pub mtype: u8,
+    /// The creative's IAB categories (taxonomy `cattax`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cat: Vec<String>,
+    /// Taxonomy of `cat`: 1, IAB Content Taxonomy 1.0 (sent with `cat`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cattax: Option<u8>,
+    /// The app the creative promotes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<String>,
+    /// The creative's attributes (OpenRTB list 5.3).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attr: Vec<u8>,
+    /// The deal the bid is made through.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dealid: Option<String>,
 }
 
 /// OpenRTB 2.6 `bid.mtype` values Endcap answers.
@@ -351,6 +414,9 @@ pub const MAX_FORMATS: usize = 20;
 /// Most blocked advertisers or categories one request may list.
 pub const MAX_BLOCKED: usize = 500;
 
+/// Most deals one impression may offer.
+pub const MAX_DEALS: usize = 100;
+
 /// Most impressions one bid request may carry (a page has a handful of slots; more is
 /// abuse, and each costs a full auction).
 pub const MAX_IMPS: usize = 20;
@@ -391,6 +457,25 @@ impl BidRequest {
                     "must be a finite CPM >= 0",
                 ));
             }
+            if let Some(pmp) = &imp.pmp {
+                if pmp.deals.len() > MAX_DEALS {
+                    return Err(err(
+                        format!("imp[{i}].pmp.deals"),
+                        format!("at most {MAX_DEALS} deals are taken"),
+                    ));
+                }
+                for (j, d) in pmp.deals.iter().enumerate() {
+                    if d.id.trim().is_empty() {
+                        return Err(err(format!("imp[{i}].pmp.deals[{j}].id"), "is required"));
+                    }
+                    if d.bidfloor.is_some_and(|f| !f.is_finite() || f < 0.0) {
+                        return Err(err(
+                            format!("imp[{i}].pmp.deals[{j}].bidfloor"),
+                            "must be a finite CPM >= 0",
+                        ));
+                    }
+                }
+            }
             if imp
                 .banner
                 .as_ref()
@@ -405,6 +490,7 @@ impl BidRequest {
         for (field, n, max) in [
             ("badv", self.badv.len(), MAX_BLOCKED),
             ("bcat", self.bcat.len(), MAX_BLOCKED),
+            ("bapp", self.bapp.len(), MAX_BLOCKED),
             ("cur", self.cur.len(), MAX_FORMATS),
         ] {
             if n > max {

@@ -137,7 +137,9 @@ impl Index {
         for l in &line_items {
             known.line_items.insert(l.id, Arc::new(l.clone()));
         }
-        let mut snap = Snapshot::build(campaigns, line_items, creatives, chrono::Utc::now());
+        // Advertisers' declared domains ride on their line items (OpenRTB `adomain`, `badv`).
+        let mut snap = Snapshot::build(campaigns, line_items, creatives, chrono::Utc::now())
+            .with_advertisers(&advertisers);
         // Availability of the SKUs it promotes, bounded, so a request never reads the store.
         let outs = self
             .store

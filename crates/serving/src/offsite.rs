@@ -5,8 +5,9 @@ use endcap_auction::{decide, uniform_draw, Context};
 use endcap_core::AdChannel;
 use endcap_events::Arm;
 use endcap_openrtb::{
-    bid_cpm_micros, bid_for, device_class, offsite_slots, response_currency, Bid, BidRequest,
-    BidResponse, BidUrls, Exchange, SeatBid, AUCTION_PRICE_MACRO,
+    bid_for, deal_price_floor, device_class, offsite_slots, placed_bid_cpm_micros, request_blocks,
+    response_currency, Bid, BidRequest, BidResponse, BidUrls, Exchange, SeatBid,
+    AUCTION_PRICE_MACRO, SEAT,
 };
 use endcap_tracking::{Claims, TokenKind};
 use std::time::{Duration, Instant};
@@ -65,6 +66,10 @@ impl Server {
             return Ok(BidAnswer::NoBid);
         }
         let Some(cur) = response_currency(&req, &cfg.rates) else {
+            return Ok(BidAnswer::NoBid);
+        };
+        // `bcat` in a taxonomy we do not speak: we cannot tell what it blocks, so no bid.
+        let Some(blocks) = request_blocks(&req) else {
             return Ok(BidAnswer::NoBid);
         };
         let min_floor = cfg.placement_floors.get("offsite").copied().unwrap_or(0);
@@ -130,6 +135,7 @@ impl Server {
             now,
             local: cfg.clock.local(now),
             draw: uniform_draw(),
+            blocks,
         };
         let snapshot = self.index.load();
         let first_price = req.at == Some(1);
@@ -160,9 +166,17 @@ impl Server {
                 .iter()
                 .find(|s| s.id == p.slot_id)
                 .map_or(0, |s| s.floor_ecpm_micros);
-            let value = bid_cpm_micros(p.ecpm_micros, floor, first_price, cfg.shade_bps);
-            // `badv` was applied before the auction (Context::allows): a blocked winner passed
-            // its slot to the next ad.
+            // A deal bid is priced against its deal's floor and auction type.
+            let value = placed_bid_cpm_micros(
+                p.ecpm_micros,
+                floor,
+                p.deal.as_ref(),
+                first_price,
+                cfg.shade_bps,
+            );
+            // `badv`, `bcat`, `bapp`, `battr` and deals were applied before the auction
+            // (Context::line_item_block, Context::shows): a blocked winner passed its slot to
+            // the next ad.
             let Some(bid) = value else {
                 self.budgets.release(p.decision_id.as_uuid());
                 continue;
@@ -171,6 +185,18 @@ impl Server {
                 self.budgets.release(p.decision_id.as_uuid());
                 continue;
             };
+            // A deal stated in the answer's currency: rounding through the marketplace
+            // currency must not take the bid under its floor (then no bid, rather than one
+            // the exchange refuses or one above what we may be billed).
+            let under_deal = p
+                .deal
+                .as_ref()
+                .and_then(|d| deal_price_floor(&req, &p.slot_id, &d.id, &cur))
+                .is_some_and(|least| price < least);
+            if under_deal {
+                self.budgets.release(p.decision_id.as_uuid());
+                continue;
+            }
             let mut x = p.exposure(&ctx);
             x.bid_cpm_micros = bid;
             if x.pricing == endcap_core::PricingModel::Cpm {
@@ -218,7 +244,7 @@ impl Server {
             id: req.id,
             seatbid: vec![SeatBid {
                 bid: bids,
-                seat: "endcap".into(),
+                seat: SEAT.into(),
             }],
             cur,
         }))

@@ -300,6 +300,7 @@ impl Server {
                 count: p.count,
                 floor_ecpm_micros: floor,
                 allow_same_advertiser: self.config.repeat_placements.contains(&name),
+                terms: Default::default(),
             });
         }
         Ok(slots)
@@ -384,6 +385,7 @@ impl Server {
             now,
             local: self.config.clock.local(now),
             draw: uniform_draw(),
+            blocks: Default::default(),
         };
         let snapshot = self.index.load();
         let model = self.model.get();

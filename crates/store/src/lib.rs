@@ -288,6 +288,7 @@ impl CampaignStore {
                 version: 1,
                 created_at: now,
                 updated_at: now,
+                domains: new.domains,
             })
         })
         .await
@@ -399,6 +400,9 @@ impl CampaignStore {
                     version: 1,
                     created_at: now,
                     updated_at: now,
+                    iab_categories: n.iab_categories,
+                    app_bundle: n.app_bundle,
+                    attributes: n.attributes,
                 })
             },
         )
@@ -423,6 +427,44 @@ impl CampaignStore {
             next.review = review(c)?;
             Ok(next)
         })?;
+        let saved = objects::replace(&mut tx, actor, next, sent_version).await?;
+        tx.commit().await?;
+        Ok(saved)
+    }
+
+    /// Changes a creative if `sent_version` is still current; `change` checks access and
+    /// applies the patch inside the transaction.
+    pub async fn update_creative(
+        &self,
+        actor: &str,
+        id: CreativeId,
+        sent_version: i64,
+        change: impl FnOnce(&Creative) -> Result<Creative>,
+    ) -> Result<Creative> {
+        let mut tx = self.pool.begin().await?;
+        let current: Creative = objects::fetch(&mut tx, &id.to_string())
+            .await?
+            .ok_or(StoreError::NotFound(Creative::KIND))?;
+        let next = objects::guarded(&current, sent_version, change)?;
+        let saved = objects::replace(&mut tx, actor, next, sent_version).await?;
+        tx.commit().await?;
+        Ok(saved)
+    }
+
+    /// Changes an advertiser if `sent_version` is still current; `change` checks access and
+    /// applies the patch inside the transaction.
+    pub async fn update_advertiser(
+        &self,
+        actor: &str,
+        id: AdvertiserId,
+        sent_version: i64,
+        change: impl FnOnce(&Advertiser) -> Result<Advertiser>,
+    ) -> Result<Advertiser> {
+        let mut tx = self.pool.begin().await?;
+        let current: Advertiser = objects::fetch(&mut tx, &id.to_string())
+            .await?
+            .ok_or(StoreError::NotFound(Advertiser::KIND))?;
+        let next = objects::guarded(&current, sent_version, change)?;
         let saved = objects::replace(&mut tx, actor, next, sent_version).await?;
         tx.commit().await?;
         Ok(saved)

@@ -41,6 +41,7 @@ async fn advertiser(s: &CampaignStore, name: &str) -> Advertiser {
             name: name.into(),
             currency: "USD".into(),
             frequency_cap: None,
+            domains: vec![],
         }
         .validate()
         .unwrap(),

@@ -22,7 +22,7 @@ async fn main() -> anyhow::Result<()> {
     for a in 0..50 {
         let new = AdvertiserInput {
             name: format!("Brand {a}"),
-            currency: "USD".into(),
+            currency: "USD".into(),            domains: vec![],
         }
         .validate()?;
         advertisers.push(store.create_advertiser("seed", new, None).await?.value);

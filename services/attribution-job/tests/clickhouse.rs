@@ -346,6 +346,7 @@ async fn lift_on_clickhouse_is_the_engines_lift_on_the_same_world() {
                 name: "Acme".into(),
                 currency: Currency::parse("USD", "currency").unwrap(),
                 frequency_cap: None,
+                domains: vec![],
             },
             None,
         )

@@ -27,10 +27,10 @@ impl Modify for BearerAuth {
     security(("api_key" = [])),
     paths(
         healthz, readyz, metrics, openapi_json, audit_log,
-        create_advertiser, list_advertisers, get_advertiser, create_advertiser_key, create_staff_key, list_keys, revoke_key,
+        create_advertiser, list_advertisers, get_advertiser, patch_advertiser, create_advertiser_key, create_staff_key, list_keys, revoke_key,
         create_campaign, list_campaigns, get_campaign, patch_campaign,
         create_line_item, list_line_items, get_line_item, patch_line_item,
-        create_creative, list_creatives, get_creative, review_creative, delete_person,
+        create_creative, list_creatives, get_creative, patch_creative, review_creative, delete_person,
         put_segment, get_segment, put_members, delete_members,
         upload_receipts, upload_identity_map, upload_catalog, upload_inventory,
         delivery_report, attribution_report, search_terms_report, explain_receipt, close_period, reverse_invalid_traffic,

@@ -235,6 +235,7 @@ async fn seed_demo(store: &CampaignStore, key: &str) -> anyhow::Result<()> {
                 name: DEMO_ADVERTISER.into(),
                 currency: "USD".into(),
                 frequency_cap: None,
+                domains: vec![],
             }
             .validate()?;
             store

@@ -747,6 +747,7 @@ fn contains(got: &Value, want: &Value) -> bool {
 async fn every_edge_case_gets_its_expected_answer() {
     let app = spawn(false).await;
     seed(&app, 0, 100_000_000).await;
+    super::rtb_blocks::seed_rtb(&app).await;
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/openrtb-edge");
     let mut failures = Vec::new();
     let mut cases = 0;
@@ -800,6 +801,15 @@ async fn every_edge_case_gets_its_expected_answer() {
             check(got == want_ids, format!("bids on {want_ids:?}"));
             if let Some(m) = want.get("mtype") {
                 check(bids.iter().all(|b| &b["mtype"] == m), format!("mtype {m}"));
+            }
+            // Fields every bid must carry as given (`null`: absent).
+            for (k, v) in want
+                .get("bid")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+            {
+                check(bids.iter().all(|b| &b[k] == v), format!("bid.{k} {v}"));
             }
             for b in bids.iter().filter(|b| b["mtype"] == 4) {
                 let adm = native_adm(b);

@@ -267,6 +267,7 @@ async fn acme(store: &CampaignStore) -> endcap_core::Advertiser {
         name: "Acme".into(),
         currency: "USD".into(),
         frequency_cap: None,
+        domains: vec![],
     }
     .validate()
     .unwrap();
@@ -612,5 +613,6 @@ mod events;
 mod money;
 mod offsite;
 mod replicas;
+mod rtb_blocks;
 mod stock_and_caps;
 mod sync;

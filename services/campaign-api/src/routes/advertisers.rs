@@ -3,7 +3,9 @@
 use super::{created, idempotency, path_id};
 use crate::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
-use endcap_core::{Advertiser, AdvertiserId, AdvertiserInput, Role, ValidationError};
+use endcap_core::{
+    Advertiser, AdvertiserId, AdvertiserInput, AdvertiserPatch, Role, ValidationError,
+};
 use endcap_store::{ApiKeySecret, ListQuery, Page};
 use endcap_web::{ApiError, Caller, ErrorBody, ErrorCode, JsonBody, PageQuery};
 use serde::{Deserialize, Serialize};
@@ -128,6 +130,35 @@ pub async fn get_advertiser(
         return Err(ApiError::not_found("advertiser"));
     }
     let a: Advertiser = state.store.get(&id.to_string()).await?;
+    Ok(HttpResponse::Ok().json(a))
+}
+
+/// Change an advertiser's declared `domains` (admins, or the advertiser's own key). Send the
+/// `version` you read; a stale one answers 409 and changes nothing.
+#[utoipa::path(patch, path = "/v1/advertisers/{id}", tag = "advertisers",
+    params(("id" = String, Path)),
+    request_body = AdvertiserPatch,
+    responses((status = 200, body = Advertiser), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn patch_advertiser(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: JsonBody,
+) -> Result<HttpResponse, ApiError> {
+    caller.writer()?;
+    let patch: AdvertiserPatch = body.parse()?;
+    let id = path_id(&id, "advertiser", AdvertiserId::parse)?;
+    if !caller.0.can_write(id) {
+        return Err(ApiError::not_found("advertiser"));
+    }
+    let a = state
+        .store
+        .update_advertiser(&caller.actor(), id, patch.version, |cur| {
+            Ok(patch.apply(cur)?)
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(a))
 }
 

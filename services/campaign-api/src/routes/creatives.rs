@@ -4,8 +4,8 @@ use super::{created, idempotency, line_items::visible_line_item, path_id};
 use crate::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use endcap_core::{
-    Advertiser, Creative, CreativeId, CreativeInput, CreativeKind, LineItem, LineItemId,
-    ReviewInput,
+    Advertiser, Creative, CreativeId, CreativeInput, CreativeKind, CreativePatch, LineItem,
+    LineItemId, ReviewInput,
 };
 use endcap_store::{ListQuery, Page, StoreError};
 use endcap_web::{ApiError, Caller, ErrorBody, JsonBody, PageQuery};
@@ -88,6 +88,35 @@ pub async fn get_creative(
     if !caller.0.can_read(cr.advertiser_id) {
         return Err(ApiError::not_found("creative"));
     }
+    Ok(HttpResponse::Ok().json(cr))
+}
+
+/// Change the fields publishers block by (`iab_categories`, `app_bundle`, `attributes`).
+/// Send the `version` you read. A change sends the creative back to review (`pending`): it
+/// stops serving until an admin approves it again.
+#[utoipa::path(patch, path = "/v1/creatives/{id}", tag = "creatives", params(("id" = String, Path)),
+    request_body = CreativePatch,
+    responses((status = 200, body = Creative), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn patch_creative(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: JsonBody,
+) -> Result<HttpResponse, ApiError> {
+    caller.writer()?;
+    let patch: CreativePatch = body.parse()?;
+    let id = path_id(&id, "creative", CreativeId::parse)?;
+    let cr = state
+        .store
+        .update_creative(&caller.actor(), id, patch.version, |cur| {
+            if !caller.0.can_write(cur.advertiser_id) {
+                return Err(StoreError::NotFound("creative"));
+            }
+            Ok(patch.apply(cur)?)
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(cr))
 }
 

@@ -45,7 +45,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .post(create_advertiser)
                         .get(list_advertisers),
                 )
-                .service(web::resource("/advertisers/{id}").get(get_advertiser))
+                .service(
+                    web::resource("/advertisers/{id}")
+                        .get(get_advertiser)
+                        .patch(patch_advertiser),
+                )
                 .service(web::resource("/advertisers/{id}/api-keys").post(create_advertiser_key))
                 .service(
                     web::resource("/api-keys")
@@ -78,7 +82,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .post(create_creative)
                         .get(list_creatives),
                 )
-                .service(web::resource("/creatives/{id}").get(get_creative))
+                .service(
+                    web::resource("/creatives/{id}")
+                        .get(get_creative)
+                        .patch(patch_creative),
+                )
                 .service(web::resource("/creatives/{id}/review").post(review_creative))
                 .service(web::resource("/privacy/deletions").post(delete_person))
                 .service(web::resource("/invalid-traffic").post(reverse_invalid_traffic))

@@ -13,5 +13,6 @@ mod idempotency;
 mod operations;
 mod reports;
 mod search_terms;
+mod rtb_fields;
 mod uploads;
 mod validation;

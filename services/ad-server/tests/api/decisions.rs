@@ -1273,6 +1273,7 @@ async fn a_native_imp_goes_to_a_creative_that_fills_its_required_assets() {
                 name: "Brio".into(),
                 currency: "USD".into(),
                 frequency_cap: None,
+                domains: vec![],
             }
             .validate()
             .unwrap(),

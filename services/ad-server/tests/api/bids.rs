@@ -34,6 +34,7 @@ async fn seed_bids(app: &TestApp) -> (LineItemId, LineItemId) {
                     name: name.into(),
                     currency: "USD".into(),
                     frequency_cap: None,
+                    domains: vec![],
                 }
                 .validate()
                 .unwrap(),

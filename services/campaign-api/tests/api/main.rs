@@ -12,7 +12,7 @@ mod crud;
 mod idempotency;
 mod operations;
 mod reports;
-mod search_terms;
 mod rtb_fields;
+mod search_terms;
 mod uploads;
 mod validation;

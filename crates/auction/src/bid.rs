@@ -13,7 +13,7 @@ pub struct EffectiveBid {
     pub base_micros: i64,
     /// The multiplier of the slot's placement (x1 when the line item sets none for it).
     pub multiplier: BidMultiplier,
-    /// `base x multiplier`, rounded half up to the micro, from one micro to `Micros::MAX`.
+    /// `base x multiplier`, rounded down to the micro, from one micro to `Micros::MAX`.
     pub micros: i64,
 }
 

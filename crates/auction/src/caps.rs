@@ -106,20 +106,52 @@ pub trait CapCounter: Send + Sync {
     fn record(&self, user: &str, owners: [CapOwner; 3], at: CapBuckets);
 }
 
-/// The first of `caps` (each with its owner) the user has reached, if any.
+/// The first of `caps` (each with its owner) the user has reached, if any, counting
+/// `already` more impressions toward an owner than its counter holds: the ads this request
+/// has placed so far, which the counters see only once their impressions arrive.
 pub fn cap_reached(
     counter: &dyn CapCounter,
     user: &str,
     caps: [(CapOwner, Option<endcap_core::FrequencyCap>); 3],
     at: CapBuckets,
+    already: impl Fn(CapOwner) -> u32,
 ) -> Option<CapOwner> {
     if user.is_empty() {
         return None;
     }
     caps.into_iter().find_map(|(owner, cap)| {
         let cap = cap?;
-        (counter.count(user, owner, cap.per, at) >= cap.max).then_some(owner)
+        let seen = counter
+            .count(user, owner, cap.per, at)
+            .saturating_add(already(owner));
+        (seen >= cap.max).then_some(owner)
     })
+}
+
+/// Ads one request has placed (or ghosted) toward each cap owner so far.
+#[derive(Debug, Default)]
+pub struct RequestCaps {
+    placed: Vec<(CapOwner, u32)>,
+}
+
+impl RequestCaps {
+    /// Ads placed toward `owner` in this request.
+    pub fn already(&self, owner: CapOwner) -> u32 {
+        self.placed
+            .iter()
+            .find(|(o, _)| *o == owner)
+            .map_or(0, |(_, n)| *n)
+    }
+
+    /// Counts one more ad toward each of `owners`.
+    pub fn add(&mut self, owners: [CapOwner; 3]) {
+        for owner in owners {
+            match self.placed.iter_mut().find(|(o, _)| *o == owner) {
+                Some((_, n)) => *n += 1,
+                None => self.placed.push((owner, 1)),
+            }
+        }
+    }
 }
 
 /// Every cap period, in the order counters are kept.
@@ -252,11 +284,43 @@ mod tests {
             })
         };
         let set = [(o[0], cap(5)), (o[1], cap(2)), (o[2], None)];
+        let none = |_| 0;
         caps.record("u", o, at);
-        assert_eq!(cap_reached(&caps, "u", set, at), None);
+        assert_eq!(cap_reached(&caps, "u", set, at, none), None);
         caps.record("u", o, at);
-        assert_eq!(cap_reached(&caps, "u", set, at), Some(o[1]));
+        assert_eq!(cap_reached(&caps, "u", set, at, none), Some(o[1]));
         assert_eq!(o[1].level(), "campaign");
-        assert_eq!(cap_reached(&caps, "", set, at), None, "no user, no caps");
+        assert_eq!(
+            cap_reached(&caps, "", set, at, none),
+            None,
+            "no user, no caps"
+        );
+    }
+
+    #[test]
+    fn ads_already_placed_in_the_request_count_toward_the_cap() {
+        let caps = MemoryCaps::new(100);
+        let o = owners();
+        let at = CapBuckets::of(&RetailerClock::default().local(Utc::now()));
+        let day = |max| {
+            Some(endcap_core::FrequencyCap {
+                max,
+                per: CapPeriod::Day,
+            })
+        };
+        let set = [(o[0], None), (o[1], day(2)), (o[2], None)];
+        let mut request = RequestCaps::default();
+        caps.record("u", o, at);
+        assert_eq!(
+            cap_reached(&caps, "u", set, at, |w| request.already(w)),
+            None
+        );
+        // One more ad of the campaign placed earlier in this request: 1 seen + 1 placed.
+        request.add(o);
+        assert_eq!(request.already(o[1]), 1);
+        assert_eq!(
+            cap_reached(&caps, "u", set, at, |w| request.already(w)),
+            Some(o[1])
+        );
     }
 }

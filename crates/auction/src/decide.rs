@@ -3,13 +3,13 @@
 
 use crate::{
     cap_reached, in_holdout, pacing_allows, run_auction, AuctionRules, Bidder, BudgetView,
-    Candidate, CapBuckets, CapCounter, CapOwner, Context, CtrModel, Features, Loss, Slot, SlotKind,
-    Snapshot,
+    Candidate, CapBuckets, CapCounter, CapOwner, Context, CtrModel, Features, Loss, RequestCaps,
+    Slot, SlotKind, Snapshot,
 };
 use endcap_billing::{Limits, NANOS_PER_MICRO};
 use endcap_core::{
-    AdChannel, AdvertiserId, CampaignId, Creative, DecisionId, Exposure, LineItemId, PricingModel,
-    Targeting,
+    AdChannel, AdvertiserId, CampaignId, Creative, DecisionId, Exposure, FrequencyCap, LineItemId,
+    PricingModel, Targeting,
 };
 use serde::Serialize;
 use std::sync::Arc;
@@ -174,6 +174,31 @@ struct RequestState {
     advertisers: Vec<AdvertiserId>,
     /// Campaigns a ghost was recorded for: they leave the whole request.
     ghosted: Vec<CampaignId>,
+    /// Ads placed or ghosted so far toward each cap owner (the counters move only when
+    /// impressions arrive).
+    caps: RequestCaps,
+}
+
+/// A candidate's three caps, each with its owner.
+fn caps_of(deps: &Deps<'_>, cand: &Candidate) -> [(CapOwner, Option<FrequencyCap>); 3] {
+    let li = &cand.line_item;
+    [
+        (CapOwner::LineItem(li.id), li.frequency_cap),
+        (
+            CapOwner::Campaign(cand.campaign.id),
+            cand.campaign.frequency_cap,
+        ),
+        (
+            CapOwner::Advertiser(li.advertiser_id),
+            deps.snapshot.advertiser_cap(li.advertiser_id),
+        ),
+    ]
+}
+
+/// The three owners an ad of `cand` counts toward.
+fn owners_of(cand: &Candidate) -> [CapOwner; 3] {
+    let li = &cand.line_item;
+    CapOwner::all(li.id, cand.campaign.id, li.advertiser_id)
 }
 
 /// A candidate that passed the filters, with its creative, features and bid.
@@ -335,16 +360,14 @@ fn candidates<'s>(
                 Err(_) => return Some(Outcome::Pacing),
                 Ok(()) => {}
             }
-            let caps = [
-                (CapOwner::LineItem(li.id), li.frequency_cap),
-                (CapOwner::Campaign(c.id), c.frequency_cap),
-                (
-                    CapOwner::Advertiser(li.advertiser_id),
-                    deps.snapshot.advertiser_cap(li.advertiser_id),
-                ),
-            ];
-            cap_reached(deps.caps, &ctx.user_key, caps, buckets)
-                .map(|owner| Outcome::FrequencyCap(owner.level()))
+            cap_reached(
+                deps.caps,
+                &ctx.user_key,
+                caps_of(deps, cand),
+                buckets,
+                |o| state.caps.already(o),
+            )
+            .map(|owner| Outcome::FrequencyCap(owner.level()))
         });
         if let Some(o) = outcome {
             explain.push(Explanation {
@@ -458,6 +481,7 @@ pub fn decide(deps: &Deps<'_>, ctx: &Context, slots: &[SlotRequest]) -> Decision
     let mut out = Decision::default();
     let mut state = RequestState::default();
     let terms = Terms::of(ctx);
+    let buckets = CapBuckets::of(&ctx.local);
     for req in slots {
         if deps
             .deadline
@@ -524,6 +548,7 @@ pub fn decide(deps: &Deps<'_>, ctx: &Context, slots: &[SlotRequest]) -> Decision
                 out.ghosts
                     .push(make(w.bidder.idx, w.rank, w.price_micros, &w.bidder, 0));
                 state.ghosted.push(campaign);
+                state.caps.add(owners_of(&eligible[w.bidder.idx].cand));
                 for b in bidders
                     .iter()
                     .filter(|b| eligible[b.idx].cand.campaign.id == campaign)
@@ -535,8 +560,22 @@ pub fn decide(deps: &Deps<'_>, ctx: &Context, slots: &[SlotRequest]) -> Decision
             }
             let mut placed = Vec::with_capacity(wins.len());
             let mut refused = None;
+            // Winners of one slot count toward each other's caps (several positions may go
+            // to one campaign or advertiser where the placement allows repeats).
+            let mut in_slot = RequestCaps::default();
             for w in &wins {
                 let e = &eligible[w.bidder.idx];
+                let over = cap_reached(
+                    deps.caps,
+                    &ctx.user_key,
+                    caps_of(deps, &e.cand),
+                    buckets,
+                    |o| state.caps.already(o) + in_slot.already(o),
+                );
+                if let Some(owner) = over {
+                    refused = Some((w.bidder.idx, Outcome::FrequencyCap(owner.level())));
+                    break;
+                }
                 // Offsite we bid the advertiser's value, so a CPM ad may cost up to its bid.
                 let basis = match (ctx.channel, w.bidder.pricing) {
                     (AdChannel::Offsite, PricingModel::Cpm) => w.bidder.bid_micros,
@@ -550,17 +589,18 @@ pub fn decide(deps: &Deps<'_>, ctx: &Context, slots: &[SlotRequest]) -> Decision
                     .budgets
                     .reserve(p.decision_id.as_uuid(), c, limits, ctx.local.day, nanos)
                 {
+                    in_slot.add(owners_of(&e.cand));
                     placed.push(p);
                 } else {
-                    refused = Some(w.bidder.idx);
+                    refused = Some((w.bidder.idx, Outcome::Budget));
                     break;
                 }
             }
-            if let Some(idx) = refused {
+            if let Some((idx, outcome)) = refused {
                 for p in &placed {
                     deps.budgets.release(p.decision_id.as_uuid());
                 }
-                explain(&mut out, eligible[idx].cand.line_item.id, Outcome::Budget);
+                explain(&mut out, eligible[idx].cand.line_item.id, outcome);
                 bidders.retain(|b| b.idx != idx);
                 continue;
             }
@@ -579,6 +619,7 @@ pub fn decide(deps: &Deps<'_>, ctx: &Context, slots: &[SlotRequest]) -> Decision
             let li = &p.candidate.line_item;
             state.used.push(li.id);
             state.advertisers.push(li.advertiser_id);
+            state.caps.add(owners_of(&p.candidate));
             explain(&mut out, li.id, Outcome::Won);
             out.placed.push(p);
         }

@@ -26,7 +26,9 @@ mod traffic;
 pub use auction::{run_auction, AuctionRules, Bidder, Loss, Win};
 pub use bid::EffectiveBid;
 pub use blocks::{domain_blocked, DealOffer, RequestBlocks, SlotTerms};
-pub use caps::{cap_reached, cap_tag, CapBuckets, CapCounter, CapOwner, MemoryCaps, CAP_PERIODS};
+pub use caps::{
+    cap_reached, cap_tag, CapBuckets, CapCounter, CapOwner, MemoryCaps, RequestCaps, CAP_PERIODS,
+};
 pub use context::{uniform_draw, Accepts, Context, Slot, SlotKind};
 pub use decide::{decide, Decision, Deps, Explanation, Outcome, Placed, SlotRequest};
 pub use endcap_ctr::{CtrModel, Features, PriorCtr};

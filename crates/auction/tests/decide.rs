@@ -1498,3 +1498,63 @@ fn deal_line_items_bid_only_through_their_deals_and_private_auctions_only_on_dea
     let d = w.decide(&ctx("u"), &[onsite]);
     assert_eq!(d.placed[0].candidate.line_item.id, open_li.id);
 }
+
+#[test]
+fn one_request_places_no_more_ads_of_a_capped_campaign_than_its_cap_leaves() {
+    // A placement that allows repeats, three positions, three line items of one campaign
+    // capped at one a day: the counters move only when impressions arrive, so the request
+    // itself must count what it places, else all three would serve (and bill).
+    let adv = AdvertiserId::generate();
+    let mut c = campaign(adv, 0, 1_000_000_000);
+    c.frequency_cap = Some(FrequencyCap {
+        max: 1,
+        per: CapPeriod::Day,
+    });
+    let items: Vec<_> = [3_000_000, 2_000_000, 1_000_000]
+        .into_iter()
+        .map(|bid| {
+            line_item(
+                &c,
+                json!({}),
+                json!({"model": "cpm", "bid_micros": bid}),
+                None,
+            )
+        })
+        .collect();
+    let cr = items
+        .iter()
+        .map(|li| creative(li, CreativeKind::SponsoredProduct, None))
+        .collect();
+    let w = World::new(vec![c], items.clone(), cr);
+    let mut repeat = slot("home", 3);
+    repeat.allow_same_advertiser = true;
+    let d = w.decide(&ctx("u"), &[repeat.clone()]);
+    assert_eq!(d.placed.len(), 1, "{:?}", d.explanations);
+    assert_eq!(d.placed[0].candidate.line_item.id, items[0].id);
+    // Across slots as well: a second slot of the same request places none of them.
+    let mut second = repeat.clone();
+    second.id = "home-2".into();
+    let d = w.decide(&ctx("u"), &[repeat, second]);
+    assert_eq!(d.placed.len(), 1, "{:?}", d.explanations);
+    // Without a cap all three serve.
+    let free = campaign(adv, 0, 1_000_000_000);
+    let items: Vec<_> = [3_000_000, 2_000_000, 1_000_000]
+        .into_iter()
+        .map(|bid| {
+            line_item(
+                &free,
+                json!({}),
+                json!({"model": "cpm", "bid_micros": bid}),
+                None,
+            )
+        })
+        .collect();
+    let cr = items
+        .iter()
+        .map(|li| creative(li, CreativeKind::SponsoredProduct, None))
+        .collect();
+    let w = World::new(vec![free], items, cr);
+    let mut repeat = slot("home", 3);
+    repeat.allow_same_advertiser = true;
+    assert_eq!(w.decide(&ctx("u"), &[repeat]).placed.len(), 3);
+}

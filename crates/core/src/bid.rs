@@ -1,7 +1,8 @@
 //! Bid adjustments: per-placement bid multipliers and the effective bid they make.
 //!
 //! A multiplier is stored as an integer number of basis points (10,000 = x1), so money
-//! stays integer: the effective bid is `bid x bps / 10,000`, rounded half up to the micro,
+//! stays integer: the effective bid is `bid x bps / 10,000`, rounded down to the micro (a cap
+//! never rounds up past what the advertiser set),
 //! at least one micro and at most [`Micros::MAX`]. The API shows and takes it as a factor
 //! (`1.5`), with at most four decimals.
 
@@ -58,10 +59,11 @@ impl BidMultiplier {
         f64::from(self.0) / 10_000.0
     }
 
-    /// `bid` adjusted: `bid x bps / 10,000` rounded half up to the micro, held to one micro
-    /// at least (a bid is never zero) and [`Micros::MAX`] at most.
+    /// `bid` adjusted: `bid x bps / 10,000` rounded down to the micro (the effective bid caps
+    /// the price, so it never rounds up past the exact product), held to one micro at least
+    /// (a bid is never zero) and [`Micros::MAX`] at most.
     pub fn apply(self, bid_micros: i64) -> i64 {
-        let scaled = (i128::from(bid_micros) * i128::from(self.0) + 5_000).div_euclid(10_000);
+        let scaled = (i128::from(bid_micros) * i128::from(self.0)).div_euclid(10_000);
         scaled.clamp(1, i128::from(Micros::MAX.get())) as i64
     }
 }
@@ -179,13 +181,13 @@ mod tests {
     }
 
     #[test]
-    fn the_effective_bid_rounds_half_up_to_the_micro_within_bounds() {
+    fn the_effective_bid_rounds_down_to_the_micro_within_bounds() {
         let x = |f: f64| BidMultiplier::from_factor(f, "m").unwrap();
         assert_eq!(x(1.5).apply(1_000_000), 1_500_000);
-        // 333,333 x 1.5 = 499,999.5: half up.
-        assert_eq!(x(1.5).apply(333_333), 500_000);
-        // 333,333 x 0.3333 = 111,099.8889: to the nearest micro.
-        assert_eq!(x(0.3333).apply(333_333), 111_100);
+        // 333,333 x 1.5 = 499,999.5: down, never past the exact product.
+        assert_eq!(x(1.5).apply(333_333), 499_999);
+        // 333,333 x 0.3333 = 111,099.8889: down.
+        assert_eq!(x(0.3333).apply(333_333), 111_099);
         // Never zero: 1 micro x 0.1 is 1 micro.
         assert_eq!(x(0.1).apply(1), 1);
         // Never past the money bound, and no overflow on the way.

@@ -431,6 +431,20 @@ impl LineItemPatch {
         }
         if let Some(t) = &self.targeting {
             next.targeting = t.normalized("targeting")?;
+        } else if next.pricing.model != current.pricing.model {
+            // A keyword's bid is in the line item's pricing model: $8 CPM would silently
+            // become $8 a click. A new model must come with the keywords priced in it.
+            if let Some(i) = next
+                .targeting
+                .keywords
+                .iter()
+                .position(|k| k.bid_micros.is_some())
+            {
+                return Err(ValidationError::new(
+                    format!("targeting.keywords[{i}].bid_micros"),
+                    "is priced in the old pricing model: send targeting with the new pricing",
+                ));
+            }
         }
         match &self.placement_multipliers {
             Some(raw) => {

@@ -123,6 +123,42 @@ async fn keyword_bids_and_multipliers_are_checked_and_kept(backend: Backend) {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["placement_multipliers"], json!({"search-top": 2.0}));
+
+    // Keyword bids are in the line item's pricing model: a new model without the keywords
+    // re-priced is refused (2.5 dollars a click must not become 2.5 dollars a thousand, nor
+    // the reverse), and nothing is written; with targeting sent along it is taken.
+    let r = app
+        .patch(
+            &format!("/v1/line-items/{id}"),
+            &key,
+            patch(
+                2,
+                json!({"pricing": {"model": "cpm", "bid_micros": 4_000_000}}),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.field()),
+        (422, Some("targeting.keywords[1].bid_micros")),
+        "{}",
+        r.text
+    );
+    let got = app.get(&format!("/v1/line-items/{id}"), &key).await;
+    assert_eq!(got.body["pricing"]["model"], json!("cpc"), "{}", got.text);
+    let r = app
+        .patch(
+            &format!("/v1/line-items/{id}"),
+            &key,
+            patch(
+                2,
+                json!({"pricing": {"model": "cpm", "bid_micros": 4_000_000},
+                       "targeting": {"placements": ["search-top"], "keywords": [
+                           {"text": "whole milk", "match": "exact", "bid_micros": 6_000_000}]}}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["pricing"]["model"], json!("cpm"));
 }
 
 both_backends!(keyword_bids_and_multipliers_are_checked_and_kept);

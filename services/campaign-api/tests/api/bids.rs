@@ -133,6 +133,18 @@ async fn keyword_bids_and_multipliers_are_checked_and_kept(backend: Backend) {
             &key,
             patch(
                 2,
+                json!({"targeting": {"placements": ["search-top"], "keywords": [
+                    "milk", {"text": "whole milk", "match": "exact", "bid_micros": 2_500_000}]}}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app
+        .patch(
+            &format!("/v1/line-items/{id}"),
+            &key,
+            patch(
+                3,
                 json!({"pricing": {"model": "cpm", "bid_micros": 4_000_000}}),
             ),
         )
@@ -150,7 +162,7 @@ async fn keyword_bids_and_multipliers_are_checked_and_kept(backend: Backend) {
             &format!("/v1/line-items/{id}"),
             &key,
             patch(
-                2,
+                3,
                 json!({"pricing": {"model": "cpm", "bid_micros": 4_000_000},
                        "targeting": {"placements": ["search-top"], "keywords": [
                            {"text": "whole milk", "match": "exact", "bid_micros": 6_000_000}]}}),

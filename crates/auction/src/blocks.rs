@@ -27,7 +27,7 @@ pub struct DealOffer {
     pub floor_ecpm_micros: i64,
     /// The deal's auction type (`1` first price, `2` second price, `3` fixed price at the
     /// floor); `None`: the request's.
-    pub at: Option<u8>,
+    pub at: Option<u32>,
 }
 
 /// OpenRTB terms of one slot (all empty onsite).

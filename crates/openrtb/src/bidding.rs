@@ -205,8 +205,11 @@ pub fn placed_bid_cpm_micros(
     let floor = deal.floor_ecpm_micros;
     match deal.at {
         Some(3) => (value_micros > 0 && value_micros >= floor).then_some(floor),
-        Some(at) => bid_cpm_micros(value_micros, floor, at == 1, shade_bps),
-        None => bid_cpm_micros(value_micros, floor, first_price, shade_bps),
+        Some(1) => bid_cpm_micros(value_micros, floor, true, shade_bps),
+        Some(2) => bid_cpm_micros(value_micros, floor, false, shade_bps),
+        // No type, or one we do not know (exchange-specific values start at 500): the
+        // request's own auction type, so a first-price request is never bid at full value.
+        _ => bid_cpm_micros(value_micros, floor, first_price, shade_bps),
     }
 }
 
@@ -324,7 +327,7 @@ mod tests {
 
     #[test]
     fn a_deal_bid_is_never_under_its_floor_nor_over_the_value() {
-        let deal = |floor: i64, at: Option<u8>| DealOffer {
+        let deal = |floor: i64, at: Option<u32>| DealOffer {
             id: "d".into(),
             floor_ecpm_micros: floor,
             at,
@@ -354,6 +357,20 @@ mod tests {
             placed_bid_cpm_micros(4_000_000, 0, Some(&deal(1_000_000, Some(2))), true, 2_000),
             Some(4_000_000)
         );
+        // An auction type we do not know follows the request's: shaded in a first-price one.
+        for unknown in [0, 4, 501] {
+            assert_eq!(
+                placed_bid_cpm_micros(
+                    4_000_000,
+                    0,
+                    Some(&deal(1_000_000, Some(unknown))),
+                    true,
+                    2_000
+                ),
+                Some(3_400_000),
+                "at = {unknown}"
+            );
+        }
         // Fixed price: exactly the floor, if the value reaches it.
         assert_eq!(
             placed_bid_cpm_micros(4_000_000, 0, Some(&deal(1_500_000, Some(3))), false, 0),

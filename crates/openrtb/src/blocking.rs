@@ -155,7 +155,7 @@ mod tests {
         let t = slot_terms(&r.imp[0], &rates, 700_000, 50_000);
         assert_eq!(t.blocked_attributes, vec![6]);
         assert!(t.private_auction);
-        let got: Vec<(&str, i64, Option<u8>)> = t
+        let got: Vec<(&str, i64, Option<u32>)> = t
             .deals
             .iter()
             .map(|d| (d.id.as_str(), d.floor_ecpm_micros, d.at))

@@ -153,9 +153,10 @@ pub struct Deal {
     /// Currency of the deal's floor (default USD).
     #[serde(default)]
     pub bidfloorcur: Option<String>,
-    /// The deal's auction type: 1 first price, 2 second price, 3 fixed price at `bidfloor`.
+    /// The deal's auction type: 1 first price, 2 second price, 3 fixed price at `bidfloor`
+    /// (exchange-specific values from 500 are taken, and bid as the request's type).
     #[serde(default)]
-    pub at: Option<u8>,
+    pub at: Option<u32>,
     /// Seats allowed to bid (empty: any); Endcap bids only when [`SEAT`] is named.
     #[serde(default)]
     pub wseat: Vec<String>,

@@ -548,7 +548,7 @@ pub fn decide(deps: &Deps<'_>, ctx: &Context, slots: &[SlotRequest]) -> Decision
                 out.ghosts
                     .push(make(w.bidder.idx, w.rank, w.price_micros, &w.bidder, 0));
                 state.ghosted.push(campaign);
-                state.caps.add(owners_of(&eligible[w.bidder.idx].cand));
+                state.caps.add(owners_of(eligible[w.bidder.idx].cand));
                 for b in bidders
                     .iter()
                     .filter(|b| eligible[b.idx].cand.campaign.id == campaign)
@@ -568,7 +568,7 @@ pub fn decide(deps: &Deps<'_>, ctx: &Context, slots: &[SlotRequest]) -> Decision
                 let over = cap_reached(
                     deps.caps,
                     &ctx.user_key,
-                    caps_of(deps, &e.cand),
+                    caps_of(deps, e.cand),
                     buckets,
                     |o| state.caps.already(o) + in_slot.already(o),
                 );
@@ -589,7 +589,7 @@ pub fn decide(deps: &Deps<'_>, ctx: &Context, slots: &[SlotRequest]) -> Decision
                     .budgets
                     .reserve(p.decision_id.as_uuid(), c, limits, ctx.local.day, nanos)
                 {
-                    in_slot.add(owners_of(&e.cand));
+                    in_slot.add(owners_of(e.cand));
                     placed.push(p);
                 } else {
                     refused = Some((w.bidder.idx, Outcome::Budget));

@@ -35,6 +35,15 @@ pub struct UploadSummary {
 }
 
 impl UploadSummary {
+    /// A parsed line's record, if any: a refused line is counted and listed instead (an
+    /// empty line, `Ok(None)`, is neither).
+    pub(crate) fn keep<T>(&mut self, parsed: Result<Option<T>, LineError>) -> Option<T> {
+        parsed.unwrap_or_else(|e| {
+            self.reject(e);
+            None
+        })
+    }
+
     pub(crate) fn reject(&mut self, e: LineError) {
         self.rejected += 1;
         if self.errors.len() < MAX_LISTED_ERRORS {
@@ -298,14 +307,17 @@ pub async fn upload_identity_map(
         if batch.is_empty() {
             break;
         }
-        let mut links = Vec::new();
-        for (n, line) in batch {
-            match endcap_ingest::parse_identity(n, &line, salt, state.user_key_salt.expose()) {
-                Ok(Some(link)) => links.push(link),
-                Ok(None) => {}
-                Err(e) => summary.reject(e),
-            }
-        }
+        let links: Vec<_> = batch
+            .into_iter()
+            .filter_map(|(n, line)| {
+                summary.keep(endcap_ingest::parse_identity(
+                    n,
+                    &line,
+                    salt,
+                    state.user_key_salt.expose(),
+                ))
+            })
+            .collect();
         // The store's copy is what the ad server reads at decision time (the holdout unit is
         // the shopper); the event log keeps the history.
         let pairs: Vec<(String, String)> = links
@@ -343,14 +355,10 @@ pub async fn upload_catalog(
         if batch.is_empty() {
             break;
         }
-        let mut items = Vec::new();
-        for (n, line) in batch {
-            match endcap_ingest::parse_catalog(n, &line) {
-                Ok(Some(item)) => items.push(item),
-                Ok(None) => {}
-                Err(e) => summary.reject(e),
-            }
-        }
+        let items: Vec<_> = batch
+            .into_iter()
+            .filter_map(|(n, line)| summary.keep(endcap_ingest::parse_catalog(n, &line)))
+            .collect();
         summary.accepted += state.store.upsert_catalog(&items).await? as u64;
     }
     summary
@@ -379,18 +387,15 @@ pub async fn upload_inventory(
         if batch.is_empty() {
             break;
         }
-        let mut facts = Vec::new();
-        for (n, line) in batch {
-            match endcap_ingest::parse_availability(n, &line) {
-                Ok(Some((sku, store_id, in_stock))) => facts.push(endcap_store::Availability {
-                    sku,
-                    store_id,
-                    in_stock,
-                }),
-                Ok(None) => {}
-                Err(e) => summary.reject(e),
-            }
-        }
+        let facts: Vec<_> = batch
+            .into_iter()
+            .filter_map(|(n, line)| summary.keep(endcap_ingest::parse_availability(n, &line)))
+            .map(|(sku, store_id, in_stock)| endcap_store::Availability {
+                sku,
+                store_id,
+                in_stock,
+            })
+            .collect();
         summary.accepted += state.store.set_availability(&facts).await? as u64;
     }
     summary

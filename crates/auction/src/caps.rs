@@ -11,8 +11,8 @@
 use endcap_billing::LocalTime;
 use endcap_core::{AdvertiserId, CampaignId, CapPeriod, LineItemId};
 use moka::sync::Cache;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -101,29 +101,65 @@ impl CapBuckets {
 /// Counts impressions for frequency caps.
 pub trait CapCounter: Send + Sync {
     /// Impressions toward `owner` the user saw in the current `per` bucket.
-    fn count(&self, user: &str, owner: CapOwner, per: CapPeriod, at: CapBuckets) -> u32;
+    fn count(&self, user: &str, owner: CapOwner, per: CapPeriod, at: CapBuckets) -> u32 {
+        self.of_user(user, at).count(owner, per)
+    }
+    /// Every count of the user in the current buckets, read once per request (one lookup
+    /// of the user, not one per candidate and cap).
+    fn of_user(&self, user: &str, at: CapBuckets) -> UserCaps;
     /// Records one impression toward each owner, in every period.
     fn record(&self, user: &str, owners: [CapOwner; 3], at: CapBuckets);
+}
+
+/// A counter's key within one user: the owner, the period's tag and its bucket.
+pub type CapKey = (CapOwner, u8, i64);
+
+/// One user's counts in the current buckets (empty for no user or a user with none).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserCaps {
+    counts: Vec<(CapOwner, u8, u32)>,
+}
+
+impl UserCaps {
+    /// The counts among `all` (a user's counters) that fall in the buckets of `at`.
+    pub fn current<'a>(
+        all: impl IntoIterator<Item = (&'a CapKey, &'a u32)>,
+        at: CapBuckets,
+    ) -> Self {
+        let counts = all
+            .into_iter()
+            .filter(|((_, tag, bucket), _)| {
+                CAP_PERIODS
+                    .iter()
+                    .any(|p| cap_tag(*p) == *tag && at.get(*p) == *bucket)
+            })
+            .map(|((owner, tag, _), n)| (*owner, *tag, *n))
+            .collect();
+        Self { counts }
+    }
+
+    /// Impressions toward `owner` in the current `per` bucket.
+    pub fn count(&self, owner: CapOwner, per: CapPeriod) -> u32 {
+        let tag = cap_tag(per);
+        self.counts
+            .iter()
+            .find(|(o, t, _)| *t == tag && *o == owner)
+            .map_or(0, |(_, _, n)| *n)
+    }
 }
 
 /// The first of `caps` (each with its owner) the user has reached, if any, counting
 /// `already` more impressions toward an owner than its counter holds: the ads this request
 /// has placed so far, which the counters see only once their impressions arrive.
 pub fn cap_reached(
-    counter: &dyn CapCounter,
-    user: &str,
+    seen: Option<&UserCaps>,
     caps: [(CapOwner, Option<endcap_core::FrequencyCap>); 3],
-    at: CapBuckets,
     already: impl Fn(CapOwner) -> u32,
 ) -> Option<CapOwner> {
-    if user.is_empty() {
-        return None;
-    }
+    let counts = seen?;
     caps.into_iter().find_map(|(owner, cap)| {
         let cap = cap?;
-        let seen = counter
-            .count(user, owner, cap.per, at)
-            .saturating_add(already(owner));
+        let seen = counts.count(owner, cap.per).saturating_add(already(owner));
         (seen >= cap.max).then_some(owner)
     })
 }
@@ -168,37 +204,45 @@ pub fn cap_tag(per: CapPeriod) -> u8 {
     }
 }
 
-/// In-process counters (one replica's view), expiring after eight days.
+/// In-process counters (one replica's view); a user unseen for eight days is forgotten.
 pub struct MemoryCaps {
-    counts: Cache<(String, CapOwner, u8, i64), Arc<AtomicU32>>,
+    users: Cache<String, Arc<Mutex<HashMap<CapKey, u32>>>>,
 }
 
 impl MemoryCaps {
-    /// Counters for up to `capacity` (user, owner, period) keys.
+    /// Counters for up to `capacity` users.
     pub fn new(capacity: u64) -> Self {
         Self {
-            counts: Cache::builder()
+            // Idle, not live, time: an active user's entry is one map for all its buckets,
+            // so a fixed lifetime would drop this week's counts with last week's.
+            users: Cache::builder()
                 .max_capacity(capacity)
-                .time_to_live(Duration::from_secs(8 * 86_400))
+                .time_to_idle(Duration::from_secs(8 * 86_400))
                 .build(),
         }
     }
 }
 
 impl CapCounter for MemoryCaps {
-    fn count(&self, user: &str, owner: CapOwner, per: CapPeriod, at: CapBuckets) -> u32 {
-        self.counts
-            .get(&(user.to_string(), owner, cap_tag(per), at.get(per)))
-            .map_or(0, |c| c.load(Ordering::Relaxed))
+    fn of_user(&self, user: &str, at: CapBuckets) -> UserCaps {
+        match self.users.get(user) {
+            Some(c) => UserCaps::current(c.lock().unwrap_or_else(|p| p.into_inner()).iter(), at),
+            None => UserCaps::default(),
+        }
     }
 
     fn record(&self, user: &str, owners: [CapOwner; 3], at: CapBuckets) {
+        let counters = self.users.get_with_by_ref(user, Arc::default);
+        let mut c = counters.lock().unwrap_or_else(|p| p.into_inner());
+        // Buckets past are never read again: dropped here so a user's map stays small.
+        c.retain(|(_, tag, bucket), _| {
+            CAP_PERIODS
+                .iter()
+                .any(|p| cap_tag(*p) == *tag && at.get(*p) <= *bucket)
+        });
         for owner in owners {
             for per in CAP_PERIODS {
-                let key = (user.to_string(), owner, cap_tag(per), at.get(per));
-                self.counts
-                    .get_with(key, || Arc::new(AtomicU32::new(0)))
-                    .fetch_add(1, Ordering::Relaxed);
+                *c.entry((owner, cap_tag(per), at.get(per))).or_insert(0) += 1;
             }
         }
     }
@@ -286,15 +330,14 @@ mod tests {
         let set = [(o[0], cap(5)), (o[1], cap(2)), (o[2], None)];
         let none = |_| 0;
         caps.record("u", o, at);
-        assert_eq!(cap_reached(&caps, "u", set, at, none), None);
+        assert_eq!(cap_reached(Some(&caps.of_user("u", at)), set, none), None);
         caps.record("u", o, at);
-        assert_eq!(cap_reached(&caps, "u", set, at, none), Some(o[1]));
-        assert_eq!(o[1].level(), "campaign");
         assert_eq!(
-            cap_reached(&caps, "", set, at, none),
-            None,
-            "no user, no caps"
+            cap_reached(Some(&caps.of_user("u", at)), set, none),
+            Some(o[1])
         );
+        assert_eq!(o[1].level(), "campaign");
+        assert_eq!(cap_reached(None, set, none), None, "no user, no caps");
     }
 
     #[test]
@@ -312,14 +355,14 @@ mod tests {
         let mut request = RequestCaps::default();
         caps.record("u", o, at);
         assert_eq!(
-            cap_reached(&caps, "u", set, at, |w| request.already(w)),
+            cap_reached(Some(&caps.of_user("u", at)), set, |w| request.already(w)),
             None
         );
         // One more ad of the campaign placed earlier in this request: 1 seen + 1 placed.
         request.add(o);
         assert_eq!(request.already(o[1]), 1);
         assert_eq!(
-            cap_reached(&caps, "u", set, at, |w| request.already(w)),
+            cap_reached(Some(&caps.of_user("u", at)), set, |w| request.already(w)),
             Some(o[1])
         );
     }

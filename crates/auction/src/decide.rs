@@ -177,6 +177,8 @@ struct RequestState {
     /// Ads placed or ghosted so far toward each cap owner (the counters move only when
     /// impressions arrive).
     caps: RequestCaps,
+    /// The user's cap counters, read once for the request (`None`: no user, no caps).
+    seen: Option<crate::UserCaps>,
 }
 
 /// A candidate's three caps, each with its owner.
@@ -308,7 +310,17 @@ fn candidates<'s>(
     let shown = |cand: &Candidate, cr: &Creative| {
         ctx.shows(&req.terms, cand, cr) && stock.is_none_or(|s| s.shows_in_stock(cr))
     };
-    let buckets = CapBuckets::of(&ctx.local);
+    // The user's history with each advertiser, read once per advertiser in the slot.
+    let mut seen_advertisers: Vec<(AdvertiserId, (u32, u32))> = Vec::new();
+    let now_ms = ctx.now.timestamp_millis();
+    let mut user_history = |a: AdvertiserId| match seen_advertisers.iter().find(|(x, _)| *x == a) {
+        Some((_, h)) => *h,
+        None => {
+            let h = deps.history.user(&ctx.user_key, a, now_ms);
+            seen_advertisers.push((a, h));
+            h
+        }
+    };
     let mut out = Vec::new();
     for cand in deps.snapshot.for_placements(&req.slot.names) {
         let li = &cand.line_item;
@@ -360,13 +372,9 @@ fn candidates<'s>(
                 Err(_) => return Some(Outcome::Pacing),
                 Ok(()) => {}
             }
-            cap_reached(
-                deps.caps,
-                &ctx.user_key,
-                caps_of(deps, cand),
-                buckets,
-                |o| state.caps.already(o),
-            )
+            cap_reached(state.seen.as_ref(), caps_of(deps, cand), |o| {
+                state.caps.already(o)
+            })
             .map(|owner| Outcome::FrequencyCap(owner.level()))
         });
         if let Some(o) = outcome {
@@ -409,13 +417,16 @@ fn candidates<'s>(
             slot_count: req.count.min(usize::from(u16::MAX)) as u16,
             page_type: ctx.page_type.clone(),
             weekday: ctx.local.weekday,
-            history: Some(deps.history.history(
-                &ctx.user_key,
-                li.id,
-                li.advertiser_id,
-                &placement,
-                ctx.now.timestamp_millis(),
-            )),
+            history: Some({
+                let (impressions, clicks) = deps.history.line_item(li.id, &placement);
+                let (user_exposures, user_clicks) = user_history(li.advertiser_id);
+                endcap_ctr::History {
+                    impressions,
+                    clicks,
+                    user_exposures,
+                    user_clicks,
+                }
+            }),
         };
         let bid = crate::EffectiveBid::of(li, keyword, &req.slot, &creative);
         out.push(Eligible {
@@ -479,9 +490,12 @@ fn expected_cost_nanos(pricing: PricingModel, price_micros: i64, pctr: f64) -> i
 /// per placed ad, released by its impression, a loss notice, or a timeout).
 pub fn decide(deps: &Deps<'_>, ctx: &Context, slots: &[SlotRequest]) -> Decision {
     let mut out = Decision::default();
-    let mut state = RequestState::default();
     let terms = Terms::of(ctx);
     let buckets = CapBuckets::of(&ctx.local);
+    let mut state = RequestState {
+        seen: (!ctx.user_key.is_empty()).then(|| deps.caps.of_user(&ctx.user_key, buckets)),
+        ..RequestState::default()
+    };
     for req in slots {
         if deps
             .deadline
@@ -504,7 +518,7 @@ pub fn decide(deps: &Deps<'_>, ctx: &Context, slots: &[SlotRequest]) -> Decision
         let make = |idx: usize, rank: usize, price: i64, b: &Bidder, reserved: i64| {
             let e = &eligible[idx];
             Placed {
-                decision_id: DecisionId::generate(),
+                decision_id: DecisionId::from_uuid(endcap_core::v7_now()),
                 slot_id: req.id.clone(),
                 slot_count: req.count,
                 placement: placement.clone(),
@@ -565,13 +579,9 @@ pub fn decide(deps: &Deps<'_>, ctx: &Context, slots: &[SlotRequest]) -> Decision
             let mut in_slot = RequestCaps::default();
             for w in &wins {
                 let e = &eligible[w.bidder.idx];
-                let over = cap_reached(
-                    deps.caps,
-                    &ctx.user_key,
-                    caps_of(deps, e.cand),
-                    buckets,
-                    |o| state.caps.already(o) + in_slot.already(o),
-                );
+                let over = cap_reached(state.seen.as_ref(), caps_of(deps, e.cand), |o| {
+                    state.caps.already(o) + in_slot.already(o)
+                });
                 if let Some(owner) = over {
                     refused = Some((w.bidder.idx, Outcome::FrequencyCap(owner.level())));
                     break;

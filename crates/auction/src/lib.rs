@@ -27,7 +27,8 @@ pub use auction::{run_auction, AuctionRules, Bidder, Loss, Win};
 pub use bid::EffectiveBid;
 pub use blocks::{domain_blocked, DealOffer, RequestBlocks, SlotTerms};
 pub use caps::{
-    cap_reached, cap_tag, CapBuckets, CapCounter, CapOwner, MemoryCaps, RequestCaps, CAP_PERIODS,
+    cap_reached, cap_tag, CapBuckets, CapCounter, CapKey, CapOwner, MemoryCaps, RequestCaps,
+    UserCaps, CAP_PERIODS,
 };
 pub use context::{uniform_draw, Accepts, Context, Slot, SlotKind};
 pub use decide::{decide, Decision, Deps, Explanation, Outcome, Placed, SlotRequest};

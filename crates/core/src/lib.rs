@@ -41,7 +41,7 @@ pub use creative::{
 pub use error::ValidationError;
 pub use events::{Channel, EventKind, HashedKey, Receipt, ReceiptLine, Sku};
 pub use exposure::{AdChannel, Exposure};
-pub use ids::{AdvertiserId, ApiKeyId, CampaignId, CreativeId, DecisionId, LineItemId};
+pub use ids::{v7_now, AdvertiserId, ApiKeyId, CampaignId, CreativeId, DecisionId, LineItemId};
 pub use keyword::{match_words, Keyword, KeywordFit, KeywordMatch, KeywordSet, MatchType, Search};
 pub use line_item::{
     CapPeriod, Device, FrequencyCap, LineItem, LineItemInput, LineItemPatch, NewLineItem, Pricing,

@@ -48,6 +48,18 @@ pub enum Device {
     App,
 }
 
+impl Device {
+    /// Its name as the API and the logs spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Device::Desktop => "desktop",
+            Device::Mobile => "mobile",
+            Device::Tablet => "tablet",
+            Device::App => "app",
+        }
+    }
+}
+
 /// Who may target a segment: its owning advertiser, or everyone when the retailer shares it
 /// (`None`). Segments absent from the map do not exist.
 pub type SegmentOwners = std::collections::HashMap<String, Option<AdvertiserId>>;
@@ -589,6 +601,13 @@ mod tests {
             t.normalized("targeting").unwrap_err().field,
             "targeting.placements[1]"
         );
+    }
+
+    #[test]
+    fn a_device_name_is_its_json_name() {
+        for d in [Device::Desktop, Device::Mobile, Device::Tablet, Device::App] {
+            assert_eq!(serde_json::to_value(d).unwrap(), d.as_str());
+        }
     }
 
     #[test]

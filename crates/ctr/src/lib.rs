@@ -20,6 +20,7 @@ mod gbdt;
 mod loaded;
 pub mod metrics;
 mod model;
+mod score_cache;
 mod serve;
 mod slot;
 mod spec;
@@ -32,6 +33,7 @@ pub use dataset::{HistoryCount, Split, TrainingSet};
 pub use gbdt::{Gbdt, ModelError};
 pub use loaded::GbdtModel;
 pub use model::{CtrModel, Features, History, HistoryView, NoHistory, PriorCtr, Scored};
+pub use score_cache::{ScoreCache, SCORE_CACHE_SLOTS};
 pub use serve::{ColdStart, ServingModel, UserActivity};
 pub use slot::{
     artifact_stamp, load_artifact, write_artifact, ActiveModel, LoadedArtifact, Manifest,

@@ -2,9 +2,11 @@
 //! names are exactly those of the feature spec it names, scoring candidates at the
 //! reference position.
 
+use crate::score_cache::{ScoreCache, SCORE_CACHE_SLOTS};
 use crate::{CtrModel, FeatureSpec, Features, Gbdt, ModelError, Platt, REFERENCE_POSITION};
 use endcap_core::LineItemId;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// A LightGBM model bound to its feature spec, with its calibration and the line items it
 /// was trained on.
@@ -16,6 +18,8 @@ pub struct GbdtModel {
     calibration: Platt,
     /// `None`: the model does not tell line items apart, so it knows them all.
     seen: Option<HashSet<LineItemId>>,
+    /// Raw scores of rows already walked, shared by the model's clones.
+    cache: Arc<ScoreCache>,
 }
 
 impl GbdtModel {
@@ -44,6 +48,7 @@ impl GbdtModel {
             version: version.to_string(),
             calibration: Platt::IDENTITY,
             seen: None,
+            cache: Arc::new(ScoreCache::new(SCORE_CACHE_SLOTS)),
         })
     }
 
@@ -84,31 +89,48 @@ impl GbdtModel {
 impl CtrModel for GbdtModel {
     /// Candidates of one request mostly share their columns (spec V1 describes the slot and
     /// the ad's relevance, not the ad itself), so each distinct row is scored once and its
-    /// probability copied: the same numbers, a fraction of the tree walks.
+    /// probability copied; rows scored by earlier requests come from the score cache. The
+    /// same numbers, a fraction of the tree walks.
     fn predict(&self, rows: &[Features]) -> Vec<f64> {
         let width = self.spec.names().len();
         let mut row = Vec::with_capacity(width);
-        let mut distinct: Vec<f64> = Vec::with_capacity(rows.len() * width);
-        let mut seen: HashMap<Vec<u64>, usize> = HashMap::with_capacity(rows.len());
-        let mut which = Vec::with_capacity(rows.len());
+        let mut bits: Vec<u64> = Vec::with_capacity(rows.len() * width);
+        let mut distinct: Vec<f64> = Vec::new();
+        let mut walk: Vec<usize> = Vec::new();
+        let mut seen: HashMap<&[u64], usize> = HashMap::new();
+        // Each row's raw score, or (as `Err`) the index of its distinct row to walk.
+        let mut which: Vec<Result<f64, usize>> = Vec::with_capacity(rows.len());
         for f in rows {
             row.clear();
             self.spec.push_row(f, REFERENCE_POSITION, &mut row);
             // Bit patterns as the key: NaN equals NaN here, as it must for a missing value.
-            let key: Vec<u64> = row.iter().map(|v| v.to_bits()).collect();
-            let next = seen.len();
-            let i = *seen.entry(key).or_insert_with(|| {
-                distinct.extend_from_slice(&row);
+            bits.extend(row.iter().map(|v| v.to_bits()));
+        }
+        for (i, key) in bits.chunks_exact(width).enumerate() {
+            if let Some(score) = self.cache.get(key) {
+                which.push(Ok(score));
+                continue;
+            }
+            let next = walk.len();
+            let d = *seen.entry(key).or_insert_with(|| {
+                distinct.extend(key.iter().map(|b| f64::from_bits(*b)));
+                walk.push(i);
                 next
             });
-            which.push(i);
+            which.push(Err(d));
         }
-        let mut scores = Vec::with_capacity(seen.len());
-        self.gbdt.predict_batch(&distinct, width, &mut scores);
-        for s in &mut scores {
-            *s = self.calibration.apply(*s);
+        let mut scores = Vec::with_capacity(walk.len());
+        if !walk.is_empty() {
+            self.gbdt.predict_batch(&distinct, width, &mut scores);
+            for (first, score) in walk.iter().zip(&scores) {
+                self.cache
+                    .put(&bits[first * width..(first + 1) * width], *score);
+            }
         }
-        which.into_iter().map(|i| scores[i]).collect()
+        which
+            .into_iter()
+            .map(|w| self.calibration.apply(w.unwrap_or_else(|d| scores[d])))
+            .collect()
     }
 }
 
@@ -161,6 +183,33 @@ mod tests {
         let many = m.predict(&[candidate(false), candidate(true), candidate(false)]);
         assert_eq!(many, vec![sig(-2.0), sig(-1.0), sig(-2.0)]);
         assert_eq!(m.version(), "m1");
+    }
+
+    #[test]
+    fn a_cached_score_is_exactly_the_walked_one_and_calibrated_alike() {
+        let names = FeatureSpec::V1.names().join(" ");
+        let platt = Platt { a: 1.3, b: -0.2 };
+        let load = || {
+            GbdtModel::load(&model(&names), crate::SPEC_V1, "m1")
+                .unwrap()
+                .with_calibration(platt)
+        };
+        let rows: Vec<Features> = (0..200u32)
+            .map(|i| Features {
+                hour: i % 24,
+                device: [None, Some(endcap_core::Device::Mobile)][(i % 2) as usize],
+                ..candidate(i % 3 == 0)
+            })
+            .collect();
+        let warm = load();
+        let first = warm.predict(&rows);
+        let again = warm.predict(&rows);
+        let cold: Vec<f64> = rows
+            .iter()
+            .map(|r| load().predict(std::slice::from_ref(r))[0])
+            .collect();
+        assert_eq!(first, cold);
+        assert_eq!(again, cold, "hits give the walk's numbers, calibrated");
     }
 
     #[test]

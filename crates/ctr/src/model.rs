@@ -60,8 +60,14 @@ pub struct History {
 
 /// Where the auction reads [`History`] from.
 pub trait HistoryView: Send + Sync {
-    /// The history of a line item on a placement and of a user (hashed key, "" when
-    /// unknown) with its advertiser, at `now_ms`.
+    /// Impressions and clicks of a line item on a placement this process has counted.
+    fn line_item(&self, line_item: LineItemId, placement: &str) -> (u64, u64);
+
+    /// A user's (hashed key, "" when unknown) exposures and clicks with an advertiser over
+    /// the last 7 days, at `now_ms`. Read once per advertiser in a request, not per ad.
+    fn user(&self, user_key: &str, advertiser: AdvertiserId, now_ms: i64) -> (u32, u32);
+
+    /// The history of a line item on a placement and of a user with its advertiser.
     fn history(
         &self,
         user_key: &str,
@@ -69,7 +75,16 @@ pub trait HistoryView: Send + Sync {
         advertiser: AdvertiserId,
         placement: &str,
         now_ms: i64,
-    ) -> History;
+    ) -> History {
+        let (impressions, clicks) = self.line_item(line_item, placement);
+        let (user_exposures, user_clicks) = self.user(user_key, advertiser, now_ms);
+        History {
+            impressions,
+            clicks,
+            user_exposures,
+            user_clicks,
+        }
+    }
 }
 
 /// No history (tests, tools): every count is 0.
@@ -77,8 +92,12 @@ pub trait HistoryView: Send + Sync {
 pub struct NoHistory;
 
 impl HistoryView for NoHistory {
-    fn history(&self, _: &str, _: LineItemId, _: AdvertiserId, _: &str, _: i64) -> History {
-        History::default()
+    fn line_item(&self, _: LineItemId, _: &str) -> (u64, u64) {
+        (0, 0)
+    }
+
+    fn user(&self, _: &str, _: AdvertiserId, _: i64) -> (u32, u32) {
+        (0, 0)
     }
 }
 

@@ -7,8 +7,8 @@
 //! and `model.json` last, each renamed into place.
 
 use crate::{
-    ColdStart, CtrModel, GbdtModel, History, HistoryCount, HistoryView, ModelError, Platt,
-    ServingModel, UserActivity,
+    ColdStart, CtrModel, GbdtModel, HistoryCount, HistoryView, ModelError, Platt, ServingModel,
+    UserActivity,
 };
 use arc_swap::ArcSwap;
 use endcap_core::{AdvertiserId, LineItemId};
@@ -40,22 +40,13 @@ pub struct ModelSlot {
 }
 
 impl HistoryView for ModelSlot {
-    fn history(
-        &self,
-        user_key: &str,
-        line_item: LineItemId,
-        advertiser: AdvertiserId,
-        placement: &str,
-        now_ms: i64,
-    ) -> History {
+    fn line_item(&self, line_item: LineItemId, placement: &str) -> (u64, u64) {
         let c = self.cold.counts(line_item, placement);
-        let (user_exposures, user_clicks) = self.users.recent(user_key, advertiser, now_ms);
-        History {
-            impressions: c.impressions,
-            clicks: c.clicks,
-            user_exposures,
-            user_clicks,
-        }
+        (c.impressions, c.clicks)
+    }
+
+    fn user(&self, user_key: &str, advertiser: AdvertiserId, now_ms: i64) -> (u32, u32) {
+        self.users.recent(user_key, advertiser, now_ms)
     }
 }
 

@@ -128,6 +128,7 @@ impl Sink {
             metrics: metrics.clone(),
             overflow: overflow.clone(),
             replay_lock: tokio::sync::Mutex::new(()),
+            wake: wake.clone(),
             config: config.clone(),
             failing: Mutex::new(std::collections::HashMap::new()),
         });
@@ -187,6 +188,8 @@ struct Shared<W> {
     settle: tokio::sync::watch::Sender<u64>,
     /// Keeps two replay passes (the timer's and a slow previous one) from interleaving.
     replay_lock: tokio::sync::Mutex<()>,
+    /// Wakes the spooler (the one task that takes parked events while the sink runs).
+    wake: Arc<tokio::sync::Notify>,
 }
 
 impl<W: BatchWriter> Shared<W> {
@@ -298,13 +301,14 @@ impl<W: BatchWriter> Shared<W> {
             };
             match self.writer.write(&events).await {
                 Ok(()) => {
-                    SinkMetrics::add(&self.metrics.replayed, events.len());
-                    if let Err(e) = self.spool.remove(&path) {
-                        // Replaying it again later is harmless: writes are idempotent.
-                        tracing::error!(error = %e, "cannot remove replayed spool file");
-                    }
+                    self.replayed(&path, events.len());
                     if let Some(bad) = suspect.take() {
-                        self.set_aside(&bad);
+                        // Its failures may all date from an outage that ended between its
+                        // try and this one: it is blamed only if the writer, now shown to
+                        // work, still refuses it.
+                        if !self.retry(&bad).await {
+                            self.set_aside(&bad);
+                        }
                     }
                 }
                 Err(e) => {
@@ -312,11 +316,48 @@ impl<W: BatchWriter> Shared<W> {
                         suspect = Some(path);
                         continue;
                     }
+                    if let Some(bad) = suspect {
+                        // The file behind it failed too: the writer is down, which says
+                        // nothing about the suspect, so its count starts over.
+                        self.forget_failures(&bad);
+                    }
                     tracing::debug!(error = %e, "replay paused; writer still failing");
                     return;
                 }
             }
         }
+    }
+
+    /// Counts a replayed file's events and removes it.
+    fn replayed(&self, path: &std::path::Path, events: usize) {
+        SinkMetrics::add(&self.metrics.replayed, events);
+        self.forget_failures(path);
+        if let Err(e) = self.spool.remove(path) {
+            // Replaying it again later is harmless: writes are idempotent.
+            tracing::error!(error = %e, "cannot remove replayed spool file");
+        }
+    }
+
+    /// Tries a suspect file once more, right after a later one was stored; false if the
+    /// writer still refuses it.
+    async fn retry(&self, path: &std::path::Path) -> bool {
+        let Ok(events) = self.spool.read(path) else {
+            // Unreadable now: the next pass reads, retries or quarantines it.
+            return true;
+        };
+        if self.writer.write(&events).await.is_err() {
+            return false;
+        }
+        self.replayed(path, events.len());
+        true
+    }
+
+    /// Drops the failure count of a file.
+    fn forget_failures(&self, path: &std::path::Path) {
+        self.failing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(path);
     }
 
     /// Counts a failed replay of `path`; true once it has failed its tries.
@@ -329,10 +370,7 @@ impl<W: BatchWriter> Shared<W> {
 
     /// Sets aside a file the writer refuses while it stores the ones behind it.
     fn set_aside(&self, path: &std::path::Path) {
-        self.failing
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(path);
+        self.forget_failures(path);
         SinkMetrics::add(&self.metrics.failed_spool_files, 1);
         tracing::error!(file = %path.display(),
             "the writer keeps refusing this spool file while storing others; set aside");
@@ -342,6 +380,11 @@ impl<W: BatchWriter> Shared<W> {
     }
 }
 
+/// How often the writer drains the queue. It polls rather than waits on the channel: a
+/// waiting receiver makes every `send` on the request path wake it (a syscall and a context
+/// switch per event on a loaded worker); a poll costs one timer tick per interval.
+const DRAIN_EVERY: Duration = Duration::from_millis(5);
+
 async fn writer_loop<W: BatchWriter>(
     shared: Arc<Shared<W>>,
     mut rx: mpsc::Receiver<Event>,
@@ -349,43 +392,66 @@ async fn writer_loop<W: BatchWriter>(
     config: SinkConfig,
 ) {
     let mut buf: Vec<Event> = Vec::with_capacity(config.max_batch);
-    let mut tick = tokio::time::interval(config.max_delay);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut drain = tokio::time::interval(DRAIN_EVERY.min(config.max_delay));
+    drain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = Instant::now();
     loop {
         tokio::select! {
-            ev = rx.recv() => match ev {
-                Some(ev) => {
-                    buf.push(ev);
-                    if buf.len() >= config.max_batch {
-                        shared.deliver(std::mem::take(&mut buf)).await;
-                    }
-                }
-                None => {
+            _ = drain.tick() => {
+                let open = take_queued(&shared, &mut rx, &mut buf, config.max_batch).await;
+                if !open {
                     shared.deliver(std::mem::take(&mut buf)).await;
+                    // Every sender is gone: nobody waits on `settled` any more.
                     let (rest, seq) = shared.take_overflow();
                     shared.deliver(rest).await;
                     shared.settle(seq);
                     return;
                 }
-            },
-            _ = tick.tick() => {
-                shared.deliver(std::mem::take(&mut buf)).await;
+                if last.elapsed() >= config.max_delay {
+                    shared.deliver(std::mem::take(&mut buf)).await;
+                    last = Instant::now();
+                }
             }
             Some(Control::Flush(ack)) = control.recv() => {
-                while let Ok(ev) = rx.try_recv() {
-                    buf.push(ev);
-                    if buf.len() >= config.max_batch {
-                        shared.deliver(std::mem::take(&mut buf)).await;
-                    }
-                }
+                take_queued(&shared, &mut rx, &mut buf, config.max_batch).await;
                 shared.deliver(std::mem::take(&mut buf)).await;
-                let (over, seq) = shared.take_overflow();
-                shared.deliver(over).await;
-                shared.settle(seq);
+                last = Instant::now();
+                // Parked events are the spooler's alone (two takers could each settle what
+                // the other still holds): wake it and wait until it has spooled what is
+                // parked now; the replay stores them.
+                let parked = shared.overflow.lock().unwrap_or_else(|p| p.into_inner()).seq;
+                let mut done = shared.settle.subscribe();
+                shared.wake.notify_one();
+                let _ = done.wait_for(|d| *d >= parked).await;
                 let _ = ack.send(());
             }
         }
     }
+}
+
+/// Moves what is queued into `buf`, delivering each full batch; false once every sender is
+/// gone and the queue is empty.
+async fn take_queued<W: BatchWriter>(
+    shared: &Shared<W>,
+    rx: &mut mpsc::Receiver<Event>,
+    buf: &mut Vec<Event>,
+    max_batch: usize,
+) -> bool {
+    // At most a queue's worth per call: a producer that never lets the queue empty must not
+    // keep the writer from its timer and its flush requests.
+    for _ in 0..rx.max_capacity() {
+        match rx.try_recv() {
+            Ok(ev) => {
+                buf.push(ev);
+                if buf.len() >= max_batch {
+                    shared.deliver(std::mem::take(buf)).await;
+                }
+            }
+            Err(mpsc::error::TryRecvError::Empty) => return true,
+            Err(mpsc::error::TryRecvError::Disconnected) => return false,
+        }
+    }
+    true
 }
 
 /// Spools parked events as soon as they are parked, apart from the writer (which may be

@@ -387,9 +387,16 @@ async fn clickhouse_killed_mid_stream_loses_nothing_and_duplicates_nothing() {
     let m = sink.metrics().clone();
     assert!(SinkMetrics::get(&m.spooled) > 0, "the outage was noticed");
     ch.resume();
-    // An empty spool alone is not the end: a batch that failed may still be parked in memory
-    // on its way to the spool (a loaded machine showed it), so wait for every event too.
+    // Replays of the last spooled file may still be in flight once the spool lists empty,
+    // so wait for every event too. A good file set aside (the failure seen on a loaded
+    // machine before the replay retried a suspect: its tries had all failed in the outage)
+    // fails here at once rather than by timing out.
     wait_until("the spool to drain and every event to land", 60, || {
+        assert_eq!(
+            SinkMetrics::get(&m.failed_spool_files),
+            0,
+            "a good spool file was set aside"
+        );
         spool_is_empty(spool_dir.path())
             && SinkMetrics::get(&m.written) + SinkMetrics::get(&m.replayed) >= total
     })

@@ -97,6 +97,59 @@ async fn a_spool_file_the_writer_keeps_refusing_is_set_aside_and_the_rest_flows(
     );
 }
 
+/// Fails its first `fails` writes, then stores everything: a server that comes back up.
+#[derive(Clone)]
+struct Recovering {
+    fails: Arc<std::sync::atomic::AtomicUsize>,
+    stored: Arc<std::sync::Mutex<Vec<Event>>>,
+}
+
+impl BatchWriter for Recovering {
+    async fn write(&self, batch: &[Event]) -> Result<(), EventError> {
+        let left = self.fails.load(Ordering::SeqCst);
+        if left > 0 {
+            self.fails.store(left - 1, Ordering::SeqCst);
+            return Err(EventError::Config("connection refused".into()));
+        }
+        self.stored.lock().unwrap().extend_from_slice(batch);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_good_file_whose_failures_were_the_outages_is_replayed_not_set_aside() {
+    // Two spool files from an outage; no new events arrive, so only replay writes. With
+    // `set_aside_after` 3 the replays go: F1, F1, F1 (a suspect: F2 is tried past it), F2
+    // (fails: the writer is down, so F1's count starts over), then F1 x3 again, F2 fails,
+    // ... The server comes back exactly between a try of F1 and one of F2: before the fix
+    // F1 was set aside right there, 10 good events in none of the three places.
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let spool = Spool::open(dir.path()).unwrap();
+        spool.write(&(0..10).map(ev).collect::<Vec<_>>()).unwrap();
+        spool.write(&(10..20).map(ev).collect::<Vec<_>>()).unwrap();
+    }
+    let w = Recovering {
+        // F1 F1 F1 F2 | F1 (the 5th write fails) F2 (the 6th succeeds).
+        fails: Arc::new(std::sync::atomic::AtomicUsize::new(5)),
+        stored: Arc::default(),
+    };
+    let sink = Sink::start(w.clone(), Spool::open(dir.path()).unwrap(), config());
+    let pending = || Spool::pending_in(dir.path()).unwrap();
+    until("the spool drains", || pending().is_empty()).await;
+    let m = sink.metrics();
+    assert_eq!(
+        SinkMetrics::get(&m.failed_spool_files),
+        0,
+        "nothing set aside"
+    );
+    until("all 20 events are stored", || {
+        w.stored.lock().unwrap().len() == 20
+    })
+    .await;
+    assert_eq!(SinkMetrics::get(&m.replayed), 20);
+}
+
 #[tokio::test]
 async fn past_its_cap_the_spool_drops_and_counts() {
     let dir = tempfile::tempdir().unwrap();

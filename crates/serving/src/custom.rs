@@ -5,9 +5,8 @@
 
 use crate::{ServeError, Server, Tracked};
 use chrono::Utc;
-use endcap_core::Exposure;
 use endcap_events::{CustomEvent, Event, EventSink};
-use endcap_tracking::{Claims, TokenKind};
+use endcap_tracking::{ClaimsHead, TokenKind};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::Relaxed;
 use uuid::Uuid;
@@ -20,15 +19,22 @@ pub fn custom_event_id(decision: Uuid, name: &str) -> Uuid {
 }
 
 impl Server {
-    /// The signed custom-event URLs of an exposure, one per configured name.
-    pub(crate) fn event_urls(&self, x: &Exposure) -> BTreeMap<String, String> {
+    /// The signed custom-event URLs of an exposure (its `signer`), one per configured name.
+    pub(crate) fn event_urls(
+        &self,
+        signer: &mut endcap_tracking::Signer<'_>,
+    ) -> BTreeMap<String, String> {
         let base = &self.config.public_url;
         self.config
             .custom_events
             .iter()
             .map(|name| {
-                let t = self.keys.sign(&Claims::custom_event(x, name));
-                (name.clone(), format!("{base}/v1/events/custom?t={t}"))
+                let head = ClaimsHead {
+                    event: name,
+                    ..ClaimsHead::of(TokenKind::Event)
+                };
+                let url = crate::tracking_url(base, "/v1/events/custom", signer, &head, "");
+                (name.clone(), url)
             })
             .collect()
     }

@@ -173,6 +173,23 @@ pub struct ServeConfig {
     pub sync_urls: HashMap<String, String>,
 }
 
+/// A tracking URL: `{base}{path}?t={token}{suffix}`, the token signed in place.
+pub(crate) fn tracking_url(
+    base: &str,
+    path: &str,
+    signer: &mut endcap_tracking::Signer<'_>,
+    head: &endcap_tracking::ClaimsHead<'_>,
+    suffix: &str,
+) -> String {
+    let mut u = String::with_capacity(base.len() + path.len() + suffix.len() + 768);
+    u.push_str(base);
+    u.push_str(path);
+    u.push_str("?t=");
+    signer.sign_into(head, &mut u);
+    u.push_str(suffix);
+    u
+}
+
 /// Most segments of one user a decision reads.
 pub const MAX_USER_SEGMENTS: usize = 500;
 

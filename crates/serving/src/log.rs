@@ -8,8 +8,7 @@ use uuid::Uuid;
 
 fn device_name(ctx: &Context) -> String {
     ctx.device
-        .and_then(|d| serde_json::to_value(d).ok())
-        .and_then(|v| v.as_str().map(str::to_string))
+        .map(|d| d.as_str().to_string())
         .unwrap_or_default()
 }
 

@@ -9,9 +9,8 @@ use endcap_openrtb::{
     response_currency, Bid, BidRequest, BidResponse, BidUrls, Exchange, SeatBid,
     AUCTION_PRICE_MACRO, SEAT,
 };
-use endcap_tracking::{Claims, TokenKind};
+use endcap_tracking::{ClaimsHead, TokenKind};
 use std::time::{Duration, Instant};
-use uuid::Uuid;
 
 /// Time kept back from `tmax` to sign the bids and send the answer.
 const ANSWER_MARGIN: Duration = Duration::from_millis(2);
@@ -151,7 +150,7 @@ impl Server {
             }
             return Ok(BidAnswer::NoBid);
         }
-        let request_id = Uuid::now_v7();
+        let request_id = endcap_core::v7_now();
         if !test {
             // Offsite, the treated arm is "we bid"; a ghost is "we would have bid".
             self.log_ghosts(&ctx, request_id, &d.ghosts);
@@ -204,23 +203,27 @@ impl Server {
                 // the (possibly shaded) bid so the take rate survives first-price clearing.
                 x.price_micros = p.ecpm_micros;
             }
-            let sign = |kind: TokenKind| {
-                self.keys
-                    .sign(&Claims::new(kind, &x, &p.creative.click_url).offsite(
-                        &exchange.name,
-                        token_cur,
-                        test,
-                    ))
+            let bill_suffix = format!("&price={AUCTION_PRICE_MACRO}");
+            let mut signer = self.keys.signer(&x);
+            let mut url = |path: &str, kind: TokenKind, suffix: &str| {
+                let head = ClaimsHead {
+                    click_url: if kind == TokenKind::Click {
+                        &p.creative.click_url
+                    } else {
+                        ""
+                    },
+                    exchange: &exchange.name,
+                    currency: token_cur,
+                    test,
+                    ..ClaimsHead::of(kind)
+                };
+                crate::tracking_url(base, path, &mut signer, &head, suffix)
             };
-            let bill = sign(TokenKind::Bill);
             let urls = BidUrls {
-                impression: format!(
-                    "{base}/v1/events/impression?t={}&f=gif",
-                    sign(TokenKind::Impression)
-                ),
-                click: format!("{base}/v1/events/click?t={}", sign(TokenKind::Click)),
-                bill: format!("{base}/v1/events/bill?t={bill}&price={AUCTION_PRICE_MACRO}"),
-                loss: format!("{base}/v1/events/loss?t={}", sign(TokenKind::Loss)),
+                impression: url("/v1/events/impression", TokenKind::Impression, "&f=gif"),
+                click: url("/v1/events/click", TokenKind::Click, ""),
+                bill: url("/v1/events/bill", TokenKind::Bill, &bill_suffix),
+                loss: url("/v1/events/loss", TokenKind::Loss, ""),
             };
             // A native creative answers its imp's native request. The auction admitted it
             // because it fills every required asset; were the two checks ever to disagree,

@@ -4,7 +4,7 @@ use crate::{ServeError, Server};
 use endcap_auction::{decide, uniform_draw, Context, Explanation, Slot, SlotRequest};
 use endcap_core::{AdChannel, CreativeKind, Device, HashedKey, ValidationError};
 use endcap_events::Arm;
-use endcap_tracking::{Claims, TokenKind};
+use endcap_tracking::{ClaimsHead, TokenKind};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -110,7 +110,7 @@ fn ids<T>(
 /// The creative of an ad, as the page renders it.
 #[derive(Debug, Serialize)]
 pub struct CreativeView {
-    id: String,
+    id: endcap_core::CreativeId,
     kind: CreativeKind,
     sku: Option<String>,
     image_url: Option<String>,
@@ -122,10 +122,10 @@ pub struct CreativeView {
 #[derive(Debug, Serialize)]
 pub struct AdView {
     rank: usize,
-    decision_id: String,
-    line_item_id: String,
-    campaign_id: String,
-    advertiser_id: String,
+    decision_id: endcap_core::DecisionId,
+    line_item_id: endcap_core::LineItemId,
+    campaign_id: endcap_core::CampaignId,
+    advertiser_id: endcap_core::AdvertiserId,
     creative: CreativeView,
     impression_url: String,
     click_url: String,
@@ -157,7 +157,7 @@ pub struct PlacementView {
 /// Answer of `POST /v1/decisions`.
 #[derive(Debug, Serialize)]
 pub struct DecisionResponse {
-    request_id: String,
+    request_id: Uuid,
     placements: Vec<PlacementView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     debug: Option<Vec<Explanation>>,
@@ -390,7 +390,7 @@ impl Server {
         let snapshot = self.index.load();
         let model = self.model.get();
         let d = decide(&self.deps(&snapshot, &model, false), &ctx, &slots);
-        let request_id = Uuid::now_v7();
+        let request_id = endcap_core::v7_now();
         self.log_ghosts(&ctx, request_id, &d.ghosts);
         let mut placements: Vec<PlacementView> = slots
             .iter()
@@ -403,29 +403,39 @@ impl Server {
         for p in &d.placed {
             let x = p.exposure(&ctx);
             self.log_decision(&ctx, request_id, p, &x, Arm::Served);
-            let imp = self.keys.sign(&Claims::new(TokenKind::Impression, &x, ""));
-            let clk = self
-                .keys
-                .sign(&Claims::new(TokenKind::Click, &x, &p.creative.click_url));
+            let mut signer = self.keys.signer(&x);
+            let impression_url = crate::tracking_url(
+                base,
+                "/v1/events/impression",
+                &mut signer,
+                &ClaimsHead::of(TokenKind::Impression),
+                "",
+            );
+            let click_head = ClaimsHead {
+                click_url: &p.creative.click_url,
+                ..ClaimsHead::of(TokenKind::Click)
+            };
+            let click_url =
+                crate::tracking_url(base, "/v1/events/click", &mut signer, &click_head, "");
             let li = &p.candidate.line_item;
             if let Some(view) = placements.iter_mut().find(|v| v.id == p.slot_id) {
                 view.ads.push(AdView {
                     rank: p.rank,
-                    decision_id: x.decision_id.to_string(),
-                    line_item_id: li.id.to_string(),
-                    campaign_id: li.campaign_id.to_string(),
-                    advertiser_id: li.advertiser_id.to_string(),
+                    decision_id: x.decision_id,
+                    line_item_id: li.id,
+                    campaign_id: li.campaign_id,
+                    advertiser_id: li.advertiser_id,
                     creative: CreativeView {
-                        id: p.creative.id.to_string(),
+                        id: p.creative.id,
                         kind: p.creative.kind,
                         sku: p.creative.sku.clone(),
                         image_url: p.creative.image_url.clone(),
                         width: p.creative.width,
                         height: p.creative.height,
                     },
-                    impression_url: format!("{base}/v1/events/impression?t={imp}"),
-                    click_url: format!("{base}/v1/events/click?t={clk}"),
-                    event_urls: self.event_urls(&x),
+                    impression_url,
+                    click_url,
+                    event_urls: self.event_urls(&mut signer),
                     pricing: include_pricing.then(|| PriceView {
                         model: li.pricing.model,
                         price_micros: p.price_micros,
@@ -434,7 +444,7 @@ impl Server {
             }
         }
         Ok(DecisionResponse {
-            request_id: request_id.to_string(),
+            request_id,
             placements,
             debug: debug.then_some(d.explanations),
         })

@@ -10,7 +10,9 @@
 //! be exceeded by what other replicas served within one TTL; with Redis down, caps are this
 //! replica's own counts.
 
-use endcap_auction::{cap_tag as tag, CapBuckets, CapCounter, CapOwner, CAP_PERIODS as PERIODS};
+use endcap_auction::{
+    cap_tag as tag, CapBuckets, CapCounter, CapKey, CapOwner, UserCaps, CAP_PERIODS as PERIODS,
+};
 use endcap_core::CapPeriod;
 use endcap_redis::{CallError, RedisHandle};
 use moka::sync::Cache;
@@ -29,7 +31,7 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
 #[derive(Default)]
 struct UserCounts {
     loaded: bool,
-    counts: HashMap<String, u32>,
+    counts: HashMap<CapKey, u32>,
 }
 
 type Counters = Arc<Mutex<UserCounts>>;
@@ -42,6 +44,24 @@ fn field(owner: CapOwner, per: CapPeriod, at: CapBuckets) -> String {
         tag(per),
         at.get(per)
     )
+}
+
+/// A Redis field as a counter key (`None`: not one of ours). Old UTC-week fields (tag 2)
+/// parse, and are never read: no period has that tag.
+fn parse_field(f: &str) -> Option<CapKey> {
+    let mut parts = f.split(':');
+    let (owner, tag, bucket) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    // A bare line item id is 36 characters; campaigns and advertisers carry a 1-letter prefix.
+    let owner = match (owner.len(), owner.as_bytes().first()) {
+        (36, _) => CapOwner::LineItem(endcap_core::LineItemId::parse(owner)?),
+        (37, Some(b'c')) => CapOwner::Campaign(endcap_core::CampaignId::parse(&owner[1..])?),
+        (37, Some(b'a')) => CapOwner::Advertiser(endcap_core::AdvertiserId::parse(&owner[1..])?),
+        _ => return None,
+    };
+    Some((owner, tag.parse().ok()?, bucket.parse().ok()?))
 }
 
 fn key(user: &str) -> String {
@@ -93,8 +113,11 @@ impl SharedCaps {
             // of the two counts rather than overwrite them.
             let entry = self.users.get_with(user.to_string(), Counters::default);
             let mut e = entry.lock().unwrap_or_else(|p| p.into_inner());
-            for (f, n) in stored {
-                let c = e.counts.entry(f).or_insert(0);
+            for (k, n) in stored
+                .iter()
+                .filter_map(|(f, n)| Some((parse_field(f)?, *n)))
+            {
+                let c = e.counts.entry(k).or_insert(0);
                 *c = (*c).max(n);
             }
             e.loaded = true;
@@ -181,17 +204,14 @@ impl SharedCaps {
 }
 
 impl CapCounter for SharedCaps {
-    fn count(&self, user: &str, owner: CapOwner, per: CapPeriod, at: CapBuckets) -> u32 {
-        self.users
-            .get(user)
-            .and_then(|c| {
-                c.lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .counts
-                    .get(&field(owner, per, at))
-                    .copied()
-            })
-            .unwrap_or(0)
+    fn of_user(&self, user: &str, at: CapBuckets) -> UserCaps {
+        match self.users.get(user) {
+            Some(c) => UserCaps::current(
+                c.lock().unwrap_or_else(|p| p.into_inner()).counts.iter(),
+                at,
+            ),
+            None => UserCaps::default(),
+        }
     }
 
     fn record(&self, user: &str, owners: [CapOwner; 3], at: CapBuckets) {
@@ -200,9 +220,8 @@ impl CapCounter for SharedCaps {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         for owner in owners {
             for per in PERIODS {
-                let f = field(owner, per, at);
-                *c.counts.entry(f.clone()).or_insert(0) += 1;
-                self.add_pending(&mut pending, (user.to_string(), f), 1);
+                *c.counts.entry((owner, tag(per), at.get(per))).or_insert(0) += 1;
+                self.add_pending(&mut pending, (user.to_string(), field(owner, per, at)), 1);
             }
         }
     }
@@ -243,5 +262,33 @@ mod tests {
             pending[&("u".to_string(), field(owners[1], CapPeriod::Day, now))],
             6
         );
+    }
+
+    #[test]
+    fn a_redis_field_reads_back_as_the_counter_it_names() {
+        let at =
+            CapBuckets::of(&endcap_billing::RetailerClock::default().local(chrono::Utc::now()));
+        let owners = CapOwner::all(
+            endcap_core::LineItemId::generate(),
+            endcap_core::CampaignId::generate(),
+            endcap_core::AdvertiserId::generate(),
+        );
+        for owner in owners {
+            for per in PERIODS {
+                assert_eq!(
+                    parse_field(&field(owner, per, at)),
+                    Some((owner, tag(per), at.get(per)))
+                );
+            }
+        }
+        for bad in [
+            "",
+            "x:1:2",
+            "c:1:2",
+            "not-a-uuid-at-all-not-a-uuid-at-all:1:2",
+            "a:b:c:d",
+        ] {
+            assert_eq!(parse_field(bad), None, "{bad}");
+        }
     }
 }

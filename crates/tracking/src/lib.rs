@@ -117,6 +117,109 @@ impl Claims {
     }
 }
 
+/// What a token asserts besides its exposure, borrowed: the fields of [`Claims`] but `v`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimsHead<'a> {
+    /// The endpoint it is for.
+    pub kind: TokenKind,
+    /// Landing page of a click ("" for other kinds).
+    pub click_url: &'a str,
+    /// Offsite: the exchange's name.
+    pub exchange: &'a str,
+    /// Offsite: the currency we bid in, when not the marketplace's.
+    pub currency: &'a str,
+    /// Test traffic.
+    pub test: bool,
+    /// A custom event's name ("" for other kinds).
+    pub event: &'a str,
+}
+
+impl<'a> ClaimsHead<'a> {
+    /// A head of `kind` with nothing else set.
+    pub fn of(kind: TokenKind) -> Self {
+        Self {
+            kind,
+            click_url: "",
+            exchange: "",
+            currency: "",
+            test: false,
+            event: "",
+        }
+    }
+}
+
+impl Claims {
+    /// Its fields besides the exposure.
+    pub fn head(&self) -> ClaimsHead<'_> {
+        ClaimsHead {
+            kind: self.kind,
+            click_url: &self.click_url,
+            exchange: &self.exchange,
+            currency: &self.currency,
+            test: self.test,
+            event: &self.event,
+        }
+    }
+}
+
+/// Signs several tokens of one exposure ([`KeyRing::signer`]).
+pub struct Signer<'k> {
+    ring: &'k KeyRing,
+    /// The exposure's JSON, written once.
+    exposure: Vec<u8>,
+    /// The claims' JSON of the token being signed (reused).
+    payload: Vec<u8>,
+}
+
+impl Signer<'_> {
+    /// Appends the token of `head` and the exposure to `out`: the same bytes
+    /// `serde_json::to_vec(&Claims)` gives, so [`KeyRing::verify`] reads them back.
+    pub fn sign_into(&mut self, head: &ClaimsHead<'_>, out: &mut String) {
+        let (kid, keyed) = &self.ring.keys[0];
+        let p = &mut self.payload;
+        p.clear();
+        // Field order and omissions as `Claims` derives them: k, x, n, u, t, v, a.
+        p.extend_from_slice(b"{\"k\":\"");
+        p.extend_from_slice(match head.kind {
+            TokenKind::Impression => b"i",
+            TokenKind::Click => b"c",
+            TokenKind::Bill => b"b",
+            TokenKind::Loss => b"l",
+            TokenKind::Event => b"e",
+        });
+        p.push(b'"');
+        for (name, v) in [
+            (&b",\"x\":"[..], head.click_url),
+            (&b",\"n\":"[..], head.exchange),
+            (&b",\"u\":"[..], head.currency),
+        ] {
+            if !v.is_empty() {
+                p.extend_from_slice(name);
+                // A string to JSON cannot fail.
+                let _ = serde_json::to_writer(&mut *p, v);
+            }
+        }
+        if head.test {
+            p.extend_from_slice(b",\"t\":true");
+        }
+        p.extend_from_slice(b",\"v\":");
+        p.extend_from_slice(&self.exposure);
+        if !head.event.is_empty() {
+            p.extend_from_slice(b",\"a\":");
+            let _ = serde_json::to_writer(&mut *p, head.event);
+        }
+        p.push(b'}');
+        let start = out.len();
+        out.reserve(kid.len() + p.len() * 4 / 3 + 48);
+        out.push_str(kid);
+        out.push('.');
+        B64.encode_string(&*p, out);
+        let sig = KeyRing::mac(keyed, &out[start..]).finalize().into_bytes();
+        out.push('.');
+        B64.encode_string(sig, out);
+    }
+}
+
 /// Longest custom event name.
 pub const MAX_EVENT_NAME_LEN: usize = 32;
 
@@ -175,7 +278,8 @@ pub struct KeyRingError(String);
 /// Signing keys: the first signs, all verify.
 #[derive(Clone)]
 pub struct KeyRing {
-    keys: Vec<(String, Vec<u8>)>,
+    /// Each key id with its HMAC already keyed (cloned per token: keying hashes two blocks).
+    keys: Vec<(String, Hmac<Sha256>)>,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -189,7 +293,7 @@ impl KeyRing {
     /// Parses `kid:secret[,kid:secret]` (the `ENDCAP_SIGNING_KEYS` format). Key ids are
     /// 1–16 characters of letters, digits, `_` and `-`; secrets at least 16 bytes.
     pub fn parse(spec: &str) -> Result<Self, KeyRingError> {
-        let mut keys: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut keys: Vec<(String, Hmac<Sha256>)> = Vec::new();
         for (i, part) in spec.split(',').map(str::trim).enumerate() {
             let (kid, secret) = part
                 .split_once(':')
@@ -213,27 +317,37 @@ impl KeyRing {
             if keys.iter().any(|(k, _)| k == kid) {
                 return Err(KeyRingError(format!("key id {kid} appears twice")));
             }
-            keys.push((kid.to_string(), secret.as_bytes().to_vec()));
+            // HMAC takes keys of any length; this cannot fail.
+            let mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
+                .unwrap_or_else(|_| unreachable!());
+            keys.push((kid.to_string(), mac));
         }
         Ok(Self { keys })
     }
 
-    fn mac(secret: &[u8], signed: &str) -> Hmac<Sha256> {
-        // HMAC takes keys of any length; this cannot fail.
-        let mut m =
-            <Hmac<Sha256> as Mac>::new_from_slice(secret).unwrap_or_else(|_| unreachable!());
+    fn mac(keyed: &Hmac<Sha256>, signed: &str) -> Hmac<Sha256> {
+        let mut m = keyed.clone();
         m.update(signed.as_bytes());
         m
     }
 
     /// Signs claims with the first key: `kid.payload.signature`, URL-safe.
     pub fn sign(&self, claims: &Claims) -> String {
-        let (kid, secret) = &self.keys[0];
-        // Serializing plain data to JSON cannot fail.
-        let payload = B64.encode(serde_json::to_vec(claims).unwrap_or_default());
-        let signed = format!("{kid}.{payload}");
-        let sig = B64.encode(Self::mac(secret, &signed).finalize().into_bytes());
-        format!("{signed}.{sig}")
+        let mut out = String::new();
+        self.signer(&claims.exposure)
+            .sign_into(&claims.head(), &mut out);
+        out
+    }
+
+    /// Signs the tokens of one exposure: its JSON is written once, each token (impression,
+    /// click, custom events...) then costs a small head, a base64 pass and one HMAC.
+    pub fn signer(&self, exposure: &Exposure) -> Signer<'_> {
+        Signer {
+            ring: self,
+            // Serializing plain data to JSON cannot fail.
+            exposure: serde_json::to_vec(exposure).unwrap_or_default(),
+            payload: Vec::with_capacity(512),
+        }
     }
 
     /// Verifies a token and returns its claims if it is authentic, of kind `kind`, and
@@ -255,14 +369,14 @@ impl KeyRing {
         else {
             return Err(TokenError::Malformed);
         };
-        let secret = self
+        let keyed = self
             .keys
             .iter()
             .find(|(k, _)| k == kid)
-            .map(|(_, s)| s)
+            .map(|(_, m)| m)
             .ok_or(TokenError::UnknownKey)?;
         let sig = B64.decode(sig).map_err(|_| TokenError::Malformed)?;
-        Self::mac(secret, &token[..kid.len() + 1 + payload.len()])
+        Self::mac(keyed, &token[..kid.len() + 1 + payload.len()])
             .verify_slice(&sig)
             .map_err(|_| TokenError::BadSignature)?;
         let bytes = B64.decode(payload).map_err(|_| TokenError::Malformed)?;
@@ -316,6 +430,39 @@ mod tests {
 
     fn ring(spec: &str) -> KeyRing {
         KeyRing::parse(spec).unwrap()
+    }
+
+    #[test]
+    fn a_token_signed_from_the_shared_exposure_is_the_claims_json_of_old() {
+        let r = ring("k1:0123456789abcdef0123");
+        let base = claims();
+        let mut click = base.clone();
+        click.click_url = "https://shop.example/p/1?q=\"milk\"&x=é".into();
+        let mut off = Claims::new(TokenKind::Bill, &base.exposure, "").offsite("x\\y", "EUR", true);
+        off.event = String::new();
+        let cases = [
+            Claims::new(TokenKind::Impression, &base.exposure, "ignored"),
+            click,
+            off,
+            Claims::new(TokenKind::Loss, &base.exposure, "").offsite("ex", "", false),
+            Claims::custom_event(&base.exposure, "add_to_cart"),
+        ];
+        let mut signer = r.signer(&base.exposure);
+        for c in cases {
+            let mut t = String::from("prefix=");
+            signer.sign_into(&c.head(), &mut t);
+            let token = &t["prefix=".len()..];
+            let payload = token.split('.').nth(1).unwrap();
+            assert_eq!(
+                B64.decode(payload).unwrap(),
+                serde_json::to_vec(&c).unwrap(),
+                "{:?}",
+                c.kind
+            );
+            assert_eq!(token, r.sign(&c));
+            let now = c.exposure.decided_at_ms + 1;
+            assert_eq!(r.verify(token, c.kind, now, HOUR, 60_000), Ok(c));
+        }
     }
 
     #[test]

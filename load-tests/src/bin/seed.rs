@@ -22,7 +22,9 @@ async fn main() -> anyhow::Result<()> {
     for a in 0..50 {
         let new = AdvertiserInput {
             name: format!("Brand {a}"),
-            currency: "USD".into(),            domains: vec![],
+            currency: "USD".into(),
+            domains: vec![],
+            frequency_cap: None,
         }
         .validate()?;
         advertisers.push(store.create_advertiser("seed", new, None).await?.value);

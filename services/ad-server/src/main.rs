@@ -5,6 +5,12 @@ use ad_server::Application;
 use anyhow::Context;
 use clap::Parser;
 
+// The request path allocates per request and per candidate; mimalloc's thread-local free
+// lists beat glibc's malloc here (BENCHMARKS.md, issue 12).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();

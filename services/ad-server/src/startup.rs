@@ -196,7 +196,8 @@ impl Application {
                 let shared = Arc::new(SharedCaps::new(1_000_000, Duration::from_secs(30)));
                 (shared.clone(), Some((shared, r.clone())))
             }
-            None => (Arc::new(MemoryCaps::new(10_000_000)), None),
+            // A user's counters are one entry (9 counters per owner seen): 1M users.
+            None => (Arc::new(MemoryCaps::new(1_000_000)), None),
         };
         let model = Arc::new(first_model(
             settings.model_dir.as_deref(),

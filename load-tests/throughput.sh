@@ -39,7 +39,7 @@ BIN="$CACHE_DIR/target-load/release"
 "$BIN/seed" "sqlite://$OUT/bench.db" "$LINE_ITEMS" "$CANDIDATES" 10 >&2
 
 pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; }
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
 "$BIN/hello" 127.0.0.1:18090 "$WORKERS" & pids+=($!)

@@ -8,8 +8,8 @@ use crate::{
 };
 use endcap_billing::{Limits, NANOS_PER_MICRO};
 use endcap_core::{
-    AdChannel, AdvertiserId, CampaignId, Creative, DecisionId, Exposure, FrequencyCap, LineItemId,
-    PricingModel, Targeting,
+    AdChannel, AdvertiserId, Campaign, CampaignId, Creative, DecisionId, Exposure, FrequencyCap,
+    LineItemId, PricingModel, Targeting,
 };
 use serde::Serialize;
 use std::sync::Arc;
@@ -50,6 +50,9 @@ pub struct Deps<'a> {
     pub min_cpc_micros: i64,
     /// Slots not started by then are not decided (OpenRTB's `tmax`); `None`: no deadline.
     pub deadline: Option<std::time::Instant>,
+    /// Record why every line item lost ([`Decision::explanations`], the debug answer);
+    /// off, a decision allocates nothing per losing candidate.
+    pub explain: bool,
 }
 
 /// An ad placed in a slot (or, for holdout users, the ad that would have been).
@@ -181,6 +184,13 @@ struct RequestState {
     seen: Option<crate::UserCaps>,
 }
 
+/// SplitMix64's finalizer: a cheap, well-mixed 64-bit hash of a 64-bit value.
+fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// A candidate's three caps, each with its owner.
 fn caps_of(deps: &Deps<'_>, cand: &Candidate) -> [(CapOwner, Option<FrequencyCap>); 3] {
     let li = &cand.line_item;
@@ -299,7 +309,8 @@ fn candidates<'s>(
     state: &RequestState,
     explain: &mut Vec<Explanation>,
 ) -> Vec<Eligible<'s>> {
-    let placement = req.slot.names.last().cloned().unwrap_or_default();
+    let placement: Arc<str> = req.slot.names.last().map_or("", String::as_str).into();
+    let page_type: Arc<str> = ctx.page_type.as_str().into();
     // The request's store's stock-outs (`None`: nothing known out of stock there).
     let stock = ctx
         .store_id
@@ -320,6 +331,30 @@ fn candidates<'s>(
             seen_advertisers.push((a, h));
             h
         }
+    };
+    let slot_hash = endcap_core::fnv1a64(req.id.as_bytes());
+    // Budget and pacing are the campaign's, and nothing reserves while candidates are
+    // filtered: one answer per campaign in the slot, not one per line item.
+    let mut by_campaign: Vec<(CampaignId, Option<Outcome>)> = Vec::new();
+    let mut budget_outcome = |c: &Campaign| {
+        if let Some((_, o)) = by_campaign.iter().find(|(id, _)| *id == c.id) {
+            return *o;
+        }
+        let o = match deps.budgets.spent(c.id, ctx.local.day) {
+            None => Some(Outcome::Budget),
+            Some(spent) => {
+                let reserved = deps.budgets.reserved(c.id);
+                let flight = deps.snapshot.flight(c);
+                let curve = deps.snapshot.traffic();
+                match pacing_allows(c, &flight, curve, spent, reserved, &ctx.local, ctx.draw) {
+                    Err("budget") => Some(Outcome::Budget),
+                    Err(_) => Some(Outcome::Pacing),
+                    Ok(()) => None,
+                }
+            }
+        };
+        by_campaign.push((c.id, o));
+        o
     };
     let mut out = Vec::new();
     for cand in deps.snapshot.for_placements(&req.slot.names) {
@@ -361,16 +396,8 @@ fn candidates<'s>(
             if !cand.fitting(&req.slot.kind).any(|cr| shown(cand, cr)) {
                 return Some(Outcome::NoCreative);
             }
-            let Some(spent) = deps.budgets.spent(c.id, ctx.local.day) else {
-                return Some(Outcome::Budget);
-            };
-            let reserved = deps.budgets.reserved(c.id);
-            let flight = deps.snapshot.flight(c);
-            let curve = deps.snapshot.traffic();
-            match pacing_allows(c, &flight, curve, spent, reserved, &ctx.local, ctx.draw) {
-                Err("budget") => return Some(Outcome::Budget),
-                Err(_) => return Some(Outcome::Pacing),
-                Ok(()) => {}
+            if let Some(o) = budget_outcome(c) {
+                return Some(o);
             }
             cap_reached(state.seen.as_ref(), caps_of(deps, cand), |o| {
                 state.caps.already(o)
@@ -378,19 +405,21 @@ fn candidates<'s>(
             .map(|owner| Outcome::FrequencyCap(owner.level()))
         });
         if let Some(o) = outcome {
-            explain.push(Explanation {
-                slot_id: req.id.clone(),
-                line_item_id: li.id,
-                outcome: o,
-            });
+            if deps.explain {
+                explain.push(Explanation {
+                    slot_id: req.id.clone(),
+                    line_item_id: li.id,
+                    outcome: o,
+                });
+            }
             continue;
         }
         // A draw of its own per slot and line item (the request's draw paces), so creatives
         // rotate evenly across requests.
         let rotation = {
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            std::hash::Hash::hash(&(ctx.draw.to_bits(), &req.id, li.id), &mut h);
-            (std::hash::Hasher::finish(&h) >> 11) as f64 / (1u64 << 53) as f64
+            let (hi, lo) = li.id.as_uuid().as_u64_pair();
+            let h = mix64(ctx.draw.to_bits() ^ slot_hash ^ mix64(hi ^ mix64(lo)));
+            (h >> 11) as f64 / (1u64 << 53) as f64
         };
         let Some(creative) = cand
             .creative_for(&req.slot.kind, &terms.relevant, rotation, |cr| {
@@ -415,7 +444,7 @@ fn candidates<'s>(
             line_item: Some(li.id),
             advertiser: Some(li.advertiser_id),
             slot_count: req.count.min(usize::from(u16::MAX)) as u16,
-            page_type: ctx.page_type.clone(),
+            page_type: page_type.clone(),
             weekday: ctx.local.weekday,
             history: Some({
                 let (impressions, clicks) = deps.history.line_item(li.id, &placement);
@@ -537,6 +566,9 @@ pub fn decide(deps: &Deps<'_>, ctx: &Context, slots: &[SlotRequest]) -> Decision
             }
         };
         let explain = |out: &mut Decision, li: LineItemId, outcome: Outcome| {
+            if !deps.explain {
+                return;
+            }
             out.explanations.push(Explanation {
                 slot_id: req.id.clone(),
                 line_item_id: li,

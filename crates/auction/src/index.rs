@@ -181,7 +181,12 @@ impl Snapshot {
                 snap.any_placement.push(idx);
             }
             for p in &li.targeting.placements {
-                snap.by_placement.entry(p.clone()).or_default().push(idx);
+                // In index order and each once (a placement listed twice), as
+                // `for_placements` reads a single list as is.
+                let list = snap.by_placement.entry(p.clone()).or_default();
+                if list.last() != Some(&idx) {
+                    list.push(idx);
+                }
             }
             snap.candidates.push(Candidate {
                 creatives: by_line_item.remove(&li.id).unwrap_or_default(),
@@ -212,6 +217,12 @@ impl Snapshot {
 
     /// Candidates for a slot answering to any of `names` (each at most once), in index order.
     pub fn for_placements(&self, names: &[String]) -> Vec<&Candidate> {
+        // One placement's list (the onsite case) is in index order already.
+        if let ([name], true) = (names, self.any_placement.is_empty()) {
+            return self.by_placement.get(name).map_or_else(Vec::new, |l| {
+                l.iter().map(|i| &self.candidates[*i]).collect()
+            });
+        }
         let mut idx: Vec<usize> = names
             .iter()
             .filter_map(|n| self.by_placement.get(n))

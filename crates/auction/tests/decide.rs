@@ -148,6 +148,7 @@ impl World {
             first_price: false,
             min_cpc_micros: 0,
             deadline: None,
+            explain: true,
         }
     }
     fn decide(&self, c: &Context, slots: &[SlotRequest]) -> Decision {

@@ -123,7 +123,7 @@ impl TrainingSet {
         let mut by: BTreeMap<(LineItemId, &str), Counts> = BTreeMap::new();
         for (f, y) in self.features.iter().zip(&self.y) {
             if let Some(li) = f.line_item {
-                let c = by.entry((li, f.placement.as_str())).or_default();
+                let c = by.entry((li, &*f.placement)).or_default();
                 c.impressions += 1;
                 c.clicks += u64::from(*y);
             }

@@ -165,7 +165,7 @@ mod tests {
             line_item: None,
             advertiser: None,
             slot_count: 1,
-            page_type: String::new(),
+            page_type: "".into(),
             weekday: 0,
             history: None,
         }

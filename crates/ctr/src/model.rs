@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 /// What the CTR model is given for one candidate (also logged with the impression).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Features {
-    /// Placement name the slot answered to first.
-    pub placement: String,
+    /// Placement name the slot answered to first (shared by the slot's candidates).
+    pub placement: std::sync::Arc<str>,
     /// Offsite (OpenRTB) or onsite.
     pub offsite: bool,
     /// The line item's pricing model.
@@ -33,8 +33,8 @@ pub struct Features {
     #[serde(default)]
     pub slot_count: u16,
     /// Page type of the request, "" when none.
-    #[serde(default)]
-    pub page_type: String,
+    #[serde(default = "no_page_type")]
+    pub page_type: std::sync::Arc<str>,
     /// Day of week in the retailer's time zone, Monday 0.
     #[serde(default)]
     pub weekday: u8,
@@ -42,6 +42,10 @@ pub struct Features {
     /// logged before spec v3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history: Option<History>,
+}
+
+fn no_page_type() -> std::sync::Arc<str> {
+    "".into()
 }
 
 /// The past as serving saw it when deciding: logged with the features, so training reads

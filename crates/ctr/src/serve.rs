@@ -122,13 +122,13 @@ impl ColdStart {
         let counts = self.counts.read().ok();
         rows.map(|f| {
             let prior = priors
-                .get(&f.placement)
+                .get(&*f.placement)
                 .copied()
                 .unwrap_or_else(|| Beta::fit(&[], PriorCtr::rate(f)));
             let own = f
                 .line_item
                 .zip(counts.as_ref())
-                .and_then(|(li, c)| c.get(&li).and_then(|per| per.get(&f.placement)).copied())
+                .and_then(|(li, c)| c.get(&li).and_then(|per| per.get(&*f.placement)).copied())
                 .unwrap_or_default();
             prior.update(own)
         })
@@ -307,7 +307,7 @@ mod tests {
             line_item: Some(LineItemId::from_uuid(uuid::Uuid::from_u128(li))),
             advertiser: None,
             slot_count: 1,
-            page_type: String::new(),
+            page_type: "".into(),
             weekday: 0,
             history: None,
         }

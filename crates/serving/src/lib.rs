@@ -282,6 +282,7 @@ impl Server {
             first_price: self.config.first_price || first_price,
             min_cpc_micros: self.config.min_cpc_micros,
             deadline: None,
+            explain: false,
         }
     }
 

@@ -129,7 +129,7 @@ impl Server {
             candidate_skus: Vec::new(),
             store_id: None,
             device: device_class(req.device.as_ref().and_then(|d| d.devicetype)),
-            page_type: String::new(),
+            page_type: "".into(),
             channel: AdChannel::Offsite,
             now,
             local: cfg.clock.local(now),

@@ -389,7 +389,11 @@ impl Server {
         };
         let snapshot = self.index.load();
         let model = self.model.get();
-        let d = decide(&self.deps(&snapshot, &model, false), &ctx, &slots);
+        let deps = endcap_auction::Deps {
+            explain: debug,
+            ..self.deps(&snapshot, &model, false)
+        };
+        let d = decide(&deps, &ctx, &slots);
         let request_id = endcap_core::v7_now();
         self.log_ghosts(&ctx, request_id, &d.ghosts);
         let mut placements: Vec<PlacementView> = slots

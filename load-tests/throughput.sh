@@ -13,6 +13,7 @@
 #                when unset
 #   SERVER       the ad-server binary (default: the release build, built here)
 #   CONNS        connection counts to run (default "4 32")
+#   SINK         files (default) or clickhouse (ENDCAP_TEST_CLICKHOUSE_URL, a fresh database)
 #
 # Every campaign holds out 10% of users (ghosts logged at decision time), every decision
 # writes the decision log (files), each request carries one of 2,000 random user keys.
@@ -45,9 +46,13 @@ trap cleanup EXIT
 "$BIN/hello" 127.0.0.1:18090 "$WORKERS" & pids+=($!)
 MODEL=()
 [ -n "${MODEL_DIR:-}" ] && MODEL=(--model-dir "$MODEL_DIR")
+EVENTS=(--event-dir "$OUT/events")
+if [ "${SINK:-files}" = clickhouse ]; then
+  EVENTS=(--clickhouse "${ENDCAP_TEST_CLICKHOUSE_URL:-http://127.0.0.1:8123}?database=endcap_wrk_$$")
+fi
 ENDCAP_SIGNING_KEYS="k1:load-test-signing-secret" ENDCAP_WORKERS="$WORKERS" ENDCAP_OPEN_ENDPOINTS=true \
   RUST_LOG=warn "$SERVER" --listen 127.0.0.1:18091 --database "sqlite://$OUT/bench.db" \
-  --spool-dir "$OUT/spool" --event-dir "$OUT/events" "${MODEL[@]}" & pids+=($!)
+  --spool-dir "$OUT/spool" "${EVENTS[@]}" "${MODEL[@]}" & pids+=($!)
 AD_PID=$!
 for _ in $(seq 1 200); do curl -sf http://127.0.0.1:18091/readyz >/dev/null && break; sleep 0.1; done
 curl -sf http://127.0.0.1:18091/readyz >/dev/null || { echo "the ad server did not start" >&2; exit 1; }
@@ -55,7 +60,7 @@ curl -sf http://127.0.0.1:18091/readyz >/dev/null || { echo "the ad server did n
 . load-tests/wrk-lib.sh
 write_scripts "$OUT"
 
-echo "line items $LINE_ITEMS, candidates $CANDIDATES, workers $WORKERS, model ${MODEL_DIR:-prior}"
+echo "line items $LINE_ITEMS, candidates $CANDIDATES, workers $WORKERS, model ${MODEL_DIR:-prior}, events ${SINK:-files}"
 echo
 echo "| endpoint | connections | req/s | p50 ms | p99 ms | max ms | x hello |"
 echo "|---|---|---|---|---|---|---|"

@@ -8,6 +8,8 @@
 # Environment:
 #   LINE_ITEMS   active line items seeded (default 1000)
 #   CANDIDATES   of them candidates for the `search-top` x3 decision (default 50)
+#   OTHERS       more line items on `search-top` with keywords the search does not match
+#                (default 0): what the keyword index spares
 #   WORKERS      workers of the ad server and of the hello world (default 1)
 #   MODEL_DIR    a CTR artifact to serve with (load-tests/ctr_model.sh makes one); the prior
 #                when unset
@@ -37,7 +39,7 @@ if [ -z "${SERVER:-}" ]; then
 fi
 (cd load-tests && CARGO_TARGET_DIR="$CACHE_DIR/target-load" cargo build --release --bin seed --bin hello >&2)
 BIN="$CACHE_DIR/target-load/release"
-"$BIN/seed" "sqlite://$OUT/bench.db" "$LINE_ITEMS" "$CANDIDATES" 10 >&2
+"$BIN/seed" "sqlite://$OUT/bench.db" "$LINE_ITEMS" "$CANDIDATES" 10 "${OTHERS:-0}" >&2
 
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
@@ -60,7 +62,7 @@ curl -sf http://127.0.0.1:18091/readyz >/dev/null || { echo "the ad server did n
 . load-tests/wrk-lib.sh
 write_scripts "$OUT"
 
-echo "line items $LINE_ITEMS, candidates $CANDIDATES, workers $WORKERS, model ${MODEL_DIR:-prior}, events ${SINK:-files}"
+echo "line items $LINE_ITEMS, candidates $CANDIDATES, others on the placement ${OTHERS:-0}, workers $WORKERS, model ${MODEL_DIR:-prior}, events ${SINK:-files}"
 echo
 echo "| endpoint | connections | req/s | p50 ms | p99 ms | max ms | x hello |"
 echo "|---|---|---|---|---|---|---|"

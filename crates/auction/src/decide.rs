@@ -357,7 +357,14 @@ fn candidates<'s>(
         o
     };
     let mut out = Vec::new();
-    for cand in deps.snapshot.for_placements(&req.slot.names) {
+    // Line items a keyword index shows cannot match the search are not even looked at,
+    // unless the caller wants every line item's reason (they would lose on "keyword").
+    let found = if deps.explain {
+        deps.snapshot.for_placements(&req.slot.names)
+    } else {
+        deps.snapshot.for_search(&req.slot.names, &terms.search)
+    };
+    for cand in found {
         let li = &cand.line_item;
         let c = &cand.campaign;
         let mut keyword = None;

@@ -118,11 +118,39 @@ impl Candidate {
     }
 }
 
+/// One placement's line items by keyword: a search finds the few that can match it
+/// instead of taking every line item of the placement through the keyword test.
+#[derive(Debug, Default)]
+struct KeywordIndex {
+    /// Line items that target no keywords (always candidates), in index order.
+    untargeted: Vec<usize>,
+    /// Keyword-targeting line items under each of their index words
+    /// ([`endcap_core::KeywordSet::index_words`]), in index order.
+    by_word: HashMap<String, Vec<usize>>,
+}
+
+impl KeywordIndex {
+    fn add(&mut self, idx: usize, sets: &TargetSets) {
+        let words = sets.keywords.index_words();
+        if words.is_empty() {
+            self.untargeted.push(idx);
+        }
+        for w in words {
+            let list = self.by_word.entry(w.to_string()).or_default();
+            if list.last() != Some(&idx) {
+                list.push(idx);
+            }
+        }
+    }
+}
+
 /// The serving line items at one moment. Built off the request path, swapped in whole.
 #[derive(Debug, Default)]
 pub struct Snapshot {
     candidates: Vec<Candidate>,
     by_placement: HashMap<String, Vec<usize>>,
+    /// Per placement, its line items by keyword ([`KeywordIndex`]).
+    keywords_by_placement: HashMap<String, KeywordIndex>,
     any_placement: Vec<usize>,
     /// When it was built.
     pub built_at: Option<DateTime<Utc>>,
@@ -180,17 +208,22 @@ impl Snapshot {
             if li.targeting.placements.is_empty() {
                 snap.any_placement.push(idx);
             }
+            let sets = Arc::new(TargetSets::of(&li));
             for p in &li.targeting.placements {
                 // In index order and each once (a placement listed twice), as
                 // `for_placements` reads a single list as is.
                 let list = snap.by_placement.entry(p.clone()).or_default();
                 if list.last() != Some(&idx) {
                     list.push(idx);
+                    snap.keywords_by_placement
+                        .entry(p.clone())
+                        .or_default()
+                        .add(idx, &sets);
                 }
             }
             snap.candidates.push(Candidate {
                 creatives: by_line_item.remove(&li.id).unwrap_or_default(),
-                sets: Arc::new(TargetSets::of(&li)),
+                sets,
                 line_item: Arc::new(li),
                 campaign,
                 advertiser_domains: Arc::default(),
@@ -213,6 +246,29 @@ impl Snapshot {
             }
         }
         self
+    }
+
+    /// Candidates for a slot answering to one placement that can match `search`: its line
+    /// items that target no keywords, and those with an index word in the search, in index
+    /// order. Every line item `for_placements` would give that this leaves out fails the
+    /// keyword test ([`endcap_core::KeywordSet::index_words`]). Other slots (several names,
+    /// or line items of any placement): [`Snapshot::for_placements`].
+    pub fn for_search(&self, names: &[String], search: &endcap_core::Search) -> Vec<&Candidate> {
+        let ([name], true) = (names, self.any_placement.is_empty()) else {
+            return self.for_placements(names);
+        };
+        let Some(index) = self.keywords_by_placement.get(name) else {
+            return Vec::new();
+        };
+        let mut idx = index.untargeted.clone();
+        for w in search.words() {
+            if let Some(list) = index.by_word.get(w) {
+                idx.extend_from_slice(list);
+            }
+        }
+        idx.sort_unstable();
+        idx.dedup();
+        idx.into_iter().map(|i| &self.candidates[i]).collect()
     }
 
     /// Candidates for a slot answering to any of `names` (each at most once), in index order.

@@ -1559,3 +1559,91 @@ fn one_request_places_no_more_ads_of_a_capped_campaign_than_its_cap_leaves() {
     repeat.allow_same_advertiser = true;
     assert_eq!(w.decide(&ctx("u"), &[repeat]).placed.len(), 3);
 }
+
+#[test]
+fn the_keyword_index_leaves_out_only_line_items_the_search_cannot_match() {
+    // 40 line items of one placement, each with its own keyword, 3 of which the search
+    // matches (exact, phrase, broad with a plural), one without keywords, one excluded by a
+    // negative keyword: without explanations the index looks at 5 of them; the winners and
+    // their prices are those of the full scan.
+    let mut campaigns = Vec::new();
+    let mut items = Vec::new();
+    let mut creatives = Vec::new();
+    let cpm = |bid: i64| json!({"model": "cpm", "bid_micros": bid});
+    let mut add = |targeting: serde_json::Value, bid: i64| {
+        let c = campaign(AdvertiserId::generate(), 0, 100_000_000);
+        let li = line_item(&c, targeting, cpm(bid), None);
+        creatives.push(creative(&li, CreativeKind::SponsoredProduct, None));
+        campaigns.push(c);
+        items.push(li.clone());
+        li.id
+    };
+    for i in 0..35 {
+        add(
+            json!({"placements": ["search-top"], "keywords": [format!("kw{i} thing")]}),
+            9_000_000,
+        );
+    }
+    let exact = add(
+        json!({"placements": ["search-top"], "keywords": [{"text": "organic milk", "match": "exact"}]}),
+        2_000_000,
+    );
+    let phrase = add(
+        json!({"placements": ["search-top"], "keywords": [{"text": "organic", "match": "phrase"}]}),
+        3_000_000,
+    );
+    let broad = add(
+        json!({"placements": ["search-top"], "keywords": ["milks"]}),
+        4_000_000,
+    );
+    let untargeted = add(json!({"placements": ["search-top"]}), 1_000_000);
+    let negative = add(
+        json!({"placements": ["search-top"], "keywords": ["milk", {"text": "organic", "match": "negative"}]}),
+        8_000_000,
+    );
+    let w = World::new(campaigns, items, creatives);
+    let full = w.decide(&ctx("u1"), &[slot("search-top", 5)]);
+    let ids = |d: &Decision| {
+        d.placed
+            .iter()
+            .map(|p| (p.candidate.line_item.id, p.price_micros))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(outcome_of(&full, negative), Outcome::Filtered("keyword"));
+    let mut winners: Vec<LineItemId> = full
+        .placed
+        .iter()
+        .map(|p| p.candidate.line_item.id)
+        .collect();
+    winners.sort();
+    let mut expected = vec![exact, phrase, broad, untargeted];
+    expected.sort();
+    assert_eq!(
+        winners, expected,
+        "the 35 other keywords and the negative lose"
+    );
+    let indexed = {
+        let deps = Deps {
+            explain: false,
+            ..w.deps()
+        };
+        decide(&deps, &ctx("u1"), &[slot("search-top", 5)])
+    };
+    assert!(indexed.explanations.is_empty());
+    assert_eq!(ids(&indexed), ids(&full));
+    // A search without words: only the line item without keywords.
+    let mut bare = ctx("u1");
+    bare.keywords.clear();
+    let deps = Deps {
+        explain: false,
+        ..w.deps()
+    };
+    let d = decide(&deps, &bare, &[slot("search-top", 5)]);
+    assert_eq!(
+        d.placed
+            .iter()
+            .map(|p| p.candidate.line_item.id)
+            .collect::<Vec<_>>(),
+        vec![untargeted]
+    );
+}

@@ -147,6 +147,14 @@ impl Search {
         }
     }
 
+    /// Every word of the search, each once (the keyword index's look-up keys).
+    pub fn words(&self) -> impl Iterator<Item = &str> {
+        let mut seen: Vec<&str> = self.words.iter().flatten().map(String::as_str).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        seen.into_iter()
+    }
+
     fn broad(&self, kw: &[String]) -> bool {
         self.words.iter().any(|w| kw.iter().all(|k| w.contains(k)))
     }
@@ -262,6 +270,22 @@ impl KeywordSet {
         s
     }
 
+    /// One word of each positive keyword (its first): every match, exact, phrase or broad,
+    /// needs all of a keyword's words in one search text, so a line item none of whose
+    /// index words is in the search cannot match it. Empty when it targets no keywords.
+    pub fn index_words(&self) -> Vec<&str> {
+        let firsts = self.exact.keys().filter_map(|k| k.split(' ').next()).chain(
+            self.phrase
+                .iter()
+                .chain(&self.broad)
+                .filter_map(|(w, _)| w.first().map(String::as_str)),
+        );
+        let mut words: Vec<&str> = firsts.collect();
+        words.sort_unstable();
+        words.dedup();
+        words
+    }
+
     /// Whether the line item targets keywords at all (negatives alone only exclude).
     pub fn targets(&self) -> bool {
         !(self.exact.is_empty() && self.phrase.is_empty() && self.broad.is_empty())
@@ -324,6 +348,42 @@ mod tests {
     }
 
     const LINE_ITEM_BID: Micros = Micros::new(1_000_000);
+
+    #[test]
+    fn a_line_item_matches_only_searches_holding_one_of_its_index_words() {
+        let set = KeywordSet::of(
+            &[
+                kw("whole milk", MatchType::Exact),
+                kw("oat drinks", MatchType::Phrase),
+                kw("cheddar cheese", MatchType::Broad),
+                kw("goat", MatchType::Negative),
+            ],
+            LINE_ITEM_BID,
+        );
+        assert_eq!(set.index_words(), vec!["cheddar", "oat", "whole"]);
+        for query in [
+            "whole milk",
+            "oat drink",
+            "cheese cheddars",
+            "sliced cheddar cheese",
+            "milk",
+            "drinks",
+            "goat cheddar cheese",
+            "",
+        ] {
+            let search = Search::new(query, &[]);
+            let words: Vec<&str> = search.words().collect();
+            let indexed = set.index_words().iter().any(|w| words.contains(w));
+            if set.fit(&search).admits() {
+                assert!(indexed, "{query:?} matches but the index would skip it");
+            }
+        }
+        assert!(
+            KeywordSet::of(&[kw("goat", MatchType::Negative)], LINE_ITEM_BID)
+                .index_words()
+                .is_empty()
+        );
+    }
 
     fn admits(k: &[Keyword], query: &str) -> bool {
         KeywordSet::of(k, LINE_ITEM_BID).admits(&Search::new(query, &[]))

@@ -1,8 +1,10 @@
 //! Seeds a campaign store for load tests: N active line items with creatives, of which
 //! CANDIDATES target `search-top` with the keyword `milk` (the decision benchmark's
 //! candidates) and 30 target offsite 300x250 banners; the rest spread over 50 other
-//! placements. Usage: `seed sqlite://bench.db [N] [CANDIDATES] [HOLDOUT_PERCENT]` (holdout
-//! default 5: that share of users are ghosts of each campaign, logged at decision time).
+//! placements. Usage: `seed sqlite://bench.db [N] [CANDIDATES] [HOLDOUT_PERCENT] [OTHERS]`
+//! (holdout default 5: that share of users are ghosts of each campaign, logged at decision
+//! time; OTHERS, default 0, of the remaining line items also target `search-top`, each with
+//! a keyword of its own that the benchmark's search does not match).
 
 use endcap_core::*;
 use endcap_store::CampaignStore;
@@ -15,6 +17,7 @@ async fn main() -> anyhow::Result<()> {
     let n: usize = args.next().map(|v| v.parse()).transpose()?.unwrap_or(1_000);
     let candidates: usize = args.next().map(|v| v.parse()).transpose()?.unwrap_or(50);
     let holdout: u8 = args.next().map(|v| v.parse()).transpose()?.unwrap_or(5);
+    let others: usize = args.next().map(|v| v.parse()).transpose()?.unwrap_or(0);
     let store = CampaignStore::connect(&url).await?;
     let now = chrono::Utc::now();
     let per_campaign = 10;
@@ -52,6 +55,11 @@ async fn main() -> anyhow::Result<()> {
             (
                 json!({"placements": ["search-top"], "keywords": ["milk", format!("kw-{i}")]}),
                 json!({"model": "cpc", "bid_micros": 300_000 + (i as i64 * 7_919) % 2_000_000}),
+            )
+        } else if i >= candidates + 30 && i < candidates + 30 + others {
+            (
+                json!({"placements": ["search-top"], "keywords": [format!("kw-{i}")]}),
+                json!({"model": "cpc", "bid_micros": 500_000}),
             )
         } else if i < candidates + 30 {
             (

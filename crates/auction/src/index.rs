@@ -152,6 +152,8 @@ pub struct Snapshot {
     /// Per placement, its line items by keyword ([`KeywordIndex`]).
     keywords_by_placement: HashMap<String, KeywordIndex>,
     any_placement: Vec<usize>,
+    /// The line items of any placement by keyword.
+    any_keywords: KeywordIndex,
     /// When it was built.
     pub built_at: Option<DateTime<Utc>>,
     /// Per-store stock-outs of the SKUs its line items promote ([`Snapshot::set_stock`]).
@@ -205,10 +207,11 @@ impl Snapshot {
                 continue;
             };
             let idx = snap.candidates.len();
+            let sets = Arc::new(TargetSets::of(&li));
             if li.targeting.placements.is_empty() {
                 snap.any_placement.push(idx);
+                snap.any_keywords.add(idx, &sets);
             }
-            let sets = Arc::new(TargetSets::of(&li));
             for p in &li.targeting.placements {
                 // In index order and each once (a placement listed twice), as
                 // `for_placements` reads a single list as is.
@@ -248,24 +251,33 @@ impl Snapshot {
         self
     }
 
-    /// Candidates for a slot answering to one placement that can match `search`: its line
-    /// items that target no keywords, and those with an index word in the search, in index
-    /// order. Every line item `for_placements` would give that this leaves out fails the
-    /// keyword test ([`endcap_core::KeywordSet::index_words`]). Other slots (several names,
-    /// or line items of any placement): [`Snapshot::for_placements`].
+    /// Candidates for a slot answering to any of `names` that can match `search`: the line
+    /// items of those placements and of any placement that target no keywords, and those
+    /// with an index word in the search, each once, in index order. Every line item
+    /// [`Snapshot::for_placements`] would give that this leaves out fails the keyword test
+    /// ([`endcap_core::KeywordSet::index_words`]).
     pub fn for_search(&self, names: &[String], search: &endcap_core::Search) -> Vec<&Candidate> {
-        let ([name], true) = (names, self.any_placement.is_empty()) else {
-            return self.for_placements(names);
-        };
-        let Some(index) = self.keywords_by_placement.get(name) else {
-            return Vec::new();
-        };
-        let mut idx = index.untargeted.clone();
-        for w in search.words() {
-            if let Some(list) = index.by_word.get(w) {
-                idx.extend_from_slice(list);
+        let indexes = names
+            .iter()
+            .filter_map(|n| self.keywords_by_placement.get(n))
+            .chain(Some(&self.any_keywords));
+        let mut lists: Vec<&[usize]> = Vec::new();
+        for index in indexes {
+            if !index.untargeted.is_empty() {
+                lists.push(&index.untargeted);
+            }
+            for w in search.words() {
+                if let Some(list) = index.by_word.get(w) {
+                    lists.push(list);
+                }
             }
         }
+        // The common case, one placement and a search none of whose words is indexed,
+        // reads its list as is: each list is in index order and holds a line item once.
+        if let [one] = lists.as_slice() {
+            return one.iter().map(|i| &self.candidates[*i]).collect();
+        }
+        let mut idx: Vec<usize> = lists.concat();
         idx.sort_unstable();
         idx.dedup();
         idx.into_iter().map(|i| &self.candidates[i]).collect()

@@ -1647,3 +1647,79 @@ fn the_keyword_index_leaves_out_only_line_items_the_search_cannot_match() {
         vec![untargeted]
     );
 }
+
+/// Words keywords and searches are drawn from: few, so that they often meet.
+const VOCAB: [&str; 6] = ["milk", "oat", "organic", "bread", "eggs", "egg"];
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+    /// For any line items (some on no placement), keywords of every match type, slot names
+    /// and search, the keyword index gives exactly the line items of the full scan that the
+    /// keyword test admits, in the same order.
+    #[test]
+    fn the_keyword_index_agrees_with_the_full_scan(
+        items in proptest::collection::vec(
+            (
+                proptest::sample::subsequence(vec!["a", "b"], 0..=2),
+                proptest::collection::vec(
+                    (proptest::collection::vec(0..VOCAB.len(), 1..=2), 0..4usize),
+                    0..=3,
+                ),
+            ),
+            0..24,
+        ),
+        names in proptest::sample::subsequence(vec!["a", "b", "c"], 1..=3),
+        query in proptest::collection::vec(0..VOCAB.len(), 0..=3),
+        page in proptest::collection::vec(proptest::collection::vec(0..VOCAB.len(), 1..=2), 0..=2),
+    ) {
+        let c = campaign(AdvertiserId::generate(), 0, 100_000_000);
+        let kinds = ["exact", "phrase", "broad", "negative"];
+        let words = |w: &[usize]| w.iter().map(|i| VOCAB[*i]).collect::<Vec<_>>().join(" ");
+        let lis: Vec<LineItem> = items
+            .iter()
+            .map(|(placements, keywords)| {
+                let keywords: Vec<serde_json::Value> = keywords
+                    .iter()
+                    .map(|(w, k)| json!({"text": words(w), "match": kinds[*k]}))
+                    .collect();
+                line_item(
+                    &c,
+                    json!({"placements": placements, "keywords": keywords}),
+                    json!({"model": "cpc", "bid_micros": 1_000_000}),
+                    None,
+                )
+            })
+            .collect();
+        let snap = Snapshot::build(vec![c], lis, vec![], now());
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let page: Vec<String> = page.iter().map(|w| words(w)).collect();
+        let search = Search::new(&words(&query), &page);
+        let id = |c: &&Candidate| c.line_item.id;
+        let scanned: Vec<LineItemId> = snap
+            .for_placements(&names)
+            .iter()
+            .filter(|c| c.sets.keywords.admits(&search))
+            .map(id)
+            .collect();
+        let found = snap.for_search(&names, &search);
+        let mut admitted: Vec<LineItemId> = found
+            .iter()
+            .filter(|c| c.sets.keywords.admits(&search))
+            .map(id)
+            .collect();
+        proptest::prop_assert_eq!(&admitted, &scanned, "the index lost a line item");
+        let all: Vec<LineItemId> = found.iter().map(id).collect();
+        let full: Vec<LineItemId> = snap.for_placements(&names).iter().map(id).collect();
+        admitted.dedup();
+        proptest::prop_assert_eq!(admitted.len(), scanned.len(), "each line item once");
+        proptest::prop_assert!(
+            all.iter().all(|i| full.contains(i)),
+            "only line items of the slot's placements"
+        );
+        let mut sorted = all.clone();
+        sorted.sort();
+        sorted.dedup();
+        proptest::prop_assert_eq!(sorted, all, "in index order, each once");
+    }
+}

@@ -2,10 +2,10 @@
 //!
 //! The same (line item, placement, context) row comes back request after request: the tree
 //! walk (~7 us a row for 200 trees) is the decision's largest cost, and its answer for the
-//! same row bits never changes while the model is loaded. A fixed-size, direct-mapped table
-//! keeps recent scores in sets of four: a hit must match the whole row bit for bit, so it
-//! returns exactly what the walk would; a set that is full drops one of its rows, which then
-//! only costs a walk. Memory is bounded by the slot count, and a new model starts with an
+//! same row bits never changes while the model is loaded. A fixed-size, set-associative
+//! table keeps recent scores in sets of four, most recently used first: a hit must match the
+//! whole row bit for bit, so it returns exactly what the walk would; a set that is full drops
+//! its least recently used row, which then only costs a walk. Memory is bounded by the slot count, and a new model starts with an
 //! empty table (it is owned by the loaded model).
 
 use std::sync::Mutex;
@@ -53,42 +53,44 @@ impl ScoreCache {
         h
     }
 
-    /// The set of a row.
+    /// The set of a row: the hash's high bits, the best mixed of a multiplicative hash.
     fn slot(&self, row: &[u64]) -> usize {
-        (Self::hash(row) >> 16) as usize & (self.sets.len() - 1)
+        (Self::hash(row) >> 32) as usize & (self.sets.len() - 1)
     }
 
-    /// The raw score of exactly this row, if it is in the table.
+    /// The raw score of exactly this row, if it is in the table; a hit becomes its set's
+    /// most recently used row.
     pub fn get(&self, row: &[u64]) -> Option<f64> {
-        let set = self.sets[self.slot(row)]
+        let mut set = self.sets[self.slot(row)]
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        set.iter()
-            .flatten()
-            .find(|e| *e.row == *row)
-            .map(|e| e.score)
+        let way = set
+            .iter()
+            .position(|e| e.as_ref().is_some_and(|e| *e.row == *row))?;
+        set[..=way].rotate_right(1);
+        set[0].as_ref().map(|e| e.score)
     }
 
-    /// Keeps a row's raw score: in its own way if there, else an empty one, else one of the
-    /// set's rows (chosen by the row's hash) makes way.
+    /// Keeps a row's raw score as its set's most recently used row: updated in place if
+    /// there, else in the least recently used way (empty ways are always last).
     pub fn put(&self, row: &[u64], score: f64) {
-        let h = Self::hash(row);
-        let mut set = self.sets[(h >> 16) as usize & (self.sets.len() - 1)]
+        let mut set = self.sets[self.slot(row)]
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         let way = set
             .iter()
             .position(|e| e.as_ref().is_some_and(|e| *e.row == *row))
-            .or_else(|| set.iter().position(Option::is_none))
-            .unwrap_or((h >> 8) as usize % WAYS);
-        match set[way].as_mut() {
-            // Reuses the row's allocation when the width matches (always, for one model).
+            .unwrap_or(WAYS - 1);
+        set[..=way].rotate_right(1);
+        match set[0].as_mut() {
+            // Reuses the evicted row's allocation when the width matches (always, for one
+            // model).
             Some(e) if e.row.len() == row.len() => {
                 e.row.copy_from_slice(row);
                 e.score = score;
             }
             _ => {
-                set[way] = Some(Entry {
+                set[0] = Some(Entry {
                     row: row.into(),
                     score,
                 })
@@ -119,15 +121,35 @@ mod tests {
         for i in 0..3 {
             assert_eq!(c.get(&[9, i]), Some(i as f64));
         }
+        // Use order now (most recent first): [9,2], [9,1], [9,0], [1,2,3].
         c.put(&[7, 7], 1.0);
         assert_eq!(c.get(&[7, 7]), Some(1.0));
-        let kept = [
-            c.get(&[1, 2, 3]),
-            c.get(&[9, 0]),
-            c.get(&[9, 1]),
-            c.get(&[9, 2]),
-        ];
-        assert_eq!(kept.iter().flatten().count(), 3, "one made way");
+        assert_eq!(c.get(&[1, 2, 3]), None, "the least recently used made way");
+        for i in 0..3 {
+            assert_eq!(c.get(&[9, i]), Some(i as f64));
+        }
+    }
+
+    #[test]
+    fn a_full_set_keeps_its_hot_rows() {
+        // A direct-mapped choice of victim would, over many cold rows, evict the hot row
+        // as often as any other; recency keeps it as long as it is read between misses.
+        let c = ScoreCache::new(1);
+        c.put(&[1], 0.5);
+        for i in 0..1000u64 {
+            assert_eq!(c.get(&[1]), Some(0.5), "hot row lost after {i} cold rows");
+            c.put(&[100, i], 0.0);
+        }
+        // Read, then three cold rows in a row: the hot one is the fourth most recent.
+        assert_eq!(c.get(&[1]), Some(0.5));
+        for i in 0..3u64 {
+            c.put(&[200, i], 0.0);
+        }
+        assert_eq!(c.get(&[1]), Some(0.5));
+        for i in 0..4u64 {
+            c.put(&[300, i], 0.0);
+        }
+        assert_eq!(c.get(&[1]), None, "four newer rows push it out");
     }
 
     #[test]

@@ -165,50 +165,21 @@ impl Claims {
 /// Signs several tokens of one exposure ([`KeyRing::signer`]).
 pub struct Signer<'k> {
     ring: &'k KeyRing,
-    /// The exposure's JSON, written once.
-    exposure: Vec<u8>,
-    /// The claims' JSON of the token being signed (reused).
+    /// The compact payload being signed: the exposure part, written once, then each token's
+    /// head after it (cut back before the next).
     payload: Vec<u8>,
+    /// Where the exposure part ends.
+    shared: usize,
 }
 
 impl Signer<'_> {
-    /// Appends the token of `head` and the exposure to `out`: the same bytes
-    /// `serde_json::to_vec(&Claims)` gives, so [`KeyRing::verify`] reads them back.
+    /// Appends the token of `head` and the exposure to `out` (`kid.payload.signature`, a
+    /// compact payload, [`KeyRing::verify`] reads it back).
     pub fn sign_into(&mut self, head: &ClaimsHead<'_>, out: &mut String) {
         let (kid, keyed) = &self.ring.keys[0];
         let p = &mut self.payload;
-        p.clear();
-        // Field order and omissions as `Claims` derives them: k, x, n, u, t, v, a.
-        p.extend_from_slice(b"{\"k\":\"");
-        p.extend_from_slice(match head.kind {
-            TokenKind::Impression => b"i",
-            TokenKind::Click => b"c",
-            TokenKind::Bill => b"b",
-            TokenKind::Loss => b"l",
-            TokenKind::Event => b"e",
-        });
-        p.push(b'"');
-        for (name, v) in [
-            (&b",\"x\":"[..], head.click_url),
-            (&b",\"n\":"[..], head.exchange),
-            (&b",\"u\":"[..], head.currency),
-        ] {
-            if !v.is_empty() {
-                p.extend_from_slice(name);
-                // A string to JSON cannot fail.
-                let _ = serde_json::to_writer(&mut *p, v);
-            }
-        }
-        if head.test {
-            p.extend_from_slice(b",\"t\":true");
-        }
-        p.extend_from_slice(b",\"v\":");
-        p.extend_from_slice(&self.exposure);
-        if !head.event.is_empty() {
-            p.extend_from_slice(b",\"a\":");
-            let _ = serde_json::to_writer(&mut *p, head.event);
-        }
-        p.push(b'}');
+        p.truncate(self.shared);
+        compact::put_head(p, head);
         let start = out.len();
         out.reserve(kid.len() + p.len() * 4 / 3 + 48);
         out.push_str(kid);
@@ -339,14 +310,16 @@ impl KeyRing {
         out
     }
 
-    /// Signs the tokens of one exposure: its JSON is written once, each token (impression,
-    /// click, custom events...) then costs a small head, a base64 pass and one HMAC.
+    /// Signs the tokens of one exposure: its binary form is written once, each token
+    /// (impression, click, custom events...) then costs a small head, a base64 pass and one
+    /// HMAC.
     pub fn signer(&self, exposure: &Exposure) -> Signer<'_> {
+        let mut payload = Vec::with_capacity(256);
+        compact::put_exposure(&mut payload, exposure);
         Signer {
             ring: self,
-            // Serializing plain data to JSON cannot fail.
-            exposure: serde_json::to_vec(exposure).unwrap_or_default(),
-            payload: Vec::with_capacity(512),
+            shared: payload.len(),
+            payload,
         }
     }
 
@@ -380,7 +353,12 @@ impl KeyRing {
             .verify_slice(&sig)
             .map_err(|_| TokenError::BadSignature)?;
         let bytes = B64.decode(payload).map_err(|_| TokenError::Malformed)?;
-        let claims: Claims = serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)?;
+        // Compact payloads since issue 12; JSON ones (`{...}`) were signed before and stay
+        // valid for their lifetime.
+        let claims: Claims = match bytes.first() {
+            Some(&compact::VERSION) => compact::read(&bytes).ok_or(TokenError::Malformed)?,
+            _ => serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)?,
+        };
         if claims.kind != kind {
             return Err(TokenError::WrongKind);
         }
@@ -396,6 +374,7 @@ impl KeyRing {
 }
 
 mod anomaly;
+mod compact;
 mod ivt;
 pub use anomaly::{ip_prefix, ClickRateConfig, ClickRates, Scope};
 pub use ivt::{Clicker, Invalid, TrafficFilter, TrafficFilterError};
@@ -432,36 +411,88 @@ mod tests {
         KeyRing::parse(spec).unwrap()
     }
 
-    #[test]
-    fn a_token_signed_from_the_shared_exposure_is_the_claims_json_of_old() {
-        let r = ring("k1:0123456789abcdef0123");
-        let base = claims();
+    /// A token as tokens were signed before the compact payload: the claims' JSON.
+    fn json_token(r: &KeyRing, c: &Claims) -> String {
+        let (kid, keyed) = &r.keys[0];
+        let signed = format!("{kid}.{}", B64.encode(serde_json::to_vec(c).unwrap()));
+        let sig = KeyRing::mac(keyed, &signed).finalize().into_bytes();
+        format!("{signed}.{}", B64.encode(sig))
+    }
+
+    /// Every kind of claims one exposure's tokens carry.
+    fn every_kind(base: &Claims) -> Vec<Claims> {
         let mut click = base.clone();
         click.click_url = "https://shop.example/p/1?q=\"milk\"&x=é".into();
         let mut off = Claims::new(TokenKind::Bill, &base.exposure, "").offsite("x\\y", "EUR", true);
         off.event = String::new();
-        let cases = [
+        vec![
             Claims::new(TokenKind::Impression, &base.exposure, "ignored"),
             click,
             off,
             Claims::new(TokenKind::Loss, &base.exposure, "").offsite("ex", "", false),
             Claims::custom_event(&base.exposure, "add_to_cart"),
-        ];
+        ]
+    }
+
+    #[test]
+    fn tokens_signed_from_the_shared_exposure_verify_to_their_claims() {
+        let r = ring("k1:0123456789abcdef0123");
+        let base = claims();
         let mut signer = r.signer(&base.exposure);
-        for c in cases {
+        for c in every_kind(&base) {
             let mut t = String::from("prefix=");
             signer.sign_into(&c.head(), &mut t);
             let token = &t["prefix=".len()..];
-            let payload = token.split('.').nth(1).unwrap();
-            assert_eq!(
-                B64.decode(payload).unwrap(),
-                serde_json::to_vec(&c).unwrap(),
-                "{:?}",
-                c.kind
+            assert_eq!(token, r.sign(&c), "the same bytes however signed");
+            let payload = B64.decode(token.split('.').nth(1).unwrap()).unwrap();
+            assert!(
+                payload.len() * 2 < serde_json::to_vec(&c).unwrap().len(),
+                "compact: {} bytes",
+                payload.len()
             );
-            assert_eq!(token, r.sign(&c));
             let now = c.exposure.decided_at_ms + 1;
             assert_eq!(r.verify(token, c.kind, now, HOUR, 60_000), Ok(c));
+        }
+    }
+
+    #[test]
+    fn json_tokens_signed_before_the_compact_payload_still_verify() {
+        let r = ring("k1:0123456789abcdef0123");
+        let base = claims();
+        for c in every_kind(&base) {
+            let token = json_token(&r, &c);
+            let now = c.exposure.decided_at_ms + 1;
+            assert_eq!(r.verify(&token, c.kind, now, HOUR, 60_000), Ok(c.clone()));
+            let mut forged = c.clone();
+            forged.exposure.price_micros += 1;
+            let (kid, _) = token.split_once('.').unwrap();
+            let sig = token.rsplit('.').next().unwrap();
+            let tampered = format!(
+                "{kid}.{}.{sig}",
+                B64.encode(serde_json::to_vec(&forged).unwrap())
+            );
+            assert_eq!(
+                r.verify(&tampered, c.kind, now, HOUR, 60_000),
+                Err(TokenError::BadSignature)
+            );
+        }
+    }
+
+    #[test]
+    fn a_user_key_that_is_not_a_hash_and_no_sku_round_trip() {
+        let r = ring("k1:0123456789abcdef0123");
+        for key in ["", "A".repeat(64).as_str(), "ab", &"é".repeat(100)] {
+            let mut c = claims();
+            c.exposure.user_key = key.to_string();
+            c.exposure.sku = None;
+            c.exposure.channel = endcap_core::AdChannel::Offsite;
+            c.exposure.pricing = endcap_core::PricingModel::Cpc;
+            c.exposure.position = u16::MAX;
+            c.exposure.price_micros = i64::MIN;
+            c.exposure.bid_cpm_micros = i64::MAX;
+            c.exposure.decided_at_ms = -5;
+            let t = r.sign(&c);
+            assert_eq!(r.verify(&t, c.kind, 0, HOUR, 60_000), Ok(c));
         }
     }
 

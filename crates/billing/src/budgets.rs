@@ -121,10 +121,11 @@ impl Reservations {
         &mut self.shards[i]
     }
 
-    fn insert(&mut self, id: Uuid, r: Reservation) {
+    /// Opens a reservation; the one it replaces under the same id, if any.
+    fn insert(&mut self, id: Uuid, r: Reservation) -> Option<Reservation> {
         let shard = self.shard(&id);
         shard.expiry.push(Reverse((r.expires, id)));
-        shard.by_id.insert(id, r);
+        shard.by_id.insert(id, r)
     }
 
     fn remove(&mut self, id: &Uuid) -> Option<Reservation> {
@@ -263,7 +264,7 @@ impl Budgets {
         }
         if nanos > 0 {
             let expires = Instant::now() + ttl;
-            inner.reservations.insert(
+            let earlier = inner.reservations.insert(
                 id,
                 Reservation {
                     campaign,
@@ -271,6 +272,11 @@ impl Budgets {
                     expires,
                 },
             );
+            // The same decision reserving again replaces its reservation: the earlier
+            // amount stops counting (decision ids are fresh, so this is a safeguard).
+            if let Some(earlier) = earlier {
+                inner.unreserve(&earlier);
+            }
             *inner.reserved.entry(campaign).or_default() += nanos;
         }
         true
@@ -685,6 +691,19 @@ mod tests {
         assert_eq!(b.reserved(d), 0);
         let inner = b.lock();
         assert!(inner.reservations.shards.iter().all(|s| s.by_id.is_empty()));
+    }
+
+    #[test]
+    fn a_decision_reserving_again_replaces_its_reservation() {
+        let b = Budgets::local();
+        let c = CampaignId::generate();
+        let l = limits(1_000, 1_000);
+        let id = Uuid::now_v7();
+        assert!(b.reserve(id, c, l, 1, 300, Duration::from_secs(60)));
+        assert!(b.reserve(id, c, l, 1, 200, Duration::from_secs(60)));
+        assert_eq!(b.reserved(c), 200, "not 500");
+        b.release(id);
+        assert_eq!(b.reserved(c), 0);
     }
 
     #[test]

@@ -58,59 +58,86 @@ fn hex_value(b: u8) -> u8 {
 
 /// Appends the version byte and the exposure part shared by an ad's tokens.
 pub(crate) fn put_exposure(out: &mut Vec<u8>, x: &Exposure) {
-    let packed = packable(&x.user_key);
-    let mut flags = 0;
-    if matches!(x.channel, AdChannel::Offsite) {
-        flags |= OFFSITE;
-    }
-    if matches!(x.pricing, PricingModel::Cpm) {
-        flags |= CPM;
-    }
+    // Every field named, and every enum matched in full: a field or a variant added later
+    // does not compile until it is written here (and read back in `read`).
+    let Exposure {
+        decision_id,
+        decided_at_ms,
+        user_key,
+        advertiser_id,
+        campaign_id,
+        line_item_id,
+        creative_id,
+        channel,
+        placement,
+        position,
+        sku,
+        pricing,
+        price_micros,
+        bid_cpm_micros,
+    } = x;
+    let packed = packable(user_key);
+    let mut flags = match channel {
+        AdChannel::Onsite => 0,
+        AdChannel::Offsite => OFFSITE,
+    };
+    flags |= match pricing {
+        PricingModel::Cpc => 0,
+        PricingModel::Cpm => CPM,
+    };
     if packed {
         flags |= PACKED_USER;
     }
-    if x.sku.is_some() {
+    if sku.is_some() {
         flags |= HAS_SKU;
     }
     out.push(VERSION);
     out.push(flags);
-    out.extend_from_slice(x.decision_id.as_uuid().as_bytes());
-    out.extend_from_slice(&x.decided_at_ms.to_le_bytes());
+    out.extend_from_slice(decision_id.as_uuid().as_bytes());
+    out.extend_from_slice(&decided_at_ms.to_le_bytes());
     for id in [
-        x.advertiser_id.as_uuid(),
-        x.campaign_id.as_uuid(),
-        x.line_item_id.as_uuid(),
-        x.creative_id.as_uuid(),
+        advertiser_id.as_uuid(),
+        campaign_id.as_uuid(),
+        line_item_id.as_uuid(),
+        creative_id.as_uuid(),
     ] {
         out.extend_from_slice(id.as_bytes());
     }
-    out.extend_from_slice(&x.position.to_le_bytes());
-    out.extend_from_slice(&x.price_micros.to_le_bytes());
-    out.extend_from_slice(&x.bid_cpm_micros.to_le_bytes());
+    out.extend_from_slice(&position.to_le_bytes());
+    out.extend_from_slice(&price_micros.to_le_bytes());
+    out.extend_from_slice(&bid_cpm_micros.to_le_bytes());
     if packed {
-        for pair in x.user_key.as_bytes().chunks_exact(2) {
+        for pair in user_key.as_bytes().chunks_exact(2) {
             out.push(hex_value(pair[0]) << 4 | hex_value(pair[1]));
         }
     } else {
-        put_str(out, &x.user_key);
+        put_str(out, user_key);
     }
-    put_str(out, &x.placement);
-    if let Some(sku) = &x.sku {
+    put_str(out, placement);
+    if let Some(sku) = sku {
         put_str(out, sku);
     }
 }
 
 /// Appends the fields of one token after its exposure part.
 pub(crate) fn put_head(out: &mut Vec<u8>, head: &crate::ClaimsHead<'_>) {
-    out.push(match head.kind {
+    let crate::ClaimsHead {
+        kind,
+        click_url,
+        exchange,
+        currency,
+        test,
+        event,
+    } = head;
+    out.push(match kind {
         TokenKind::Impression => 0,
         TokenKind::Click => 1,
         TokenKind::Bill => 2,
         TokenKind::Loss => 3,
         TokenKind::Event => 4,
     });
-    out.push(u8::from(head.test));
-    for s in [head.click_url, head.exchange, head.currency, head.event] {
+    out.push(u8::from(*test));
+    for s in [click_url, exchange, currency, event] {
         put_str(out, s);
     }
 }

@@ -162,24 +162,52 @@ impl Claims {
     }
 }
 
+/// How new tokens are written; [`KeyRing::verify`] reads both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TokenFormat {
+    /// Binary fields (since issue 12): a third of the JSON's size.
+    #[default]
+    Compact,
+    /// The claims' JSON, as releases before the compact payload wrote and read them: for a
+    /// rolling upgrade from such a release, whose replicas cannot read compact tokens, and
+    /// for as long as a rollback to it must stay possible (tokens live up to 7 days).
+    Json,
+}
+
+impl TokenFormat {
+    /// Parses `compact` or `json`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "compact" => Some(Self::Compact),
+            "json" => Some(Self::Json),
+            _ => None,
+        }
+    }
+}
+
 /// Signs several tokens of one exposure ([`KeyRing::signer`]).
 pub struct Signer<'k> {
     ring: &'k KeyRing,
-    /// The compact payload being signed: the exposure part, written once, then each token's
-    /// head after it (cut back before the next).
+    /// The payload being signed: the exposure's part, written once, then each token's
+    /// head (compact), or each token's claims JSON (JSON).
     payload: Vec<u8>,
-    /// Where the exposure part ends.
+    /// Compact: where the exposure's part ends. JSON: 0.
     shared: usize,
+    /// JSON: the exposure's JSON, written once.
+    exposure: Vec<u8>,
 }
 
 impl Signer<'_> {
-    /// Appends the token of `head` and the exposure to `out` (`kid.payload.signature`, a
-    /// compact payload, [`KeyRing::verify`] reads it back).
+    /// Appends the token of `head` and the exposure to `out` (`kid.payload.signature`, in
+    /// the ring's [`TokenFormat`]; [`KeyRing::verify`] reads it back).
     pub fn sign_into(&mut self, head: &ClaimsHead<'_>, out: &mut String) {
         let (kid, keyed) = &self.ring.keys[0];
         let p = &mut self.payload;
         p.truncate(self.shared);
-        compact::put_head(p, head);
+        match self.ring.format {
+            TokenFormat::Compact => compact::put_head(p, head),
+            TokenFormat::Json => Self::put_json(p, head, &self.exposure),
+        }
         let start = out.len();
         out.reserve(kid.len() + p.len() * 4 / 3 + 48);
         out.push_str(kid);
@@ -188,6 +216,41 @@ impl Signer<'_> {
         let sig = KeyRing::mac(keyed, &out[start..]).finalize().into_bytes();
         out.push('.');
         B64.encode_string(sig, out);
+    }
+
+    /// The same bytes `serde_json::to_vec(&Claims)` gives.
+    fn put_json(p: &mut Vec<u8>, head: &ClaimsHead<'_>, exposure: &[u8]) {
+        // Field order and omissions as `Claims` derives them: k, x, n, u, t, v, a.
+        p.extend_from_slice(b"{\"k\":\"");
+        p.extend_from_slice(match head.kind {
+            TokenKind::Impression => b"i",
+            TokenKind::Click => b"c",
+            TokenKind::Bill => b"b",
+            TokenKind::Loss => b"l",
+            TokenKind::Event => b"e",
+        });
+        p.push(b'"');
+        for (name, v) in [
+            (&b",\"x\":"[..], head.click_url),
+            (&b",\"n\":"[..], head.exchange),
+            (&b",\"u\":"[..], head.currency),
+        ] {
+            if !v.is_empty() {
+                p.extend_from_slice(name);
+                // A string to JSON cannot fail.
+                let _ = serde_json::to_writer(&mut *p, v);
+            }
+        }
+        if head.test {
+            p.extend_from_slice(b",\"t\":true");
+        }
+        p.extend_from_slice(b",\"v\":");
+        p.extend_from_slice(exposure);
+        if !head.event.is_empty() {
+            p.extend_from_slice(b",\"a\":");
+            let _ = serde_json::to_writer(&mut *p, head.event);
+        }
+        p.push(b'}');
     }
 }
 
@@ -251,6 +314,8 @@ pub struct KeyRingError(String);
 pub struct KeyRing {
     /// Each key id with its HMAC already keyed (cloned per token: keying hashes two blocks).
     keys: Vec<(String, Hmac<Sha256>)>,
+    /// How new tokens are written.
+    format: TokenFormat,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -293,7 +358,10 @@ impl KeyRing {
                 .unwrap_or_else(|_| unreachable!());
             keys.push((kid.to_string(), mac));
         }
-        Ok(Self { keys })
+        Ok(Self {
+            keys,
+            format: TokenFormat::default(),
+        })
     }
 
     fn mac(keyed: &Hmac<Sha256>, signed: &str) -> Hmac<Sha256> {
@@ -315,12 +383,29 @@ impl KeyRing {
     /// HMAC.
     pub fn signer(&self, exposure: &Exposure) -> Signer<'_> {
         let mut payload = Vec::with_capacity(256);
-        compact::put_exposure(&mut payload, exposure);
+        let mut json = Vec::new();
+        match self.format {
+            TokenFormat::Compact => compact::put_exposure(&mut payload, exposure),
+            // Serializing plain data to JSON cannot fail.
+            TokenFormat::Json => json = serde_json::to_vec(exposure).unwrap_or_default(),
+        }
         Signer {
             ring: self,
             shared: payload.len(),
             payload,
+            exposure: json,
         }
+    }
+
+    /// How the ring writes new tokens.
+    pub fn format(&self) -> TokenFormat {
+        self.format
+    }
+
+    /// The ring writing new tokens in `format` (every ring reads both).
+    pub fn with_format(mut self, format: TokenFormat) -> Self {
+        self.format = format;
+        self
     }
 
     /// Verifies a token and returns its claims if it is authentic, of kind `kind`, and
@@ -453,6 +538,24 @@ mod tests {
             let now = c.exposure.decided_at_ms + 1;
             assert_eq!(r.verify(token, c.kind, now, HOUR, 60_000), Ok(c));
         }
+    }
+
+    #[test]
+    fn a_json_ring_signs_the_claims_json_of_old() {
+        let r = ring("k1:0123456789abcdef0123").with_format(TokenFormat::Json);
+        let base = claims();
+        let mut signer = r.signer(&base.exposure);
+        for c in every_kind(&base) {
+            let mut t = String::from("prefix=");
+            signer.sign_into(&c.head(), &mut t);
+            let token = &t["prefix=".len()..];
+            assert_eq!(token, json_token(&r, &c), "{:?}", c.kind);
+            let now = c.exposure.decided_at_ms + 1;
+            assert_eq!(r.verify(token, c.kind, now, HOUR, 60_000), Ok(c));
+        }
+        assert_eq!(TokenFormat::parse("json"), Some(TokenFormat::Json));
+        assert_eq!(TokenFormat::parse("compact"), Some(TokenFormat::Compact));
+        assert_eq!(TokenFormat::parse("JSON"), None);
     }
 
     #[test]

@@ -206,8 +206,17 @@ impl Settings {
         if let Some(k) = &keys {
             layers.refuse_published("ENDCAP_SIGNING_KEYS", k, common.demo);
         }
+        let format = match layers.text(None, "ENDCAP_TOKEN_FORMAT", "token_format") {
+            None => endcap_tracking::TokenFormat::default(),
+            Some(f) => endcap_tracking::TokenFormat::parse(&f).unwrap_or_else(|| {
+                layers.error(format!(
+                    "ENDCAP_TOKEN_FORMAT / token_format: {f:?} is not compact or json"
+                ));
+                endcap_tracking::TokenFormat::default()
+            }),
+        };
         let signing_keys = match keys.as_deref().map(KeyRing::parse) {
-            Some(Ok(k)) => Some(k),
+            Some(Ok(k)) => Some(k.with_format(format)),
             Some(Err(e)) => {
                 layers.error(format!("ENDCAP_SIGNING_KEYS: {e}"));
                 None
@@ -594,6 +603,23 @@ mod tests {
         )
         .unwrap_err();
         assert!(errs[0].contains("at least 16"), "{errs:?}");
+    }
+
+    #[test]
+    fn tokens_are_compact_unless_json_is_asked_for() {
+        use endcap_tracking::TokenFormat;
+        let s = Settings::resolve(&Cli::default(), &env(&[KEYS]), None).unwrap();
+        assert_eq!(s.signing_keys.format(), TokenFormat::Compact);
+        let json = ("ENDCAP_TOKEN_FORMAT", "json");
+        let s = Settings::resolve(&Cli::default(), &env(&[KEYS, json]), None).unwrap();
+        assert_eq!(s.signing_keys.format(), TokenFormat::Json);
+        let bad = ("ENDCAP_TOKEN_FORMAT", "binary");
+        let errs = Settings::resolve(&Cli::default(), &env(&[KEYS, bad]), None).unwrap_err();
+        assert!(
+            errs.iter()
+                .any(|e| e.contains("ENDCAP_TOKEN_FORMAT") && e.contains("binary")),
+            "{errs:?}"
+        );
     }
 
     #[test]

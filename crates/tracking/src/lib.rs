@@ -519,15 +519,28 @@ mod tests {
         ]
     }
 
+    /// Each kind's claims with its token, signed by one signer after a prefix (the token is
+    /// appended to what the URL holds already), checked to verify.
+    fn signed_by_one_signer(r: &KeyRing) -> Vec<(Claims, String)> {
+        let base = claims();
+        let mut signer = r.signer(&base.exposure);
+        every_kind(&base)
+            .into_iter()
+            .map(|c| {
+                let mut t = String::from("prefix=");
+                signer.sign_into(&c.head(), &mut t);
+                let token = t["prefix=".len()..].to_string();
+                let now = c.exposure.decided_at_ms + 1;
+                assert_eq!(r.verify(&token, c.kind, now, HOUR, 60_000), Ok(c.clone()));
+                (c, token)
+            })
+            .collect()
+    }
+
     #[test]
     fn tokens_signed_from_the_shared_exposure_verify_to_their_claims() {
         let r = ring("k1:0123456789abcdef0123");
-        let base = claims();
-        let mut signer = r.signer(&base.exposure);
-        for c in every_kind(&base) {
-            let mut t = String::from("prefix=");
-            signer.sign_into(&c.head(), &mut t);
-            let token = &t["prefix=".len()..];
+        for (c, token) in signed_by_one_signer(&r) {
             assert_eq!(token, r.sign(&c), "the same bytes however signed");
             let payload = B64.decode(token.split('.').nth(1).unwrap()).unwrap();
             assert!(
@@ -535,23 +548,14 @@ mod tests {
                 "compact: {} bytes",
                 payload.len()
             );
-            let now = c.exposure.decided_at_ms + 1;
-            assert_eq!(r.verify(token, c.kind, now, HOUR, 60_000), Ok(c));
         }
     }
 
     #[test]
     fn a_json_ring_signs_the_claims_json_of_old() {
         let r = ring("k1:0123456789abcdef0123").with_format(TokenFormat::Json);
-        let base = claims();
-        let mut signer = r.signer(&base.exposure);
-        for c in every_kind(&base) {
-            let mut t = String::from("prefix=");
-            signer.sign_into(&c.head(), &mut t);
-            let token = &t["prefix=".len()..];
+        for (c, token) in signed_by_one_signer(&r) {
             assert_eq!(token, json_token(&r, &c), "{:?}", c.kind);
-            let now = c.exposure.decided_at_ms + 1;
-            assert_eq!(r.verify(token, c.kind, now, HOUR, 60_000), Ok(c));
         }
         assert_eq!(TokenFormat::parse("json"), Some(TokenFormat::Json));
         assert_eq!(TokenFormat::parse("compact"), Some(TokenFormat::Compact));

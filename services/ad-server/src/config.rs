@@ -124,8 +124,10 @@ pub struct Settings {
     /// How long a decision waits for a shopper's identity link before campaigns with a
     /// holdout sit the request out (ENDCAP_IDENTITY_TIMEOUT_MS, default 5).
     pub identity_timeout: Duration,
-    /// Longest an event waits in a partial batch (ENDCAP_EVENT_FLUSH_MS, default 500; 2,000
-    /// measured no better for the decision p99, see BENCHMARKS.md).
+    /// Longest an event waits in a partial batch (ENDCAP_EVENT_FLUSH_MS; default 10 for the
+    /// file log, 500 for ClickHouse, which wants few large inserts). Small batches on files
+    /// halved the decision p99 at 4 connections: a 10,000-row batch serialized in one
+    /// burst took a core from the worker (BENCHMARKS.md, issue 12, round 4).
     pub event_flush: Duration,
     /// Custom events each placed ad gets a signed URL for (ENDCAP_CUSTOM_EVENTS, comma
     /// separated names of 1-32 `a-z0-9_`, default `add_to_cart,view_through`; `none`: none).
@@ -489,7 +491,10 @@ impl Settings {
         let event_flush = Duration::from_millis(
             layers
                 .count("ENDCAP_EVENT_FLUSH_MS", "event_flush_ms")
-                .unwrap_or(500),
+                .unwrap_or(match events {
+                    EventTarget::Files(_) => 10,
+                    EventTarget::ClickHouse(_) => 500,
+                }),
         );
         let mut sync_urls = HashMap::new();
         if let Some(raw) = layers.text(None, "ENDCAP_EXCHANGE_SYNC_URLS", "exchange_sync_urls") {
@@ -620,6 +625,18 @@ mod tests {
                 .any(|e| e.contains("ENDCAP_TOKEN_FORMAT") && e.contains("binary")),
             "{errs:?}"
         );
+    }
+
+    #[test]
+    fn events_flush_often_to_files_and_in_large_inserts_to_clickhouse() {
+        let s = Settings::resolve(&Cli::default(), &env(&[KEYS]), None).unwrap();
+        assert_eq!(s.event_flush, Duration::from_millis(10));
+        let ch = ("ENDCAP_CLICKHOUSE", "http://127.0.0.1:8123");
+        let s = Settings::resolve(&Cli::default(), &env(&[KEYS, ch]), None).unwrap();
+        assert_eq!(s.event_flush, Duration::from_millis(500));
+        let set = ("ENDCAP_EVENT_FLUSH_MS", "250");
+        let s = Settings::resolve(&Cli::default(), &env(&[KEYS, set]), None).unwrap();
+        assert_eq!(s.event_flush, Duration::from_millis(250));
     }
 
     #[test]

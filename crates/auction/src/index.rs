@@ -257,6 +257,8 @@ impl Snapshot {
     /// [`Snapshot::for_placements`] would give that this leaves out fails the keyword test
     /// ([`endcap_core::KeywordSet::index_words`]).
     pub fn for_search(&self, names: &[String], search: &endcap_core::Search) -> Vec<&Candidate> {
+        // Once, not per index: `words` collects and sorts the search's words.
+        let words: Vec<&str> = search.words().collect();
         let indexes = names
             .iter()
             .filter_map(|n| self.keywords_by_placement.get(n))
@@ -266,38 +268,34 @@ impl Snapshot {
             if !index.untargeted.is_empty() {
                 lists.push(&index.untargeted);
             }
-            for w in search.words() {
-                if let Some(list) = index.by_word.get(w) {
-                    lists.push(list);
-                }
-            }
+            lists.extend(
+                words
+                    .iter()
+                    .filter_map(|w| index.by_word.get(*w))
+                    .map(Vec::as_slice),
+            );
         }
-        // The common case, one placement and a search none of whose words is indexed,
-        // reads its list as is: each list is in index order and holds a line item once.
-        if let [one] = lists.as_slice() {
-            return one.iter().map(|i| &self.candidates[*i]).collect();
-        }
-        let mut idx: Vec<usize> = lists.concat();
-        idx.sort_unstable();
-        idx.dedup();
-        idx.into_iter().map(|i| &self.candidates[i]).collect()
+        self.merged(&lists)
     }
 
     /// Candidates for a slot answering to any of `names` (each at most once), in index order.
     pub fn for_placements(&self, names: &[String]) -> Vec<&Candidate> {
-        // One placement's list (the onsite case) is in index order already.
-        if let ([name], true) = (names, self.any_placement.is_empty()) {
-            return self.by_placement.get(name).map_or_else(Vec::new, |l| {
-                l.iter().map(|i| &self.candidates[*i]).collect()
-            });
-        }
-        let mut idx: Vec<usize> = names
+        let lists: Vec<&[usize]> = names
             .iter()
             .filter_map(|n| self.by_placement.get(n))
-            .flatten()
-            .chain(self.any_placement.iter())
-            .copied()
+            .map(Vec::as_slice)
+            .chain(Some(self.any_placement.as_slice()).filter(|l| !l.is_empty()))
             .collect();
+        self.merged(&lists)
+    }
+
+    /// The candidates of index lists (each in index order, a line item once in each), each
+    /// once, in index order. One list, the common case (one placement), is read as is.
+    fn merged(&self, lists: &[&[usize]]) -> Vec<&Candidate> {
+        if let [one] = lists {
+            return one.iter().map(|i| &self.candidates[*i]).collect();
+        }
+        let mut idx: Vec<usize> = lists.concat();
         idx.sort_unstable();
         idx.dedup();
         idx.into_iter().map(|i| &self.candidates[i]).collect()
